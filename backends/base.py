@@ -1,0 +1,201 @@
+"""What every backend provides, with pure Array API fallbacks.
+
+A backend is one array library seen through its Array API namespace, plus the
+few things the standard lacks: seeded random numbers, scatter-add, host
+transfer, synchronisation and memory statistics. Subclasses override only what
+their library does better or differently.
+"""
+
+import types
+
+
+class BackendUnavailable(RuntimeError):
+    """The array library is missing or cannot run on this machine."""
+
+
+class Device:
+    """One device of one backend; compares equal only within that backend."""
+
+    __slots__ = ("backend", "native", "name")
+
+    def __init__(self, backend, native, name):
+        self.backend = backend
+        self.native = native
+        self.name = name
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Device)
+            and other.backend is self.backend
+            and other.native == self.native
+        )
+
+    def __hash__(self):
+        return hash((self.backend.name, self.name))
+
+    def __repr__(self):
+        return f"Device({self.backend.name!r}, {self.name!r})"
+
+    def __str__(self):
+        return self.name
+
+
+class Backend:
+    """Subclasses set `name` and implement `_load()` returning the namespace."""
+
+    name = None
+    #: short device kinds this backend serves when asked by string ("cpu", "cuda")
+    device_kinds = ("cpu",)
+
+    def __init__(self):
+        xp = self._load()
+        self.xp = self._extend(xp)
+        self._devices = {}
+        self._table = None
+
+    # ----- the namespace -------------------------------------------------
+    def _load(self):
+        raise NotImplementedError
+
+    def _extend(self, xp):
+        """The namespace the rules see: the standard's functions plus our hooks.
+
+        Built once per backend, so that rules look functions up in a plain
+        module dict instead of resolving the namespace per operation.
+        """
+        ns = types.ModuleType(f"polygrad.backends.{self.name}.xp")
+        ns.__dict__.update({k: v for k, v in vars(xp).items() if not k.startswith("__")})
+        ns.__array_namespace_info__ = xp.__array_namespace_info__
+        ns.index_add = self.index_add
+        ns.to_device = self.move
+        return ns
+
+    # ----- devices -------------------------------------------------------
+    def native_devices(self):
+        """Native device objects paired with their user-facing names."""
+        raise NotImplementedError
+
+    def _device_table(self):
+        if self._table is None:
+            self._table = list(self.native_devices())
+        return self._table
+
+    def devices(self):
+        return [self._wrap_device(native, name) for native, name in self._device_table()]
+
+    def default_device(self):
+        return self.devices()[0]
+
+    def _wrap_device(self, native, name):
+        key = str(native)
+        if key not in self._devices:
+            self._devices[key] = Device(self, native, name)
+        return self._devices[key]
+
+    def device(self, spec=None):
+        """A Device from None (default), a name, a native device or a Device."""
+        if spec is None:
+            return self.default_device()
+        if isinstance(spec, Device):
+            if spec.backend is not self:
+                raise ValueError(
+                    f"device {spec} belongs to backend {spec.backend.name!r}, not {self.name!r}"
+                )
+            return spec
+        for native, name in self._device_table():
+            if spec == native or self._matches(spec, native, name):
+                return self._wrap_device(native, name)
+        known = ", ".join(name for _, name in self._device_table())
+        raise ValueError(f"unknown device {spec!r} for backend {self.name!r}; known devices: {known}")
+
+    def _matches(self, spec, native, name):
+        return isinstance(spec, str) and spec.lower() == name.lower()
+
+    def device_of(self, array):
+        native = self._native_device_of(array)
+        for candidate, name in self._device_table():
+            if candidate == native:
+                return self._wrap_device(candidate, name)
+        return self._wrap_device(native, str(native))
+
+    def _native_device_of(self, array):
+        return array.device
+
+    def supports_float64(self, device):
+        info = self.xp.__array_namespace_info__()
+        return "float64" in info.dtypes(device=device.native)
+
+    # ----- arrays --------------------------------------------------------
+    def is_array(self, obj):
+        raise NotImplementedError
+
+    def to_host(self, array):
+        """A NumPy copy of `array` (NumPy is the host format for files)."""
+        import numpy
+
+        return numpy.from_dlpack(array).copy()
+
+    def from_host(self, host_array, device, dtype=None):
+        return self.xp.asarray(host_array, dtype=dtype, device=device.native)
+
+    def move(self, array, device):
+        """`array` copied onto `device`, which may belong to another backend."""
+        if device.backend is self:
+            import array_api_compat
+
+            return array_api_compat.to_device(array, device.native)
+        return device.backend.from_host(self.to_host(array), device)
+
+    # ----- what the standard lacks ---------------------------------------
+    def index_add(self, target, indices, values):
+        """`target` with `values[k]` added to row `indices[k]`, repeats accumulating.
+
+        Pure-standard fallback: a one-hot matrix product, O(rows x indices).
+        """
+        xp = self.xp
+        rows = target.shape[0]
+        positions = xp.arange(rows, dtype=indices.dtype, device=target.device)
+        one_hot = xp.astype(positions[:, None] == indices[None, :], values.dtype)
+        flat = xp.reshape(values, (indices.shape[0], -1))
+        return target + xp.reshape(one_hot @ flat, target.shape)
+
+    def rng(self, seed, device):
+        """A seeded generator with uniform/normal/integers methods."""
+        return HostRNG(self, seed, device)
+
+    def synchronize(self, device):
+        """Wait for queued work on `device` (for timing). CPU backends are synchronous."""
+
+    def memory_stats(self, device):
+        """Bytes in use and peak on `device`, where the library reports them."""
+        return {}
+
+
+class HostRNG:
+    """Draws on the host with NumPy's PCG64 and copies to the device.
+
+    Used by backends without a seeded generator of their own; reproducible for
+    a given seed on every such backend.
+    """
+
+    def __init__(self, backend, seed, device):
+        import numpy
+
+        self.backend = backend
+        self.device = device
+        self.generator = numpy.random.default_rng(seed)
+
+    def uniform(self, shape, dtype, low=0.0, high=1.0):
+        sample = self.generator.uniform(low, high, size=shape)
+        return self.backend.from_host(sample, self.device, dtype)
+
+    def normal(self, shape, dtype, mean=0.0, std=1.0):
+        sample = self.generator.normal(mean, std, size=shape)
+        return self.backend.from_host(sample, self.device, dtype)
+
+    def integers(self, low, high, shape, dtype):
+        sample = self.generator.integers(low, high, size=shape)
+        return self.backend.from_host(sample, self.device, dtype)
+
+    def permutation(self, n, dtype):
+        return self.backend.from_host(self.generator.permutation(n), self.device, dtype)

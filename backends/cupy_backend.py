@@ -1,0 +1,84 @@
+"""CuPy: CUDA GPUs. Imported only when asked for."""
+
+from .base import Backend, BackendUnavailable
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    device_kinds = ("cuda", "gpu")
+
+    def _load(self):
+        try:
+            import array_api_compat.cupy as xp
+            import cupy
+            import cupyx
+
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as error:  # ImportError, CUDARuntimeError, driver errors
+            raise BackendUnavailable(f"the cupy backend needs a CUDA GPU: {error}")
+        if count == 0:
+            raise BackendUnavailable("the cupy backend needs a CUDA GPU: no CUDA device found")
+        self.cupy = cupy
+        self.cupyx = cupyx
+        self.count = count
+        return xp
+
+    def native_devices(self):
+        return [(self.cupy.cuda.Device(i), f"cuda:{i}") for i in range(self.count)]
+
+    def _matches(self, spec, native, name):
+        if isinstance(spec, str) and spec.lower() in ("cuda", "gpu"):
+            return name == "cuda:0"
+        if isinstance(spec, str) and spec.lower().startswith("gpu:"):
+            spec = "cuda:" + spec[4:]
+        return super()._matches(spec, native, name)
+
+    def is_array(self, obj):
+        return isinstance(obj, self.cupy.ndarray)
+
+    def to_host(self, array):
+        return self.cupy.asnumpy(array)
+
+    def from_host(self, host_array, device, dtype=None):
+        with device.native:
+            return self.cupy.asarray(host_array, dtype=dtype)
+
+    def index_add(self, target, indices, values):
+        out = target.copy()
+        self.cupyx.scatter_add(out, indices, values)
+        return out
+
+    def rng(self, seed, device):
+        return CupyRNG(self.cupy, seed, device.native)
+
+    def synchronize(self, device):
+        with device.native:
+            self.cupy.cuda.get_current_stream().synchronize()
+
+    def memory_stats(self, device):
+        pool = self.cupy.get_default_memory_pool()
+        return {"in_use": pool.used_bytes(), "reserved": pool.total_bytes()}
+
+
+class CupyRNG:
+    def __init__(self, cupy, seed, device):
+        self.cupy = cupy
+        self.device = device
+        with device:
+            self.generator = cupy.random.default_rng(seed)
+
+    def uniform(self, shape, dtype, low=0.0, high=1.0):
+        with self.device:
+            return (self.generator.random(shape) * (high - low) + low).astype(dtype)
+
+    def normal(self, shape, dtype, mean=0.0, std=1.0):
+        with self.device:
+            return (self.generator.standard_normal(shape) * std + mean).astype(dtype)
+
+    def integers(self, low, high, shape, dtype):
+        with self.device:
+            return self.generator.integers(low, high, size=shape).astype(dtype)
+
+    def permutation(self, n, dtype):
+        with self.device:
+            return self.generator.permutation(n).astype(dtype)

@@ -1,0 +1,75 @@
+"""PyTorch tensors through array-api-compat: CPU here, CUDA where present."""
+
+from .base import Backend, BackendUnavailable
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    device_kinds = ()  # reached by name only: "cuda" means cupy unless asked otherwise
+
+    def _load(self):
+        try:
+            import array_api_compat.torch as xp
+            import torch
+        except ImportError as error:
+            raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}")
+        self.torch = torch
+        return xp
+
+    def native_devices(self):
+        devices = [(self.torch.device("cpu"), "cpu")]
+        if self.torch.cuda.is_available():
+            for i in range(self.torch.cuda.device_count()):
+                devices.append((self.torch.device("cuda", i), f"cuda:{i}"))
+        return devices
+
+    def _matches(self, spec, native, name):
+        if isinstance(spec, str) and spec == "cuda":
+            return name == "cuda:0"
+        return super()._matches(spec, native, name)
+
+    def is_array(self, obj):
+        return isinstance(obj, self.torch.Tensor)
+
+    def to_host(self, array):
+        return array.detach().cpu().numpy().copy()
+
+    def from_host(self, host_array, device, dtype=None):
+        return self.xp.asarray(self.torch.from_numpy(host_array.copy()), dtype=dtype, device=device.native)
+
+    def index_add(self, target, indices, values):
+        return target.index_add(0, indices, values)
+
+    def rng(self, seed, device):
+        return TorchRNG(self.torch, seed, device.native)
+
+    def synchronize(self, device):
+        if device.native.type == "cuda":
+            self.torch.cuda.synchronize(device.native)
+
+    def memory_stats(self, device):
+        if device.native.type != "cuda":
+            return {}
+        cuda = self.torch.cuda
+        return {"in_use": cuda.memory_allocated(device.native), "peak": cuda.max_memory_allocated(device.native)}
+
+
+class TorchRNG:
+    def __init__(self, torch, seed, device):
+        self.torch = torch
+        self.device = device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def uniform(self, shape, dtype, low=0.0, high=1.0):
+        sample = self.torch.rand(shape, generator=self.generator, dtype=dtype, device=self.device)
+        return sample * (high - low) + low
+
+    def normal(self, shape, dtype, mean=0.0, std=1.0):
+        sample = self.torch.randn(shape, generator=self.generator, dtype=dtype, device=self.device)
+        return sample * std + mean
+
+    def integers(self, low, high, shape, dtype):
+        return self.torch.randint(low, high, shape, generator=self.generator, dtype=dtype, device=self.device)
+
+    def permutation(self, n, dtype):
+        return self.torch.randperm(n, generator=self.generator, dtype=dtype, device=self.device)

@@ -1,0 +1,69 @@
+"""polygrad: autograd written once against the Array API, run on NumPy, CuPy and more.
+
+    import polygrad as pg
+    x = pg.tensor([2.0, 5.0], requires_grad=True)
+    y = pg.log(x[0]) + x[0] * x[1] - pg.sin(x[1])
+    y.backward()
+    x.grad          # [5.5, 1.716]
+"""
+
+
+def _mount_backends():
+    """Make the top-level `backends/` folder importable as `polygrad.backends`.
+
+    An installed polygrad carries it inside the package; a source checkout
+    (the repository on the path, nothing installed) keeps it beside the package.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    try:
+        importlib.import_module(f"{__name__}.backends")
+        return
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.backends":
+            raise
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends")
+    spec = importlib.util.spec_from_file_location(
+        f"{__name__}.backends", os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_mount_backends()
+
+from . import backends  # noqa: E402
+from .backends import BackendUnavailable, Device  # noqa: E402
+from .tensor import Tensor  # noqa: E402
+from .ops import *  # noqa: E402,F401,F403
+from .ops import astype, getitem, reshape, stack, sum, take_along_axis, to_device  # noqa: E402,F401
+from .creation import (  # noqa: E402,F401
+    arange, asarray, empty, empty_like, eye, full, full_like, get_default_dtype, linspace,
+    ones, ones_like, set_default_dtype, tensor, zeros, zeros_like,
+)
+from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad  # noqa: E402,F401
+from .autodiff import grad as _grad  # noqa: E402
+from . import autodiff as autograd  # noqa: E402,F401
+from .errors import (  # noqa: E402,F401
+    AnomalyError, BackendMismatchError, DeviceMismatchError, DtypeError, GraphFreedError,
+    InplaceModificationError, PolygradError, ShapeError,
+)
+from . import random  # noqa: E402,F401
+from .random import manual_seed, rand, randint, randn  # noqa: E402,F401
+from . import functional  # noqa: E402,F401
+from .seed import Autograd  # noqa: E402,F401
+from .gradcheck import gradcheck  # noqa: E402,F401
+
+__version__ = "0.1.0"
+
+
+def set_default_backend(name):
+    """Use backend `name` when none is given; returns the previous default's name."""
+    return backends.set_default(name)
+
+
+def get_default_backend():
+    return backends.default()

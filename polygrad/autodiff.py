@@ -1,0 +1,79 @@
+"""Reverse mode entry points: `Tensor.backward` and `polygrad.autograd.grad`."""
+
+from .engine import run_backward
+from .errors import DeviceMismatchError, ShapeError, describe
+from .tensor import Tensor
+
+
+def _root_grads(roots, grads, create_graph):
+    """The seed gradient of each root: ones for a scalar, else the one given."""
+    result = []
+    for i, root in enumerate(roots):
+        if not root.requires_grad:
+            raise RuntimeError(
+                f"backward: output {i} ({describe(root)}) does not require grad; "
+                "did you create the inputs with requires_grad=True, or run under no_grad()?"
+            )
+        grad = None if grads is None else grads[i]
+        if grad is None:
+            if root.size != 1:
+                raise ShapeError(
+                    f"backward: output {i} is not a scalar ({describe(root)}); "
+                    "pass grad= with the same shape (the vector in the vector-Jacobian product)"
+                )
+            grad = root.xp.ones(root.shape, dtype=root.dtype, device=root.device.native)
+        else:
+            if not isinstance(grad, Tensor):
+                from .creation import asarray
+
+                grad = asarray(grad, device=root.device, dtype=root.dtype)
+            if grad.device != root.device:
+                raise DeviceMismatchError(f"backward: grad is {describe(grad)} but the output is {describe(root)}")
+            if grad.shape != root.shape:
+                raise ShapeError(f"backward: grad is {describe(grad)} but the output is {describe(root)}")
+            grad = grad if create_graph else grad.data
+        if create_graph and not isinstance(grad, Tensor):
+            grad = Tensor._wrap(grad, root.device)
+        result.append(grad)
+    return result
+
+
+def backward(roots, grads=None, retain_graph=False, create_graph=False):
+    """Accumulate gradients of `roots` into the `.grad` of every leaf they depend on."""
+    buffer, keep = run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph)
+    for key, grad in buffer.items():
+        tensor = keep[key]
+        if tensor._op is not None:
+            continue
+        if create_graph:
+            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        elif tensor.grad is None:
+            tensor.grad = Tensor._wrap(grad, tensor.device)
+        else:
+            tensor.grad.data += grad
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=True):
+    """Gradients of `outputs` with respect to `inputs`, returned, not accumulated.
+
+    An input the outputs do not depend on gets zeros (or None with allow_unused=False
+    raising instead). `retain_graph` defaults to `create_graph`.
+    """
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    many = not isinstance(inputs, Tensor)
+    inputs = list(inputs) if many else [inputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    buffer, _ = run_backward(outputs, _root_grads(outputs, grad_outputs, create_graph), retain_graph, create_graph)
+    result = []
+    for position, tensor in enumerate(inputs):
+        g = buffer.get(id(tensor))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {position} ({describe(tensor)}) was not used to compute the outputs")
+            g = tensor.xp.zeros(tensor.shape, dtype=tensor.dtype, device=tensor.device.native)
+        if not isinstance(g, Tensor):
+            g = Tensor._wrap(g, tensor.device)
+        result.append(g)
+    return result if many else result[0]

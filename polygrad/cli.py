@@ -1,0 +1,36 @@
+"""The `polygrad` command: train, trace, bench, info.
+
+Each subcommand lives in its own module with `configure(parser)` and
+`run(args) -> exit code`; this file only dispatches. Bad options exit with 2.
+"""
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "train": ("polygrad.commands.train", "train a model on a dataset"),
+    "trace": ("polygrad.commands.trace", "show the forward, tangent and adjoint traces of an expression"),
+    "bench": ("polygrad.commands.bench", "compare polygrad with hand-written NumPy (and PyTorch)"),
+    "info": ("polygrad.commands.info", "list backends and devices on this machine"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="polygrad", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        modules[name].configure(commands.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    return modules[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Making tensors: from data, filled, ranges, and the `*_like` forms.
+
+Every function takes `backend=`, `device=`, `dtype=` and `requires_grad=`.
+polygrad's default floating dtype is float32 on every backend (set it with
+`set_default_dtype`); it never relies on a library's own default.
+"""
+
+from . import backends
+from .backends import Device
+from .tensor import Tensor
+
+_default_float = "float32"
+
+
+def set_default_dtype(name):
+    """Set the floating dtype used when none is given ("float32" or "float64")."""
+    global _default_float
+    if name not in ("float32", "float64"):
+        raise ValueError(f"set_default_dtype: expected 'float32' or 'float64', got {name!r}")
+    _default_float = name
+
+
+def get_default_dtype():
+    return _default_float
+
+
+def resolve_device(device=None, backend=None):
+    """A Device from any spelling: None, a Device, "cpu", "cuda:1", "device1", a native device."""
+    if isinstance(device, Device):
+        if backend is not None and backends.get(backend) is not device.backend:
+            raise ValueError(
+                f"device {device} belongs to backend {device.backend.name!r}, not {backends.get(backend).name!r}"
+            )
+        return device
+    if backend is not None:
+        return backends.get(backend).device(device)
+    chosen = backends.default()
+    try:
+        return chosen.device(device)
+    except ValueError:
+        if not isinstance(device, str):
+            raise
+        other = backends.for_device(device)
+        if other is None:
+            raise
+        return other.device(device)
+
+
+def resolve_target(target, current):
+    """Where `.to(target)` goes: a backend name, a device, or a device of another backend."""
+    if isinstance(target, Device):
+        return target
+    if isinstance(target, str) and target in backends.names():
+        return backends.get(target).default_device()
+    try:
+        return current.backend.device(target)
+    except ValueError:
+        if not isinstance(target, str):
+            raise
+        other = backends.for_device(target)
+        if other is None:
+            raise
+        return other.device(target)
+
+
+def resolve_dtype(dtype, device, kind="real floating"):
+    """A native dtype of `device`'s backend; None picks polygrad's default for `kind`."""
+    xp = device.backend.xp
+    if dtype is None:
+        name = {"real floating": _default_float, "bool": "bool"}.get(kind, "int64")
+        if name == "float64" and not device.backend.supports_float64(device):
+            name = "float32"
+        return getattr(xp, name)
+    if isinstance(dtype, str):
+        try:
+            return getattr(xp, dtype)
+        except AttributeError:
+            raise TypeError(f"unknown dtype {dtype!r} for backend {device.backend.name!r}") from None
+    name = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+    native = getattr(xp, name, None)
+    return native if native is not None else dtype
+
+
+def _finish(data, device, requires_grad):
+    t = Tensor._wrap(data, device)
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def _kind(obj):
+    """The dtype kind Python data asks for: bool < integral < real floating."""
+    if isinstance(obj, bool):
+        return "bool"
+    if isinstance(obj, int):
+        return "integral"
+    if isinstance(obj, float):
+        return "real floating"
+    if isinstance(obj, (list, tuple)):
+        kinds = {_kind(item) for item in obj}
+        for kind in ("real floating", "integral", "bool"):
+            if kind in kinds:
+                return kind
+        return "real floating"  # empty list
+    raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__}")
+
+
+def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, copy=None):
+    """A Tensor from a Tensor, an array of any backend, a scalar or nested lists."""
+    if isinstance(obj, Tensor):
+        out = obj
+        if device is not None or backend is not None:
+            target = resolve_device(device, backend) if backend is not None else resolve_target(device, obj.device)
+            out = out.to(target)
+        if dtype is not None:
+            out = out.astype(resolve_dtype(dtype, out.device))
+        if copy and out is obj:
+            out = Tensor._wrap(obj.xp.asarray(obj.data, copy=True), obj.device)
+        return out.requires_grad_() if requires_grad else out
+    source = backends.find_for_array(obj)
+    if source is not None:
+        target = resolve_device(device, backend or (None if isinstance(device, Device) else source))
+        if target.backend is source:
+            native = source.device_of(obj).native
+            data = obj
+            if dtype is not None:
+                data = source.xp.astype(data, resolve_dtype(dtype, target))
+            if native != target.native or copy:
+                data = source.xp.asarray(data, device=target.native, copy=True)
+        else:
+            data = target.backend.from_host(source.to_host(obj), target)
+            if dtype is not None:
+                data = target.backend.xp.astype(data, resolve_dtype(dtype, target))
+        return _finish(data, target, requires_grad)
+    if isinstance(obj, (list, tuple)) and any(isinstance(item, Tensor) for item in obj):
+        from .ops import stack
+
+        return asarray(stack([asarray(item, dtype, device, backend) for item in obj]), requires_grad=requires_grad)
+    target = resolve_device(device, backend)
+    data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, _kind(obj)), device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+tensor = asarray
+
+
+def _shape(shape):
+    if isinstance(shape, int):
+        return (shape,)
+    return tuple(shape)
+
+
+def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
+    target = resolve_device(device, backend)
+    native = resolve_dtype(dtype, target)
+    make = getattr(target.backend.xp, function_name)
+    return _finish(make(_shape(shape), *args, dtype=native, device=target.native), target, requires_grad)
+
+
+def zeros(shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("zeros", shape, dtype, device, backend, requires_grad)
+
+
+def ones(shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("ones", shape, dtype, device, backend, requires_grad)
+
+
+def empty(shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("empty", shape, dtype, device, backend, requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, backend=None, requires_grad=False):
+    if dtype is None and not isinstance(fill_value, float):
+        dtype = resolve_dtype(None, resolve_device(device, backend), _kind(fill_value))
+    return _filled("full", shape, dtype, device, backend, requires_grad, fill_value)
+
+
+def eye(n_rows, n_cols=None, k=0, dtype=None, device=None, backend=None, requires_grad=False):
+    target = resolve_device(device, backend)
+    data = target.backend.xp.eye(n_rows, n_cols, k=k, dtype=resolve_dtype(dtype, target), device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, backend=None, requires_grad=False):
+    target = resolve_device(device, backend)
+    kind = "real floating" if any(isinstance(v, float) for v in (start, stop, step)) else "integral"
+    native = resolve_dtype(dtype, target, kind)
+    data = target.backend.xp.arange(start, stop, step, dtype=native, device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=None, requires_grad=False):
+    target = resolve_device(device, backend)
+    native = resolve_dtype(dtype, target)
+    data = target.backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=native, device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+def _like(function_name, x, dtype, device, requires_grad, *args):
+    target = x.device if device is None else resolve_target(device, x.device)
+    native = x.dtype if dtype is None else resolve_dtype(dtype, target)
+    make = getattr(target.backend.xp, function_name)
+    return _finish(make(x.shape, *args, dtype=native, device=target.native), target, requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return _like("zeros", x, dtype, device, requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return _like("ones", x, dtype, device, requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return _like("empty", x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return _like("full", x, dtype, device, requires_grad, fill_value)

@@ -1,0 +1,322 @@
+"""The tape: Operations, the gradient buffer, the backward walk, forward mode.
+
+In the seed's words: every primitive call appends an Operation (its inputs,
+its output, its rule and its parameters) to the tape. The tape is not a global
+list but the chain of `Tensor._op` links, so a result nobody backpropagates
+from frees its whole graph when it is dropped. `backward` sorts the tape
+topologically and walks it in reverse; each tensor gets a slot in the gradient
+buffer, allocated as zeros on its own device with its own dtype, and every
+contribution is added to it with `+=`.
+
+Rules are written against an `xp` namespace. For an ordinary backward pass
+that is the backend's array namespace and the rules see raw arrays: no Tensor
+objects, no recording. With `create_graph=True` it is polygrad's own namespace
+and the rules see Tensors, so the backward pass is itself recorded and can be
+differentiated again. The same rule text serves both.
+"""
+
+import threading
+import traceback
+import weakref
+from contextlib import contextmanager
+
+from .errors import (
+    AnomalyError,
+    DeviceMismatchError,
+    BackendMismatchError,
+    DtypeError,
+    GraphFreedError,
+    InplaceModificationError,
+    ShapeError,
+    describe,
+)
+
+
+class _State(threading.local):
+    grad_enabled = True
+    forward_ad = 0  # depth of active forward-mode contexts
+    anomaly = False
+
+
+state = _State()
+
+
+@contextmanager
+def _set_grad_enabled(enabled):
+    previous = state.grad_enabled
+    state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        state.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: operations inside record nothing (per thread)."""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    return _set_grad_enabled(True)
+
+
+def is_grad_enabled():
+    return state.grad_enabled
+
+
+@contextmanager
+def detect_anomaly():
+    """Raise at the first operation whose forward or backward yields NaN or Inf."""
+    previous = state.anomaly
+    state.anomaly = True
+    try:
+        yield
+    finally:
+        state.anomaly = previous
+
+
+class Primitive:
+    """One row of the rule table.
+
+    forward(xp, *arrays, **params) -> array
+    vjp: one rule per input, rule(xp, g, out, *inputs, **params) -> that input's
+         gradient (None in the list: not differentiable in that input), or a single
+         callable returning all of them (variadic primitives); None: no derivative.
+    jvp: the same shape, rule(xp, tangent, out, *inputs, **params) -> that input's
+         contribution to the output tangent; or one callable taking every tangent.
+    """
+
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc")
+
+    def __init__(self, name, forward, vjp=None, jvp=None, doc=""):
+        self.name = name
+        self.forward = forward
+        self.vjp = vjp
+        self.jvp = jvp
+        self.doc = doc
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+class Operation:
+    """A tape entry: which primitive made `out` from which inputs."""
+
+    __slots__ = ("primitive", "inputs", "params", "out", "versions", "site")
+
+    def __init__(self, primitive, inputs, params, out):
+        self.primitive = primitive
+        self.inputs = inputs
+        self.params = params
+        self.out = weakref.ref(out)
+        self.versions = tuple(t._version for t in inputs)
+        self.site = _user_site() if state.anomaly else None
+
+    @property
+    def freed(self):
+        return self.inputs is None
+
+    def free(self):
+        self.inputs = None
+
+    def __repr__(self):
+        return f"<Operation {self.primitive.name}>"
+
+
+def _user_site():
+    """The innermost stack frame outside polygrad, as 'file:line in function'."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "/polygrad/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "unknown"
+
+
+# Set by polygrad.tensor; the engine makes Tensors but must not import the module.
+Tensor = None
+
+
+def apply(primitive, inputs, params):
+    """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
+    device = inputs[0].device
+    for other in inputs[1:]:
+        if other.device is not device and other.device != device:
+            _raise_mismatch(primitive, inputs[0], other)
+    xp = device.backend.xp
+    arrays = [t.data for t in inputs]
+    try:
+        data = primitive.forward(xp, *arrays, **params)
+    except Exception as error:
+        raise _explain(primitive, inputs, error) from error
+    out = Tensor._wrap(data, device)
+    if state.grad_enabled and primitive.vjp is not None:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._op = Operation(primitive, inputs, params, out)
+                break
+    if state.forward_ad:
+        out.tangent = _push_tangent(primitive, xp, inputs, arrays, data, params)
+    if state.anomaly:
+        _check_finite(xp, data, f"the forward of {primitive.name}", out._op)
+    return out
+
+
+def _raise_mismatch(primitive, a, b):
+    kind = BackendMismatchError if a.device.backend is not b.device.backend else DeviceMismatchError
+    raise kind(
+        f"{primitive.name}: operands are on different "
+        f"{'backends' if kind is BackendMismatchError else 'devices'}: "
+        f"{describe(a)} vs {describe(b)}; move one with .to(...)"
+    )
+
+
+def _explain(primitive, inputs, error):
+    sides = " and ".join(describe(t) for t in inputs)
+    kind = DtypeError if isinstance(error, TypeError) else ShapeError
+    return kind(f"{primitive.name}: cannot apply to {sides}: {error}")
+
+
+def _check_finite(xp, data, what, op):
+    if not xp.isdtype(data.dtype, ("real floating", "complex floating")):
+        return
+    if not bool(xp.all(xp.isfinite(data))):
+        site = f" (created at {op.site})" if op is not None and op.site else ""
+        raise AnomalyError(f"{what} produced NaN or Inf{site}")
+
+
+# ---------------------------------------------------------------- forward mode
+def _push_tangent(primitive, xp, inputs, arrays, out, params):
+    tangents = [t.tangent for t in inputs]
+    if primitive.jvp is None or all(t is None for t in tangents):
+        return None
+    if callable(primitive.jvp):
+        filled = [xp.zeros_like(a) if t is None else t for a, t in zip(arrays, tangents)]
+        return primitive.jvp(xp, filled, out, *arrays, **params)
+    total = None
+    for rule, tangent in zip(primitive.jvp, tangents):
+        if tangent is None or rule is None:
+            continue
+        part = rule(xp, tangent, out, *arrays, **params)
+        total = part if total is None else total + part
+    if total is None:
+        return None
+    if total.shape != out.shape:
+        total = xp.broadcast_to(total, out.shape)
+    return total
+
+
+# ------------------------------------------------------------- reverse mode
+def unbroadcast(xp, grad, shape):
+    """Sum `grad` over the axes broadcasting added, giving it `shape`.
+
+    The one place broadcast gradients are reduced; rules never do it.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = len(grad.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)
+
+
+def _toposort(roots):
+    """Tensors that need a gradient, each after all of its inputs."""
+    order, seen = [], set()
+    stack = [(root, False) for root in roots]
+    while stack:
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        stack.append((tensor, True))
+        op = tensor._op
+        if op is not None and op.inputs is not None:
+            for parent in op.inputs:
+                if parent.requires_grad and id(parent) not in seen:
+                    stack.append((parent, False))
+    return order
+
+
+def _check_op(tensor, op):
+    if op.inputs is None:
+        raise GraphFreedError(
+            f"{op.primitive.name}: trying to backward through a graph that was already freed; "
+            "pass retain_graph=True to the first backward() to go through it again"
+        )
+    for position, (t, version) in enumerate(zip(op.inputs, op.versions)):
+        if t._version != version:
+            raise InplaceModificationError(
+                f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place "
+                f"after it was saved for backward (version {version} -> {t._version})"
+            )
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
+    """Walk the tape from `roots`; returns the gradient buffer {id(tensor): grad}.
+
+    Buffer entries are raw arrays, or Tensors when `create_graph` is set.
+    """
+    from . import ops
+
+    buffer = {}
+    keep = {}  # id -> tensor, so ids stay valid for the walk
+
+    def accumulate(tensor, grad):
+        key = id(tensor)
+        if key not in buffer:
+            keep[key] = tensor
+            buffer[key] = _zeros_slot(tensor, create_graph)
+        if grad.dtype != tensor.dtype:
+            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.dtype)
+        buffer[key] += grad
+
+    for root, grad in zip(roots, root_grads):
+        accumulate(root, grad)
+
+    order = _toposort(roots)
+    with _set_grad_enabled(create_graph):
+        for tensor in reversed(order):
+            op = tensor._op
+            if op is None or id(tensor) not in buffer:
+                continue
+            _check_op(tensor, op)
+            g = buffer[id(tensor)]
+            if create_graph:
+                xp, args, out = ops, op.inputs, tensor
+            else:
+                xp, out = tensor.device.backend.xp, tensor.data
+                args = [t.data for t in op.inputs]
+            grads = _input_grads(op, xp, g, out, args)
+            for parent, grad in zip(op.inputs, grads):
+                if grad is None or not parent.requires_grad:
+                    continue
+                grad = unbroadcast(xp, grad, parent.shape)
+                if state.anomaly:
+                    _check_finite(xp, grad.data if create_graph else grad,
+                                  f"the backward of {op.primitive.name}", op)
+                accumulate(parent, grad)
+            if not retain_graph:
+                op.free()
+    return buffer, keep
+
+
+def _input_grads(op, xp, g, out, args):
+    vjp = op.primitive.vjp
+    if callable(vjp):
+        return vjp(xp, g, out, *args, **op.params)
+    return [
+        rule(xp, g, out, *args, **op.params) if rule is not None and t.requires_grad else None
+        for rule, t in zip(vjp, op.inputs)
+    ]
+
+
+def _zeros_slot(tensor, create_graph):
+    xp = tensor.device.backend.xp
+    zeros = xp.zeros(tensor.shape, dtype=tensor.dtype, device=tensor.device.native)
+    return Tensor._wrap(zeros, tensor.device) if create_graph else zeros

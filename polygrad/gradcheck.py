@@ -1,0 +1,103 @@
+"""Check derivatives against central finite differences, in float64, on any backend."""
+
+from .autodiff import grad
+from .creation import asarray
+from .errors import DtypeError, describe
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    pass
+
+
+def _float64(tensor):
+    backend, device = tensor.backend, tensor.device
+    if not backend.supports_float64(device):
+        raise DtypeError(
+            f"gradcheck: {describe(tensor)} is on a device without float64; finite differences "
+            "need float64 to be meaningful. Run gradcheck on a device that has it."
+        )
+    return Tensor._wrap(backend.xp.astype(tensor.data, backend.xp.float64), device)
+
+
+def _projection(outputs, seed):
+    """A fixed random cotangent per output, so a vector-valued f checks as a scalar."""
+    from .random import Generator
+
+    return [Generator(seed + i, out.device).rand(*out.shape, dtype="float64") for i, out in enumerate(outputs)]
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _scalar(f, inputs, weights):
+    outputs = _as_list(f(*inputs))
+    total = None
+    for out, w in zip(outputs, weights):
+        term = (out * w).sum()
+        total = term if total is None else total + term
+    return total
+
+
+def _one_hot(tensor, index, eps):
+    xp = tensor.xp
+    flat = xp.arange(tensor.size, device=tensor.device.native) == index
+    return Tensor._wrap(xp.reshape(xp.astype(flat, tensor.dtype) * eps, tensor.shape), tensor.device)
+
+
+def numerical_grads(f, inputs, weights, eps):
+    """d <f(x), w> / dx by central differences, one coordinate at a time."""
+    result = []
+    for position, x in enumerate(inputs):
+        columns = []
+        for index in range(x.size):
+            step = _one_hot(x, index, eps)
+            up = list(inputs)
+            down = list(inputs)
+            up[position] = x + step
+            down[position] = x - step
+            difference = _scalar(f, up, weights) - _scalar(f, down, weights)
+            columns.append(difference.data / (2 * eps))
+        xp = x.xp
+        stacked = xp.stack(columns) if columns else xp.zeros((0,), dtype=x.dtype, device=x.device.native)
+        result.append(Tensor._wrap(xp.reshape(stacked, x.shape), x.device))
+    return result
+
+
+def _compare(what, analytic, numeric, atol, rtol):
+    xp = numeric.xp
+    difference = xp.abs(analytic.data - numeric.data)
+    if not bool(xp.all(difference <= atol + rtol * xp.abs(numeric.data))):
+        worst = float(xp.max(difference))
+        raise GradcheckError(
+            f"gradcheck: {what} differs from finite differences by up to {worst:.3g} "
+            f"(atol={atol}, rtol={rtol})\nanalytic:\n{analytic.numpy()}\nnumeric:\n{numeric.numpy()}"
+        )
+
+
+def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, check_forward=False):
+    """True if f's reverse-mode gradients (and, with check_forward, its forward-mode
+    tangents) match central finite differences; raises GradcheckError otherwise.
+
+    `inputs` are Tensors of any backend; they are copied to float64 on their own
+    device. f may return one tensor or several.
+    """
+    inputs = [_float64(asarray(x)) for x in _as_list(inputs)]
+    variables = [x.requires_grad_() for x in [Tensor._wrap(x.data, x.device) for x in inputs]]
+    weights = _projection(_as_list(f(*inputs)), seed)
+    analytic = grad(_scalar(f, variables, weights), variables)
+    numeric = numerical_grads(f, inputs, weights, eps)
+    for position, (a, n) in enumerate(zip(analytic, numeric)):
+        _compare(f"the gradient of input {position}", a, n, atol, rtol)
+    if check_forward:
+        from .transforms import jvp
+
+        for position, n in enumerate(numeric):
+            tangents = [x * 0 for x in inputs]
+            direction = _projection([inputs[position]], seed + 100)[0]
+            tangents[position] = direction
+            _, tangent_out = jvp(lambda *xs: _scalar(f, xs, weights), inputs, tangents)
+            expected = (n * direction).sum()
+            _compare(f"the forward-mode tangent along input {position}", tangent_out, expected, atol, rtol)
+    return True

@@ -1,0 +1,299 @@
+"""polygrad's namespace of differentiable functions, named as in the Array API.
+
+Every primitive in the rule table becomes a function here, generated from its
+forward signature: inputs are its positional parameters, options its
+keyword-only ones. The functions below that table are composites: built from
+primitives, they need no rules of their own. This module is also the `xp` the
+rules see under `create_graph=True`.
+"""
+
+import inspect
+
+from . import engine
+from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
+from .engine import Operation, apply, state
+from .errors import ShapeError, describe
+from .primitives import PRIMITIVES
+from .tensor import Tensor
+
+_NO_OPTIONS = {}
+
+
+def asarray_like(value, like):
+    """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
+
+    A float meeting an integer tensor becomes the default float dtype rather
+    than being truncated.
+    """
+    if isinstance(value, Tensor):
+        return value
+    kind = "real floating" if isinstance(value, float) else None
+    dtype = like.dtype
+    if kind and not like.xp.isdtype(like.dtype, ("real floating", "complex floating")):
+        dtype = resolve_dtype(None, like.device)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return asarray(value, device=like.device)
+    return Tensor._wrap(like.xp.asarray(value, dtype=dtype, device=like.device.native), like.device)
+
+
+def _operands(args):
+    """Tensors for every argument: scalars and arrays join the first Tensor's device."""
+    like = None
+    for a in args:
+        if isinstance(a, Tensor):
+            like = a
+            break
+    if like is None:
+        return [asarray(a) for a in args]
+    return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
+
+
+def signature(primitive):
+    """(variadic, number of inputs, {option: default}) read off a primitive's forward."""
+    parameters = list(inspect.signature(primitive.forward).parameters.values())[1:]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    n_inputs = len([p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD])
+    options = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+    return variadic, n_inputs, options
+
+
+def _public(primitive):
+    variadic, n_inputs, options = signature(primitive)
+    option_names = list(options)
+
+    if not options:
+        def function(*args):
+            return apply(primitive, _operands(args), _NO_OPTIONS)
+    else:
+        def function(*args, **kwargs):
+            if variadic:
+                inputs, rest = args[0], args[1:]
+            else:
+                inputs, rest = args[:n_inputs], args[n_inputs:]
+            values = dict(options)
+            values.update(zip(option_names, rest))
+            values.update(kwargs)
+            for name, value in values.items():
+                if value is inspect.Parameter.empty:
+                    raise TypeError(f"{primitive.name}: missing argument {name!r}")
+            return apply(primitive, _operands(inputs), values)
+
+    function.__name__ = function.__qualname__ = primitive.name
+    function.__doc__ = primitive.doc or f"polygrad.{primitive.name}: see the rule table in polygrad.primitives."
+    return function
+
+
+globals().update({name: _public(p) for name, p in PRIMITIVES.items()})
+
+_astype = globals()["astype"]
+_getitem = globals()["getitem"]
+_take = globals()["take"]
+_reshape = globals()["reshape"]
+_sum = globals()["sum"]
+
+
+# ================================================================ composites and special cases
+def astype(x, dtype, copy=True):
+    """Cast; a cast to a non-floating dtype carries no gradient."""
+    x = _operands([x])[0]
+    native = resolve_dtype(dtype, x.device)
+    if native == x.dtype and not copy:
+        return x
+    if not x.xp.isdtype(native, ("real floating", "complex floating")):
+        with engine.no_grad():
+            return _astype(x, dtype=native)
+    return _astype(x, dtype=native)
+
+
+def reshape(x, shape):
+    return _reshape(x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
+
+
+def sum(x, axis=None, keepdims=False, dtype=None):
+    out = _sum(x, axis=_axis(axis), keepdims=keepdims)
+    return out if dtype is None else astype(out, dtype)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def stack(tensors, axis=0):
+    tensors = _operands(tensors)
+    return globals()["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)
+
+
+def flatten(x, start_axis=0, end_axis=-1):
+    shape = x.shape
+    end = end_axis % len(shape) if shape else 0
+    middle = 1
+    for n in shape[start_axis:end + 1]:
+        middle *= n
+    return reshape(x, shape[:start_axis] + (middle,) + shape[end + 1:])
+
+
+def moveaxis(x, source, destination):
+    order = [i for i in range(x.ndim) if i != source % x.ndim]
+    order.insert(destination % x.ndim, source % x.ndim)
+    return globals()["permute_dims"](x, tuple(order))
+
+
+def swapaxes(x, a, b):
+    order = list(range(x.ndim))
+    order[a], order[b] = order[b], order[a]
+    return globals()["permute_dims"](x, tuple(order))
+
+
+def square(x):
+    return x * x
+
+
+def tensordot(a, b, axes=2):
+    """Contract the last `axes` dims of a with the first of b (or explicit axis lists)."""
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        axes_a, axes_b = [x % a.ndim for x in axes[0]], [x % b.ndim for x in axes[1]]
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [i for i in range(b.ndim) if i not in axes_b]
+    size = 1
+    for i in axes_a:
+        size *= a.shape[i]
+    left = reshape(globals()["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
+    right = reshape(globals()["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
+    shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
+    return reshape(left @ right, shape)
+
+
+def outer(a, b):
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def take_along_axis(x, indices, axis=-1):
+    """x's entries picked along `axis` by `indices` (same rank as x), through take."""
+    x, indices = _operands([x, indices])
+    axis = axis % x.ndim
+    x_last = moveaxis(x, axis, -1)
+    index_last = moveaxis(indices, axis, -1)
+    lead = x_last.shape[:-1]
+    n, k = x_last.shape[-1], index_last.shape[-1]
+    index_last = broadcast_to(index_last, lead + (k,))  # noqa: F821 (generated)
+    rows = 1
+    for d in lead:
+        rows *= d
+    xp = x.xp
+    offsets = xp.reshape(xp.arange(rows, dtype=indices.dtype, device=x.device.native) * n, lead + (1,))
+    flat = xp.reshape(_wrap_negative(xp, index_last.data, n) + offsets, (-1,))
+    picked = _take(reshape(x_last, (-1,)), Tensor._wrap(flat, x.device), axis=0)
+    return moveaxis(reshape(picked, lead + (k,)), -1, axis)
+
+
+def _wrap_negative(xp, index, n):
+    return xp.where(index < 0, index + n, index)
+
+
+def raw_key(key):
+    """An indexing key with Tensors replaced by their raw arrays."""
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    return key.data if isinstance(key, Tensor) else key
+
+
+def getitem(x, key):
+    """Basic indexing is a primitive; integer-array and boolean-mask keys go through take.
+
+    Supported array keys: one integer array (picks along axis 0), one boolean
+    mask over the leading axes, or a tuple of integer arrays, one per leading
+    axis (the form every backend allows).
+    """
+    parts = key if isinstance(key, tuple) else (key,)
+    arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
+    if not arrays:
+        return _getitem(x, key=key)
+    if len(arrays) != len(parts):
+        raise IndexError(
+            f"getitem: mixing array indices with slices is not supported on {describe(x)}; "
+            "use take/take_along_axis, or index in two steps"
+        )
+    indices = [asarray(k, device=x.device) if not isinstance(k, Tensor) else k for k in parts]
+    xp = x.xp
+    if len(indices) == 1 and indices[0].dtype == xp.bool:
+        mask = indices[0]
+        if mask.shape != x.shape[:mask.ndim]:
+            raise ShapeError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
+        flat = xp.nonzero(xp.reshape(mask.data, (-1,)))[0]
+        return _take(reshape(x, (-1,) + x.shape[mask.ndim:]), Tensor._wrap(flat, x.device), axis=0)
+    data = xp.broadcast_arrays(*[i.data for i in indices])
+    flat = xp.zeros_like(data[0])
+    for axis, index in enumerate(data):
+        flat = flat * x.shape[axis] + _wrap_negative(xp, index, x.shape[axis])
+    rest = x.shape[len(indices):]
+    picked = _take(reshape(x, (-1,) + rest), Tensor._wrap(xp.reshape(flat, (-1,)), x.device), axis=0)
+    return reshape(picked, tuple(data[0].shape) + rest)
+
+
+def to_device(x, device):
+    """x moved to `device` (of any backend); gradients flow back to x's device."""
+    out = Tensor._wrap(x.xp.to_device(x.data, device), device)
+    if state.grad_enabled and x.requires_grad:
+        out.requires_grad = True
+        out._op = Operation(_TO_DEVICE, [x], {"source": x.device}, out)
+    if x.tangent is not None:
+        out.tangent = x.xp.to_device(x.tangent, device)
+    return out
+
+
+_TO_DEVICE = engine.Primitive(
+    "to_device",
+    forward=None,
+    vjp=[lambda xp, g, out, x, source: xp.to_device(g, source)],
+    jvp=None,
+    doc="Move to another device or backend; the gradient moves back.",
+)
+
+
+# ================================================================ Tensor methods
+_METHODS = {
+    "exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tanh": "tanh",
+    "sigmoid": "sigmoid", "relu": "relu", "abs": "abs", "sum": "sum", "mean": "mean",
+    "max": "max", "min": "min", "prod": "prod", "var": "var", "std": "std",
+    "logsumexp": "logsumexp", "softmax": "softmax", "log_softmax": "log_softmax",
+    "reshape": "reshape", "permute_dims": "permute_dims", "permute": "permute_dims",
+    "swapaxes": "swapaxes", "transpose": "swapaxes", "expand_dims": "expand_dims", "unsqueeze": "expand_dims",
+    "squeeze": "squeeze", "broadcast_to": "broadcast_to", "expand": "broadcast_to",
+    "flatten": "flatten", "clip": "clip", "clamp": "clip", "matmul": "matmul",
+    "argmax": "argmax", "argmin": "argmin", "take": "take", "take_along_axis": "take_along_axis",
+    "pow": "pow", "square": "square", "maximum": "maximum", "minimum": "minimum",
+    "sign": "sign", "isnan": "isnan", "isfinite": "isfinite", "floor": "floor",
+}
+
+
+def _method(function):
+    def method(self, *args, **kwargs):
+        return function(self, *args, **kwargs)
+
+    method.__name__ = function.__name__
+    method.__doc__ = function.__doc__
+    return method
+
+
+def _variadic_shape(function):
+    """`x.reshape(2, 3)` as well as `x.reshape((2, 3))`, as in NumPy and PyTorch."""
+    def method(self, *shape):
+        return function(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    method.__name__ = function.__name__
+    return method
+
+
+for _name, _target in _METHODS.items():
+    setattr(Tensor, _name, _method(globals()[_target]))
+Tensor.reshape = _variadic_shape(reshape)
+Tensor.view = Tensor.reshape
+Tensor.permute = _variadic_shape(globals()["permute_dims"])
+
+__all__ = sorted(
+    [name for name in PRIMITIVES if name not in ("scatter_slice",)]
+    + ["asarray_like", "stack", "flatten", "moveaxis", "swapaxes", "square", "tensordot", "outer",
+       "take_along_axis", "to_device"]
+)

@@ -1,0 +1,361 @@
+"""The rule table: every primitive's forward, vjp and jvp, side by side.
+
+Adding an op is one `defprim` entry; `polygrad.ops` turns it into the public
+function `polygrad.<name>` and `polygrad.functional.<name>_backward`.
+
+Reading an entry
+----------------
+forward(xp, *inputs, *, params)   runs the op on raw arrays of namespace `xp`.
+vjp = [rule per input]            rule(xp, g, out, *inputs, **params) is that input's
+                                  gradient given the output's gradient `g` (None: the
+                                  input takes no gradient, e.g. indices).
+jvp = [rule per input]            rule(xp, t, out, *inputs, **params) is that input's
+                                  contribution to the output tangent.
+vjp=None                          no derivative: results never carry gradient.
+
+Rules never reduce broadcast gradients (the engine does that once) and only
+call functions that exist both in the Array API namespace and in polygrad's own
+namespace, so the same text differentiates raw arrays (first order) and Tensors
+(`create_graph=True`, for grad of grad). Rules create arrays only with the
+`*_like` functions, so gradients are born on their tensor's device.
+
+Subgradients at ties (documented choices)
+-----------------------------------------
+abs          0 at x == 0.
+maximum/minimum  the gradient is split in half between equal operands.
+max/min      the gradient is split equally among all entries equal to the extremum.
+clip         1 inside the closed interval [min, max], 0 outside.
+relu         0 at x == 0.
+"""
+
+from . import backends
+from .engine import Primitive
+
+PRIMITIVES = {}
+
+
+def defprim(name, forward, vjp=None, jvp=None, doc=""):
+    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc)
+    return PRIMITIVES[name]
+
+
+def linear(forward):
+    """jvp of an op that is linear in all its inputs: the op applied to the tangents."""
+    return lambda xp, tangents, out, *inputs, **params: forward(xp, *tangents, **params)
+
+
+def _as(xp, condition, like):
+    """A boolean mask as 0/1 in `like`'s dtype."""
+    return xp.astype(condition, like.dtype)
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axis = (axis,) if isinstance(axis, int) else axis
+    return tuple(a % ndim for a in axis)
+
+
+def _kept_shape(shape, axis):
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(xp, g, x, axis, keepdims):
+    """A reduction's output gradient spread back over the reduced axes of x."""
+    if not keepdims:
+        g = xp.reshape(g, _kept_shape(x.shape, axis))
+    return xp.broadcast_to(g, x.shape)
+
+
+def _count(x, axis):
+    n = 1
+    for a in _axes(axis, len(x.shape)):
+        n *= x.shape[a]
+    return n
+
+
+def _extremum_share(xp, out, x, axis, keepdims):
+    """Each entry's share of the gradient of max/min: ties split equally."""
+    hit = _as(xp, x == _unreduce(xp, out, x, axis, keepdims), x)
+    return hit / xp.sum(hit, axis=_axes(axis, len(x.shape)), keepdims=True)
+
+
+def _prod_partials(xp, out, x, axis, keepdims):
+    """d prod / d x_i = product of the other entries, exact even when zeros occur."""
+    axes = _axes(axis, len(x.shape))
+    is_zero = x == 0
+    safe = xp.where(is_zero, xp.ones_like(x), x)
+    zeros = xp.sum(_as(xp, is_zero, x), axis=axes, keepdims=True)
+    product_of_rest = xp.prod(safe, axis=axes, keepdims=True) * _as(xp, zeros == 1, x)
+    return xp.where(is_zero, xp.broadcast_to(product_of_rest, x.shape), _unreduce(xp, out, x, axis, keepdims) / safe)
+
+
+def _centered(xp, x, axis):
+    return x - xp.mean(x, axis=_axes(axis, len(x.shape)), keepdims=True)
+
+
+def _safe_log(xp, a):
+    """log(a) where a > 0, else 0: the exponent's gradient of a**b away from a > 0."""
+    return xp.log(xp.where(a > 0, a, xp.ones_like(a)))
+
+
+def _inverse(axes):
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return tuple(inverse)
+
+
+def _matmul_grad_a(xp, g, out, a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b
+    if b.ndim == 1:
+        return xp.expand_dims(g, axis=-1) * b
+    if a.ndim == 1:
+        return xp.squeeze(xp.matmul(b, xp.expand_dims(g, axis=-1)), axis=-1)
+    return xp.matmul(g, xp.matrix_transpose(b))
+
+
+def _matmul_grad_b(xp, g, out, a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * a
+    if a.ndim == 1:
+        return xp.expand_dims(a, axis=-1) * xp.expand_dims(g, axis=-2)
+    if b.ndim == 1:
+        return xp.squeeze(xp.matmul(xp.matrix_transpose(a), xp.expand_dims(g, axis=-1)), axis=-1)
+    return xp.matmul(xp.matrix_transpose(a), g)
+
+
+def _logsumexp(xp, x, *, axis=None, keepdims=False):
+    axes = _axes(axis, x.ndim)
+    peak = xp.max(x, axis=axes, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, xp.zeros_like(peak))
+    total = xp.log(xp.sum(xp.exp(x - peak), axis=axes, keepdims=True)) + peak
+    return total if keepdims else xp.reshape(total, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def _softmax(xp, x, *, axis=-1):
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _slice_grads(xp, g, out, *inputs, axis=0):
+    axis = axis % g.ndim
+    grads, start = [], 0
+    for x in inputs:
+        stop = start + x.shape[axis]
+        grads.append(g[(slice(None),) * axis + (slice(start, stop),)])
+        start = stop
+    return grads
+
+
+def _scatter_slice(xp, g, *, key, shape):
+    z = xp.zeros(shape, dtype=g.dtype, device=g.device)
+    z[key] = g
+    return z
+
+
+def _scatter_add(xp, values, indices, *, axis, size):
+    """Zeros with `size` rows along `axis`, values[..., k, ...] added at indices[k]."""
+    axis = axis % values.ndim
+    order = (axis,) + tuple(i for i in range(values.ndim) if i != axis)
+    moved = xp.permute_dims(values, order)
+    target = xp.zeros((size,) + tuple(moved.shape[1:]), dtype=values.dtype, device=values.device)
+    return xp.permute_dims(xp.index_add(target, indices, moved), _inverse(order))
+
+
+# ================================================================ elementwise
+defprim("add", lambda xp, a, b: xp.add(a, b),
+        vjp=[lambda xp, g, out, a, b: g,
+             lambda xp, g, out, a, b: g],
+        jvp=[lambda xp, t, out, a, b: t,
+             lambda xp, t, out, a, b: t])
+defprim("subtract", lambda xp, a, b: xp.subtract(a, b),
+        vjp=[lambda xp, g, out, a, b: g,
+             lambda xp, g, out, a, b: -g],
+        jvp=[lambda xp, t, out, a, b: t,
+             lambda xp, t, out, a, b: -t])
+defprim("multiply", lambda xp, a, b: xp.multiply(a, b),
+        vjp=[lambda xp, g, out, a, b: g * b,
+             lambda xp, g, out, a, b: g * a],
+        jvp=[lambda xp, t, out, a, b: t * b,
+             lambda xp, t, out, a, b: a * t])
+defprim("divide", lambda xp, a, b: xp.divide(a, b),
+        vjp=[lambda xp, g, out, a, b: g / b,
+             lambda xp, g, out, a, b: -g * out / b],
+        jvp=[lambda xp, t, out, a, b: t / b,
+             lambda xp, t, out, a, b: -t * out / b])
+defprim("negative", lambda xp, x: xp.negative(x),
+        vjp=[lambda xp, g, out, x: -g],
+        jvp=[lambda xp, t, out, x: -t])
+defprim("pow", lambda xp, a, b: xp.pow(a, b),
+        vjp=[lambda xp, g, out, a, b: g * b * a ** (b - 1),
+             lambda xp, g, out, a, b: g * out * _safe_log(xp, a)],
+        jvp=[lambda xp, t, out, a, b: t * b * a ** (b - 1),
+             lambda xp, t, out, a, b: t * out * _safe_log(xp, a)])
+defprim("exp", lambda xp, x: xp.exp(x),
+        vjp=[lambda xp, g, out, x: g * out],
+        jvp=[lambda xp, t, out, x: t * out])
+defprim("expm1", lambda xp, x: xp.expm1(x),
+        vjp=[lambda xp, g, out, x: g * (out + 1)],
+        jvp=[lambda xp, t, out, x: t * (out + 1)])
+defprim("log", lambda xp, x: xp.log(x),
+        vjp=[lambda xp, g, out, x: g / x],
+        jvp=[lambda xp, t, out, x: t / x])
+defprim("log1p", lambda xp, x: xp.log1p(x),
+        vjp=[lambda xp, g, out, x: g / (x + 1)],
+        jvp=[lambda xp, t, out, x: t / (x + 1)])
+defprim("sqrt", lambda xp, x: xp.sqrt(x),
+        vjp=[lambda xp, g, out, x: g / (out * 2)],
+        jvp=[lambda xp, t, out, x: t / (out * 2)])
+defprim("sin", lambda xp, x: xp.sin(x),
+        vjp=[lambda xp, g, out, x: g * xp.cos(x)],
+        jvp=[lambda xp, t, out, x: t * xp.cos(x)])
+defprim("cos", lambda xp, x: xp.cos(x),
+        vjp=[lambda xp, g, out, x: -g * xp.sin(x)],
+        jvp=[lambda xp, t, out, x: -t * xp.sin(x)])
+defprim("tanh", lambda xp, x: xp.tanh(x),
+        vjp=[lambda xp, g, out, x: g * (1 - out * out)],
+        jvp=[lambda xp, t, out, x: t * (1 - out * out)])
+defprim("sigmoid", lambda xp, x: (xp.tanh(x * 0.5) + 1) * 0.5,  # no overflow for large |x|
+        vjp=[lambda xp, g, out, x: g * out * (1 - out)],
+        jvp=[lambda xp, t, out, x: t * out * (1 - out)])
+defprim("relu", lambda xp, x: xp.where(x > 0, x, xp.zeros_like(x)),
+        vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
+        jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
+defprim("abs", lambda xp, x: xp.abs(x),
+        vjp=[lambda xp, g, out, x: g * xp.sign(x)],
+        jvp=[lambda xp, t, out, x: t * xp.sign(x)])
+defprim("maximum", lambda xp, a, b: xp.maximum(a, b),
+        vjp=[lambda xp, g, out, a, b: g * (_as(xp, a > b, g) + _as(xp, a == b, g) * 0.5),
+             lambda xp, g, out, a, b: g * (_as(xp, b > a, g) + _as(xp, a == b, g) * 0.5)],
+        jvp=[lambda xp, t, out, a, b: t * (_as(xp, a > b, t) + _as(xp, a == b, t) * 0.5),
+             lambda xp, t, out, a, b: t * (_as(xp, b > a, t) + _as(xp, a == b, t) * 0.5)])
+defprim("minimum", lambda xp, a, b: xp.minimum(a, b),
+        vjp=[lambda xp, g, out, a, b: g * (_as(xp, a < b, g) + _as(xp, a == b, g) * 0.5),
+             lambda xp, g, out, a, b: g * (_as(xp, b < a, g) + _as(xp, a == b, g) * 0.5)],
+        jvp=[lambda xp, t, out, a, b: t * (_as(xp, a < b, t) + _as(xp, a == b, t) * 0.5),
+             lambda xp, t, out, a, b: t * (_as(xp, b < a, t) + _as(xp, a == b, t) * 0.5)])
+defprim("clip", lambda xp, x, *, min=None, max=None: xp.clip(x, min, max),
+        vjp=[lambda xp, g, out, x, min=None, max=None: g * _as(xp, out == x, g)],
+        jvp=[lambda xp, t, out, x, min=None, max=None: t * _as(xp, out == x, t)])
+defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
+        vjp=[None,
+             lambda xp, g, out, c, a, b: xp.where(c, g, xp.zeros_like(g)),
+             lambda xp, g, out, c, a, b: xp.where(c, xp.zeros_like(g), g)],
+        jvp=[None,
+             lambda xp, t, out, c, a, b: xp.where(c, t, xp.zeros_like(t)),
+             lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)])
+defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
+        vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
+        jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
+
+# ================================================================ linear algebra
+defprim("matmul", lambda xp, a, b: xp.matmul(a, b),
+        vjp=[_matmul_grad_a, _matmul_grad_b],
+        jvp=[lambda xp, t, out, a, b: xp.matmul(t, b),
+             lambda xp, t, out, a, b: xp.matmul(a, t)])
+defprim("matrix_transpose", lambda xp, x: xp.matrix_transpose(x),
+        vjp=[lambda xp, g, out, x: xp.matrix_transpose(g)],
+        jvp=[lambda xp, t, out, x: xp.matrix_transpose(t)])
+
+# ================================================================ reductions
+defprim("sum", lambda xp, x, *, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, keepdims: _unreduce(xp, g, x, axis, keepdims)],
+        jvp=[lambda xp, t, out, x, axis, keepdims: xp.sum(t, axis=axis, keepdims=keepdims)])
+defprim("mean", lambda xp, x, *, axis=None, keepdims=False: xp.mean(x, axis=axis, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, keepdims: _unreduce(xp, g, x, axis, keepdims) / _count(x, axis)],
+        jvp=[lambda xp, t, out, x, axis, keepdims: xp.mean(t, axis=axis, keepdims=keepdims)])
+defprim("max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, keepdims:
+             _unreduce(xp, g, x, axis, keepdims) * _extremum_share(xp, out, x, axis, keepdims)],
+        jvp=[lambda xp, t, out, x, axis, keepdims:
+             xp.sum(t * _extremum_share(xp, out, x, axis, keepdims), axis=axis, keepdims=keepdims)])
+defprim("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, keepdims:
+             _unreduce(xp, g, x, axis, keepdims) * _extremum_share(xp, out, x, axis, keepdims)],
+        jvp=[lambda xp, t, out, x, axis, keepdims:
+             xp.sum(t * _extremum_share(xp, out, x, axis, keepdims), axis=axis, keepdims=keepdims)])
+defprim("prod", lambda xp, x, *, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, keepdims:
+             _unreduce(xp, g, x, axis, keepdims) * _prod_partials(xp, out, x, axis, keepdims)],
+        jvp=[lambda xp, t, out, x, axis, keepdims:
+             xp.sum(t * _prod_partials(xp, out, x, axis, keepdims), axis=axis, keepdims=keepdims)])
+defprim("var", lambda xp, x, *, axis=None, correction=0, keepdims=False:
+        xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, correction, keepdims:
+             _unreduce(xp, g, x, axis, keepdims) * _centered(xp, x, axis) * (2 / (_count(x, axis) - correction))],
+        jvp=[lambda xp, t, out, x, axis, correction, keepdims:
+             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) * (2 / (_count(x, axis) - correction))])
+defprim("std", lambda xp, x, *, axis=None, correction=0, keepdims=False:
+        xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
+        vjp=[lambda xp, g, out, x, axis, correction, keepdims:
+             _unreduce(xp, g / out, x, axis, keepdims) * _centered(xp, x, axis) / (_count(x, axis) - correction)],
+        jvp=[lambda xp, t, out, x, axis, correction, keepdims:
+             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) / (out * (_count(x, axis) - correction))])
+defprim("logsumexp", _logsumexp,
+        vjp=[lambda xp, g, out, x, axis, keepdims:
+             _unreduce(xp, g, x, axis, keepdims) * xp.exp(x - _unreduce(xp, out, x, axis, keepdims))],
+        jvp=[lambda xp, t, out, x, axis, keepdims:
+             xp.sum(t * xp.exp(x - _unreduce(xp, out, x, axis, keepdims)), axis=axis, keepdims=keepdims)])
+defprim("softmax", _softmax,
+        vjp=[lambda xp, g, out, x, axis: out * (g - xp.sum(g * out, axis=axis, keepdims=True))],
+        jvp=[lambda xp, t, out, x, axis: out * (t - xp.sum(t * out, axis=axis, keepdims=True))])
+defprim("log_softmax", lambda xp, x, *, axis=-1: x - _logsumexp(xp, x, axis=axis, keepdims=True),
+        vjp=[lambda xp, g, out, x, axis: g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True)],
+        jvp=[lambda xp, t, out, x, axis: t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True)])
+
+# ================================================================ shape
+defprim("reshape", lambda xp, x, *, shape: xp.reshape(x, shape),
+        vjp=[lambda xp, g, out, x, shape: xp.reshape(g, x.shape)],
+        jvp=[lambda xp, t, out, x, shape: xp.reshape(t, out.shape)])
+defprim("permute_dims", lambda xp, x, *, axes: xp.permute_dims(x, axes),
+        vjp=[lambda xp, g, out, x, axes: xp.permute_dims(g, _inverse(axes))],
+        jvp=[lambda xp, t, out, x, axes: xp.permute_dims(t, axes)])
+defprim("expand_dims", lambda xp, x, *, axis=0: xp.expand_dims(x, axis=axis),
+        vjp=[lambda xp, g, out, x, axis: xp.reshape(g, x.shape)],
+        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)])
+defprim("squeeze", lambda xp, x, *, axis: xp.squeeze(x, axis=axis),
+        vjp=[lambda xp, g, out, x, axis: xp.reshape(g, x.shape)],
+        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)])
+defprim("broadcast_to", lambda xp, x, *, shape: xp.broadcast_to(x, shape),
+        vjp=[lambda xp, g, out, x, shape: g],  # the engine sums it back to x's shape
+        jvp=[lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)])
+defprim("concat", lambda xp, *arrays, axis=0: xp.concat(arrays, axis=axis),
+        vjp=_slice_grads,
+        jvp=lambda xp, tangents, out, *arrays, axis=0: xp.concat(tangents, axis=axis))
+
+# ================================================================ indexing
+defprim("getitem", lambda xp, x, *, key: x[key],
+        vjp=[lambda xp, g, out, x, key: xp.scatter_slice(g, key=key, shape=x.shape)],
+        jvp=[lambda xp, t, out, x, key: t[key]],
+        doc="Basic indexing (ints, slices, None, Ellipsis); array keys go through take.")
+defprim("scatter_slice", _scatter_slice,
+        vjp=[lambda xp, g, out, values, key, shape: g[key]],
+        jvp=[lambda xp, t, out, values, key, shape: xp.scatter_slice(t, key=key, shape=shape)],
+        doc="Zeros of `shape` with `values` written at basic index `key` (getitem's adjoint).")
+defprim("take", lambda xp, x, indices, *, axis=0: xp.take(x, indices, axis=axis),
+        vjp=[lambda xp, g, out, x, indices, axis: xp.scatter_add(g, indices, axis=axis, size=x.shape[axis]),
+             None],
+        jvp=[lambda xp, t, out, x, indices, axis: xp.take(t, indices, axis=axis), None])
+defprim("scatter_add", _scatter_add,
+        vjp=[lambda xp, g, out, values, indices, axis, size: xp.take(g, indices, axis=axis), None],
+        jvp=[lambda xp, t, out, values, indices, axis, size: xp.scatter_add(t, indices, axis=axis, size=size),
+             None],
+        doc="Zeros with `size` entries along `axis`, values added at `indices` (take's adjoint).")
+
+# ================================================================ no derivative
+# Comparisons, rounding and arg-reductions: their results carry no gradient.
+for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+              "logical_and", "logical_or"):
+    defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name))
+for _name in ("logical_not", "isnan", "isinf", "isfinite", "sign", "floor", "ceil", "round", "trunc"):
+    defprim(_name, (lambda name: lambda xp, x: getattr(xp, name)(x))(_name))
+defprim("argmax", lambda xp, x, *, axis=None, keepdims=False: xp.argmax(x, axis=axis, keepdims=keepdims))
+defprim("argmin", lambda xp, x, *, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims))
+
+
+# Rules call these by name; raw namespaces get them too, so the same rule text
+# runs on arrays (first order) and on Tensors (create_graph).
+backends.extend_namespaces({"scatter_slice": _scatter_slice, "scatter_add": _scatter_add})

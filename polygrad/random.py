@@ -1,0 +1,73 @@
+"""Seeded random tensors, reproducible per backend.
+
+Each backend draws with its own seeded generator (NumPy's PCG64 on the host
+for numpy and array_api_strict, torch.Generator, cupy's default_rng), so the
+same seed gives the same numbers on the same backend. `manual_seed` reseeds
+the default generators of every backend and device.
+"""
+
+from .creation import _finish, _kind, _shape, resolve_device, resolve_dtype
+
+_seed = 0
+_generators = {}
+
+
+class Generator:
+    """A seeded source of random tensors on one device."""
+
+    def __init__(self, seed=0, device=None, backend=None):
+        self.device = resolve_device(device, backend)
+        self.source = self.device.backend.rng(seed, self.device)
+
+    def rand(self, *shape, dtype=None, requires_grad=False, low=0.0, high=1.0):
+        native = resolve_dtype(dtype, self.device)
+        return _finish(self.source.uniform(_shape_of(shape), native, low, high), self.device, requires_grad)
+
+    def randn(self, *shape, dtype=None, requires_grad=False, mean=0.0, std=1.0):
+        native = resolve_dtype(dtype, self.device)
+        return _finish(self.source.normal(_shape_of(shape), native, mean, std), self.device, requires_grad)
+
+    def randint(self, low, high, shape, dtype=None):
+        native = resolve_dtype(dtype, self.device, _kind(1))
+        return _finish(self.source.integers(low, high, _shape(shape), native), self.device, False)
+
+    def permutation(self, n, dtype=None):
+        native = resolve_dtype(dtype, self.device, _kind(1))
+        return _finish(self.source.permutation(n, native), self.device, False)
+
+
+def _shape_of(shape):
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def manual_seed(seed):
+    """Reseed the default generator of every backend and device."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def default_generator(device=None, backend=None):
+    target = resolve_device(device, backend)
+    key = (target.backend.name, target.name)
+    if key not in _generators:
+        _generators[key] = Generator(_seed, target)
+    return _generators[key]
+
+
+def rand(*shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return default_generator(device, backend).rand(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return default_generator(device, backend).randn(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def randint(low, high, shape, dtype=None, device=None, backend=None):
+    return default_generator(device, backend).randint(low, high, shape, dtype=dtype)
+
+
+def permutation(n, dtype=None, device=None, backend=None):
+    return default_generator(device, backend).permutation(n, dtype=dtype)
