@@ -119,18 +119,21 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         return out.requires_grad_() if requires_grad else out
     source = backends.find_for_array(obj)
     if source is not None:
-        target = resolve_device(device, backend or (None if isinstance(device, Device) else source))
+        here = source.device_of(obj)
+        if device is None and backend in (None, source.name, source):
+            target = here  # an array keeps its device unless told otherwise
+        else:
+            target = resolve_device(device, backend or (None if isinstance(device, Device) else source))
         if target.backend is source:
-            native = source.device_of(obj).native
+            native = here.native
             data = obj
             if dtype is not None:
                 data = source.xp.astype(data, resolve_dtype(dtype, target))
             if native != target.native or copy:
                 data = source.xp.asarray(data, device=target.native, copy=True)
         else:
-            data = target.backend.from_host(source.to_host(obj), target)
-            if dtype is not None:
-                data = target.backend.xp.astype(data, resolve_dtype(dtype, target))
+            native = None if dtype is None else resolve_dtype(dtype, target)
+            data = target.backend.from_host(source.to_host(obj), target, native)
         return _finish(data, target, requires_grad)
     if isinstance(obj, (list, tuple)) and any(isinstance(item, Tensor) for item in obj):
         from .ops import stack

@@ -45,7 +45,14 @@ def _operands(args):
             break
     if like is None:
         return [asarray(a) for a in args]
-    return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
+    if all(isinstance(a, Tensor) for a in args):
+        return args
+    tensors = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
+    if any(isinstance(a, float) for a in args):
+        # an integer tensor meeting a float scalar computes in floating point, as in PyTorch
+        floating = next(t.dtype for t in tensors if like.xp.isdtype(t.dtype, "real floating"))
+        tensors = [t if like.xp.isdtype(t.dtype, "real floating") else _astype(t, dtype=floating) for t in tensors]
+    return tensors
 
 
 def signature(primitive):
@@ -209,7 +216,9 @@ def getitem(x, key):
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
     if not arrays:
-        return _getitem(x, key=key)
+        if Ellipsis not in parts:
+            parts = parts + (Ellipsis,)  # the standard wants every axis spelled out
+        return _getitem(x, key=parts)
     if len(arrays) != len(parts):
         raise IndexError(
             f"getitem: mixing array indices with slices is not supported on {describe(x)}; "

@@ -145,14 +145,15 @@ def _slice_grads(xp, g, out, *inputs, axis=0):
     grads, start = [], 0
     for x in inputs:
         stop = start + x.shape[axis]
-        grads.append(g[(slice(None),) * axis + (slice(start, stop),)])
+        grads.append(g[(slice(None),) * axis + (slice(start, stop), Ellipsis)])
         start = stop
     return grads
 
 
 def _scatter_slice(xp, g, *, key, shape):
     z = xp.zeros(shape, dtype=g.dtype, device=g.device)
-    z[key] = g
+    plain = tuple(k for k in key if k is not None)  # setitem allows no new axes; they are size-1 anyway
+    z[plain] = xp.reshape(g, z[plain].shape)
     return z
 
 

@@ -1,0 +1,92 @@
+"""Bad input gets a clear error naming the operation and both sides."""
+
+import subprocess
+import sys
+
+import pytest
+
+import polygrad as pg
+
+
+def test_different_devices_in_one_operation():
+    a = pg.tensor([1.0, 2.0], backend="array_api_strict", device="device1")
+    b = pg.tensor([1.0, 2.0], backend="array_api_strict", device="CPU_DEVICE")
+    with pytest.raises(pg.DeviceMismatchError, match=r"multiply: .*device1.*CPU_DEVICE"):
+        a * b
+
+
+def test_different_backends_in_one_operation():
+    a = pg.tensor([1.0, 2.0], backend="numpy")
+    b = pg.tensor([1.0, 2.0], backend="array_api_strict")
+    with pytest.raises(pg.BackendMismatchError, match=r"add: .*\(numpy\).*\(array_api_strict\)"):
+        a + b
+
+
+def test_shape_mismatch_names_op_and_both_shapes(target):
+    a = target.randn(3, 4)
+    b = target.randn(5)
+    with pytest.raises(pg.ShapeError, match=r"add: .*\(3, 4\).*\(5,\)"):
+        a + b
+    with pytest.raises(pg.ShapeError, match=r"matmul: .*\(3, 4\).*\(3, 4\)"):
+        a @ a
+
+
+def test_requires_grad_on_integer_tensor(target):
+    with pytest.raises(pg.DtypeError, match="only floating tensors"):
+        pg.tensor([1, 2], backend=target.backend, device=target.device, requires_grad=True)
+
+
+def test_backward_on_non_scalar_without_gradient(target):
+    x = target.randn(3, requires_grad=True)
+    with pytest.raises(pg.ShapeError, match=r"not a scalar .*\(3,\)"):
+        (x * 2.0).backward()
+
+
+def test_backward_twice_through_freed_graph(target):
+    x = target.randn(3, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(pg.GraphFreedError, match="already freed"):
+        y.backward()
+
+
+def test_unknown_backend_lists_the_available_ones():
+    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*available on this machine: numpy"):
+        pg.zeros(3, backend="jax")
+
+
+def test_unknown_device(target):
+    with pytest.raises(ValueError, match=r"unknown device 'tpu:7'.*known devices"):
+        pg.zeros(3, backend=target.backend, device="tpu:7")
+
+
+def test_cupy_without_a_gpu_says_so():
+    try:
+        pg.backends.get("cupy")
+    except pg.BackendUnavailable as error:
+        assert "the cupy backend needs a CUDA GPU" in str(error)
+    else:
+        pytest.skip("this machine has a working cupy")
+    with pytest.raises(pg.BackendUnavailable, match="needs a CUDA GPU"):
+        pg.tensor([1.0]).to("cuda:1")
+    assert "cupy" not in pg.backends.available()
+
+
+def test_dtype_mismatch_on_strict_names_both_sides():
+    a = pg.tensor([1.0], backend="array_api_strict", dtype="float32")
+    b = pg.tensor([1.0], backend="array_api_strict", dtype="float64")
+    c = pg.tensor([1], backend="array_api_strict")
+    assert (a + b).dtype == b.dtype  # same kind promotes
+    with pytest.raises(pg.DtypeError, match=r"add: .*float32.*int64"):
+        a + c
+
+
+def test_no_eval_of_environment_backend():
+    """POLYGRAD_BACKEND is a name to look up, never code."""
+    code = "import polygrad as pg; pg.zeros(1)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={"POLYGRAD_BACKEND": "__import__('os')", "PATH": ""},
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "unknown backend \"__import__('os')\"" in result.stderr
