@@ -59,6 +59,16 @@ def pytest_configure(config):
         pg.set_default_backend(usable[0])
 
 
+def pytest_collection_modifyitems(config, items):
+    """With no selected backend usable (cupy without a GPU), skip everything: exit 0."""
+    usable = [n for n in config.polygrad_backends if _usable(n)[0]]
+    if usable:
+        return
+    reasons = "; ".join(_usable(n)[1] for n in config.polygrad_backends)
+    for item in items:
+        item.add_marker(pytest.mark.skip(reason=f"no selected backend can run here: {reasons}"))
+
+
 def _usable(name, device=None):
     try:
         backend = pg.backends.get(name)

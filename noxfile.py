@@ -1,0 +1,54 @@
+"""Test matrix: one session per backend, plus lint.
+
+    nox -s tests-numpy tests-array_api_strict     # what CI covers at least
+    nox -s tests-torch                            # pip, so it finds the local torch wheel
+    nox -s tests-cupy                             # skips cleanly (exit 0) without a GPU
+    nox -s lint
+
+uv creates the environments when it is installed (much faster); pip otherwise.
+"""
+
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests-numpy", "tests-array_api_strict", "lint"]
+
+BACKEND_EXTRAS = {
+    "numpy": [],
+    "array_api_strict": [],
+    # uv does not see the torch wheel that lies on disk; pip does
+    "torch": ["torch==2.13.0"],
+    "cupy": [],
+}
+
+
+def run_tests(session, backend):
+    if backend == "torch" and session.venv_backend == "uv":
+        session.install("pip")
+        session.run("python", "-m", "pip", "install", "-q", *BACKEND_EXTRAS[backend])
+    elif BACKEND_EXTRAS[backend]:
+        session.install(*BACKEND_EXTRAS[backend])
+    if backend == "cupy" and shutil.which("nvidia-smi"):
+        session.install("cupy-cuda13x")
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "--backend", backend, "-q", *session.posargs)
+
+
+def _backend_session(backend):
+    def session_function(session):
+        run_tests(session, backend)
+
+    session_function.__doc__ = f"Run the test suite on the {backend} backend."
+    return nox.session(name=f"tests-{backend}")(session_function)
+
+
+for _backend in BACKEND_EXTRAS:
+    _backend_session(_backend)
+
+
+@nox.session
+def lint(session):
+    session.install("ruff")
+    session.run("ruff", "check", "polygrad", "backends", "tests", "benchmarks", "noxfile.py")
