@@ -19,6 +19,17 @@ from .tensor import Tensor
 _NO_OPTIONS = {}
 
 
+_floating = {}
+
+
+def is_floating(tensor):
+    """Whether a tensor holds real or complex floats (cached per dtype: isdtype is slow)."""
+    dtype = tensor.dtype
+    if dtype not in _floating:
+        _floating[dtype] = tensor.xp.isdtype(dtype, ("real floating", "complex floating"))
+    return _floating[dtype]
+
+
 def asarray_like(value, like):
     """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
 
@@ -27,12 +38,11 @@ def asarray_like(value, like):
     """
     if isinstance(value, Tensor):
         return value
-    kind = "real floating" if isinstance(value, float) else None
-    dtype = like.dtype
-    if kind and not like.xp.isdtype(like.dtype, ("real floating", "complex floating")):
-        dtype = resolve_dtype(None, like.device)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return asarray(value, device=like.device)
+    dtype = like.dtype
+    if isinstance(value, float) and not is_floating(like):
+        dtype = resolve_dtype(None, like.device)
     return Tensor._wrap(like.xp.asarray(value, dtype=dtype, device=like.device.native), like.device)
 
 
@@ -45,13 +55,11 @@ def _operands(args):
             break
     if like is None:
         return [asarray(a) for a in args]
-    if all(isinstance(a, Tensor) for a in args):
-        return args
     tensors = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
-    if any(isinstance(a, float) for a in args):
+    if not is_floating(like) and any(isinstance(a, float) for a in args):
         # an integer tensor meeting a float scalar computes in floating point, as in PyTorch
-        floating = next(t.dtype for t in tensors if like.xp.isdtype(t.dtype, "real floating"))
-        tensors = [t if like.xp.isdtype(t.dtype, "real floating") else _astype(t, dtype=floating) for t in tensors]
+        floating = next(t.dtype for t in tensors if is_floating(t))
+        tensors = [t if is_floating(t) else _astype(t, dtype=floating) for t in tensors]
     return tensors
 
 

@@ -90,3 +90,19 @@ def test_no_eval_of_environment_backend():
     )
     assert result.returncode != 0
     assert "unknown backend \"__import__('os')\"" in result.stderr
+
+
+def test_gradcheck_on_a_device_without_float64():
+    x = pg.tensor([1.0, 2.0], backend="array_api_strict", device="no_float64")
+    with pytest.raises(pg.DtypeError, match="without float64"):
+        pg.gradcheck(pg.exp, [x])
+
+
+def test_gradcheck_catches_a_wrong_rule():
+    """gradcheck can fail: a primitive with a deliberately wrong vjp is caught."""
+    from polygrad.engine import Primitive, apply
+
+    wrong = Primitive("wrong_sin", lambda xp, x: xp.sin(x), vjp=[lambda xp, g, out, x: g * xp.sin(x)])
+    x = pg.tensor([0.3, 1.2], dtype="float64")
+    with pytest.raises(AssertionError, match="differs from finite differences"):
+        pg.gradcheck(lambda t: apply(wrong, [t], {}), [x])
