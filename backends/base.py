@@ -33,6 +33,10 @@ class Device:
     def __hash__(self):
         return hash((self.backend.name, self.name))
 
+    def __deepcopy__(self, memo):
+        # One Device object per device: a deep copy of a tensor or model stays on it.
+        return self
+
     def __repr__(self):
         return f"Device({self.backend.name!r}, {self.name!r})"
 

@@ -10,10 +10,17 @@ Composites (softmax cross-entropy, linear layers, convolution, ...) are written
 with differentiable primitives, so they need no rules of their own.
 """
 
-from . import backends
-from .engine import unbroadcast
+import itertools
+import math
+
+from . import backends, ops
+from .creation import asarray, full
+from .engine import no_grad, unbroadcast
+from .errors import ShapeError, describe
 from .ops import signature
 from .primitives import PRIMITIVES
+from .random import default_generator
+from .tensor import Tensor
 
 
 def _backward_function(primitive):
@@ -56,3 +63,310 @@ def outer_backward(grad_output, a, b):
     column, row = xp.reshape(a, (-1, 1)), xp.reshape(b, (1, -1))
     grad_a, grad_b = mul_backward(grad_output, column, row)
     return xp.reshape(grad_a, a.shape), xp.reshape(grad_b, b.shape)
+
+
+# ================================================================ composites
+# Layers and losses written with differentiable primitives from polygrad.ops:
+# they need no rules of their own and run, and differentiate, on every backend.
+# Keyword names follow the Array API (`axis`), as the rest of polygrad does.
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
+    out = ops.matmul(x, ops.matrix_transpose(weight))
+    return out if bias is None else out + bias
+
+
+def relu(x):
+    return ops.relu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return ops.where(x > 0, x, x * negative_slope)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def gelu(x, approximate="tanh"):
+    """GELU in its tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    The Array API standard has no erf, so the exact form (PyTorch's default,
+    approximate="none") is not offered; the two differ by less than 1e-3.
+    """
+    if approximate != "tanh":
+        raise ValueError(f"gelu: only approximate='tanh' is available (the Array API has no erf), got {approximate!r}")
+    inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+    return x * (ops.tanh(inner) + 1) * 0.5
+
+
+def softmax(x, axis=-1):
+    return ops.softmax(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return ops.log_softmax(x, axis=axis)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each entry with probability p and scale the rest by 1/(1-p); identity when not training.
+
+    The mask comes from `generator` (default: the seeded default generator of
+    x's device), so the same seed gives the same mask.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    generator = generator or default_generator(x.device)
+    keep = ops.astype(generator.rand(x.shape, dtype=x.dtype) >= p, x.dtype)
+    return x * keep * (1 / (1 - p))
+
+
+# ---------------------------------------------------------------- convolution and pooling
+def _tuple(value, n, name):
+    value = (value,) * n if isinstance(value, int) else tuple(value)
+    if len(value) != n:
+        raise ValueError(f"{name}: expected an int or {n} ints, got {value}")
+    return value
+
+
+def _pad(x, widths, value=0.0):
+    """x with `value` added on both sides of its trailing axes, widths[i] on each side of axis -n+i."""
+    first = x.ndim - len(widths)
+    for axis, width in enumerate(widths, start=first):
+        if width:
+            side = x.shape[:axis] + (width,) + x.shape[axis + 1:]
+            edge = full(side, value, dtype=x.dtype, device=x.device)
+            x = ops.concat([edge, x, edge], axis=axis)
+    return x
+
+
+def _windows(x, kernel, stride, padding, dilation, pad_value=0.0):
+    """Every kernel tap's view of x: shape (N, C, prod(kernel), *out), from strided slices.
+
+    x is (N, C, *spatial). Tap k reads x[..., k*d : k*d + s*(out-1) + 1 : s] on
+    each spatial axis; stacking the taps turns convolution into one matmul and
+    pooling into one reduction, all of basic slicing (no new rules).
+    """
+    x = _pad(x, padding, pad_value)
+    out = []
+    for size, k, s, d in zip(x.shape[2:], kernel, stride, dilation, strict=True):
+        length = (size - d * (k - 1) - 1) // s + 1
+        if length < 1:
+            raise ShapeError(f"kernel {kernel} with dilation {dilation} does not fit the padded input {describe(x)}")
+        out.append(length)
+    taps = []
+    for offsets in itertools.product(*(range(k) for k in kernel)):
+        key = tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                    for o, d, s, m in zip(offsets, dilation, stride, out, strict=True))
+        taps.append(x[(slice(None), slice(None)) + key])
+    return ops.stack(taps, axis=2), tuple(out)
+
+
+def _conv(x, weight, bias, stride, padding, dilation, n):
+    if x.ndim != n + 2 or weight.ndim != n + 2:
+        raise ShapeError(f"conv{n}d: expected input (N, C, {n} spatial axes) and weight (out, in, {n} kernel axes), "
+                         f"got input {describe(x)} and weight {describe(weight)}")
+    if x.shape[1] != weight.shape[1]:
+        raise ShapeError(f"conv{n}d: input has {x.shape[1]} channels but weight expects {weight.shape[1]}")
+    kernel = weight.shape[2:]
+    patches, out = _windows(x, kernel, _tuple(stride, n, "stride"), _tuple(padding, n, "padding"),
+                            _tuple(dilation, n, "dilation"))
+    batch, taps = x.shape[0], x.shape[1] * math.prod(kernel)
+    # (out, C*K) @ (N, C*K, L): the channel-major order of the taps matches weight's layout
+    y = ops.matmul(ops.reshape(weight, (weight.shape[0], taps)), ops.reshape(patches, (batch, taps, math.prod(out))))
+    y = ops.reshape(y, (batch, weight.shape[0]) + out)
+    return y if bias is None else y + ops.reshape(bias, (-1,) + (1,) * n)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Cross-correlation of x (N, C, L) with weight (out, C, k), as PyTorch's conv1d (groups=1)."""
+    return _conv(x, weight, bias, stride, padding, dilation, 1)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Cross-correlation of x (N, C, H, W) with weight (out, C, kh, kw), as PyTorch's conv2d (groups=1)."""
+    return _conv(x, weight, bias, stride, padding, dilation, 2)
+
+
+def _pool_windows(name, x, kernel_size, stride, padding, pad_value):
+    if x.ndim != 4:
+        raise ShapeError(f"{name}: expected input (N, C, H, W), got {describe(x)}")
+    kernel = _tuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, 2, "stride")
+    padding = _tuple(padding, 2, "padding")
+    if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+        raise ValueError(f"{name}: padding {padding} must be at most half the kernel {kernel}")
+    patches, _ = _windows(x, kernel, stride, padding, (1, 1), pad_value)
+    return patches
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Window maxima; padding counts as -inf. At ties the gradient is shared equally."""
+    return ops.max(_pool_windows("max_pool2d", x, kernel_size, stride, padding, -math.inf), axis=2)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Window means; padded zeros count in the mean (PyTorch's count_include_pad=True)."""
+    return ops.mean(_pool_windows("avg_pool2d", x, kernel_size, stride, padding, 0.0), axis=2)
+
+
+# ---------------------------------------------------------------- normalization and lookup
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize over every axis but the channel axis 1.
+
+    Training (or no running statistics given) uses the batch's statistics and
+    updates running_mean/running_var in place: new = (1 - momentum) old +
+    momentum batch, with the unbiased batch variance, as PyTorch does.
+    Evaluation uses the running statistics.
+    """
+    axes = (0,) + tuple(range(2, x.ndim))
+    stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training or running_mean is None:
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        var = ops.var(x, axis=axes, keepdims=True)
+        count = x.size // x.shape[1]
+        if training and count == 1:
+            raise ShapeError(f"batch_norm: training needs more than one value per channel, got {describe(x)}")
+        if training and running_mean is not None:
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(ops.reshape(mean, (-1,)), alpha=momentum)
+                unbiased = ops.reshape(var, (-1,)) * (count / (count - 1))
+                running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+    else:
+        mean, var = ops.reshape(running_mean, stat_shape), ops.reshape(running_var, stat_shape)
+    y = (x - mean) / ops.sqrt(var + eps)
+    if weight is not None:
+        y = y * ops.reshape(weight, stat_shape)
+    if bias is not None:
+        y = y + ops.reshape(bias, stat_shape)
+    return y
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing axes `normalized_shape`, then scale and shift elementwise."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the end of {describe(x)}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    y = (x - mean) / ops.sqrt(ops.var(x, axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+# ---------------------------------------------------------------- recurrent cells
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), or relu."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    activation = ops.tanh if nonlinearity == "tanh" else ops.relu
+    return activation(linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh))
+
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """PyTorch's GRU cell, gates stacked in the order r, z, n along the weights' rows:
+    r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
+    n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h.
+    """
+    size = h.shape[-1]
+    gi, gh = linear(x, weight_ih, bias_ih), linear(h, weight_hh, bias_hh)
+    r = ops.sigmoid(gi[..., :size] + gh[..., :size])
+    z = ops.sigmoid(gi[..., size:2 * size] + gh[..., size:2 * size])
+    n = ops.tanh(gi[..., 2 * size:] + r * gh[..., 2 * size:])
+    return (1 - z) * n + z * h
+
+
+def embedding(indices, weight):
+    """Rows of weight picked by integer `indices` of any shape: shape indices.shape + (dim,)."""
+    indices = _on_device(indices, weight)
+    rows = ops.take(weight, ops.reshape(indices, (-1,)), axis=0)
+    return ops.reshape(rows, indices.shape + (weight.shape[1],))
+
+
+def _on_device(value, like):
+    """Lists and host arrays join `like`'s device; Tensors stay where they are (mismatches raise)."""
+    return value if isinstance(value, Tensor) else asarray(value, device=like.device)
+
+
+def _float_target(target, like):
+    """A regression or binary target in `like`'s dtype (the standard does not mix ints and floats)."""
+    return ops.astype(_on_device(target, like), like.dtype, copy=False)
+
+
+# ---------------------------------------------------------------- losses
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(input, target, reduction="mean"):
+    diff = input - _float_target(target, input)
+    return _reduce(diff * diff, reduction)
+
+
+def _picked(log_probs, target):
+    """log_probs (N, C, ...) at the class indices target (N, ...): shape (N, ...)."""
+    if target.shape != log_probs.shape[:1] + log_probs.shape[2:]:
+        raise ShapeError(f"expected class indices of shape {log_probs.shape[:1] + log_probs.shape[2:]} "
+                         f"for input {describe(log_probs)}, got {describe(target)}")
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(target, axis=1), axis=1)
+    return ops.squeeze(picked, axis=1)
+
+
+def nll_loss(log_probs, target, reduction="mean"):
+    """Negative log-likelihood of class indices `target` under log_probs (N, C, ...)."""
+    return _reduce(-_picked(log_probs, _on_device(target, log_probs)), reduction)
+
+
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits (N, C, ...) against class indices (integer
+    target of shape (N, ...)) or class probabilities (floating target shaped like logits).
+
+    With label_smoothing ε the target becomes (1 - ε) target + ε / C, as in PyTorch.
+    """
+    target = _on_device(target, logits)
+    log_probs = ops.log_softmax(logits, axis=1)
+    if target.xp.isdtype(target.dtype, "integral"):
+        loss = -_picked(log_probs, target)
+        if label_smoothing:
+            uniform = -ops.mean(log_probs, axis=1)
+            loss = loss * (1 - label_smoothing) + uniform * label_smoothing
+        return _reduce(loss, reduction)
+    if target.shape != logits.shape:
+        raise ShapeError(f"cross_entropy: probability targets must match the logits {describe(logits)}, "
+                         f"got {describe(target)}")
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+    return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
+
+
+def _softplus(x):
+    """log(1 + exp(x)) as logsumexp(0, x): stable for large |x| and smooth at 0."""
+    return ops.logsumexp(ops.stack([ops.zeros_like(x), x]), axis=0)
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weight=None):
+    """-[p y log σ(x) + (1 - y) log(1 - σ(x))] with p = pos_weight (default 1), computed
+    as p y softplus(-x) + (1 - y) softplus(x), which never takes the log of 0."""
+    target = _float_target(target, logits)
+    positive = target if pos_weight is None else target * pos_weight
+    loss = positive * _softplus(-logits) + (1 - target) * _softplus(logits)
+    return _reduce(loss, reduction)

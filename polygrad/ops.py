@@ -24,10 +24,12 @@ _floating = {}
 
 def is_floating(tensor):
     """Whether a tensor holds real or complex floats (cached per dtype: isdtype is slow)."""
-    dtype = tensor.dtype
-    if dtype not in _floating:
-        _floating[dtype] = tensor.xp.isdtype(dtype, ("real floating", "complex floating"))
-    return _floating[dtype]
+    # Keyed with the backend: dtypes of different libraries can hash alike, and
+    # array_api_strict warns when its dtypes are compared with NumPy's.
+    key = (tensor.device.backend.name, tensor.dtype)
+    if key not in _floating:
+        _floating[key] = tensor.xp.isdtype(tensor.dtype, ("real floating", "complex floating"))
+    return _floating[key]
 
 
 def asarray_like(value, like):

@@ -1,0 +1,320 @@
+"""Layers and activations, thin modules over polygrad.functional.
+
+Layers that own parameters take `device=`, `backend=` and `dtype=` (keyword
+only), like PyTorch's factory arguments, and create their parameters there.
+Constructor arguments use PyTorch's names (`dim`, `start_dim`).
+"""
+
+import math
+
+from .. import functional as F
+from .. import ops
+from ..creation import empty, ones, zeros
+from ..errors import ShapeError, describe
+from . import init
+from .module import Module, Parameter
+
+
+def _parameter(shape, factory):
+    return Parameter(empty(shape, **factory))
+
+
+def _default_init(weight, bias):
+    """PyTorch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), ...)."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1 / math.sqrt(weight.size // weight.shape[0])
+        init.uniform_(bias, -bound, bound)
+
+
+class Linear(Module):
+    """y = x W^T + b with W of shape (out_features, in_features)."""
+
+    def __init__(self, in_features, out_features, bias=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _parameter((out_features, in_features), factory)
+        self.bias = _parameter((out_features,), factory) if bias else None
+        _default_init(self.weight, self.bias)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class _ConvNd(Module):
+    _dims = None
+    _function = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True, *,
+                 device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        n = self._dims
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = F._tuple(kernel_size, n, "kernel_size")
+        self.stride = F._tuple(stride, n, "stride")
+        self.padding = F._tuple(padding, n, "padding")
+        self.dilation = F._tuple(dilation, n, "dilation")
+        self.weight = _parameter((out_channels, in_channels) + self.kernel_size, factory)
+        self.bias = _parameter((out_channels,), factory) if bias else None
+        _default_init(self.weight, self.bias)
+
+    def forward(self, x):
+        return self._function(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
+
+
+class Conv1d(_ConvNd):
+    """1-D cross-correlation over (N, C, L) inputs."""
+
+    _dims = 1
+    _function = staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """2-D cross-correlation over (N, C, H, W) inputs."""
+
+    _dims = 2
+    _function = staticmethod(F.conv2d)
+
+
+class _Pool2d(Module):
+    _function = None
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return self._function(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    _function = staticmethod(F.max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    _function = staticmethod(F.avg_pool2d)
+
+
+class _BatchNorm(Module):
+    """Batch normalization with running statistics kept as buffers."""
+
+    _ranks = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(ones((num_features,), **factory)) if affine else None
+        self.bias = Parameter(zeros((num_features,), **factory)) if affine else None
+        self.register_buffer("running_mean", zeros((num_features,), **factory))
+        self.register_buffer("running_var", ones((num_features,), **factory))
+        self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device, backend=backend))
+
+    def forward(self, x):
+        if x.ndim not in self._ranks or x.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}({self.num_features}): expected an input of rank "
+                             f"{' or '.join(map(str, self._ranks))} with {self.num_features} channels on axis 1, "
+                             f"got {describe(x)}")
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L) inputs."""
+
+    _ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W) inputs."""
+
+    _ranks = (4,)
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, *, device=None, backend=None,
+                 dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps = shape, eps
+        self.weight = Parameter(ones(shape, **factory)) if elementwise_affine else None
+        self.bias = Parameter(zeros(shape, **factory)) if elementwise_affine else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
+class Dropout(Module):
+    """Zeroes entries with probability p while training (the rest scaled by 1/(1-p)); identity in eval."""
+
+    def __init__(self, p=0.5, generator=None):
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Embedding(Module):
+    """A table of num_embeddings vectors, looked up by integer index; weights start N(0, 1)."""
+
+    def __init__(self, num_embeddings, embedding_dim, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = init.normal_(_parameter((num_embeddings, embedding_dim), factory))
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return ops.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+# ---------------------------------------------------------------- recurrent cells
+class _Cell(Module):
+    """Input and hidden projections for `_gates` gates, initialised U(-1/sqrt(H), 1/sqrt(H)) as in PyTorch."""
+
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.input_size, self.hidden_size = input_size, hidden_size
+        rows = self._gates * hidden_size
+        self.weight_ih = _parameter((rows, input_size), factory)
+        self.weight_hh = _parameter((rows, hidden_size), factory)
+        self.bias_ih = _parameter((rows,), factory) if bias else None
+        self.bias_hh = _parameter((rows,), factory) if bias else None
+        bound = 1 / math.sqrt(hidden_size)
+        for parameter in self.parameters():
+            init.uniform_(parameter, -bound, bound)
+
+    def forward(self, x, h=None):
+        if h is None:
+            h = zeros(x.shape[:-1] + (self.hidden_size,), dtype=x.dtype, device=x.device)
+        return self._step(x, h)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+
+
+class RNNCell(_Cell):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); h defaults to zeros."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, device=None, backend=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, device=device, backend=backend, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def _step(self, x, h):
+        return F.rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+
+
+class GRUCell(_Cell):
+    """A gated recurrent unit step, as PyTorch's (see polygrad.functional.gru_cell); h defaults to zeros."""
+
+    _gates = 3
+
+    def _step(self, x, h):
+        return F.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+
+# ---------------------------------------------------------------- activations
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class GELU(Module):
+    """The tanh approximation (the Array API has no erf); see polygrad.functional.gelu."""
+
+    def __init__(self, approximate="tanh"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class _OverAxis(Module):
+    _function = None
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return self._function(x, axis=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_OverAxis):
+    _function = staticmethod(F.softmax)
+
+
+class LogSoftmax(_OverAxis):
+    _function = staticmethod(F.log_softmax)
