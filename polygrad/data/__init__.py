@@ -1,0 +1,17 @@
+"""Datasets and loaders: host NumPy arrays in, batches of polygrad Tensors out.
+
+    images, labels = pg.data.load_digits()
+    (x, y), (x_val, y_val) = pg.data.train_val_split(images, labels, seed=0)
+    loader = pg.data.DataLoader(pg.data.TensorDataset(x, y), batch_size=64, shuffle=True, device="cpu")
+"""
+
+from .datasets import (
+    SOURCES, Dataset, DatasetError, TensorDataset, data_dir, fetch, load_digits, load_fashion_mnist, load_mnist,
+    load_npz, read_idx, train_val_split,
+)
+from .loader import DataLoader
+
+__all__ = [
+    "DataLoader", "Dataset", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
+    "load_fashion_mnist", "load_mnist", "load_npz", "read_idx", "train_val_split",
+]

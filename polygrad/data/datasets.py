@@ -1,0 +1,287 @@
+"""Datasets as host NumPy arrays: Dataset, TensorDataset, embedded digits, MNIST and
+Fashion-MNIST (IDX), .npz files, and the host-side helpers the DataLoader uses.
+
+Image loaders return `(images, labels)`: images float32 of shape (N, H, W)
+scaled to [0, 1], labels int64 class indices. Downloads go to a cache folder
+(POLYGRAD_DATA, default ~/.cache/polygrad), are checked against a pinned
+sha256 before use, and a machine without network gets a message saying
+where to put the files by hand.
+"""
+
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import sys
+import urllib.request
+import zipfile
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PolygradError
+from ..tensor import Tensor
+
+
+class DatasetError(PolygradError, RuntimeError):
+    """A dataset file is missing, corrupt, or cannot be fetched."""
+
+
+# ---------------------------------------------------------------- in memory
+class Dataset:
+    """A sized collection of samples: `len(ds)` and `ds[i]` (a tuple of arrays or numbers)."""
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise NotImplementedError
+
+
+class TensorDataset(Dataset):
+    """Samples are rows of equally long arrays: `ds[i] == (a[i], b[i], ...)`.
+
+    Tensors are copied to host NumPy arrays once, here (polygrad.data.loader says why).
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: needs at least one array")
+        self.arrays = tuple(_host(a) for a in arrays)
+        lengths = [len(a) for a in self.arrays]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"TensorDataset: arrays differ in length: {lengths}")
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+    def __getitems__(self, indices):
+        """A whole batch in one gather per array, instead of one call per sample."""
+        return tuple(a[indices] for a in self.arrays)
+
+
+def _host(value):
+    return value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+
+
+def collate(samples):
+    """Samples stacked field by field: (tuple of host arrays, whether samples were bare, not tuples)."""
+    single = not isinstance(samples[0], (tuple, list))
+    if single:
+        samples = [(s,) for s in samples]
+    return tuple(np.stack([_host(s[k]) for s in samples]) for k in range(len(samples[0]))), single
+
+
+def permutation(n, seed):
+    """0..n-1 shuffled by NumPy's PCG64 seeded with `seed` (an int or a tuple of ints)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
+# ---------------------------------------------------------------- embedded digits
+def load_digits():
+    """The UCI optical-recognition handwritten digits, shipped inside polygrad.
+
+    1,797 images of 8x8 pixels (each pixel a count 0..16 of a 4x4 block,
+    scaled here to [0, 1]) and their digits 0..9. Provenance: DIGITS.md.
+    """
+    with resources.files(__package__).joinpath("digits.csv.gz").open("rb") as f:
+        table = np.loadtxt(gzip.open(f, "rt"), delimiter=",", dtype=np.int64)
+    if table.shape != (1797, 65):
+        raise DatasetError(f"embedded digits.csv.gz has shape {table.shape}, expected (1797, 65); reinstall polygrad")
+    images = (table[:, :64].astype(np.float32) / 16).reshape(-1, 8, 8)
+    return images, table[:, 64]
+
+
+def train_val_split(*arrays, val_fraction=0.2, seed=0):
+    """Shuffle rows with `seed` and cut them into (train arrays, validation arrays).
+
+    The same seed always gives the same split, so validation scores compare across runs.
+    """
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"train_val_split: arrays differ in length: {[len(a) for a in arrays]}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"train_val_split: val_fraction must be in (0, 1), got {val_fraction}")
+    order = permutation(n, seed)
+    n_val = max(1, round(n * val_fraction))
+    train, val = order[n_val:], order[:n_val]
+    return tuple(a[train] for a in arrays), tuple(a[val] for a in arrays)
+
+
+# ---------------------------------------------------------------- IDX files
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """An IDX file (gzip-compressed or raw) as a NumPy array; any inconsistency is a DatasetError.
+
+    Layout: two zero bytes, an element-type code, the number of dimensions,
+    one big-endian uint32 per dimension, then exactly that many big-endian elements.
+    """
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DatasetError(f"{path}: corrupt gzip data ({error})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(f"{path}: not an IDX file (the magic number must start with two zero bytes)")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_TYPES:
+        raise DatasetError(f"{path}: unknown IDX element type 0x{code:02x}")
+    if ndim == 0:
+        raise DatasetError(f"{path}: IDX header declares 0 dimensions")
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise DatasetError(f"{path}: truncated IDX header ({len(raw)} bytes, need {start})")
+    shape = struct.unpack(f">{ndim}I", raw[4:start])
+    dtype = np.dtype(_IDX_TYPES[code])
+    expected = start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "has trailing bytes"
+        raise DatasetError(
+            f"{path}: {problem}: the header promises shape {shape} of {dtype.str} ({expected} bytes), "
+            f"the file has {len(raw)} bytes"
+        )
+    return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------- downloads
+_SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+# name -> (mirrors, {file: sha256}); the hashes are those of the files the projects publish.
+SOURCES = {
+    "mnist": (
+        ("https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+        {
+            "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+    ),
+    "fashion-mnist": (
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        {
+            "train-images-idx3-ubyte.gz": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+            "train-labels-idx1-ubyte.gz": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+            "t10k-images-idx3-ubyte.gz": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+            "t10k-labels-idx1-ubyte.gz": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+        },
+    ),
+}
+
+
+def data_dir():
+    """Where downloads are cached: $POLYGRAD_DATA, else ~/.cache/polygrad."""
+    return Path(os.environ.get("POLYGRAD_DATA") or Path.home() / ".cache" / "polygrad")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(name, filename, root=None):
+    """Path of a verified copy of `filename` of dataset `name`, downloading it if absent.
+
+    A cached file with the wrong sha256 is refused, never silently replaced.
+    """
+    mirrors, hashes = SOURCES[name]
+    expected = hashes[filename]
+    folder = Path(root or data_dir()) / name
+    path = folder / filename
+    if path.exists():
+        actual = _sha256(path)
+        if actual != expected:
+            raise DatasetError(
+                f"{path}: sha256 is {actual}, expected {expected}; the file is corrupt or not the "
+                "published one. Delete it to download it again."
+            )
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for mirror in mirrors:
+        try:
+            _download(mirror + filename, path, expected)
+            return path
+        except OSError as error:  # URLError, timeouts and refused connections are OSErrors
+            failures.append(f"{mirror + filename}: {error}")
+    raise DatasetError(
+        f"cannot download {name} file {filename} (offline?): " + "; ".join(failures)
+        + f". Copy the file into {folder} by hand, or point POLYGRAD_DATA at a folder holding {name}/{filename}."
+    )
+
+
+def _download(url, path, expected):
+    """Download to a side file, check its hash, then rename: no half file ever has the real name."""
+    partial = path.with_name(path.name + ".part")
+    print(f"downloading {url}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+        actual = _sha256(partial)
+        if actual != expected:
+            raise DatasetError(f"{url}: downloaded file has sha256 {actual}, expected {expected}")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _load_idx_dataset(name, split, root):
+    if split not in _SPLITS:
+        raise ValueError(f"{name}: split must be one of {sorted(_SPLITS)}, got {split!r}")
+    image_file, label_file = _SPLITS[split]
+    images = read_idx(fetch(name, image_file, root))
+    labels = read_idx(fetch(name, label_file, root))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DatasetError(
+            f"{name} {split}: expected images (N, H, W) and labels (N,), got {images.shape} and {labels.shape}"
+        )
+    return images.astype(np.float32) / 255, labels.astype(np.int64)
+
+
+def load_mnist(split="train", root=None):
+    """MNIST handwritten digits (LeCun, Cortes, Burges): 60,000 train / 10,000 test 28x28 images."""
+    return _load_idx_dataset("mnist", split, root)
+
+
+def load_fashion_mnist(split="train", root=None):
+    """Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, MIT licence): Zalando article images, MNIST's layout."""
+    return _load_idx_dataset("fashion-mnist", split, root)
+
+
+# ---------------------------------------------------------------- .npz files
+def load_npz(path):
+    """A classification dataset from an .npz file with arrays `x` (samples) and `y` (integer labels).
+
+    Read without pickle. uint8 samples are taken as pixels and scaled to [0, 1];
+    samples come back float32, labels int64.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in ("x", "y") if key in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{path}: cannot read as .npz ({error})") from None
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise DatasetError(f"{path}: missing array(s) {sorted(missing)}; expected 'x' (samples) and 'y' (labels)")
+    x, y = arrays["x"], arrays["y"]
+    if len(x) != len(y) or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+        raise DatasetError(
+            f"{path}: expected x with one row per label and y a 1-D array of class indices >= 0, "
+            f"got x {x.shape} {x.dtype} and y {y.shape} {y.dtype}"
+        )
+    x = x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32)
+    return x, y.astype(np.int64)

@@ -1,0 +1,174 @@
+"""`polygrad train` end to end, and training on array_api_strict's device1 through the library."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import polygrad as pg
+from polygrad import checkpoint, data, models, nn, optim
+from polygrad.cli import main
+from polygrad.commands import train as train_command
+
+
+def train(*argv):
+    """Exit code of `polygrad train ARGV` (argparse errors exit through SystemExit)."""
+    try:
+        return main(["train", *argv])
+    except SystemExit as exit:
+        return exit.code
+
+
+def history(out):
+    return [(h["epoch"], h["train_loss"], h["val_accuracy"])
+            for h in json.loads((out / "metrics.json").read_text())["history"]]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "must be positive"),
+    (["--epochs", "two"], "expected an integer"),
+    (["--batch-size", "-4"], "must be positive"),
+    (["--lr", "0"], "must be positive"),
+    (["--lr", "nan"], "must be positive"),
+    (["--model", "transformer"], "invalid choice"),
+    (["--optimizer", "lbfgs"], "invalid choice"),
+    (["--dataset", "imagenet"], "expected one of digits"),
+    (["--dataset", "/no/such/file.npz"], "no such file"),
+    (["--backend", "jax"], "invalid choice"),
+    (["--device", "tpu:0"], "unknown device 'tpu:0'"),
+    (["--backend", "array_api_strict", "--device", "device9"], "unknown device 'device9'"),
+    (["--epochs"], "expected one argument"),
+    (["--resume"], "no checkpoint"),
+])
+def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):
+    assert train(*argv, "--out", str(tmp_path)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cnn_on_flat_samples_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "flat.npz"
+    np.savez(path, x=np.zeros((10, 6), dtype=np.float32), y=np.arange(10) % 2)
+    assert train("--model", "cnn", "--dataset", str(path), "--out", str(tmp_path)) == 2
+    assert "square images" in capsys.readouterr().err
+
+
+def test_short_run_writes_metrics_checkpoint_and_plot(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train("--epochs", "2", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("val_acc") == 2 and "samples/s" in printed and "final validation accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert metrics["history"][1]["train_loss"] < metrics["history"][0]["train_loss"]
+    assert metrics["config"]["backend"] == pg.get_default_backend().name
+    assert all(h["samples_per_s"] > 0 for h in metrics["history"])
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = models.mlp()
+    meta = checkpoint.load(out / "checkpoint.npz", model)
+    assert meta["epoch"] == 2 and meta["history"] == metrics["history"]
+
+
+def test_same_seed_same_metrics_other_seed_others(tmp_path):
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        assert train("--epochs", "2", "--seed", seed, "--out", str(tmp_path / name)) == 0
+    assert history(tmp_path / "a") == history(tmp_path / "b")
+    assert history(tmp_path / "a") != history(tmp_path / "c")
+
+
+def test_ctrl_c_saves_and_resume_matches_an_unbroken_run(tmp_path, monkeypatch, capsys):
+    options = ["--epochs", "3", "--optimizer", "sgd"]
+    assert train(*options, "--out", str(tmp_path / "straight")) == 0
+
+    real_epoch = train_command.train_epoch
+    calls = []
+
+    def interrupted_in_epoch_two(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args)
+
+    monkeypatch.setattr(train_command, "train_epoch", interrupted_in_epoch_two)
+    out = tmp_path / "broken"
+    assert train(*options, "--out", str(out)) == 130
+    assert "--resume" in capsys.readouterr().err
+    saved = checkpoint.load(out / "checkpoint.npz", models.mlp())
+    assert saved["epoch"] == 1 and saved["interrupted"] is True and not (out / "metrics.json").exists()
+
+    monkeypatch.setattr(train_command, "train_epoch", real_epoch)
+    assert train(*options, "--resume", "--out", str(out)) == 0
+    assert history(out) == history(tmp_path / "straight")
+
+
+def test_resume_refuses_another_configuration(tmp_path, capsys):
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 0
+    assert train("--epochs", "2", "--optimizer", "rmsprop", "--resume", "--out", str(tmp_path)) == 2
+    assert "--optimizer adam" in capsys.readouterr().err
+
+
+def test_npz_dataset(tmp_path):
+    images, labels = data.load_digits()
+    path = tmp_path / "digits.npz"
+    np.savez(path, x=(images[:300] * 255).astype(np.uint8), y=labels[:300])
+    assert train("--dataset", str(path), "--epochs", "1", "--model", "cnn", "--out", str(tmp_path / "o")) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["config"]["dataset"] == str(path)
+
+
+def test_offline_mnist_is_a_clear_failure(tmp_path, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setenv("POLYGRAD_DATA", str(tmp_path / "cache"))
+    assert train("--dataset", "mnist", "--out", str(tmp_path / "o")) == 1
+    assert "cannot download mnist" in capsys.readouterr().err
+
+
+def test_without_matplotlib_a_one_line_notice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 0
+    assert "matplotlib is not installed" in capsys.readouterr().out
+    assert not (tmp_path / "curves.png").exists()
+
+
+def test_strict_device1_from_the_command_line(tmp_path):
+    assert train("--backend", "array_api_strict", "--device", "device1", "--epochs", "1", "--out", str(tmp_path)) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["device"] == "device1"
+
+
+def test_mlp_trains_end_to_end_on_device1():
+    device = pg.backends.get("array_api_strict").device("device1")
+    pg.manual_seed(0)
+    model = models.mlp(device=device)
+    opt = optim.Adam(model.parameters(), lr=3e-3)
+    (x, y), _ = data.train_val_split(*data.load_digits(), seed=0)
+    loader = data.DataLoader(data.TensorDataset(x, y), batch_size=64, shuffle=True, device=device)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for _ in range(3):
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    for p in model.parameters():
+        assert p.device == device and p.grad.device == device
+    for state in opt.state.values():
+        assert state["exp_avg"].device == device
+
+
+def test_default_run_reaches_97_percent(tmp_path):
+    """The README's main command: `polygrad train` with no options (here only --out)."""
+    assert train("--out", str(tmp_path)) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["final_val_accuracy"] >= 0.97
+
+
+def test_cnn_reaches_98_percent(tmp_path):
+    assert train("--model", "cnn", "--epochs", "8", "--out", str(tmp_path)) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["final_val_accuracy"] >= 0.98
