@@ -14,7 +14,7 @@ from polygrad.backends.numpy_backend import NumpyBackend
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch", "array_api_strict", "jax"}
 # Host-side file I/O may read and write NumPy arrays (the host format); nothing else may.
-HOST_IO = {"polygrad/checkpoint.py", "polygrad/data/datasets.py", "polygrad/data/idx.py", "polygrad/data/__init__.py"}
+HOST_IO = {"polygrad/checkpoint.py", "polygrad/data/datasets.py"}
 
 
 def imported_libraries(path):
