@@ -54,8 +54,15 @@ from .errors import (  # noqa: E402,F401
 from . import random  # noqa: E402,F401
 from .random import manual_seed, rand, randint, randn  # noqa: E402,F401
 from . import functional  # noqa: E402,F401
+from . import nn  # noqa: E402,F401
+from . import checkpoint, data, optim  # noqa: E402,F401
 from .seed import Autograd  # noqa: E402,F401
-from .gradcheck import gradcheck  # noqa: E402,F401
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
+# function transforms; `grad` here is JAX-style (pg.autograd.grad is the torch-style one)
+from .transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp  # noqa: E402,F401
+from .trace import trace  # noqa: E402,F401
+from . import custom  # noqa: E402,F401
+from .custom import nondifferentiable  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

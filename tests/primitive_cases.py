@@ -1,0 +1,98 @@
+"""One differentiable call per primitive, with inputs that suit it.
+
+Each case maps a name to `build(target) -> (f, inputs)`: f takes the floating
+inputs and calls the primitive (indices, masks and options are fixed inside
+f). Inputs stay away from kinks and ties (relu at 0, max ties, clip bounds)
+so finite differences are meaningful. `PRIMITIVE_OF` names the primitive each
+case exercises, so a test can check that every primitive in the table has one.
+"""
+
+import polygrad as pg
+
+# values away from 0, from each other, and from the clip bounds +-0.5
+SPREAD = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
+
+
+def _index(target, values):
+    return target.tensor(values, dtype="int64")
+
+
+CASES = {
+    "add": lambda t: (lambda a, b: a + b, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),
+    "subtract": lambda t: (lambda a, b: a - b, [t.randn(2, 1, seed=1), t.randn(2, 3, seed=2)]),
+    "multiply": lambda t: (lambda a, b: a * b, [t.randn(2, 3, seed=1), t.randn(1, 3, seed=2)]),
+    "divide": lambda t: (lambda a, b: a / b, [t.randn(2, 3, seed=1), t.rand(2, 3, seed=2, low=0.5, high=2.0)]),
+    "negative": lambda t: (lambda x: -x, [t.randn(2, 3)]),
+    "pow": lambda t: (pg.pow, [t.rand(2, 3, seed=1, low=0.5, high=2.0), t.randn(2, 3, seed=2)]),
+    "exp": lambda t: (pg.exp, [t.randn(2, 3)]),
+    "expm1": lambda t: (pg.expm1, [t.randn(2, 3)]),
+    "log": lambda t: (pg.log, [t.rand(2, 3, low=0.5, high=2.0)]),
+    "log1p": lambda t: (pg.log1p, [t.rand(2, 3, low=0.0, high=1.0)]),
+    "sqrt": lambda t: (pg.sqrt, [t.rand(2, 3, low=0.5, high=2.0)]),
+    "sin": lambda t: (pg.sin, [t.randn(2, 3)]),
+    "cos": lambda t: (pg.cos, [t.randn(2, 3)]),
+    "tanh": lambda t: (pg.tanh, [t.randn(2, 3)]),
+    "sigmoid": lambda t: (pg.sigmoid, [t.randn(2, 3)]),
+    "relu": lambda t: (pg.relu, [t.tensor(SPREAD)]),
+    "abs": lambda t: (pg.abs, [t.tensor(SPREAD)]),
+    "maximum": lambda t: (pg.maximum, [t.tensor(SPREAD), t.tensor([[0.1, 0.9, -1.0], [0.6, -2.0, 0.5]])]),
+    "minimum": lambda t: (pg.minimum, [t.tensor(SPREAD), t.tensor([[0.1, 0.9, -1.0], [0.6, -2.0, 0.5]])]),
+    "clip": lambda t: (lambda x: pg.clip(x, min=-0.5, max=0.5), [t.tensor(SPREAD)]),
+    "where": lambda t: (
+        lambda a, b: pg.where(t.tensor([[True, False, True], [False, True, False]], dtype="bool"), a, b),
+        [t.randn(2, 3, seed=1), t.randn(2, 3, seed=2)],
+    ),
+    "astype": lambda t: (lambda x: pg.astype(x, "float64") * x, [t.randn(2, 3)]),
+    "matmul": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, 2, seed=2)]),
+    "matmul/matrix-vector": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),
+    "matmul/vector-matrix": lambda t: (pg.matmul, [t.randn(3, seed=1), t.randn(3, 2, seed=2)]),
+    "matrix_transpose": lambda t: (lambda x: pg.matrix_transpose(x), [t.randn(2, 3)]),
+    "sum": lambda t: (lambda x: pg.sum(x, axis=1), [t.randn(2, 3)]),
+    "mean": lambda t: (lambda x: pg.mean(x, axis=0, keepdims=True), [t.randn(2, 3)]),
+    "max": lambda t: (lambda x: pg.max(x, axis=1), [t.tensor(SPREAD)]),
+    "min": lambda t: (lambda x: pg.min(x, axis=0), [t.tensor(SPREAD)]),
+    "prod": lambda t: (lambda x: pg.prod(x, axis=1), [t.tensor(SPREAD)]),
+    "var": lambda t: (lambda x: pg.var(x, axis=1, correction=1), [t.randn(2, 3)]),
+    "std": lambda t: (lambda x: pg.std(x, axis=0), [t.randn(3, 2)]),
+    "logsumexp": lambda t: (lambda x: pg.logsumexp(x, axis=1), [t.randn(2, 3)]),
+    "softmax": lambda t: (lambda x: pg.softmax(x, axis=-1), [t.randn(2, 3)]),
+    "log_softmax": lambda t: (lambda x: pg.log_softmax(x, axis=0), [t.randn(2, 3)]),
+    "reshape": lambda t: (lambda x: pg.reshape(x, (3, 2)), [t.randn(2, 3)]),
+    "permute_dims": lambda t: (lambda x: pg.permute_dims(x, (2, 0, 1)), [t.randn(2, 1, 3)]),
+    "expand_dims": lambda t: (lambda x: pg.expand_dims(x, axis=1), [t.randn(2, 3)]),
+    "squeeze": lambda t: (lambda x: pg.squeeze(x, axis=1), [t.randn(2, 1, 3)]),
+    "broadcast_to": lambda t: (lambda x: pg.broadcast_to(x, (2, 3)), [t.randn(1, 3)]),
+    "concat": lambda t: (lambda a, b: pg.concat([a, b], axis=1), [t.randn(2, 1, seed=1), t.randn(2, 2, seed=2)]),
+    "getitem": lambda t: (lambda x: x[1:, ::2], [t.randn(3, 3)]),
+    "scatter_slice": lambda t: (
+        lambda v: pg.ops.scatter_slice(v, key=(slice(1, 3), slice(None)), shape=(4, 2)), [t.randn(2, 2)]),
+    "take": lambda t: (lambda x: pg.take(x, _index(t, [2, 0, 2]), axis=0), [t.randn(3, 2)]),
+    "scatter_add": lambda t: (
+        lambda v: pg.scatter_add(v, _index(t, [1, 3, 1]), axis=1, size=4), [t.randn(2, 3)]),
+}
+
+PRIMITIVE_OF = {name: name.split("/")[0] for name in CASES}  # "matmul/matrix-vector" -> matmul
+
+# Primitives without a derivative: f maps a float input through the primitive
+# to a float result, which must carry no gradient and no tangent.
+NO_DERIVATIVE = {
+    "equal": lambda x: pg.astype(x == 0.7, "float64"),
+    "not_equal": lambda x: pg.astype(x != 0.7, "float64"),
+    "less": lambda x: pg.astype(x < 0.5, "float64"),
+    "less_equal": lambda x: pg.astype(x <= 0.5, "float64"),
+    "greater": lambda x: pg.astype(x > 0.5, "float64"),
+    "greater_equal": lambda x: pg.astype(x >= 0.5, "float64"),
+    "logical_and": lambda x: pg.astype((x > 0) & (x < 1), "float64"),
+    "logical_or": lambda x: pg.astype((x > 1) | (x < 0), "float64"),
+    "logical_not": lambda x: pg.astype(~(x > 0), "float64"),
+    "isnan": lambda x: pg.astype(pg.isnan(x), "float64"),
+    "isinf": lambda x: pg.astype(pg.isinf(x), "float64"),
+    "isfinite": lambda x: pg.astype(pg.isfinite(x), "float64"),
+    "sign": pg.sign,
+    "floor": pg.floor,
+    "ceil": pg.ceil,
+    "round": pg.round,
+    "trunc": pg.trunc,
+    "argmax": lambda x: pg.astype(pg.argmax(x), "float64"),
+    "argmin": lambda x: pg.astype(pg.argmin(x), "float64"),
+}
