@@ -15,6 +15,7 @@ and the rules see Tensors, so the backward pass is itself recorded and can be
 differentiated again. The same rule text serves both.
 """
 
+import os
 import threading
 import traceback
 import weakref
@@ -65,10 +66,14 @@ def is_grad_enabled():
 
 
 @contextmanager
-def detect_anomaly():
-    """Raise at the first operation whose forward or backward yields NaN or Inf."""
+def detect_anomaly(enabled=True):
+    """Raise at the first operation whose forward or backward yields NaN or Inf.
+
+    The error names the operation and the user's line that created it.
+    `detect_anomaly(False)` turns checking off inside an enclosing one.
+    """
     previous = state.anomaly
-    state.anomaly = True
+    state.anomaly = enabled
     try:
         yield
     finally:
@@ -123,10 +128,14 @@ class Operation:
         return f"<Operation {self.primitive.name}>"
 
 
+# The package's own folder: a path test, so a checkout itself named polygrad/ still counts as user code.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _user_site():
-    """The innermost stack frame outside polygrad, as 'file:line in function'."""
+    """The innermost stack frame outside the polygrad package, as 'file:line in function'."""
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if "/polygrad/" not in frame.filename.replace("\\", "/"):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE):
             return f"{frame.filename}:{frame.lineno} in {frame.name}"
     return "unknown"
 
@@ -157,7 +166,9 @@ def apply(primitive, inputs, params):
     if state.forward_ad:
         out.tangent = _push_tangent(primitive, xp, inputs, arrays, data, params)
     if state.anomaly:
-        _check_finite(xp, data, f"the forward of {primitive.name}", out._op)
+        # an op is recorded only when an input requires grad; name the user's line either way
+        site = out._op.site if out._op is not None else _user_site()
+        _check_finite(xp, data, f"the forward of {primitive.name}", site)
     return out
 
 
@@ -176,12 +187,12 @@ def _explain(primitive, inputs, error):
     return kind(f"{primitive.name}: cannot apply to {sides}: {error}")
 
 
-def _check_finite(xp, data, what, op):
+def _check_finite(xp, data, what, site):
     if not xp.isdtype(data.dtype, ("real floating", "complex floating")):
         return
     if not bool(xp.all(xp.isfinite(data))):
-        site = f" (created at {op.site})" if op is not None and op.site else ""
-        raise AnomalyError(f"{what} produced NaN or Inf{site}")
+        where = f" (created at {site})" if site else ""
+        raise AnomalyError(f"{what} produced NaN or Inf{where}")
 
 
 # ---------------------------------------------------------------- forward mode
@@ -269,18 +280,28 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
 
     def accumulate(tensor, grad):
         key = id(tensor)
+        if grad.dtype != tensor.dtype:
+            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.dtype)
+        if tensor._op is not None:
+            # An intermediate's gradient is only read by the rules: its first one is
+            # kept as it is, with no zeros slot, and later ones are added out of place
+            # because that array may also be another tensor's (add passes g to both).
+            buffer[key] = buffer[key] + grad if key in buffer else grad
+            keep[key] = tensor
+            return
         if key not in buffer:
             keep[key] = tensor
             buffer[key] = _zeros_slot(tensor, create_graph)
-        if grad.dtype != tensor.dtype:
-            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.dtype)
         buffer[key] += grad
 
     for root, grad in zip(roots, root_grads):
         accumulate(root, grad)
 
     order = _toposort(roots)
-    with _set_grad_enabled(create_graph):
+    anomaly = state.anomaly
+    # A recorded backward runs the rules through apply: check their results below,
+    # as the backward of this op, rather than as forward ops of their own.
+    with _set_grad_enabled(create_graph), detect_anomaly(anomaly and not create_graph):
         for tensor in reversed(order):
             op = tensor._op
             if op is None or id(tensor) not in buffer:
@@ -297,9 +318,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
                 if grad is None or not parent.requires_grad:
                     continue
                 grad = unbroadcast(xp, grad, parent.shape)
-                if state.anomaly:
-                    _check_finite(xp, grad.data if create_graph else grad,
-                                  f"the backward of {op.primitive.name}", op)
+                if anomaly:
+                    _check_finite(parent.xp, grad.data if create_graph else grad,
+                                  f"the backward of {op.primitive.name}", op.site)
                 accumulate(parent, grad)
             if not retain_graph:
                 op.free()
