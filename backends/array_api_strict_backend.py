@@ -14,7 +14,7 @@ class ArrayApiStrictBackend(Backend):
         try:
             import array_api_strict as xp
         except ImportError as error:
-            raise BackendUnavailable(f"the array_api_strict backend needs array-api-strict: {error}")
+            raise BackendUnavailable(f"the array_api_strict backend needs array-api-strict: {error}") from error
         return xp
 
     def native_devices(self):

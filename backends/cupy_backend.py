@@ -15,7 +15,7 @@ class CupyBackend(Backend):
 
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as error:  # ImportError, CUDARuntimeError, driver errors
-            raise BackendUnavailable(f"the cupy backend needs a CUDA GPU: {error}")
+            raise BackendUnavailable(f"the cupy backend needs a CUDA GPU: {error}") from error
         if count == 0:
             raise BackendUnavailable("the cupy backend needs a CUDA GPU: no CUDA device found")
         self.cupy = cupy

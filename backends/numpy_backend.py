@@ -11,7 +11,7 @@ class NumpyBackend(Backend):
             import array_api_compat.numpy as xp
             import numpy
         except ImportError as error:
-            raise BackendUnavailable(f"the numpy backend needs numpy and array-api-compat: {error}")
+            raise BackendUnavailable(f"the numpy backend needs numpy and array-api-compat: {error}") from error
         self.np = numpy
         return xp
 

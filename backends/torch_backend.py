@@ -12,7 +12,7 @@ class TorchBackend(Backend):
             import array_api_compat.torch as xp
             import torch
         except ImportError as error:
-            raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}")
+            raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}") from error
         self.torch = torch
         return xp
 

@@ -36,8 +36,8 @@ def _mount_backends():
 _mount_backends()
 
 from . import backends  # noqa: E402
-from .backends import BackendUnavailable, Device  # noqa: E402
-from .tensor import Tensor  # noqa: E402
+from .backends import BackendUnavailable, Device  # noqa: E402,F401
+from .tensor import Tensor  # noqa: E402,F401
 from .ops import *  # noqa: E402,F401,F403
 from .ops import astype, getitem, reshape, stack, sum, take_along_axis, to_device  # noqa: E402,F401
 from .creation import (  # noqa: E402,F401
@@ -45,7 +45,6 @@ from .creation import (  # noqa: E402,F401
     ones, ones_like, set_default_dtype, tensor, zeros, zeros_like,
 )
 from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad  # noqa: E402,F401
-from .autodiff import grad as _grad  # noqa: E402
 from . import autodiff as autograd  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401
     AnomalyError, BackendMismatchError, DeviceMismatchError, DtypeError, GraphFreedError,

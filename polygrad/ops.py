@@ -137,7 +137,7 @@ def _axis(axis):
 
 def stack(tensors, axis=0):
     tensors = _operands(tensors)
-    return globals()["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)
+    return globals()["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)  # noqa: F821 (generated)
 
 
 def flatten(x, start_axis=0, end_axis=-1):

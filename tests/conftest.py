@@ -42,7 +42,7 @@ def pytest_addoption(parser):
 
 
 def selected_backends(config):
-    chosen = config.getoption("--backend") or [os.environ.get("POLYGRAD_BACKEND_TESTS") or os.environ.get("POLYGRAD_BACKEND") or "all"]
+    chosen = config.getoption("--backend") or [os.environ.get("POLYGRAD_BACKEND") or "all"]
     names = [n.strip() for item in chosen for n in item.split(",") if n.strip()]
     if "all" in names:
         return pg.backends.names()

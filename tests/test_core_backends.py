@@ -116,9 +116,9 @@ def test_standard_fallback_scatter_add_matches_numpy_add_at():
 
 def test_source_checkout_without_install_mounts_backends(tmp_path):
     """On a bare machine the repository alone is importable: polygrad.backends comes from backends/."""
-    code = "import polygrad.backends as b, polygrad; print(b.__file__)"
-    out = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(ROOT)!r}] + {[p for p in sys.path if 'site-packages' in p]!r}; {code}"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    libraries = [p for p in sys.path if "site-packages" in p]
+    code = f"import sys; sys.path[:0] = [{str(ROOT)!r}] + {libraries!r}; import polygrad.backends as b; print(b.__file__)"
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert pathlib.Path(out.stdout.strip()).parent == ROOT / "backends"
 

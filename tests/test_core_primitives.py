@@ -58,9 +58,11 @@ CASES = {
         (pg.matmul, [("n", (5, 4)), ("n", (6, 6, 4, 3))]),
     ],
     "matrix_transpose": unary(pg.matrix_transpose, shapes=((2, 3, 4),)),
-    "sum": unary(pg.sum) + unary(lambda a: pg.sum(a, axis=1)) + unary(lambda a: pg.sum(a, axis=(0, 2), keepdims=True), shapes=((2, 3, 4),)),
+    "sum": unary(pg.sum) + unary(lambda a: pg.sum(a, axis=1))
+    + unary(lambda a: pg.sum(a, axis=(0, 2), keepdims=True), shapes=((2, 3, 4),)),
     "mean": unary(pg.mean) + unary(lambda a: pg.mean(a, axis=-1, keepdims=True)),
-    "max": unary(pg.max, "u") + unary(lambda a: pg.max(a, axis=0), "u") + unary(lambda a: pg.max(a, axis=(1, 2), keepdims=True), "u", ((2, 3, 4),)),
+    "max": unary(pg.max, "u") + unary(lambda a: pg.max(a, axis=0), "u")
+    + unary(lambda a: pg.max(a, axis=(1, 2), keepdims=True), "u", ((2, 3, 4),)),
     "min": unary(pg.min, "u") + unary(lambda a: pg.min(a, axis=1, keepdims=True), "u"),
     "prod": unary(pg.prod, "u") + unary(lambda a: pg.prod(a, axis=1), "u"),
     "var": unary(pg.var) + unary(lambda a: pg.var(a, axis=0, correction=1)),

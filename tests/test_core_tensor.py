@@ -19,7 +19,8 @@ def test_creation_functions_honour_backend_device_dtype(target):
     np.testing.assert_allclose(made[6].numpy(), [0.0, 0.5, 1.0, 1.5])
     like = pg.ones_like(made[0])
     assert like.shape == (2, 3) and like.device == made[0].device and like.dtype == made[0].dtype
-    assert pg.zeros_like(made[0], dtype="float32").dtype == pg.zeros(1, backend=target.backend, device=target.device, dtype="float32").dtype
+    float32 = pg.zeros(1, backend=target.backend, device=target.device, dtype="float32").dtype
+    assert pg.zeros_like(made[0], dtype="float32").dtype == float32
 
 
 def test_default_dtypes_never_follow_the_library():
