@@ -1,0 +1,16 @@
+"""polygrad on CPU vs GPU: the same workloads on numpy, torch (cpu, cuda) and cupy.
+
+    python benchmarks/bench_devices.py [--repeats N] [--quick] [--out DIR]
+
+Devices that are not present are skipped with a note. Results go to
+benchmarks/results/<date>-devices.md and .json unless --out says otherwise.
+The benchmark itself is polygrad/bench.py (also `polygrad bench --devices`).
+"""
+
+import pathlib
+import sys
+
+from polygrad.commands import bench
+
+if __name__ == "__main__":
+    sys.exit(bench.main(devices=True, out=str(pathlib.Path(__file__).resolve().parent / "results")))
