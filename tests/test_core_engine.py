@@ -128,3 +128,15 @@ def test_float32_stays_float32(target):
     y = (x * 2.0 + 1).exp().sum()
     y.backward()
     assert y.dtype == x.dtype and x.grad.dtype == x.dtype
+
+
+def test_shared_gradient_arrays_are_never_added_into_in_place(target):
+    """add hands the same gradient array to both inputs; accumulating must not alias it."""
+    x = target.tensor([1.0, 2.0], requires_grad=True)
+    u, v = x * 1.0, x * 1.0
+    (u + v + u).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    y = target.tensor([1.0, 2.0], requires_grad=True)
+    w = y * 2.0
+    (w + w).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [4.0, 4.0])

@@ -1,5 +1,6 @@
 """Bad input gets a clear error naming the operation and both sides."""
 
+import os
 import subprocess
 import sys
 
@@ -85,7 +86,7 @@ def test_no_eval_of_environment_backend():
     """POLYGRAD_BACKEND is a name to look up, never code."""
     code = "import polygrad as pg; pg.zeros(1)"
     result = subprocess.run(
-        [sys.executable, "-c", code], env={"POLYGRAD_BACKEND": "__import__('os')", "PATH": ""},
+        [sys.executable, "-c", code], env={**os.environ, "POLYGRAD_BACKEND": "__import__('os')"},
         capture_output=True, text=True,
     )
     assert result.returncode != 0
