@@ -32,6 +32,11 @@ def is_floating(tensor):
     return _floating[key]
 
 
+# Scalar operands as 0-d arrays, made once per (device, dtype, value): creating one
+# costs more than the operation it feeds. Operands are never written in place.
+_constants = {}
+
+
 def asarray_like(value, like):
     """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
 
@@ -45,7 +50,14 @@ def asarray_like(value, like):
     dtype = like.dtype
     if isinstance(value, float) and not is_floating(like):
         dtype = resolve_dtype(None, like.device)
-    return Tensor._wrap(like.xp.asarray(value, dtype=dtype, device=like.device.native), like.device)
+    # Device first: keys of different backends then never compare their dtypes.
+    key = (like.device, dtype, type(value), value)
+    data = _constants.get(key)
+    if data is None:
+        if len(_constants) >= 1024:
+            _constants.clear()
+        data = _constants[key] = like.xp.asarray(value, dtype=dtype, device=like.device.native)
+    return Tensor._wrap(data, like.device)
 
 
 def _operands(args):
