@@ -88,8 +88,11 @@ class Tensor:
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = repr(self.numpy()).replace("\n", "\n       ")
-        return f"tensor({body}, device={self.device.name!r}, backend={self.device.backend.name!r}{grad})"
+        # the host copy prints as "array([...], dtype=...)": keep the numbers, name the dtype ourselves
+        body = repr(self.numpy()).removeprefix("array(").rsplit(", dtype=", 1)[0].removesuffix(")")
+        body = body.replace("\n      ", "\n       ")
+        dtype = str(self.dtype).rsplit(".", 1)[-1]
+        return f"tensor({body}, dtype={dtype}, device={self.device.name!r}, backend={self.device.backend.name!r}{grad})"
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
