@@ -143,7 +143,8 @@ def test_state_dict_round_trip_across_backends():
         np.testing.assert_array_equal(tensor.numpy(), state[name].numpy(), err_msg=name)
     source.eval(), copy.eval()
     x = np.linspace(-1, 1, 6).reshape(2, 3)
-    np.testing.assert_allclose(copy(pg.tensor(x, device=device)).numpy(), source(pg.tensor(x, device=source.fc.weight.device)).numpy(), rtol=1e-6)
+    expected = source(pg.tensor(x, device=source.fc.weight.device)).numpy()
+    np.testing.assert_allclose(copy(pg.tensor(x, device=device)).numpy(), expected, rtol=1e-6)
     host_state = {name: t.numpy() for name, t in state.items()}  # plain host arrays load too (checkpoints)
     copy.load_state_dict(host_state)
     assert copy.fc.weight.device == device
