@@ -19,17 +19,17 @@ from .tensor import Tensor
 _NO_OPTIONS = {}
 
 
-_floating = {}
+_kinds = {}
 
 
-def is_floating(tensor):
-    """Whether a tensor holds real or complex floats (cached per dtype: isdtype is slow)."""
-    # Keyed with the backend: dtypes of different libraries can hash alike, and
-    # array_api_strict warns when its dtypes are compared with NumPy's.
+def kind(tensor):
+    """'bool', 'integral' or 'floating' (cached per backend and dtype: isdtype is slow)."""
     key = (tensor.device.backend.name, tensor.dtype)
-    if key not in _floating:
-        _floating[key] = tensor.xp.isdtype(tensor.dtype, ("real floating", "complex floating"))
-    return _floating[key]
+    if key not in _kinds:
+        xp = tensor.xp
+        floating = xp.isdtype(tensor.dtype, ("real floating", "complex floating"))
+        _kinds[key] = "floating" if floating else "bool" if xp.isdtype(tensor.dtype, "bool") else "integral"
+    return _kinds[key]
 
 
 # Scalar operands as 0-d arrays, made once per (device, dtype, value): creating one
@@ -48,7 +48,7 @@ def asarray_like(value, like):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return asarray(value, device=like.device)
     dtype = like.dtype
-    if isinstance(value, float) and not is_floating(like):
+    if isinstance(value, float) and kind(like) != "floating":
         dtype = resolve_dtype(None, like.device)
     # Device first: keys of different backends then never compare their dtypes.
     key = (like.device, dtype, type(value), value)
@@ -60,21 +60,39 @@ def asarray_like(value, like):
     return Tensor._wrap(data, like.device)
 
 
-def _operands(args):
-    """Tensors for every argument: scalars and arrays join the first Tensor's device."""
-    like = None
-    for a in args:
-        if isinstance(a, Tensor):
-            like = a
-            break
-    if like is None:
+def _operands(args, promotion=None):
+    """Tensors for every argument: scalars and arrays join a Tensor argument's device.
+
+    A scalar takes the dtype of the first non-boolean Tensor (so `where(mask, x, 0.0)`
+    gives 0.0 x's dtype). With `promotion`, integer operands meeting floating ones
+    compute in floating point, as in PyTorch ("true_divide": integers alone too).
+    """
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if not tensors:
         return [asarray(a) for a in args]
-    tensors = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
-    if not is_floating(like) and any(isinstance(a, float) for a in args):
-        # an integer tensor meeting a float scalar computes in floating point, as in PyTorch
-        floating = next(t.dtype for t in tensors if is_floating(t))
-        tensors = [t if is_floating(t) else _astype(t, dtype=floating) for t in tensors]
-    return tensors
+    like = next((t for t in tensors if kind(t) != "bool"), tensors[0])
+    operands = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
+    return _promote(operands, promotion) if promotion else operands
+
+
+def _promote(tensors, promotion):
+    kinds = [kind(t) for t in tensors]
+    if "integral" not in kinds:
+        return tensors
+    if "floating" in kinds:
+        target = tensors[kinds.index("floating")].dtype
+    elif promotion == "true_divide":
+        target = resolve_dtype(None, tensors[0].device)
+    else:
+        return tensors
+    return [_astype(t, dtype=target) if k == "integral" else t for t, k in zip(tensors, kinds)]
+
+
+# Which primitives promote mixed integer/floating operands (see _operands).
+_PROMOTION = dict.fromkeys(
+    ["add", "subtract", "multiply", "pow", "maximum", "minimum", "where",
+     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal"], "mixed")
+_PROMOTION["divide"] = "true_divide"
 
 
 def signature(primitive):
@@ -89,10 +107,11 @@ def signature(primitive):
 def _public(primitive):
     variadic, n_inputs, options = signature(primitive)
     option_names = list(options)
+    promotion = _PROMOTION.get(primitive.name)
 
     if not options:
         def function(*args):
-            return apply(primitive, _operands(args), _NO_OPTIONS)
+            return apply(primitive, _operands(args, promotion), _NO_OPTIONS)
     else:
         def function(*args, **kwargs):
             if variadic:
@@ -105,7 +124,9 @@ def _public(primitive):
             for name, value in values.items():
                 if value is inspect.Parameter.empty:
                     raise TypeError(f"{primitive.name}: missing argument {name!r}")
-            return apply(primitive, _operands(inputs), values)
+            if isinstance(values.get("axis"), list):
+                values["axis"] = tuple(values["axis"])  # NumPy users pass lists; the standard wants tuples
+            return apply(primitive, _operands(inputs, promotion), values)
 
     function.__name__ = function.__qualname__ = primitive.name
     function.__doc__ = primitive.doc or f"polygrad.{primitive.name}: see the rule table in polygrad.primitives."
@@ -139,12 +160,8 @@ def reshape(x, shape):
 
 
 def sum(x, axis=None, keepdims=False, dtype=None):
-    out = _sum(x, axis=_axis(axis), keepdims=keepdims)
+    out = _sum(x, axis=axis, keepdims=keepdims)
     return out if dtype is None else astype(out, dtype)
-
-
-def _axis(axis):
-    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def stack(tensors, axis=0):

@@ -138,3 +138,31 @@ def test_method_aliases(target):
     np.testing.assert_allclose(x.permute(1, 0).numpy(), [[1, 3], [-2, 4]])
     np.testing.assert_allclose(x.relu().numpy(), [[1, 0], [3, 4]])
     np.testing.assert_allclose(x.abs().max().numpy(), 4.0)
+
+
+def test_scalars_take_the_dtype_of_the_numeric_operand(target):
+    x = target.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = pg.where(x > 0, x, 0.0)
+    assert y.dtype == x.dtype
+    np.testing.assert_array_equal(y.numpy(), [1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(pg.where(x > 0, 1, x).numpy(), [1.0, -2.0, 1.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 1.0])
+
+
+def test_integer_operands_promote_like_pytorch(target):
+    i = pg.tensor([1, 2], backend=target.backend, device=target.device)
+    x = target.tensor([0.5, 0.5])
+    default_float = pg.zeros(1, backend=target.backend, device=target.device).dtype
+    assert (i + x).dtype == x.dtype and (x * i).dtype == x.dtype
+    np.testing.assert_allclose((i + x).numpy(), [1.5, 2.5])
+    assert (i / i).dtype == default_float  # true division
+    np.testing.assert_allclose((i / pg.tensor([2, 4], backend=target.backend, device=target.device)).numpy(), [0.5, 0.5])
+    assert (i + i).dtype == i.dtype  # integers alone stay integers
+    np.testing.assert_array_equal((i > 1.5).numpy(), [False, True])
+
+
+def test_axis_may_be_a_list(target):
+    x = target.tensor(np.arange(6.0).reshape(2, 3))
+    for reduce, expected in ((pg.sum, 15.0), (pg.mean, 2.5), (pg.max, 5.0)):
+        assert reduce(x, axis=[0, 1]).item() == expected
