@@ -28,23 +28,3 @@ class NumpyBackend(Backend):
         out = self.np.array(target, copy=True)
         self.np.add.at(out, indices, values)
         return out
-
-    def rng(self, seed, device):
-        return NumpyRNG(self.np.random.default_rng(seed))
-
-
-class NumpyRNG:
-    def __init__(self, generator):
-        self.generator = generator
-
-    def uniform(self, shape, dtype, low=0.0, high=1.0):
-        return self.generator.uniform(low, high, size=shape).astype(dtype, copy=False)
-
-    def normal(self, shape, dtype, mean=0.0, std=1.0):
-        return self.generator.normal(mean, std, size=shape).astype(dtype, copy=False)
-
-    def integers(self, low, high, shape, dtype):
-        return self.generator.integers(low, high, size=shape).astype(dtype, copy=False)
-
-    def permutation(self, n, dtype):
-        return self.generator.permutation(n).astype(dtype, copy=False)

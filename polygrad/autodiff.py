@@ -56,8 +56,9 @@ def backward(roots, grads=None, retain_graph=False, create_graph=False):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=True):
     """Gradients of `outputs` with respect to `inputs`, returned, not accumulated.
 
-    An input the outputs do not depend on gets zeros (or None with allow_unused=False
-    raising instead). `retain_graph` defaults to `create_graph`.
+    An input the outputs do not depend on gets a zero gradient by default (PyTorch
+    returns None there; zeros keep the result usable in arithmetic), and raises with
+    allow_unused=False. `retain_graph` defaults to `create_graph`.
     """
     single = isinstance(outputs, Tensor)
     outputs = [outputs] if single else list(outputs)

@@ -34,16 +34,7 @@ def resolve_device(device=None, backend=None):
         return device
     if backend is not None:
         return backends.get(backend).device(device)
-    chosen = backends.default()
-    try:
-        return chosen.device(device)
-    except ValueError:
-        if not isinstance(device, str):
-            raise
-        other = backends.for_device(device)
-        if other is None:
-            raise
-        return other.device(device)
+    return _device_on(backends.default(), device)
 
 
 def resolve_target(target, current):
@@ -52,15 +43,18 @@ def resolve_target(target, current):
         return target
     if isinstance(target, str) and target in backends.names():
         return backends.get(target).default_device()
+    return _device_on(current.backend, target)
+
+
+def _device_on(backend, spec):
+    """`spec` as a device of `backend`, else of the backend that serves that kind ("cuda:1": cupy)."""
     try:
-        return current.backend.device(target)
+        return backend.device(spec)
     except ValueError:
-        if not isinstance(target, str):
-            raise
-        other = backends.for_device(target)
+        other = backends.for_device(spec) if isinstance(spec, str) else None
         if other is None:
             raise
-        return other.device(target)
+        return other.device(spec)
 
 
 def resolve_dtype(dtype, device, kind="real floating"):

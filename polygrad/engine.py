@@ -52,6 +52,16 @@ def _set_grad_enabled(enabled):
         state.grad_enabled = previous
 
 
+@contextmanager
+def forward_mode():
+    """Inside, every operation also pushes its inputs' tangents through its jvp rule."""
+    state.forward_ad += 1
+    try:
+        yield
+    finally:
+        state.forward_ad -= 1
+
+
 def no_grad():
     """Context manager: operations inside record nothing (per thread)."""
     return _set_grad_enabled(False)
@@ -233,10 +243,10 @@ def unbroadcast(xp, grad, shape):
     return xp.reshape(grad, shape)
 
 
-def _toposort(roots):
-    """Tensors that need a gradient, each after all of its inputs."""
+def toposort(roots, requiring_grad_only=True):
+    """Tensors reachable from `roots`, each after all of its inputs, inputs in argument order."""
     order, seen = [], set()
-    stack = [(root, False) for root in roots]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         tensor, expanded = stack.pop()
         if expanded:
@@ -248,9 +258,8 @@ def _toposort(roots):
         stack.append((tensor, True))
         op = tensor._op
         if op is not None and op.inputs is not None:
-            for parent in op.inputs:
-                if parent.requires_grad and id(parent) not in seen:
-                    stack.append((parent, False))
+            stack.extend((parent, False) for parent in reversed(op.inputs)
+                         if parent.requires_grad or not requiring_grad_only)
     return order
 
 
@@ -297,7 +306,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
     for root, grad in zip(roots, root_grads):
         accumulate(root, grad)
 
-    order = _toposort(roots)
+    order = toposort(roots)
     anomaly = state.anomaly
     # A recorded backward runs the rules through apply: check their results below,
     # as the backward of this op, rather than as forward ops of their own.

@@ -21,7 +21,7 @@ import unicodedata
 
 from . import backends
 from .creation import asarray
-from .engine import _input_grads, run_backward, state, unbroadcast
+from .engine import _input_grads, forward_mode, run_backward, toposort, unbroadcast
 from .tensor import Tensor
 
 _INFIX = {"add": "+", "subtract": "−", "multiply": "×", "divide": "/", "pow": "^", "matmul": "@"}
@@ -65,11 +65,8 @@ def trace(f, *args, names=None, direction=0):
         seed = x.xp.ones_like if position == along else x.xp.zeros_like
         leaf.tangent = seed(x.data)
         leaves.append(leaf)
-    state.forward_ad += 1
-    try:
+    with forward_mode():
         out = f(*leaves)
-    finally:
-        state.forward_ad -= 1
     return Trace(leaves, names, names[along], out if isinstance(out, Tensor) else asarray(out))
 
 
@@ -101,7 +98,7 @@ class Trace:
         by_id = {id(node.tensor): node for node in self.nodes}
         depth = {id(node.tensor): 0 for node in self.nodes}
         found = []
-        for tensor in _post_order(out):
+        for tensor in toposort([out], requiring_grad_only=False):
             if id(tensor) in by_id:
                 continue
             if tensor._op is None:
@@ -200,23 +197,6 @@ class Trace:
 
 
 # ---------------------------------------------------------------- helpers
-def _post_order(root):
-    """Every tensor reachable from root, each after its inputs, inputs in argument order."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._op is not None:
-            stack.extend((parent, False) for parent in reversed(tensor._op.inputs))
-    return order
-
-
 def _expression(node):
     """The primitive and its operands: `ln v1`, `v1 × v2`, `sum(v3, axis=0)`."""
     name, operands = node.op.primitive.name, [parent.label for parent in node.inputs]

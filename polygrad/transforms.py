@@ -34,7 +34,7 @@ import threading
 
 from . import autodiff, ops
 from .creation import asarray, zeros_like
-from .engine import enable_grad, is_grad_enabled, state
+from .engine import enable_grad, forward_mode, is_grad_enabled, state
 from .errors import ShapeError, describe
 from .tensor import Tensor
 
@@ -239,11 +239,8 @@ def jvp(f, primals, tangents):
                 raise ShapeError(f"jvp: tangent {describe(t)} does not match primal {describe(x)}")
             leaf.tangent = t.data
         inputs.append(leaf)
-    state.forward_ad += 1
-    try:
+    with forward_mode():
         out = f(*inputs)
-    finally:
-        state.forward_ad -= 1
     outputs = [o if isinstance(o, Tensor) else asarray(o) for o in _as_list(out)]
     out_tangents = [
         zeros_like(o) if o.tangent is None else Tensor._wrap(o.tangent, o.device) for o in outputs
