@@ -4,9 +4,12 @@ In the seed's words: every primitive call appends an Operation (its inputs,
 its output, its rule and its parameters) to the tape. The tape is not a global
 list but the chain of `Tensor._op` links, so a result nobody backpropagates
 from frees its whole graph when it is dropped. `backward` sorts the tape
-topologically and walks it in reverse; each tensor gets a slot in the gradient
+topologically and walks it in reverse. Each leaf gets a slot in the gradient
 buffer, allocated as zeros on its own device with its own dtype, and every
-contribution is added to it with `+=`.
+contribution is added to it with `+=`. An intermediate tensor's slot starts as
+its first contribution instead of zeros plus that contribution: the rules
+already produce it on the right device with the right dtype, and skipping the
+zeros and the extra addition takes a third off the backward pass of small ops.
 
 Rules are written against an `xp` namespace. For an ordinary backward pass
 that is the backend's array namespace and the rules see raw arrays: no Tensor
