@@ -1,0 +1,465 @@
+"""Every differentiable primitive's gradient against a formula derived by hand.
+
+test_core_primitives.py checks gradients against finite differences; this file
+checks them against closed forms written out in NumPy, independent of polygrad.
+Each row of ROWS gives small concrete inputs, a function of tensors that calls
+one primitive, and the hand-derived gradient of sum(w * f(x)) with respect to
+each input for a fixed weight w shaped like f's output. The expected values are
+computed from the inputs as the backend holds them (rounded to its dtype), in
+float64, by NumPy alone.
+
+Also here: the documented subgradients at ties (see polygrad.primitives),
+checked exactly; forward mode (pg.jvp along basis directions) against the same
+hand formulas; and a check that every differentiable primitive has a row.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import polygrad as pg
+from polygrad.primitives import PRIMITIVES
+
+# ---------------------------------------------------------------- inputs
+A = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
+B = [[0.9, -1.2, 0.6], [1.3, 0.25, -0.8]]
+POS = [[0.5, 1.7, 2.5], [0.8, 1.2, 3.0]]
+V3 = [0.4, -1.1, 0.8]
+IDX = [2, 0, 2, 1]  # repeated index: gradients must accumulate
+
+
+def grid(*shape, seed=0):
+    """Fixed small inputs, rounded to two decimals."""
+    return np.round(np.random.default_rng(seed).standard_normal(shape), 2)
+
+
+def weights(shape):
+    """The fixed weight w: dyadic (exact in float32), varied, never zero."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return (((np.arange(n) % 7) - 3) * 0.25 + 0.125).reshape(shape)
+
+
+def index(x, values):
+    return pg.asarray(np.asarray(values), device=x.device)
+
+
+def mask(x, values):
+    return pg.asarray(np.asarray(values, dtype=bool), device=x.device)
+
+
+# ---------------------------------------------------------------- hand-derived helpers (NumPy only)
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def spread(w, x, axis, keepdims):
+    """A reduction's weight broadcast back over x (the reduced axes restored)."""
+    if axis is None:
+        return np.broadcast_to(w, x.shape)
+    if not keepdims:
+        w = np.expand_dims(w, axis)
+    return np.broadcast_to(w, x.shape)
+
+
+def extremum_share(x, axis, pick):
+    """1/k on each of the k entries equal to the extremum, 0 elsewhere."""
+    hit = (x == pick(x, axis=axis, keepdims=True)).astype(float)
+    return hit / hit.sum(axis=axis, keepdims=True)
+
+
+def count(x, axis):
+    if axis is None:
+        return x.size
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([x.shape[a] for a in axes]))
+
+
+def product_of_others(x, axis):
+    """d prod / d x_i by definition: the product of every other entry along the axis (np.delete, no division)."""
+    if axis is None:
+        flat = x.reshape(-1)
+        return np.array([np.prod(np.delete(flat, i)) for i in range(flat.size)]).reshape(x.shape)
+    moved = np.moveaxis(x, axis, -1)
+    out = np.empty_like(moved)
+    for i in range(moved.shape[-1]):
+        out[..., i] = np.prod(np.delete(moved, i, axis=-1), axis=-1)
+    return np.moveaxis(out, -1, axis)
+
+
+def scatter_at(shape, key, w):
+    g = np.zeros(shape)
+    g[key] = w
+    return g
+
+
+# ---------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Row:
+    id: str
+    inputs: list  # nested lists / arrays of floats, one per differentiable input
+    fn: Callable  # fn(*tensors) -> tensor, calling the primitive
+    grads: Callable  # grads(w, *inputs as float64 NumPy) -> [d sum(w * fn) / d input_i]
+
+    @property
+    def primitive(self):
+        return self.id.split("/")[0]
+
+
+def unary(id, fn, derivative, data):
+    return Row(id, [data], fn, lambda w, x: [w * derivative(x)])
+
+
+def sum_to(g, shape):
+    """Sum a broadcast gradient back to `shape` (hand-written: leading axes, then size-1 axes)."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(axis=i, keepdims=True)
+    return g
+
+
+def other_float(x):
+    """A floating dtype to cast to: the other width where the device has float64."""
+    if "64" in str(x.dtype) or not x.device.backend.supports_float64(x.device):
+        return "float32"
+    return "float64"
+
+
+ROWS = [
+    # ---- elementwise arithmetic, with broadcasting: d(a op b), gradients summed over broadcast axes
+    Row("add", [A, V3], lambda a, b: a + b, lambda w, a, b: [w, w.sum(axis=0)]),
+    Row("add/scalar", [A, 0.5], lambda a, b: a + b, lambda w, a, b: [w, w.sum()]),
+    Row("subtract", [[[0.2], [-0.7]], B], lambda a, b: a - b, lambda w, a, b: [w.sum(axis=1, keepdims=True), -w]),
+    Row("multiply", [A, [V3]], lambda a, b: a * b, lambda w, a, b: [w * b, (w * a).sum(axis=0, keepdims=True)]),
+    Row("multiply/same-input", [A], lambda a: a * a, lambda w, a: [2 * a * w]),
+    Row("divide", [A, POS], lambda a, b: a / b, lambda w, a, b: [w / b, -w * a / b**2]),
+    Row("divide/scalar-denominator", [A, 1.25], lambda a, b: a / b, lambda w, a, b: [w / b, np.sum(-w * a / b**2)]),
+    Row("negative", [A], lambda x: -x, lambda w, x: [-w]),
+    # a**b: d/da = b a^(b-1), d/db = a^b log a
+    Row("pow", [POS, B], pg.pow, lambda w, a, b: [w * b * a ** (b - 1), w * a**b * np.log(a)]),
+    Row("pow/broadcast-exponent", [POS, [2.0, 3.0, 0.5]], pg.pow,
+        lambda w, a, b: [w * b * a ** (b - 1), (w * a**b * np.log(a)).sum(axis=0)]),
+    # at a = 0 with b > 0: a^b is identically 0 in b, so d/db = 0; d/da = b 0^(b-1) = 0 for b > 1
+    Row("pow/zero-base", [[0.0, 2.0, 0.0, 1.5], [2.0, 3.0, 3.0, 0.5]], pg.pow,
+        lambda w, a, b: [w * b * a ** (b - 1), w * np.where(a > 0, a**b * np.log(np.where(a > 0, a, 1.0)), 0.0)]),
+    Row("pow/cube", [A], lambda a: a**3, lambda w, a: [w * 3 * a**2]),
+    Row("pow/constant-base", [A], lambda a: 2.0**a, lambda w, a: [w * 2.0**a * np.log(2.0)]),
+    # ---- elementwise functions: w * f'(x)
+    unary("exp", pg.exp, np.exp, A),
+    unary("expm1", pg.expm1, np.exp, A),
+    unary("log", pg.log, lambda x: 1 / x, POS),
+    unary("log1p", pg.log1p, lambda x: 1 / (1 + x), [[-0.5, 0.7, 2.0], [0.3, -0.4, 1.1]]),
+    unary("sqrt", pg.sqrt, lambda x: 0.5 / np.sqrt(x), POS),
+    unary("sin", pg.sin, np.cos, A),
+    unary("cos", pg.cos, lambda x: -np.sin(x), A),
+    unary("tanh", pg.tanh, lambda x: 1 - np.tanh(x) ** 2, A),
+    unary("sigmoid", pg.sigmoid, lambda x: sigmoid(x) * (1 - sigmoid(x)), A),
+    unary("sigmoid/large", pg.sigmoid, lambda x: sigmoid(x) * (1 - sigmoid(x)), [-30.0, -8.0, 8.0, 30.0]),
+    unary("relu", pg.relu, lambda x: (x > 0).astype(float), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
+    unary("abs", pg.abs, lambda x: np.where(x > 0, 1.0, np.where(x < 0, -1.0, 0.0)), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
+    # ---- maximum / minimum: the larger (smaller) operand takes the gradient, equal operands halve it
+    Row("maximum", [A, [[0.1, 0.7, -1.0], [0.6, -2.0, 1.1]]], pg.maximum,
+        lambda w, a, b: [w * ((a > b) + 0.5 * (a == b)), w * ((b > a) + 0.5 * (a == b))]),
+    Row("maximum/broadcast", [A, [[0.3], [1.1]]], pg.maximum,
+        lambda w, a, b: [w * ((a > b) + 0.5 * (a == b)), (w * ((b > a) + 0.5 * (a == b))).sum(axis=1, keepdims=True)]),
+    Row("maximum/zero", [[-1.0, 0.0, 2.0]], lambda x: pg.maximum(x, 0.0), lambda w, x: [w * ((x > 0) + 0.5 * (x == 0))]),
+    Row("minimum", [A, [[0.1, 0.7, -1.0], [0.6, -2.0, 1.1]]], pg.minimum,
+        lambda w, a, b: [w * ((a < b) + 0.5 * (a == b)), w * ((b < a) + 0.5 * (a == b))]),
+    Row("minimum/broadcast", [A, [0.7]], pg.minimum,
+        lambda w, a, b: [w * ((a < b) + 0.5 * (a == b)), (w * ((b < a) + 0.5 * (a == b))).sum(keepdims=True).reshape(1)]),
+    # ---- clip: 1 on the closed interval [min, max], 0 outside
+    Row("clip", [[[-1.5, -0.5, 0.2], [0.5, 0.9, -0.1]]], lambda x: pg.clip(x, -0.5, 0.5),
+        lambda w, x: [w * ((x >= -0.5) & (x <= 0.5))]),
+    Row("clip/max-only", [[[-1.5, 0.25, 0.2], [0.5, 0.9, -0.1]]], lambda x: pg.clip(x, max=0.25),
+        lambda w, x: [w * (x <= 0.25)]),
+    Row("clip/min-only", [[[-1.5, 0.25, 0.2], [0.5, 0.9, -0.1]]], lambda x: pg.clip(x, min=0.25),
+        lambda w, x: [w * (x >= 0.25)]),
+    # ---- where: the chosen branch takes the gradient
+    Row("where", [A, B], lambda a, b: pg.where(mask(a, [[1, 0, 1], [0, 1, 0]]), a, b),
+        lambda w, a, b: [w * np.array([[1, 0, 1], [0, 1, 0]]), w * np.array([[0, 1, 0], [1, 0, 1]])]),
+    Row("where/broadcast", [A, V3], lambda a, b: pg.where(mask(a, [[1, 0, 1], [0, 1, 1]]), a, b),
+        lambda w, a, b: [w * np.array([[1, 0, 1], [0, 1, 1]]), (w * np.array([[0, 1, 0], [1, 0, 0]])).sum(axis=0)]),
+    # ---- astype: the identity on values; the gradient comes back in the input's dtype
+    Row("astype", [A], lambda x: pg.astype(x, other_float(x)), lambda w, x: [w]),
+    Row("astype/same-dtype", [A], lambda x: pg.astype(x, x.dtype) * 3.0, lambda w, x: [3 * w]),
+    # ---- matmul: d(a @ b) = g @ b^T and a^T @ g, with 1-D operands promoted and broadcast batches summed
+    Row("matmul/1d-1d", [V3, [0.5, 1.5, -0.3]], pg.matmul, lambda w, a, b: [w * b, w * a]),
+    Row("matmul/2d-1d", [A, V3], pg.matmul, lambda w, a, b: [np.outer(w, b), a.T @ w]),
+    Row("matmul/1d-2d", [V3, grid(3, 2, seed=1)], pg.matmul, lambda w, a, b: [b @ w, np.outer(a, w)]),
+    Row("matmul/2d-2d", [A, grid(3, 2, seed=2)], pg.matmul, lambda w, a, b: [w @ b.T, a.T @ w]),
+    Row("matmul/batched-2d", [grid(2, 2, 3, seed=3), grid(3, 2, seed=4)], pg.matmul,
+        lambda w, a, b: [np.einsum("bij,kj->bik", w, b), np.einsum("bik,bij->kj", a, w)]),
+    Row("matmul/2d-batched", [grid(2, 3, seed=5), grid(2, 3, 2, seed=6)], pg.matmul,
+        lambda w, a, b: [np.einsum("bij,bkj->ik", w, b), np.einsum("ik,bij->bkj", a, w)]),
+    Row("matmul/broadcast-batches", [grid(2, 1, 2, 3, seed=7), grid(3, 3, 2, seed=8)], pg.matmul,
+        lambda w, a, b: [np.einsum("bcij,ckj->bik", w, b)[:, None], np.einsum("bik,bcij->ckj", a[:, 0], w)]),
+    Row("matmul/1d-batched", [V3, grid(2, 3, 2, seed=9)], pg.matmul,
+        lambda w, a, b: [np.einsum("bj,bkj->k", w, b), a[None, :, None] * w[:, None, :]]),
+    Row("matmul/batched-1d", [grid(2, 2, 3, seed=10), V3], pg.matmul,
+        lambda w, a, b: [w[..., None] * b, np.einsum("bik,bi->k", a, w)]),
+    Row("matrix_transpose", [grid(2, 2, 3, seed=11)], pg.matrix_transpose, lambda w, x: [np.swapaxes(w, -1, -2)]),
+    # ---- reductions
+    Row("sum", [A], pg.sum, lambda w, x: [np.broadcast_to(w, x.shape)]),
+    Row("sum/axis", [A], lambda x: pg.sum(x, axis=1), lambda w, x: [spread(w, x, 1, False)]),
+    Row("sum/axes-keepdims", [grid(2, 3, 4, seed=12)], lambda x: pg.sum(x, axis=(0, 2), keepdims=True),
+        lambda w, x: [np.broadcast_to(w, x.shape)]),
+    Row("mean", [A], pg.mean, lambda w, x: [np.broadcast_to(w / 6, x.shape)]),
+    Row("mean/axis-keepdims", [A], lambda x: pg.mean(x, axis=-1, keepdims=True), lambda w, x: [np.broadcast_to(w / 3, x.shape)]),
+    Row("mean/axes", [grid(2, 3, 4, seed=13)], lambda x: pg.mean(x, axis=(0, 2)),
+        lambda w, x: [np.broadcast_to(w[None, :, None] / 8, x.shape)]),
+    # max/min: the extremum takes the gradient, k tied extrema take 1/k each
+    Row("max", [A], pg.max, lambda w, x: [w * (x == 2.0)]),
+    Row("max/axis", [A], lambda x: pg.max(x, axis=1),
+        lambda w, x: [spread(w, x, 1, False) * extremum_share(x, 1, np.max)]),
+    Row("max/axis-ties", [[[1.0, 3.0, 3.0], [2.0, -1.0, 0.5]]], lambda x: pg.max(x, axis=1, keepdims=True),
+        lambda w, x: [w * np.array([[0, 0.5, 0.5], [1, 0, 0]])]),
+    Row("max/all-ties", [[[1.0, 3.0, 3.0], [3.0, -1.0, 3.0]]], pg.max, lambda w, x: [w * 0.25 * (x == 3.0)]),
+    Row("min", [A], pg.min, lambda w, x: [w * (x == -1.5)]),
+    Row("min/axis", [A], lambda x: pg.min(x, axis=0),
+        lambda w, x: [spread(w, x, 0, False) * extremum_share(x, 0, np.min)]),
+    Row("min/axis-ties", [[[1.0, -2.0, 4.0], [1.0, -2.0, -3.0]]], lambda x: pg.min(x, axis=0),
+        lambda w, x: [w * np.array([[0.5, 0.5, 0], [0.5, 0.5, 1]])]),
+    # prod: d/dx_i = the product of the other entries (at a zero too: nonzero iff it is the only zero)
+    Row("prod", [A], pg.prod, lambda w, x: [w * np.prod(x) / x]),
+    Row("prod/axis", [A], lambda x: pg.prod(x, axis=1), lambda w, x: [spread(w, x, 1, False) * product_of_others(x, 1)]),
+    Row("prod/one-zero", [[[2.0, 0.0, 3.0], [1.5, -2.0, 0.5]]], lambda x: pg.prod(x, axis=1),
+        lambda w, x: [w[:, None] * np.array([[0.0, 6.0, 0.0], [-1.0, 0.75, -3.0]])]),
+    Row("prod/two-zeros", [[[0.0, 2.0, 0.0], [1.5, 0.0, 0.5]]], lambda x: pg.prod(x, axis=1),
+        lambda w, x: [w[:, None] * np.array([[0.0, 0.0, 0.0], [0.0, 0.75, 0.0]])]),
+    Row("prod/all-one-zero", [[[2.0, 0.0, 3.0], [1.5, -2.0, 0.5]]], pg.prod,
+        lambda w, x: [w * np.array([[0.0, -9.0, 0.0], [0.0, 0.0, 0.0]])]),
+    Row("prod/all-two-zeros", [[[0.0, 2.0, 3.0], [1.5, 0.0, 0.5]]], pg.prod, lambda w, x: [w * np.zeros((2, 3))]),
+    Row("prod/keepdims", [grid(2, 3, seed=14)], lambda x: pg.prod(x, axis=0, keepdims=True),
+        lambda w, x: [w * product_of_others(x, 0)]),
+    # var: 2 (x - mean) / (n - correction); std: (x - mean) / ((n - correction) std)
+    Row("var", [A], pg.var, lambda w, x: [w * 2 * (x - x.mean()) / 6]),
+    Row("var/correction", [A], lambda x: pg.var(x, axis=1, correction=1),
+        lambda w, x: [w[:, None] * 2 * (x - x.mean(axis=1, keepdims=True)) / (3 - 1)]),
+    Row("var/keepdims", [grid(4, 2, seed=15)], lambda x: pg.var(x, axis=0, correction=1, keepdims=True),
+        lambda w, x: [w * 2 * (x - x.mean(axis=0, keepdims=True)) / (4 - 1)]),
+    Row("std", [A], pg.std, lambda w, x: [w * (x - x.mean()) / (6 * np.sqrt(np.sum((x - x.mean()) ** 2) / 6))]),
+    Row("std/correction", [A], lambda x: pg.std(x, axis=1, correction=1),
+        lambda w, x: [w[:, None] * (x - x.mean(axis=1, keepdims=True))
+                      / (2 * np.sqrt(np.sum((x - x.mean(axis=1, keepdims=True)) ** 2, axis=1, keepdims=True) / 2))]),
+    Row("std/keepdims", [grid(4, 2, seed=16)], lambda x: pg.std(x, axis=0, correction=1, keepdims=True),
+        lambda w, x: [w * (x - x.mean(axis=0)) / (3 * np.sqrt(np.sum((x - x.mean(axis=0)) ** 2, axis=0) / 3))]),
+    # logsumexp: the softmax; softmax: s (w - sum(w s)); log_softmax: w - s sum(w)
+    Row("logsumexp", [A], pg.logsumexp, lambda w, x: [w * np.exp(x) / np.exp(x).sum()]),
+    Row("logsumexp/axis", [A], lambda x: pg.logsumexp(x, axis=1), lambda w, x: [w[:, None] * softmax(x, 1)]),
+    Row("logsumexp/large", [[[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1002.0]]],
+        lambda x: pg.logsumexp(x, axis=1, keepdims=True), lambda w, x: [w * softmax(x, 1)]),
+    Row("softmax", [A], lambda x: pg.softmax(x, axis=-1),
+        lambda w, x: [softmax(x, 1) * (w - np.sum(w * softmax(x, 1), axis=1, keepdims=True))]),
+    Row("softmax/axis0", [grid(3, 2, seed=17)], lambda x: pg.softmax(x, axis=0),
+        lambda w, x: [softmax(x, 0) * (w - np.sum(w * softmax(x, 0), axis=0, keepdims=True))]),
+    Row("log_softmax", [A], lambda x: pg.log_softmax(x, axis=-1),
+        lambda w, x: [w - softmax(x, 1) * np.sum(w, axis=1, keepdims=True)]),
+    Row("log_softmax/axis0", [grid(3, 2, seed=18)], lambda x: pg.log_softmax(x, axis=0),
+        lambda w, x: [w - softmax(x, 0) * np.sum(w, axis=0, keepdims=True)]),
+    # ---- shape: the gradient is w moved back where each entry came from
+    Row("reshape", [A], lambda x: pg.reshape(x, (3, 2)), lambda w, x: [w.reshape(2, 3)]),
+    Row("reshape/flatten", [grid(2, 3, 2, seed=19)], lambda x: pg.reshape(x, (-1,)), lambda w, x: [w.reshape(2, 3, 2)]),
+    # out[i, j, k] = x[j, k, i], so grad[j, k, i] = w[i, j, k]
+    Row("permute_dims", [grid(2, 1, 3, seed=20)], lambda x: pg.permute_dims(x, (2, 0, 1)),
+        lambda w, x: [np.transpose(w, (1, 2, 0))]),
+    Row("expand_dims", [A], lambda x: pg.expand_dims(x, axis=1), lambda w, x: [w[:, 0, :]]),
+    Row("squeeze", [grid(2, 1, 3, seed=21)], lambda x: pg.squeeze(x, axis=1), lambda w, x: [w[:, None, :]]),
+    Row("broadcast_to", [[V3]], lambda x: pg.broadcast_to(x, (2, 3)), lambda w, x: [w.sum(axis=0, keepdims=True)]),
+    Row("broadcast_to/new-axes", [[[0.5], [-1.0], [2.0]]], lambda x: pg.broadcast_to(x, (2, 3, 4)),
+        lambda w, x: [w.sum(axis=(0, 2))[:, None]]),
+    Row("concat", [[[0.5], [-1.0]], B], lambda a, b: pg.concat([a, b], axis=1), lambda w, a, b: [w[:, :1], w[:, 1:]]),
+    Row("concat/three", [[V3], A, [V3]], lambda a, b, c: pg.concat([a, b, c], axis=0),
+        lambda w, a, b, c: [w[:1], w[1:3], w[3:]]),
+    Row("concat/stack", [A, B], lambda a, b: pg.stack([a, b], axis=1), lambda w, a, b: [w[:, 0], w[:, 1]]),
+    # ---- indexing
+    Row("getitem", [grid(3, 4, seed=22)], lambda x: x[1:, ::2],
+        lambda w, x: [scatter_at(x.shape, (slice(1, None), slice(None, None, 2)), w)]),
+    Row("getitem/int-newaxis", [grid(3, 4, seed=23)], lambda x: x[..., 1, None],
+        lambda w, x: [scatter_at(x.shape, (slice(None), 1), w[:, 0])]),
+    Row("getitem/strided", [grid(3, 4, seed=24)], lambda x: x[::2, 1:3],
+        lambda w, x: [scatter_at(x.shape, (slice(0, 3, 2), slice(1, 3)), w)]),
+    Row("getitem/scalar", [grid(3, 4, seed=25)], lambda x: x[-1, 0], lambda w, x: [scatter_at(x.shape, (2, 0), w)]),
+    Row("scatter_slice", [grid(2, 2, seed=26)],
+        lambda v: pg.ops.scatter_slice(v, key=(slice(1, 3), Ellipsis), shape=(4, 2)), lambda w, v: [w[1:3]]),
+    Row("scatter_slice/column", [V3], lambda v: pg.ops.scatter_slice(v, key=(slice(None), 1), shape=(3, 2)),
+        lambda w, v: [w[:, 1]]),
+    # take: every pick adds its weight back at the picked index (repeated indices accumulate)
+    Row("take", [grid(3, 2, seed=27)], lambda x: pg.take(x, index(x, IDX), axis=0),
+        lambda w, x: [np.stack([w[[k for k, i in enumerate(IDX) if i == r]].sum(axis=0) for r in range(3)])]),
+    Row("take/axis1", [grid(2, 3, seed=28)], lambda x: pg.take(x, index(x, IDX), axis=1),
+        lambda w, x: [np.stack([w[:, [k for k, i in enumerate(IDX) if i == c]].sum(axis=1) for c in range(3)], axis=1)]),
+    Row("take/array-key", [grid(3, 2, seed=29)], lambda x: x[index(x, IDX)],
+        lambda w, x: [np.stack([w[1], w[3], w[0] + w[2]])]),
+    Row("take/mask", [A], lambda x: x[x > 0], lambda w, x: [scatter_at(x.shape, x > 0, w)]),
+    Row("take/pairs", [grid(3, 2, seed=30)], lambda x: x[[0, 2, 2], [1, 0, 0]],
+        lambda w, x: [np.array([[0, w[0]], [0, 0], [w[1] + w[2], 0]])]),
+    Row("take/along-axis", [grid(3, 4, seed=31)], lambda x: pg.take_along_axis(x, index(x, [[0, 2], [1, 1], [3, 0]]), axis=1),
+        lambda w, x: [np.array([[w[0, 0], 0, w[0, 1], 0], [0, w[1, 0] + w[1, 1], 0, 0], [w[2, 1], 0, 0, w[2, 0]]])]),
+    # scatter_add: out[i] = sum over k with idx[k] == i of values[k], so grad[k] = w[idx[k]]
+    Row("scatter_add", [grid(4, 2, seed=32)], lambda v: pg.scatter_add(v, index(v, IDX), axis=0, size=3),
+        lambda w, v: [w[IDX]]),
+    Row("scatter_add/axis1", [grid(2, 3, seed=33)], lambda v: pg.scatter_add(v, index(v, [1, 3, 1]), axis=1, size=4),
+        lambda w, v: [w[:, [1, 3, 1]]]),
+]
+
+
+# ---------------------------------------------------------------- running a row
+def tolerances(target):
+    return dict(rtol=1e-10, atol=1e-12) if target.dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+
+
+def host(target, data):
+    """The input as the backend holds it (rounded to its dtype), in float64 for the formulas."""
+    return np.asarray(data, dtype=np.float64).astype(target.dtype).astype(np.float64)
+
+
+def make(target, data, requires_grad=False):
+    return target.tensor(host(target, data), requires_grad=requires_grad)
+
+
+def weighted_grads(target, fn, inputs):
+    """Gradients of sum(w * fn(*inputs)) by backward, and the w used (host copies)."""
+    xs = [make(target, d, requires_grad=True) for d in inputs]
+    out = fn(*xs)
+    w = weights(out.shape)
+    pg.sum(target.tensor(w, dtype=out.dtype) * out).backward()
+    return [x.grad.numpy() for x in xs], w
+
+
+def check(got, expected, target, exact=False):
+    expected = np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape
+    if exact:
+        np.testing.assert_array_equal(got.astype(np.float64), expected)
+    else:
+        np.testing.assert_allclose(got.astype(np.float64), expected, **tolerances(target))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_gradient_matches_hand_formula(target, row):
+    got, w = weighted_grads(target, row.fn, row.inputs)
+    expected = row.grads(w, *[host(target, d) for d in row.inputs])
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        check(g, e, target)
+
+
+def test_every_differentiable_primitive_has_a_row():
+    differentiable = {name for name, p in PRIMITIVES.items() if p.vjp is not None}
+    assert differentiable - {r.primitive for r in ROWS} == set()
+    assert {r.primitive for r in ROWS} - set(PRIMITIVES) == set()
+
+
+# ---------------------------------------------------------------- subgradients at ties (documented), exactly
+TIES = [
+    # abs'(0) = 0
+    ("abs", [[-2.0, 0.0, 3.0, 0.0]], pg.abs, lambda w: [w * [-1, 0, 1, 0]]),
+    # relu'(0) = 0
+    ("relu", [[-1.0, 0.0, 2.0, 0.0]], pg.relu, lambda w: [w * [0, 0, 1, 0]]),
+    # maximum/minimum of equal operands: half each
+    ("maximum", [[1.0, 2.0, -3.0], [1.0, 0.5, -3.0]], pg.maximum, lambda w: [w * [0.5, 1, 0.5], w * [0.5, 0, 0.5]]),
+    ("minimum", [[1.0, 2.0, -3.0], [1.0, 0.5, -3.0]], pg.minimum, lambda w: [w * [0.5, 0, 0.5], w * [0.5, 1, 0.5]]),
+    ("maximum/same-tensor", [[1.0, -2.0]], lambda x: pg.maximum(x, x), lambda w: [w]),
+    ("minimum/same-tensor", [[1.0, -2.0]], lambda x: pg.minimum(x, x), lambda w: [w]),
+    # max/min reductions: split equally among tied extrema (2 and 4 ties: exact in binary)
+    ("max/axis", [[[1.0, 3.0, 3.0, 0.5], [2.0, 2.0, 2.0, 2.0]]], lambda x: pg.max(x, axis=1),
+     lambda w: [w[:, None] * [[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]]),
+    ("max/all", [[[1.0, 3.0], [3.0, 0.5]]], pg.max, lambda w: [w * np.array([[0, 0.5], [0.5, 0]])]),
+    ("min/axis", [[[1.0, -3.0, -3.0, 0.5], [2.0, 2.0, 2.0, 2.0]]], lambda x: pg.min(x, axis=1, keepdims=True),
+     lambda w: [w * [[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]]),
+    ("min/all", [[[-1.0, 3.0], [-1.0, -1.0]]], pg.min, lambda w: [w * np.array([[1 / 3, 0], [1 / 3, 1 / 3]])]),
+    # clip: 1 at exactly min and max and inside, 0 outside
+    ("clip", [[-1.0, -0.5, 0.0, 0.5, 1.0, 0.25]], lambda x: pg.clip(x, -0.5, 0.5), lambda w: [w * [0, 1, 1, 1, 0, 1]]),
+    ("clip/equal-bounds", [[-1.0, 0.25, 1.0]], lambda x: pg.clip(x, 0.25, 0.25), lambda w: [w * [0, 1, 0]]),
+]
+
+
+@pytest.mark.parametrize("name, inputs, fn, grads", TIES, ids=[t[0] for t in TIES])
+def test_subgradient_at_ties(target, name, inputs, fn, grads):
+    got, w = weighted_grads(target, fn, inputs)
+    for g, e in zip(got, grads(w)):
+        # three-way ties give 1/3, not exact in binary: everything else must match bit for bit
+        check(g, e, target, exact=name != "min/all")
+
+
+@pytest.mark.parametrize("name, inputs, fn, grads", TIES, ids=[t[0] for t in TIES])
+def test_subgradient_at_ties_forward_mode(target, name, inputs, fn, grads):
+    """jvp at the ties uses the same subgradient: tangent e_k gives the k-th Jacobian column."""
+    primals = [make(target, d) for d in inputs]
+    out = fn(*primals)
+    for j, x in enumerate(primals):
+        for k in range(x.size):
+            tangents = [pg.zeros_like(p) for p in primals]
+            tangents[j] = target.tensor(np.eye(x.size)[k].reshape(x.shape))
+            _, tangent = pg.jvp(fn, tuple(primals), tuple(tangents))
+            column = [grads(np.eye(out.size)[m].reshape(out.shape))[j].reshape(-1)[k] for m in range(out.size)]
+            check(tangent.numpy(), np.reshape(column, out.shape), target, exact=name != "min/all")
+
+
+# ---------------------------------------------------------------- forward mode
+def hand_column(row, xs, out_shape, j, k):
+    """Column k of d out / d input j, read off the hand vjp formula with w = e_m for each output m."""
+    size = int(np.prod(out_shape, dtype=np.int64))
+    basis = np.eye(size)
+    return np.array([row.grads(basis[m].reshape(out_shape), *xs)[j].reshape(-1)[k] for m in range(size)]).reshape(out_shape)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_jvp_matches_hand_formula(target, row):
+    """pg.jvp along the first and last basis direction of each input equals that Jacobian column."""
+    xs = [host(target, d) for d in row.inputs]
+    primals = tuple(make(target, d) for d in row.inputs)
+    for j, x in enumerate(xs):
+        for k in sorted({0, x.size - 1}):
+            tangents = [None] * len(primals)
+            tangents[j] = target.tensor(np.eye(x.size)[k].reshape(x.shape))
+            out, tangent = pg.jvp(row.fn, primals, tuple(tangents))
+            check(tangent.numpy(), hand_column(row, xs, out.shape, j, k), target)
+
+
+def jvp_along(target, fn, inputs, j, index_):
+    primals = tuple(make(target, d) for d in inputs)
+    e = np.zeros(np.shape(inputs[j]))
+    e[index_] = 1.0
+    tangents = [None] * len(primals)
+    tangents[j] = target.tensor(e)
+    return pg.jvp(fn, primals, tuple(tangents))[1].numpy()
+
+
+def test_jvp_columns_written_out(target):
+    """A few Jacobian columns spelled out directly, not via the vjp table."""
+    x = host(target, A)
+    # tanh along e_(0,1): (1 - tanh(x01)^2) e_(0,1)
+    expected = np.zeros((2, 3))
+    expected[0, 1] = 1 - np.tanh(x[0, 1]) ** 2
+    check(jvp_along(target, pg.tanh, [A], 0, (0, 1)), expected, target)
+    # softmax over rows along e_(1,2): row 1 gets s_2 (e_2 - s), row 0 nothing
+    s = softmax(x, 1)
+    expected = np.zeros((2, 3))
+    expected[1] = s[1, 2] * (np.eye(3)[2] - s[1])
+    check(jvp_along(target, lambda t: pg.softmax(t, axis=-1), [A], 0, (1, 2)), expected, target)
+    # a @ b along a_(1,0): row 1 of the output is b's row 0
+    b = host(target, grid(3, 2, seed=2))
+    expected = np.zeros((2, 2))
+    expected[1] = b[0]
+    check(jvp_along(target, pg.matmul, [A, b], 0, (1, 0)), expected, target)
+    # prod over rows with one zero, along the zero: the product of the others
+    z = [[2.0, 0.0, 3.0], [1.5, -2.0, 0.5]]
+    check(jvp_along(target, lambda t: pg.prod(t, axis=1), [z], 0, (0, 1)), [6.0, 0.0], target)
+    check(jvp_along(target, lambda t: pg.prod(t, axis=1), [z], 0, (0, 0)), [0.0, 0.0], target)
+    # var with correction 1 along e_(0,2): 2 (x02 - mean) / (n - 1)
+    expected = np.array([2 * (x[0, 2] - x[0].mean()) / 2, 0.0])
+    check(jvp_along(target, lambda t: pg.var(t, axis=1, correction=1), [A], 0, (0, 2)), expected, target)
+    # a ** b along b_(0,0): a^b log a at (0, 0)
+    a, bb = host(target, POS), host(target, B)
+    expected = np.zeros((2, 3))
+    expected[0, 0] = a[0, 0] ** bb[0, 0] * np.log(a[0, 0])
+    check(jvp_along(target, pg.pow, [POS, B], 1, (0, 0)), expected, target)
