@@ -1,6 +1,6 @@
-"""Benchmarks: polygrad against hand-written forward+backward and PyTorch autograd.
+"""Benchmarks: polygrad against the same work written out by hand, and any extra contenders.
 
-Three workloads, each runnable three ways on any backend and device:
+Three workloads, each runnable on any backend and device:
 
   Chain        a chain of tiny elementwise ops (mul, add, tanh, scale, exp, sin) on a
                short float32 vector: measures polygrad's per-op overhead.
@@ -9,10 +9,16 @@ Three workloads, each runnable three ways on any backend and device:
   MatmulChain  a chain of large square matmuls, forward and backward: the device's
                arithmetic, where per-op overhead should vanish.
 
+and two contenders of polygrad's own:
+
   polygrad     the Tensor API with `backward()`.
   by_hand      the forward and the backward written out by hand on the backend's raw
-               arrays (on the numpy backend: hand-written NumPy).
-  torch        PyTorch's own autograd on torch tensors.
+               arrays, through its namespace (on the numpy backend: hand-written NumPy).
+
+Callers may add contenders (`Contender`): benchmarks/torch_contender.py adds
+PyTorch's own autograd, for benchmarks/bench_core.py and bench_devices.py. It
+lives there because only backends/ names an array library inside polygrad, so
+the installed `polygrad bench` runs without it.
 
 Each step returns the loss and the gradients; every contender's are checked against
 the hand-written ones on the numpy backend before anything is timed. Timing
@@ -21,10 +27,8 @@ order, so that noise on a shared machine lands on all of them alike; medians are
 reported. GPU work is synchronised with the backend's `synchronize(device)`
 before the clock is read.
 
-`core()` is the CPU comparison (hand-written NumPy, polygrad on numpy, PyTorch CPU);
-`devices()` runs the polygrad workloads on every backend and device present.
-Only backends/ imports array libraries: the hand-written contender uses the
-backend's namespace, and PyTorch is reached through the torch backend.
+`core()` is the CPU comparison (hand-written NumPy, polygrad on numpy, and the
+extra contenders); `devices()` runs the workloads on every backend and device present.
 """
 
 import datetime
@@ -46,21 +50,17 @@ class BenchError(RuntimeError):
     """A contender computed different gradients: its timings would mean nothing."""
 
 
-def _torch():
-    return backends.get("torch").torch
-
-
-def _raw_copy(tensor, device):
+def raw_copy(tensor, device):
     """A fresh raw array of `tensor` on `device`, shared with no other contender."""
     return device.backend.xp.asarray(tensor.to(device).data, copy=True)
 
 
 def _leaf(tensor, device, requires_grad=True):
-    return asarray(_raw_copy(tensor, device), device=device, requires_grad=requires_grad)
+    return asarray(raw_copy(tensor, device), device=device, requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------------- workloads
-# One cycle of the tiny-op chain; the same text runs on polygrad, raw arrays and torch.
+# One cycle of the tiny-op chain; the same text runs on polygrad and on raw arrays (`ns`: a namespace).
 _CHAIN_STEP = {
     "mul": lambda ns, v, w, b: v * w,
     "add": lambda ns, v, w, b: v + b,
@@ -86,7 +86,8 @@ class Chain:
                      gen.rand(size, dtype="float32", low=0.5, high=1.5),
                      gen.randn(size, dtype="float32", std=0.1)]
 
-    def _forward(self, ns, v, w, b):
+    def forward(self, ns, v, w, b):
+        """The chain on namespace `ns` (polygrad's ops, an array namespace, torch): any of them runs it."""
         for op in self.ops:
             v = _CHAIN_STEP[op](ns, v, w, b)
         return v
@@ -97,7 +98,7 @@ class Chain:
         def step():
             for t in leaves:
                 t.grad = None
-            loss = ops.sum(self._forward(ops, *leaves))
+            loss = ops.sum(self.forward(ops, *leaves))
             loss.backward()
             return [loss] + [t.grad for t in leaves]
 
@@ -105,7 +106,7 @@ class Chain:
 
     def by_hand(self, device):
         xp = device.backend.xp
-        x, w, b = (_raw_copy(t, device) for t in self.host)
+        x, w, b = (raw_copy(t, device) for t in self.host)
 
         def step():
             v, saved = x, []
@@ -130,19 +131,6 @@ class Chain:
                 else:  # sin
                     g = g * xp.cos(v)
             return [loss, g, gw, gb]
-
-        return step
-
-    def torch(self, device):
-        torch = _torch()
-        leaves = [_raw_copy(t, device).requires_grad_() for t in self.host]
-
-        def step():
-            for t in leaves:
-                t.grad = None
-            loss = self._forward(torch, *leaves).sum()
-            loss.backward()
-            return [loss] + [t.grad for t in leaves]
 
         return step
 
@@ -184,9 +172,9 @@ class MLP:
 
     def by_hand(self, device):
         xp = device.backend.xp
-        x, labels = _raw_copy(self.x, device), _raw_copy(self.labels, device)
+        x, labels = raw_copy(self.x, device), raw_copy(self.labels, device)
         rows = xp.arange(self.batch, device=device.native)
-        params = [_raw_copy(p, device) for p in self.params]
+        params = [raw_copy(p, device) for p in self.params]
 
         def step():
             inputs = [x]  # each layer's input; after the first, a relu output
@@ -209,28 +197,6 @@ class MLP:
             for p, d in zip(params, grads, strict=True):
                 p -= self.lr * d
             return [loss] + grads
-
-        return step
-
-    def torch(self, device):
-        torch = _torch()
-        x = _raw_copy(self.x, device)
-        labels = _raw_copy(self.labels, device)[:, None]
-        params = [_raw_copy(p, device).requires_grad_() for p in self.params]
-
-        def step():
-            h = x
-            for i in range(0, len(params) - 2, 2):
-                h = torch.relu(h @ params[i] + params[i + 1])
-            logits = h @ params[-2] + params[-1]
-            loss = -torch.log_softmax(logits, dim=-1).gather(-1, labels).mean()
-            loss.backward()
-            outputs = [loss] + [p.grad for p in params]
-            with torch.no_grad():
-                for p in params:
-                    p.sub_(p.grad, alpha=self.lr)
-                    p.grad = None
-            return outputs
 
         return step
 
@@ -261,8 +227,8 @@ class MatmulChain:
 
     def by_hand(self, device):
         xp = device.backend.xp
-        x = _raw_copy(self.x, device)
-        weights = [_raw_copy(w, device) for w in self.weights]
+        x = raw_copy(self.x, device)
+        weights = [raw_copy(w, device) for w in self.weights]
 
         def step():
             inputs = [x]
@@ -278,33 +244,42 @@ class MatmulChain:
 
         return step
 
-    def torch(self, device):
-        x = _raw_copy(self.x, device)
-        weights = [_raw_copy(w, device).requires_grad_() for w in self.weights]
-
-        def step():
-            h = x
-            for w in weights:
-                w.grad = None
-                h = h @ w
-            loss = h.sum()
-            loss.backward()
-            return [loss] + [w.grad for w in weights]
-
-        return step
-
 
 # ---------------------------------------------------------------- measuring
-CONTENDERS = {"by_hand": "hand-written", "polygrad": "polygrad", "torch": "torch autograd"}
+CONTENDERS = {"by_hand": "hand-written", "polygrad": "polygrad"}
+
+
+class Contender:
+    """A contender from outside polygrad, such as PyTorch's autograd (benchmarks/torch_contender.py).
+
+    `build(workload, device)` returns a step function like the workloads' own
+    methods: each call does one step and returns the loss, then the gradients in
+    the workload's order. It runs on device `device` of backend `backend` (names,
+    resolved when the benchmark runs; if that backend or device is missing here,
+    the contender is skipped with a note). A build that raises NotImplementedError
+    skips that workload.
+    """
+
+    def __init__(self, label, backend, device, build):
+        self.label, self.backend, self.device, self.build = label, backend, device, build
+
+    def __repr__(self):
+        return f"Contender({self.label!r}, {self.backend!r}, {self.device!r})"
 
 
 class Entry:
-    """One contender of one workload: an implementation on a device, ready to step."""
+    """One contender of one workload: an implementation on a device, ready to step.
+
+    `impl` is "by_hand", "polygrad" or a Contender.
+    """
 
     def __init__(self, workload, impl, device):
-        self.impl, self.device = impl, device
-        self.label = f"{CONTENDERS[impl]} ({device.backend.name} {device.name})"
-        self.step = getattr(workload, impl)(device)
+        if isinstance(impl, Contender):
+            self.impl, name, self.step = impl, impl.label, impl.build(workload, device)
+        else:
+            self.impl, name, self.step = impl, CONTENDERS[impl], getattr(workload, impl)(device)
+        self.device = device
+        self.label = f"{name} ({device.backend.name} {device.name})"
         self.samples = []
 
     def timed(self, number):
@@ -456,20 +431,43 @@ def _log(message):
 
 
 # ---------------------------------------------------------------- the two runs
-def core(repeats=None, quick=False):
-    """Hand-written NumPy vs polygrad (numpy) vs PyTorch CPU: tiny-op chain and MLP step."""
+def _resolve(extra, report):
+    """[(contender, device)] for the extra contenders whose backend and device are here; notes the others."""
+    found = []
+    for contender in extra:
+        try:
+            found.append((contender, backends.get(contender.backend).device(contender.device)))
+        except (backends.BackendUnavailable, ValueError) as error:
+            report.notes.append(f"{contender.label} on {contender.backend} {contender.device} skipped: {error}")
+    return found
+
+
+def _entries(workload, contenders, report):
+    """Entries of `workload` for each (impl, device); extra contenders that lack the workload are noted."""
+    entries = []
+    for impl, device in contenders:
+        try:
+            entries.append(Entry(workload, impl, device))
+        except NotImplementedError as error:
+            report.notes.append(f"{impl.label} skipped {workload.name}: {error}")
+    return entries
+
+
+def _device_key(device):
+    return device.backend.name, device.name
+
+
+def core(repeats=None, quick=False, extra=()):
+    """Hand-written NumPy vs polygrad (numpy) vs the `extra` Contenders: tiny-op chain and MLP step, on the CPU."""
     repeats = repeats or (2 if quick else 15)
-    report = Report("cpu", "polygrad vs hand-written NumPy vs PyTorch (CPU)", repeats, quick)
+    title = " vs ".join(["polygrad", "hand-written NumPy"] + list(dict.fromkeys(c.label for c in extra)))
+    report = Report("cpu", f"{title} (CPU)", repeats, quick)
     cpu = backends.get("numpy").default_device()
-    contenders = [("by_hand", cpu), ("polygrad", cpu)]
-    try:
-        contenders.append(("torch", backends.get("torch").device("cpu")))
-    except backends.BackendUnavailable as error:
-        report.notes.append(f"PyTorch skipped: {error}")
+    contenders = [("by_hand", cpu), ("polygrad", cpu)] + _resolve(extra, report)
     workloads = [Chain(20, 16), MLP((64, 32, 32, 10), batch=16)] if quick else [Chain(200, 16), MLP()]
     for workload in workloads:
         _log(f"bench: {workload.name}")
-        entries = [Entry(workload, impl, device) for impl, device in contenders]
+        entries = _entries(workload, contenders, report)
         numbers = measure(workload, entries, repeats, report.min_time)
         report.add(workload, entries, numbers, {"time / hand-written": lambda e, ref=entries[0]: ref})
     return report
@@ -478,8 +476,8 @@ def core(repeats=None, quick=False):
 DEVICE_TARGETS = [("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("torch", "cuda:0")]
 
 
-def devices(repeats=None, quick=False):
-    """The polygrad workloads (and their hand-written twins) on every backend and device here."""
+def devices(repeats=None, quick=False, extra=()):
+    """The workloads, polygrad and hand-written (and the `extra` Contenders), on every backend and device here."""
     repeats = repeats or (2 if quick else 7)
     report = Report("devices", "polygrad on CPU vs GPU, per backend", repeats, quick)
     targets = []
@@ -488,18 +486,20 @@ def devices(repeats=None, quick=False):
             targets.append(backends.get(name).device(spec))
         except (backends.BackendUnavailable, ValueError) as error:
             report.notes.append(f"{name} {spec} skipped: {error}")
+    contenders = [(impl, device) for device in targets for impl in ("by_hand", "polygrad")] + _resolve(extra, report)
     if quick:
         workloads = [MLP((64, 32, 32, 10), batch=b) for b in (8, 32)] + [MatmulChain(64, 2), Chain(20, 16)]
     else:
         workloads = [MLP(batch=b) for b in (64, 256, 1024)] + [MatmulChain(1024, 4), Chain(200, 16)]
     for workload in workloads:
         _log(f"bench: {workload.name}")
-        entries = [Entry(workload, impl, device) for device in targets for impl in ("by_hand", "polygrad")]
+        entries = _entries(workload, contenders, report)
         numbers = measure(workload, entries, repeats, report.min_time)
-        by_hand = {id(e.device): e for e in entries if e.impl == "by_hand"}
+        by_hand = {_device_key(e.device): e for e in entries if e.impl == "by_hand"}
         cpu_polygrad = next(e for e in entries if e.impl == "polygrad")  # numpy cpu comes first
         report.add(workload, entries, numbers, {
-            "time / hand-written, same device": lambda e: by_hand[id(e.device)] if e.impl == "polygrad" else None,
+            "time / hand-written, same device":
+                lambda e: by_hand.get(_device_key(e.device)) if e.impl != "by_hand" else None,
             "time / polygrad numpy cpu": lambda e: cpu_polygrad if e.impl == "polygrad" else None,
         })
     return report

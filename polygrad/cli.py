@@ -11,7 +11,7 @@ import sys
 COMMANDS = {
     "train": ("polygrad.commands.train", "train a model on a dataset"),
     "trace": ("polygrad.commands.trace", "show the forward, tangent and adjoint traces of an expression"),
-    "bench": ("polygrad.commands.bench", "compare polygrad with hand-written NumPy (and PyTorch)"),
+    "bench": ("polygrad.commands.bench", "compare polygrad with hand-written code on the same arrays"),
     "info": ("polygrad.commands.info", "list backends and devices on this machine"),
 }
 

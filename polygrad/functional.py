@@ -12,6 +12,7 @@ with differentiable primitives, so they need no rules of their own.
 
 import itertools
 import math
+import operator
 
 from . import backends, ops
 from .creation import asarray, full
@@ -132,10 +133,29 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 # ---------------------------------------------------------------- convolution and pooling
 def _tuple(value, n, name):
-    value = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(value) != n:
-        raise ValueError(f"{name}: expected an int or {n} ints, got {value}")
-    return value
+    """`value` as n ints: an int is repeated, a sequence must hold n ints. Strings ("same", "valid") are refused."""
+    if isinstance(value, str):
+        raise ValueError(f"{name}={value!r} is not supported; pass integers (an int or {n} ints)")
+    if _is_int(value):
+        return (int(value),) * n
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int or {n} ints, got {value!r}") from None
+    if len(items) != n or not all(_is_int(v) for v in items):
+        raise ValueError(f"{name}: expected an int or {n} ints, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def _is_int(value):
+    """An integer, including NumPy's and other libraries' integer scalars, but not a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _pad(x, widths, value=0.0):

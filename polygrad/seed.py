@@ -11,7 +11,22 @@ Tensor engine (`polygrad.functional.<name>_backward`).
     autograd.backward(dy)   # dW and db now hold their gradients
 """
 
+import reprlib
+
 from . import backends
+
+
+def _backend_of(array, what):
+    """The backend of a raw array; anything else is a TypeError naming `what`."""
+    backend = backends.find_for_array(array)
+    if backend is None:
+        hint = (" (a polygrad Tensor: pass tensor.data, or use the Tensor engine's backward())"
+                if type(array).__name__ == "Tensor" and type(array).__module__.startswith("polygrad") else
+                "; wrap constants in an array of the inputs' backend, e.g. xp.asarray(2.0)")
+        shown = reprlib.repr(array)
+        raise TypeError(f"{what} is a {type(array).__name__} ({shown}), not an array of a known backend: "
+                        f"the seed API records raw arrays only{hint}")
+    return backend
 
 
 class GradientBuffer:
@@ -31,7 +46,7 @@ class GradientBuffer:
     def add_spot(self, array):
         """A zero gradient on the array's own device, with its dtype."""
         if not self.is_in_memory(array):
-            xp = backends.find_for_array(array).xp
+            xp = _backend_of(array, "add_spot: the array").xp
             self.memory[id(array)] = (array, xp.zeros_like(array))
 
     def update_param(self, array, gradient):
@@ -75,6 +90,8 @@ class Autograd:
             raise ValueError(
                 f"add_operation: {len(inputs)} inputs but {len(gradients_to_update)} gradients_to_update"
             )
+        for i, array in enumerate(inputs):  # all checked before anything is recorded
+            _backend_of(array, f"add_operation: inputs[{i}]")
         for array in inputs:
             self.gradient_buffer.add_spot(array)
         self.operation_list.append(Operation(inputs, output, gradients_to_update, backward_operation))

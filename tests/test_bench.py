@@ -3,7 +3,9 @@
 Smoke tests only: nothing here asserts a timing.
 """
 
+import importlib.util
 import json
+import pathlib
 
 import pytest
 
@@ -12,11 +14,15 @@ from polygrad import bench
 from polygrad.cli import main
 
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
 def test_bench_quick_prints_a_table_and_writes_results(capsys, tmp_path):
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| workload | contender | median ms |" in out
     assert "hand-written (numpy cpu)" in out and "polygrad (numpy cpu)" in out
+    assert "torch" not in out  # the installed command has no PyTorch contender (benchmarks/ adds it)
     written = sorted(p.name for p in tmp_path.iterdir())  # <date>-cpu-quick.json and .md
     assert [name[len("YYYY-MM-DD-"):] for name in written] == ["cpu-quick.json", "cpu-quick.md"]
     report = json.loads((tmp_path / written[0]).read_text())
@@ -48,3 +54,51 @@ def test_the_gradient_check_catches_a_wrong_contender():
     entries = [bench.Entry(workload, impl, cpu) for impl in ("by_hand", "polygrad")]
     with pytest.raises(bench.BenchError, match="the loss of polygrad"):
         bench.check(workload, entries)
+
+
+def test_the_help_says_where_the_pytorch_contender_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "no PyTorch-autograd contender" in capsys.readouterr().out
+
+
+def twin(workload, device):
+    """An extra contender: the hand-written step again, under another name."""
+    if isinstance(workload, bench.Chain):
+        raise NotImplementedError("no chain here")
+    return workload.by_hand(device)
+
+
+def test_extra_contenders_are_checked_timed_and_skipped_with_notes():
+    extra = [bench.Contender("twin", "numpy", "cpu", twin),
+             bench.Contender("ghost", "array_api_strict", "device9", twin)]
+    report = bench.core(repeats=1, quick=True, extra=extra)
+    text = report.markdown()
+    assert "twin (numpy cpu)" in text and "ghost" not in text.split("Note:")[0]
+    assert "Note: ghost on array_api_strict device9 skipped: unknown device 'device9'" in text
+    assert "Note: twin skipped chain of 20 tiny ops (16 float32): no chain here" in text
+    rows = [row for row in report.rows if row["contender"] == "twin (numpy cpu)"]
+    assert [row["workload"] for row in rows] == ["MLP 64-32-32-10 step, batch 16"]
+    assert "time / hand-written" in rows[0]["ratios"]
+
+
+def test_a_wrong_extra_contender_is_caught():
+    def wrong(workload, device):
+        step = workload.by_hand(device)
+        return lambda: [r * 2 for r in step()]
+
+    with pytest.raises(bench.BenchError, match="the loss of wrong"):
+        bench.core(repeats=1, quick=True, extra=[bench.Contender("wrong", "numpy", "cpu", wrong)])
+
+
+def test_the_torch_contender_of_the_benchmark_scripts():
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("torch_contender", ROOT / "benchmarks" / "torch_contender.py")
+    torch_contender = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(torch_contender)
+    cpu = pg.backends.get("torch").device("cpu")
+    for workload in (bench.Chain(6, 4), bench.MLP((8, 4, 3), batch=5), bench.MatmulChain(8, 2)):
+        entries = [bench.Entry(workload, "by_hand", pg.backends.get("numpy").default_device()),
+                   bench.Entry(workload, torch_contender.contenders("cpu")[0], cpu)]
+        bench.check(workload, entries)  # same loss and gradients as the hand-written NumPy
+        assert entries[1].label == "torch autograd (torch cpu)"

@@ -146,6 +146,92 @@ def test_foreign_files_are_refused(tmp_path, write, message):
         checkpoint.load(path, mlp())
 
 
+def header(**fields):
+    """An archive whose __polygrad__ record is `fields` (a valid one, changed by the caller)."""
+    meta = {"format": "polygrad-checkpoint", "version": checkpoint.VERSION, "epoch": 1, "metadata": {},
+            "optimizer": None}
+    meta.update(fields)
+    return {key: value for key, value in meta.items() if value is not ...}
+
+
+def write_header(path, meta, model=None):
+    arrays = {f"model/{name}": t.numpy() for name, t in (model or mlp()).state_dict().items()}
+    np.savez(path, __polygrad__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+
+
+@pytest.mark.parametrize("meta, message", [
+    ([1, 2], "holds a JSON list, not an object"),
+    ("text", "holds a JSON str, not an object"),
+    (None, "holds a JSON NoneType, not an object"),
+    (header(epoch=...), r"missing key\(s\) \['epoch'\]"),
+    (header(metadata=..., optimizer=...), r"missing key\(s\) \['metadata', 'optimizer'\]"),
+    (header(epoch="3"), "'epoch' must be an integer or null"),
+    (header(metadata=[1]), "'metadata' must be an object"),
+    (header(optimizer=[]), "'optimizer' must be an object or null"),
+    (header(optimizer={"param_groups": [], "scalars": {}}), r"'optimizer' lacks key\(s\) \['type'\]"),
+    (header(optimizer={"type": "SGD", "param_groups": [{"lr": 0.1}], "scalars": {}}), "param_groups"),
+    (header(optimizer={"type": "SGD", "param_groups": [], "scalars": {"x": {}}}), "scalars"),
+])
+def test_a_corrupt_header_is_a_checkpoint_error_naming_the_file(tmp_path, meta, message):
+    path = tmp_path / "h.npz"
+    write_header(path, meta)
+    for read in (lambda: checkpoint.load(path, mlp()), lambda: checkpoint.metadata(path)):
+        with pytest.raises(CheckpointError, match=message) as error:
+            read()
+        assert str(path) in str(error.value)
+
+
+def test_a_corrupt_optimizer_header_leaves_model_and_optimizer_alone(tmp_path):
+    path = tmp_path / "o.npz"
+    write_header(path, header(optimizer={"type": "SGD", "param_groups": [{"params": [0, 1, 2, 3], "lr": 9.0}],
+                                         "scalars": {"7": {"step": 1}}}))
+    model = mlp(seed=3)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    before = weights(model)
+    with pytest.raises(CheckpointError, match="state for parameter 7, but the optimizer has 4"):
+        checkpoint.load(path, model, opt)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.state == {}
+    for name, value in weights(model).items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_the_optimizer_is_untouched_when_loading_the_model_fails(tmp_path, monkeypatch):
+    source = mlp(seed=0)
+    source_opt = optim.Adam(source.parameters(), lr=0.01)
+    train_steps(source, source_opt)
+    checkpoint.save(tmp_path / "m.npz", source, source_opt)
+
+    model = mlp(seed=1)
+    opt = optim.Adam(model.parameters(), lr=0.5)
+    train_steps(model, opt, 1)
+    state_before = {i: {k: v.numpy() if hasattr(v, "numpy") else v for k, v in s.items()}
+                    for i, s in enumerate(opt.state.values())}
+
+    def failing(state_dict, strict=True):
+        raise RuntimeError("the device ran out of memory")
+
+    monkeypatch.setattr(model, "load_state_dict", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        checkpoint.load(tmp_path / "m.npz", model, opt)
+    assert opt.param_groups[0]["lr"] == 0.5
+    for i, state in enumerate(opt.state.values()):
+        assert state["step"] == state_before[i]["step"] == 1
+        np.testing.assert_array_equal(state["exp_avg"].numpy(), state_before[i]["exp_avg"])
+
+    monkeypatch.undo()  # the same file loads whole once the model takes it
+    checkpoint.load(tmp_path / "m.npz", model, opt)
+    assert opt.param_groups[0]["lr"] == 0.01 and all(s["step"] == 3 for s in opt.state.values())
+    np.testing.assert_allclose(predict(model), predict(source), rtol=1e-6)
+
+
+def test_a_checkpoint_holds_only_its_own_arrays(tmp_path):
+    """No stray "allow_pickle" entry (numpy 1.26's savez would store that keyword as an array)."""
+    model = mlp()
+    checkpoint.save(tmp_path / "s.npz", model, optim.SGD(model.parameters(), lr=0.1))
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        assert all(name == "__polygrad__" or name.startswith(("model/", "optimizer/")) for name in f.files)
+
+
 def test_missing_file():
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         checkpoint.load("/nonexistent/folder/model.npz", mlp())

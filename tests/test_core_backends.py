@@ -14,26 +14,38 @@ from polygrad.backends.numpy_backend import NumpyBackend
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch", "array_api_strict", "jax"}
+# Attribute names that reach an array library through another object (`backend.torch.relu`, `mod.np.zeros`).
+LIBRARY_ATTRIBUTES = {"torch", "cupy", "cupyx", "np", "numpy"}
 # Host-side file I/O may read and write NumPy arrays (the host format); nothing else may.
 HOST_IO = {"polygrad/checkpoint.py", "polygrad/data/datasets.py"}
 
 
-def imported_libraries(path):
+def named_libraries(path):
+    """Array libraries a file imports, and library attributes it reaches (`x.torch`, `x.np`, `x.numpy`).
+
+    `t.numpy()` with no arguments is polygrad's Tensor.numpy(), the host copy the
+    backend makes, and does not count; `t.numpy` anywhere else does.
+    """
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
+    tensor_numpy_calls = {id(node.func) for node in ast.walk(tree)
+                          if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                          and node.func.attr == "numpy" and not node.args and not node.keywords}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
-    return names & ARRAY_LIBRARIES
+        elif isinstance(node, ast.Attribute) and node.attr in LIBRARY_ATTRIBUTES and id(node) not in tensor_numpy_calls:
+            names.add(node.attr)
+    return names & (ARRAY_LIBRARIES | LIBRARY_ATTRIBUTES)
 
 
 def test_only_backends_name_an_array_library():
     offenders = {}
     for path in sorted((ROOT / "polygrad").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        found = imported_libraries(path) - ({"numpy"} if relative in HOST_IO else set())
+        found = named_libraries(path) - ({"numpy", "np"} if relative in HOST_IO else set())
         if found:
             offenders[relative] = sorted(found)
     assert offenders == {}
@@ -42,7 +54,21 @@ def test_only_backends_name_an_array_library():
 def test_the_layering_check_catches_an_import(tmp_path):
     sneaky = tmp_path / "sneaky.py"
     sneaky.write_text("def f():\n    import torch\n    from numpy import linalg\n")
-    assert imported_libraries(sneaky) == {"torch", "numpy"}
+    assert named_libraries(sneaky) == {"torch", "numpy"}
+
+
+@pytest.mark.parametrize("code, found", [
+    ("def f(backends, x):\n    return backends.get('torch').torch.relu(x)\n", {"torch"}),
+    ("def f(backend, x):\n    with backend.torch.no_grad():\n        return x\n", {"torch"}),
+    ("def f(m):\n    return m.np.zeros(3), m.cupyx.scipy\n", {"np", "cupyx"}),
+    ("def f(b):\n    return b.cupy.asarray, b.numpy.float32\n", {"cupy", "numpy"}),
+    ("def f(b, x):\n    return b.numpy(x)\n", {"numpy"}),  # a call with arguments: not Tensor.numpy()
+    ("def f(t):\n    return t.numpy(), t.detach().numpy().tolist()\n", set()),  # Tensor.numpy(): allowed
+])
+def test_the_layering_check_catches_library_attributes(tmp_path, code, found):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text(code)
+    assert named_libraries(sneaky) == found
 
 
 def test_import_polygrad_imports_no_gpu_or_torch_library():

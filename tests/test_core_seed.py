@@ -87,3 +87,13 @@ def test_tensor_engine_and_seed_api_share_rules():
     from polygrad.primitives import PRIMITIVES
 
     assert all(hasattr(F, f"{name}_backward") for name, p in PRIMITIVES.items() if p.vjp is not None)
+
+
+def test_add_operation_refuses_a_non_array_input_by_name():
+    x = pg.tensor([1.0, 2.0]).data
+    autograd = pg.Autograd()
+    with pytest.raises(TypeError, match=r"inputs\[1\] is a float \(2\.0\), not an array of a known backend"):
+        autograd.add_operation([x, 2.0], x * 2.0, [None, None], F.mul_backward)
+    assert autograd.operation_list == [] and autograd.gradient_buffer.memory == {}  # nothing was recorded
+    with pytest.raises(TypeError, match=r"inputs\[0\] is a Tensor .*pass tensor\.data"):
+        autograd.add_operation([pg.tensor([1.0]), x], x, [None, None], F.mul_backward)

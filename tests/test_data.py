@@ -260,6 +260,49 @@ def test_a_download_with_the_wrong_hash_is_discarded(tiny_mnist, monkeypatch):
     assert list((root / "mnist").iterdir()) == []
 
 
+
+def serve_per_mirror(monkeypatch, files, behaviour):
+    """A fake urlopen: behaviour[mirror index] is "good", "tampered" or "offline"; returns the URLs asked for."""
+    mirrors = data.SOURCES["mnist"][0]
+    calls = []
+
+    def urlopen(url, *args, **kwargs):
+        calls.append(url)
+        mirror, name = url.rsplit("/", 1)
+        kind = behaviour[mirrors.index(mirror + "/")]
+        if kind == "offline":
+            raise urllib.error.URLError("connection refused")
+        return io.BytesIO(files[name] + (b"tampered" if kind == "tampered" else b""))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return mirrors, calls
+
+
+def test_a_wrong_hash_from_one_mirror_moves_on_to_the_next(tiny_mnist, monkeypatch):
+    root, files, images, _ = tiny_mnist
+    mirrors, calls = serve_per_mirror(monkeypatch, files, ["tampered", "good"])
+    x, y = data.load_mnist("test")
+    np.testing.assert_allclose(x, images / 255, rtol=1e-6)
+    assert y.tolist() == [7, 2, 1]
+    assert [url.rsplit("/", 1)[0] + "/" for url in calls] == [mirrors[0], mirrors[1]] * 2  # images, then labels
+    assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted(files)
+
+
+@pytest.mark.parametrize("behaviour, offline", [(["tampered", "tampered"], False), (["tampered", "offline"], True)])
+def test_when_every_mirror_fails_each_failure_is_listed(tiny_mnist, monkeypatch, behaviour, offline):
+    root, files, _, _ = tiny_mnist
+    mirrors, calls = serve_per_mirror(monkeypatch, files, behaviour)
+    with pytest.raises(data.DatasetError, match="every mirror failed") as error:
+        data.load_mnist("test")
+    message = str(error.value)
+    assert len(calls) == len(mirrors)
+    for mirror, kind in zip(mirrors, behaviour, strict=True):
+        problem = "downloaded file has sha256" if kind == "tampered" else "<urlopen error connection refused>"
+        assert f"{mirror}t10k-images-idx3-ubyte.gz: {problem}" in message
+    assert ("(offline?)" in message) == offline and "POLYGRAD_DATA" in message
+    assert list((root / "mnist").iterdir()) == []
+
+
 def test_unknown_split():
     with pytest.raises(ValueError, match="split"):
         data.load_fashion_mnist("validation")

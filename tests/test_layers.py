@@ -164,6 +164,32 @@ def test_conv_rejects_bad_shapes():
         F.conv1d(x, pg.zeros((1, 2, 2)))
 
 
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_string_padding_is_refused_clearly(padding):
+    x, w = pg.zeros((1, 2, 4, 4)), pg.zeros((1, 2, 3, 3))
+    message = f"padding='{padding}' is not supported; pass integers"
+    with pytest.raises(ValueError, match=message):
+        F.conv2d(x, w, padding=padding)
+    with pytest.raises(ValueError, match=message):
+        F.conv1d(pg.zeros((1, 2, 4)), pg.zeros((1, 2, 3)), padding=padding)
+    with pytest.raises(ValueError, match=message):
+        nn.Conv2d(2, 1, 3, padding=padding)
+    with pytest.raises(ValueError, match=message):
+        F.max_pool2d(x, 2, padding=padding)
+
+
+def test_conv_arguments_take_integer_scalars_and_refuse_other_values():
+    x, w = pg.ones((1, 1, 4, 4)), pg.ones((1, 1, 3, 3))
+    assert F.conv2d(x, w, padding=np.int64(1), stride=(np.int32(1), 2)).shape == (1, 1, 4, 2)
+    with pytest.raises(ValueError, match=r"stride: expected an int or 2 ints, got \(1, 2, 3\)"):
+        F.conv2d(x, w, stride=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"padding: expected an int or 2 ints, got \(1\.5, 1\)"):
+        F.conv2d(x, w, padding=(1.5, 1))
+    with pytest.raises(TypeError, match="dilation: expected an int or 2 ints, got 1.0"):
+        F.conv2d(x, w, dilation=1.0)
+
+
 # ---------------------------------------------------------------- pooling
 def pool_np(x, kernel, stride, padding, reduce, fill):
     padded = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=fill)

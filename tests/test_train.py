@@ -80,29 +80,69 @@ def test_same_seed_same_metrics_other_seed_others(tmp_path):
     assert history(tmp_path / "a") != history(tmp_path / "c")
 
 
-def test_ctrl_c_saves_and_resume_matches_an_unbroken_run(tmp_path, monkeypatch, capsys):
+def interrupt_after(monkeypatch, epoch, batches):
+    """Ctrl-C after `batches` training steps of `epoch` (1-based): the weights have moved part way."""
+    calls = []
+    real = train_command.tqdm
+
+    def progress(iterable, **kwargs):
+        calls.append(1)
+        for i, batch in enumerate(real(iterable, **kwargs)):
+            if len(calls) == epoch and i == batches:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(train_command, "tqdm", progress)
+
+
+def test_ctrl_c_mid_epoch_keeps_the_epoch_checkpoint_and_resume_matches_an_unbroken_run(tmp_path, monkeypatch,
+                                                                                          capsys):
     options = ["--epochs", "3", "--optimizer", "sgd"]
     assert train(*options, "--out", str(tmp_path / "straight")) == 0
 
-    real_epoch = train_command.train_epoch
-    calls = []
-
-    def interrupted_in_epoch_two(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args)
-
-    monkeypatch.setattr(train_command, "train_epoch", interrupted_in_epoch_two)
     out = tmp_path / "broken"
+    interrupt_after(monkeypatch, epoch=2, batches=5)
     assert train(*options, "--out", str(out)) == 130
-    assert "--resume" in capsys.readouterr().err
-    saved = checkpoint.load(out / "checkpoint.npz", models.mlp())
-    assert saved["epoch"] == 1 and saved["interrupted"] is True and not (out / "metrics.json").exists()
+    err = capsys.readouterr().err
+    assert "interrupted in epoch 2" in err and "interrupted.npz (not resumable)" in err
+    assert "checkpoint.npz holds the end of epoch 1; --resume continues from there" in err
+    assert not (out / "metrics.json").exists()
 
-    monkeypatch.setattr(train_command, "train_epoch", real_epoch)
+    at_epoch_end, mid_epoch = models.mlp(), models.mlp()
+    saved = checkpoint.load(out / "checkpoint.npz", at_epoch_end)
+    assert saved["epoch"] == 1 and "interrupted" not in saved and len(saved["history"]) == 1
+    cut = checkpoint.load(out / "interrupted.npz", mid_epoch)
+    assert cut["epoch"] == 1 and cut["interrupted"] is True and cut["interrupted_in_epoch"] == 2
+    assert cut["history"] == saved["history"]
+    moved = [not np.array_equal(a.numpy(), b.numpy())
+             for a, b in zip(at_epoch_end.parameters(), mid_epoch.parameters(), strict=True)]
+    assert all(moved)  # five steps into epoch 2: not the end-of-epoch-1 weights
+
+    monkeypatch.undo()
     assert train(*options, "--resume", "--out", str(out)) == 0
     assert history(out) == history(tmp_path / "straight")
+
+
+def test_ctrl_c_in_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, monkeypatch, capsys):
+    interrupt_after(monkeypatch, epoch=1, batches=2)
+    assert train("--epochs", "2", "--out", str(tmp_path)) == 130
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoint.npz").exists()
+    assert checkpoint.metadata(tmp_path / "interrupted.npz")["epoch"] == 0
+    monkeypatch.undo()
+    assert train("--epochs", "2", "--resume", "--out", str(tmp_path)) == 2  # no checkpoint.npz
+
+
+def test_resume_warns_about_a_mid_epoch_checkpoint_of_an_older_polygrad(tmp_path, capsys):
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 0
+    path = tmp_path / "checkpoint.npz"
+    model = models.mlp()
+    opt = optim.Adam(model.parameters())
+    meta = checkpoint.load(path, model, opt)
+    checkpoint.save(path, model, opt, **meta, interrupted=True)  # what Ctrl-C used to write here
+    capsys.readouterr()
+    assert train("--epochs", "2", "--resume", "--out", str(tmp_path)) == 0
+    assert "will not match an unbroken one" in capsys.readouterr().err
 
 
 def test_resume_refuses_another_configuration(tmp_path, capsys):

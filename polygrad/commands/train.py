@@ -2,10 +2,16 @@
 
 With no options it trains the MLP on the embedded digits on the default
 backend. Each epoch prints the training loss, the validation accuracy and the
-throughput, and saves OUT/checkpoint.npz; the end writes OUT/metrics.json and
-OUT/curves.png (with matplotlib). Ctrl-C saves a checkpoint and exits 130;
-`--resume` continues from OUT/checkpoint.npz. The same seed gives the same
-metrics on the same backend, and a resumed run the same as an unbroken one.
+throughput, and at its end saves OUT/checkpoint.npz; the end of the run writes
+OUT/metrics.json and OUT/curves.png (with matplotlib).
+
+Ctrl-C stops the run and exits 130. OUT/checkpoint.npz is left as it was: the
+state at the end of the last finished epoch. The weights and optimizer state as
+they were at the moment of the Ctrl-C, part way into an epoch, go to
+OUT/interrupted.npz, for inspection or evaluation only: nothing resumes from it.
+`--resume` continues from OUT/checkpoint.npz, running the interrupted epoch
+again from its start. The same seed gives the same metrics on the same backend,
+and a resumed run the same as an unbroken one.
 """
 
 import argparse
@@ -57,6 +63,9 @@ def _dataset(text):
 
 
 def configure(parser):
+    parser.epilog = ("Each finished epoch is saved to OUT/checkpoint.npz. Ctrl-C exits 130, leaving that file at the "
+                     "end of the last finished epoch and writing the weights of the moment to OUT/interrupted.npz "
+                     "(not resumable); --resume reruns the interrupted epoch from its start.")
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="classifier (default: mlp)")
     parser.add_argument("--dataset", type=_dataset, default="digits", metavar="{digits,mnist,fashion-mnist,PATH.npz}",
                         help="embedded digits (default), MNIST or Fashion-MNIST (downloaded), or an .npz with x, y")
@@ -71,7 +80,9 @@ def configure(parser):
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/checkpoint.npz, the end of the last finished epoch (an epoch cut "
+                        "short by Ctrl-C runs again from its start; OUT/interrupted.npz is never resumed from)")
 
 
 def _usage_error(message):
@@ -161,7 +172,8 @@ def run(args):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "checkpoint.npz"
+    path = out / "checkpoint.npz"  # the end of the last finished epoch: what --resume continues from
+    interrupted_path = out / "interrupted.npz"  # the weights at a Ctrl-C, mid-epoch: never resumed from
     history, start = [], 0
     if args.resume:
         if not path.is_file():
@@ -176,11 +188,16 @@ def run(args):
         except checkpoint.CheckpointError as error:
             print(f"polygrad train: {error}", file=sys.stderr)
             return 1
+        if saved.get("interrupted"):  # written by an older polygrad, which saved Ctrl-C weights here
+            print(f"polygrad train: warning: {path} holds weights saved at a Ctrl-C part way into epoch "
+                  f"{saved['epoch'] + 1}; that epoch runs again in full on them, so this run will not match "
+                  "an unbroken one", file=sys.stderr)
         scheduler.load_state_dict(saved["scheduler"])
         history, start = saved["history"], saved["epoch"]
+    finished = start  # epochs whose end state OUT/checkpoint.npz holds, from this run or the resumed one
 
-    def save(epoch, **extra):
-        checkpoint.save(path, model, optimizer, epoch=epoch, config=config, history=history,
+    def save(target, epoch, **extra):
+        checkpoint.save(target, model, optimizer, epoch=epoch, config=config, history=history,
                         scheduler=scheduler.state_dict(), **extra)
 
     train_loader = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
@@ -203,10 +220,19 @@ def run(args):
                             "samples_per_s": len(y_train) / seconds, "seconds": seconds})
             print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  val_acc {accuracy:.2%}  "
                   f"{len(y_train) / seconds:,.0f} samples/s")
-            save(epoch + 1)
+            save(path, epoch + 1)
+            finished = epoch + 1
     except KeyboardInterrupt:
-        save(len(history), interrupted=True)  # the finished epochs, and the weights as they are now
-        print(f"\ninterrupted in epoch {epoch + 1}: saved {path}; continue with --resume", file=sys.stderr)
+        # Not into checkpoint.npz: these weights are part way into an epoch, and resuming from them would
+        # train on part of that epoch twice. The file's epoch is the number of finished epochs.
+        history = history[:finished]  # an epoch interrupted while being saved is not finished
+        save(interrupted_path, finished, interrupted=True, interrupted_in_epoch=epoch + 1)
+        if finished > start or args.resume:
+            resumable = f"{path} holds the end of epoch {finished}; --resume continues from there"
+        else:
+            resumable = "no epoch of this run finished, so there is nothing to resume: run again without --resume"
+        print(f"\ninterrupted in epoch {epoch + 1}: saved the weights as they were to {interrupted_path} "
+              f"(not resumable); {resumable}", file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - began
 

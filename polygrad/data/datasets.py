@@ -10,6 +10,7 @@ where to put the files by hand.
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import struct
@@ -196,7 +197,10 @@ def _sha256(path):
 def fetch(name, filename, root=None):
     """Path of a verified copy of `filename` of dataset `name`, downloading it if absent.
 
-    A cached file with the wrong sha256 is refused, never silently replaced.
+    A cached file with the wrong sha256 is refused, never silently replaced. The mirrors
+    are tried in turn until one gives the published file (a network error or a
+    download with another sha256 moves on to the next); if none does, the
+    DatasetError lists each mirror's failure.
     """
     mirrors, hashes = SOURCES[name]
     expected = hashes[filename]
@@ -211,15 +215,19 @@ def fetch(name, filename, root=None):
             )
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for mirror in mirrors:
+    failures, offline = [], False
+    for mirror in mirrors:  # a mirror that fails in any way (network, or a file with another hash): try the next
         try:
             _download(mirror + filename, path, expected)
             return path
-        except OSError as error:  # URLError, timeouts and refused connections are OSErrors
+        except DatasetError as error:  # the download arrived but is not the published file
+            failures.append(str(error))
+        except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, refused or cut connections
             failures.append(f"{mirror + filename}: {error}")
+            offline = True
     raise DatasetError(
-        f"cannot download {name} file {filename} (offline?): " + "; ".join(failures)
+        f"cannot download {name} file {filename}{' (offline?)' if offline else ''}; every mirror failed: "
+        + "; ".join(failures)
         + f". Copy the file into {folder} by hand, or point POLYGRAD_DATA at a folder holding {name}/{filename}."
     )
 
