@@ -68,10 +68,13 @@ def _operands(args, promotion=None):
     compute in floating point, as in PyTorch ("true_divide": integers alone too).
     """
     tensors = [a for a in args if isinstance(a, Tensor)]
-    if not tensors:
+    if len(tensors) == len(args):
+        operands = args
+    elif not tensors:
         return [asarray(a) for a in args]
-    like = next((t for t in tensors if kind(t) != "bool"), tensors[0])
-    operands = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
+    else:
+        like = next((t for t in tensors if kind(t) != "bool"), tensors[0])
+        operands = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
     return _promote(operands, promotion) if promotion else operands
 
 

@@ -223,8 +223,8 @@ defprim("sigmoid", lambda xp, x: (xp.tanh(x * 0.5) + 1) * 0.5,  # no overflow fo
         vjp=[lambda xp, g, out, x: g * out * (1 - out)],
         jvp=[lambda xp, t, out, x: t * out * (1 - out)])
 defprim("relu", lambda xp, x: xp.where(x > 0, x, xp.zeros_like(x)),
-        vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
-        jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
+        vjp=[lambda xp, g, out, x: xp.where(x > 0, g, xp.zeros_like(g))],
+        jvp=[lambda xp, t, out, x: xp.where(x > 0, t, xp.zeros_like(t))])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * xp.sign(x)],
         jvp=[lambda xp, t, out, x: t * xp.sign(x)])
