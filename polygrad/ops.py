@@ -252,8 +252,9 @@ def getitem(x, key):
     """Basic indexing is a primitive; integer-array and boolean-mask keys go through take.
 
     Supported array keys: one integer array (picks along axis 0), one boolean
-    mask over the leading axes, or a tuple of integer arrays, one per leading
-    axis (the form every backend allows).
+    mask over the leading axes, a tuple of integer arrays, one per leading
+    axis (the form every backend allows), or one integer array or 1-D mask
+    among slices (`x[:, idx]`).
     """
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
@@ -262,10 +263,7 @@ def getitem(x, key):
             parts = parts + (Ellipsis,)  # the standard wants every axis spelled out
         return _getitem(x, key=parts)
     if len(arrays) != len(parts):
-        raise IndexError(
-            f"getitem: mixing array indices with slices is not supported on {describe(x)}; "
-            "use take/take_along_axis, or index in two steps"
-        )
+        return _slices_around_array(x, parts)
     indices = [asarray(k, device=x.device) if not isinstance(k, Tensor) else k for k in parts]
     xp = x.xp
     if len(indices) == 1 and indices[0].dtype == xp.bool:
@@ -281,6 +279,31 @@ def getitem(x, key):
     rest = x.shape[len(indices):]
     picked = _take(reshape(x, (-1,) + rest), Tensor._wrap(xp.reshape(flat, (-1,)), x.device), axis=0)
     return reshape(picked, tuple(data[0].shape) + rest)
+
+
+def _slices_around_array(x, parts):
+    """x[:, idx] or x[1:, ..., mask]: the slices first, then take along the array's axis."""
+    is_array = [isinstance(p, (Tensor, list)) or x.backend.is_array(p) for p in parts]
+    if is_array.count(True) != 1 or not all(a or isinstance(p, slice) or p is Ellipsis for a, p in zip(is_array, parts)):
+        raise IndexError(
+            f"getitem: on {describe(x)}, an array index may be combined only with slices and one '...'; "
+            "use take/take_along_axis, or index in two steps"
+        )
+    dots = [i for i, p in enumerate(parts) if p is Ellipsis]  # by identity: `in` would compare a Tensor elementwise
+    if dots:
+        at = dots[0]
+        parts = parts[:at] + (slice(None),) * (x.ndim - len(parts) + 1) + parts[at + 1:]
+    axis = next(i for i, p in enumerate(parts) if not isinstance(p, slice))
+    index = parts[axis] if isinstance(parts[axis], Tensor) else asarray(parts[axis], device=x.device)
+    sliced = _getitem(x, key=parts[:axis] + (slice(None),) + parts[axis + 1:] + (Ellipsis,))
+    xp, n = x.xp, sliced.shape[axis]
+    if index.dtype == xp.bool:
+        flat = xp.nonzero(index.data)[0]
+    else:
+        flat = xp.reshape(_wrap_negative(xp, index.data, n), (-1,))
+    picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
+    shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
+    return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
 
 
 def to_device(x, device):

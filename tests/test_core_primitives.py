@@ -84,6 +84,7 @@ CASES = {
     + unary(lambda a: a[pg.asarray(IDX, device=a.device)], shapes=((3, 2),))
     + unary(lambda a: a[a > 0])
     + unary(lambda a: a[[0, 2, 2], [1, 0, 0]])
+    + unary(lambda a: a[1:, [2, 0, 2]])
     + unary(lambda a: pg.take_along_axis(a, pg.asarray([[0, 2], [1, 1], [3, 0]], device=a.device), axis=1)),
     "scatter_add": unary(lambda a: pg.scatter_add(a, pg.asarray(IDX, device=a.device), axis=0, size=3), shapes=((4, 2),)),
 }

@@ -88,14 +88,21 @@ def test_indexing_forms(target):
     np.testing.assert_array_equal(x[pg.tensor([2, 0, 2], backend=target.backend, device=target.device)].numpy(), base[[2, 0, 2]])
     np.testing.assert_array_equal(x[[0, 2], [3, -1]].numpy(), base[[0, 2], [3, -1]])
     np.testing.assert_array_equal(x[x > 5].numpy(), base[base > 5])
-    with pytest.raises(IndexError, match="mixing array indices with slices"):
-        x[:, [0, 1]]
+    idx = pg.tensor([3, 0, -1], backend=target.backend, device=target.device)
+    np.testing.assert_array_equal(x[:, idx].numpy(), base[:, [3, 0, -1]])
+    np.testing.assert_array_equal(x[1:, [[0, 1], [2, 2]]].numpy(), base[1:, [[0, 1], [2, 2]]])
+    np.testing.assert_array_equal(x[..., [True, False, True, False]].numpy(), base[..., [True, False, True, False]])
+    with pytest.raises(IndexError, match="only with slices"):
+        x[0, [0, 1]]
 
 
 def test_index_gradient_accumulates_repeats(target):
     x = target.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 2, 2, 2]].sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 3.0])
+    m = target.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    (m[:, [2, 2, 0]] * target.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(m.grad.numpy(), [[3.0, 0.0, 3.0], [3.0, 0.0, 3.0]])
 
 
 def test_in_place_updates_bump_the_version(target):
