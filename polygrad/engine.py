@@ -102,16 +102,19 @@ class Primitive:
          callable returning all of them (variadic primitives); None: no derivative.
     jvp: the same shape, rule(xp, tangent, out, *inputs, **params) -> that input's
          contribution to the output tangent; or one callable taking every tangent.
+    promotion: None, or how integer operands meet floating ones ("mixed": they
+         compute in floating point; "true_divide": integers alone too).
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion")
 
-    def __init__(self, name, forward, vjp=None, jvp=None, doc=""):
+    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None):
         self.name = name
         self.forward = forward
         self.vjp = vjp
         self.jvp = jvp
         self.doc = doc
+        self.promotion = promotion
 
     def __repr__(self):
         return f"<primitive {self.name}>"

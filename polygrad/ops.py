@@ -91,13 +91,6 @@ def _promote(tensors, promotion):
     return [_astype(t, dtype=target) if k == "integral" else t for t, k in zip(tensors, kinds)]
 
 
-# Which primitives promote mixed integer/floating operands (see _operands).
-_PROMOTION = dict.fromkeys(
-    ["add", "subtract", "multiply", "pow", "maximum", "minimum", "where",
-     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal"], "mixed")
-_PROMOTION["divide"] = "true_divide"
-
-
 def signature(primitive):
     """(variadic, number of inputs, {option: default}) read off a primitive's forward."""
     parameters = list(inspect.signature(primitive.forward).parameters.values())[1:]
@@ -110,7 +103,7 @@ def signature(primitive):
 def _public(primitive):
     variadic, n_inputs, options = signature(primitive)
     option_names = list(options)
-    promotion = _PROMOTION.get(primitive.name)
+    promotion = primitive.promotion
 
     if not options:
         def function(*args):

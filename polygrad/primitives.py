@@ -12,6 +12,9 @@ vjp = [rule per input]            rule(xp, g, out, *inputs, **params) is that in
 jvp = [rule per input]            rule(xp, t, out, *inputs, **params) is that input's
                                   contribution to the output tangent.
 vjp=None                          no derivative: results never carry gradient.
+promotion="mixed"                 integer operands meeting floating ones compute in
+                                  floating point, as in PyTorch ("true_divide": integer
+                                  operands alone too). Without it dtypes are the backend's.
 
 Rules never reduce broadcast gradients (the engine does that once) and only
 call functions that exist both in the Array API namespace and in polygrad's own
@@ -34,8 +37,8 @@ from .engine import Primitive
 PRIMITIVES = {}
 
 
-def defprim(name, forward, vjp=None, jvp=None, doc=""):
-    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc)
+def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None):
+    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion)
     return PRIMITIVES[name]
 
 
@@ -171,22 +174,26 @@ defprim("add", lambda xp, a, b: xp.add(a, b),
         vjp=[lambda xp, g, out, a, b: g,
              lambda xp, g, out, a, b: g],
         jvp=[lambda xp, t, out, a, b: t,
-             lambda xp, t, out, a, b: t])
+             lambda xp, t, out, a, b: t],
+        promotion="mixed")
 defprim("subtract", lambda xp, a, b: xp.subtract(a, b),
         vjp=[lambda xp, g, out, a, b: g,
              lambda xp, g, out, a, b: -g],
         jvp=[lambda xp, t, out, a, b: t,
-             lambda xp, t, out, a, b: -t])
+             lambda xp, t, out, a, b: -t],
+        promotion="mixed")
 defprim("multiply", lambda xp, a, b: xp.multiply(a, b),
         vjp=[lambda xp, g, out, a, b: g * b,
              lambda xp, g, out, a, b: g * a],
         jvp=[lambda xp, t, out, a, b: t * b,
-             lambda xp, t, out, a, b: a * t])
+             lambda xp, t, out, a, b: a * t],
+        promotion="mixed")
 defprim("divide", lambda xp, a, b: xp.divide(a, b),
         vjp=[lambda xp, g, out, a, b: g / b,
              lambda xp, g, out, a, b: -g * out / b],
         jvp=[lambda xp, t, out, a, b: t / b,
-             lambda xp, t, out, a, b: -t * out / b])
+             lambda xp, t, out, a, b: -t * out / b],
+        promotion="true_divide")
 defprim("negative", lambda xp, x: xp.negative(x),
         vjp=[lambda xp, g, out, x: -g],
         jvp=[lambda xp, t, out, x: -t])
@@ -194,7 +201,8 @@ defprim("pow", lambda xp, a, b: xp.pow(a, b),
         vjp=[lambda xp, g, out, a, b: g * b * a ** (b - 1),
              lambda xp, g, out, a, b: g * out * _safe_log(xp, a)],
         jvp=[lambda xp, t, out, a, b: t * b * a ** (b - 1),
-             lambda xp, t, out, a, b: t * out * _safe_log(xp, a)])
+             lambda xp, t, out, a, b: t * out * _safe_log(xp, a)],
+        promotion="mixed")
 defprim("exp", lambda xp, x: xp.exp(x),
         vjp=[lambda xp, g, out, x: g * out],
         jvp=[lambda xp, t, out, x: t * out])
@@ -232,12 +240,14 @@ defprim("maximum", lambda xp, a, b: xp.maximum(a, b),
         vjp=[lambda xp, g, out, a, b: g * (_as(xp, a > b, g) + _as(xp, a == b, g) * 0.5),
              lambda xp, g, out, a, b: g * (_as(xp, b > a, g) + _as(xp, a == b, g) * 0.5)],
         jvp=[lambda xp, t, out, a, b: t * (_as(xp, a > b, t) + _as(xp, a == b, t) * 0.5),
-             lambda xp, t, out, a, b: t * (_as(xp, b > a, t) + _as(xp, a == b, t) * 0.5)])
+             lambda xp, t, out, a, b: t * (_as(xp, b > a, t) + _as(xp, a == b, t) * 0.5)],
+        promotion="mixed")
 defprim("minimum", lambda xp, a, b: xp.minimum(a, b),
         vjp=[lambda xp, g, out, a, b: g * (_as(xp, a < b, g) + _as(xp, a == b, g) * 0.5),
              lambda xp, g, out, a, b: g * (_as(xp, b < a, g) + _as(xp, a == b, g) * 0.5)],
         jvp=[lambda xp, t, out, a, b: t * (_as(xp, a < b, t) + _as(xp, a == b, t) * 0.5),
-             lambda xp, t, out, a, b: t * (_as(xp, b < a, t) + _as(xp, a == b, t) * 0.5)])
+             lambda xp, t, out, a, b: t * (_as(xp, b < a, t) + _as(xp, a == b, t) * 0.5)],
+        promotion="mixed")
 defprim("clip", lambda xp, x, *, min=None, max=None: xp.clip(x, min, max),
         vjp=[lambda xp, g, out, x, min=None, max=None: g * _as(xp, out == x, g)],
         jvp=[lambda xp, t, out, x, min=None, max=None: t * _as(xp, out == x, t)])
@@ -247,7 +257,8 @@ defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
              lambda xp, g, out, c, a, b: xp.where(c, xp.zeros_like(g), g)],
         jvp=[None,
              lambda xp, t, out, c, a, b: xp.where(c, t, xp.zeros_like(t)),
-             lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)])
+             lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)],
+        promotion="mixed")
 defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
         vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
@@ -348,8 +359,9 @@ defprim("scatter_add", _scatter_add,
 
 # ================================================================ no derivative
 # Comparisons, rounding and arg-reductions: their results carry no gradient.
-for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-              "logical_and", "logical_or"):
+for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
+    defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name), promotion="mixed")
+for _name in ("logical_and", "logical_or"):
     defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name))
 for _name in ("logical_not", "isnan", "isinf", "isfinite", "sign", "floor", "ceil", "round", "trunc"):
     defprim(_name, (lambda name: lambda xp, x: getattr(xp, name)(x))(_name))
