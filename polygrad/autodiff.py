@@ -40,10 +40,10 @@ def _root_grads(roots, grads, create_graph):
 
 def backward(roots, grads=None, retain_graph=False, create_graph=False):
     """Accumulate gradients of `roots` into the `.grad` of every leaf they depend on."""
-    buffer, keep = run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph)
-    for key, grad in buffer.items():
-        tensor = keep[key]
-        if tensor._op is not None:
+    buffer, order = run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph)
+    for tensor in order:
+        grad = buffer.get(id(tensor))
+        if tensor._op is not None or grad is None:
             continue
         if create_graph:
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad

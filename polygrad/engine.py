@@ -133,10 +133,6 @@ class Operation:
         self.versions = tuple(t._version for t in inputs)
         self.site = _user_site() if state.anomaly else None
 
-    @property
-    def freed(self):
-        return self.inputs is None
-
     def free(self):
         self.inputs = None
 
@@ -180,7 +176,7 @@ def apply(primitive, inputs, params):
                 out._op = Operation(primitive, inputs, params, out)
                 break
     if state.forward_ad:
-        out.tangent = _push_tangent(primitive, xp, inputs, arrays, data, params)
+        out.tangent = push_tangent(primitive, xp, [t.tangent for t in inputs], arrays, data, params)
     if state.anomaly:
         # an op is recorded only when an input requires grad; name the user's line either way
         site = out._op.site if out._op is not None else _user_site()
@@ -212,8 +208,8 @@ def _check_finite(xp, data, what, site):
 
 
 # ---------------------------------------------------------------- forward mode
-def _push_tangent(primitive, xp, inputs, arrays, out, params):
-    tangents = [t.tangent for t in inputs]
+def push_tangent(primitive, xp, tangents, arrays, out, params):
+    """The output tangent from the inputs' `tangents` (None: none) by the jvp rules."""
     if primitive.jvp is None or all(t is None for t in tangents):
         return None
     if callable(primitive.jvp):
@@ -284,14 +280,14 @@ def _check_op(tensor, op):
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
-    """Walk the tape from `roots`; returns the gradient buffer {id(tensor): grad}.
+    """Walk the tape from `roots`; returns the gradient buffer {id(tensor): grad}
+    and the walk's tensors (which keep those ids valid).
 
     Buffer entries are raw arrays, or Tensors when `create_graph` is set.
     """
     from . import ops
 
     buffer = {}
-    keep = {}  # id -> tensor, so ids stay valid for the walk
 
     def accumulate(tensor, grad):
         key = id(tensor)
@@ -302,10 +298,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
             # kept as it is, with no zeros slot, and later ones are added out of place
             # because that array may also be another tensor's (add passes g to both).
             buffer[key] = buffer[key] + grad if key in buffer else grad
-            keep[key] = tensor
             return
         if key not in buffer:
-            keep[key] = tensor
             buffer[key] = _zeros_slot(tensor, create_graph)
         buffer[key] += grad
 
@@ -328,7 +322,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
             else:
                 xp, out = tensor.device.backend.xp, tensor.data
                 args = [t.data for t in op.inputs]
-            grads = _input_grads(op, xp, g, out, args)
+            grads = pullback(op.primitive, xp, g, out, args, op.params, [t.requires_grad for t in op.inputs])
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
                     continue
@@ -339,17 +333,16 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
                 accumulate(parent, grad)
             if not retain_graph:
                 op.free()
-    return buffer, keep
+    return buffer, order
 
 
-def _input_grads(op, xp, g, out, args):
-    vjp = op.primitive.vjp
+def pullback(primitive, xp, g, out, args, params, needed):
+    """Each input's gradient by the vjp rules; None where not `needed` or not differentiable."""
+    vjp = primitive.vjp
     if callable(vjp):
-        return vjp(xp, g, out, *args, **op.params)
-    return [
-        rule(xp, g, out, *args, **op.params) if rule is not None and t.requires_grad else None
-        for rule, t in zip(vjp, op.inputs)
-    ]
+        return vjp(xp, g, out, *args, **params)
+    return [rule(xp, g, out, *args, **params) if rule is not None and need else None
+            for rule, need in zip(vjp, needed)]
 
 
 def _zeros_slot(tensor, create_graph):

@@ -16,7 +16,7 @@ import operator
 
 from . import backends, ops
 from .creation import asarray, full
-from .engine import no_grad, unbroadcast
+from .engine import no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
 from .ops import signature
 from .primitives import PRIMITIVES
@@ -35,11 +35,7 @@ def _backward_function(primitive):
         params = dict(options)
         params.update(kwargs)
         out = primitive.forward(xp, *inputs, **params)
-        if callable(primitive.vjp):
-            grads = primitive.vjp(xp, grad_output, out, *inputs, **params)
-        else:
-            grads = [None if rule is None else rule(xp, grad_output, out, *inputs, **params)
-                     for rule in primitive.vjp]
+        grads = pullback(primitive, xp, grad_output, out, inputs, params, [True] * len(inputs))
         return tuple(None if g is None else unbroadcast(xp, g, tuple(x.shape)) for g, x in zip(grads, inputs))
 
     backward.__name__ = f"{primitive.name}_backward"

@@ -21,7 +21,7 @@ import unicodedata
 
 from . import backends
 from .creation import asarray
-from .engine import _input_grads, forward_mode, run_backward, toposort, unbroadcast
+from .engine import forward_mode, pullback, push_tangent, run_backward, toposort, unbroadcast
 from .tensor import Tensor
 
 _INFIX = {"add": "+", "subtract": "−", "multiply": "×", "divide": "/", "pow": "^", "matmul": "@"}
@@ -211,17 +211,8 @@ def _expression(node):
 def _edge_tangent(node, position):
     """∂node/∂input · v̇_input: the node's jvp rule for that one input."""
     op, out = node.op, node.tensor
-    parent = op.inputs[position]
-    if parent.tangent is None:
-        return None
-    if callable(op.primitive.jvp):  # variadic rule: the other tangents set to zero
-        xp = out.xp
-        tangents = [t.tangent if i == position else xp.zeros_like(t.data) for i, t in enumerate(op.inputs)]
-        return op.primitive.jvp(xp, tangents, out.data, *[t.data for t in op.inputs], **op.params)
-    rule = op.primitive.jvp[position]
-    if rule is None:
-        return None
-    return rule(out.xp, parent.tangent, out.data, *[t.data for t in op.inputs], **op.params)
+    tangents = [t.tangent if i == position else None for i, t in enumerate(op.inputs)]
+    return push_tangent(op.primitive, out.xp, tangents, [t.data for t in op.inputs], out.data, op.params)
 
 
 def _edge_adjoint(user, position):
@@ -229,7 +220,8 @@ def _edge_adjoint(user, position):
     op, out = user.op, user.tensor
     if user.adjoint is None:
         return None
-    grads = _input_grads(op, out.xp, user.adjoint, out.data, [t.data for t in op.inputs])
+    needed = [i == position for i in range(len(op.inputs))]
+    grads = pullback(op.primitive, out.xp, user.adjoint, out.data, [t.data for t in op.inputs], op.params, needed)
     return unbroadcast(out.xp, grads[position], op.inputs[position].shape)
 
 
