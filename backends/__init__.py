@@ -65,13 +65,19 @@ def names():
     return list(_factories)
 
 
-def _create(name):
+def _factory(name):
+    """The class or callable that makes backend `name` (importing its adapter, not its library)."""
     factory = _factories[name]
     if isinstance(factory, str):
         module_name, class_name = factory.split(":")
         factory = getattr(importlib.import_module(f".{module_name}", __name__), class_name)
     elif isinstance(factory, metadata.EntryPoint):
         factory = factory.load()
+    return factory
+
+
+def _create(name):
+    factory = _factory(name)
     backend = factory()
     if not isinstance(backend, Backend):
         raise TypeError(f"backend factory for {name!r} returned {type(backend).__name__}, not a Backend")
@@ -120,11 +126,7 @@ def for_device(spec):
     """The backend that serves a device name such as "cuda:1" when asked by string."""
     kind = spec.split(":")[0].lower()
     for name in names():
-        factory = _factories[name]
-        if isinstance(factory, str):
-            module_name, class_name = factory.split(":")
-            factory = getattr(importlib.import_module(f".{module_name}", __name__), class_name)
-        if kind in getattr(factory, "device_kinds", ()):
+        if kind in getattr(_factory(name), "device_kinds", ()):
             return get(name)
     return None
 
@@ -168,8 +170,5 @@ def find_for_array(array):
     for backend in loaded():
         if backend.is_array(array):
             return backend
-    module = type(array).__module__.split(".")[0]
-    for name, candidate in (("numpy", "numpy"), ("cupy", "cupy"), ("torch", "torch"), ("array_api_strict", "array_api_strict")):
-        if module == candidate:
-            return get(name)
-    return None
+    module = type(array).__module__.split(".")[0]  # built-in backends are named after their library
+    return get(module) if module in _factories else None

@@ -44,22 +44,23 @@ from .primitives import PRIMITIVES, defprim
 from .transforms import _detached
 
 
-def primitive(forward=None, *, vjp, jvp=None, name=None, doc=None):
+def primitive(forward=None, *, vjp, jvp=None, name=None, doc=None, promotion=None):
     """Add `forward` with its rules to the table; returns the public function.
 
     Use as `primitive(forward, vjp=[...], jvp=[...])` or as a decorator
     `@primitive(vjp=[...], jvp=[...])`. The name defaults to forward's; it must
-    not clash with an existing function of `polygrad.ops`. Without jvp rules,
+    not clash with an existing function of `polygrad.ops`. `promotion` is the
+    table's (e.g. "mixed": integer operands meeting floats compute in floats). Without jvp rules,
     forward mode through the primitive raises instead of giving zero tangents.
     """
     if forward is None:
-        return lambda function: primitive(function, vjp=vjp, jvp=jvp, name=name, doc=doc)
+        return lambda function: primitive(function, vjp=vjp, jvp=jvp, name=name, doc=doc, promotion=promotion)
     name = name or forward.__name__
     if name in PRIMITIVES or hasattr(ops, name):
         raise ValueError(f"custom primitive: the name {name!r} is taken; pick another with name=")
     if jvp is None and vjp is not None:
         jvp = _missing_jvp(name)
-    entry = defprim(name, forward, vjp=vjp, jvp=jvp, doc=doc or forward.__doc__ or "")
+    entry = defprim(name, forward, vjp=vjp, jvp=jvp, doc=doc or forward.__doc__ or "", promotion=promotion)
     function = ops._public(entry)
     # Rules call xp.<name>: make it exist on Tensors (create_graph) and on raw arrays.
     setattr(ops, name, function)

@@ -33,7 +33,12 @@ class AnomalyError(PolygradError, FloatingPointError):
     pass
 
 
+def dtype_name(dtype):
+    """'float32' for every library's float32 (numpy's dtype, torch.float32, array_api_strict.float32)."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def describe(tensor):
     """`shape (3, 4) float32 on cpu (numpy)` — enough to see why two sides differ."""
-    dtype = str(tensor.dtype).replace("array_api_strict.", "").replace("torch.", "")
+    dtype = dtype_name(tensor.dtype)
     return f"shape {tuple(tensor.shape)} {dtype} on {tensor.device.name} ({tensor.device.backend.name})"

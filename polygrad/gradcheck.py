@@ -4,7 +4,7 @@ from .autodiff import grad
 from .creation import asarray
 from .errors import DtypeError, describe
 from .tensor import Tensor
-from .transforms import basis, jvp, grad as grad_transform
+from .transforms import _as_list, basis, jvp, grad as grad_transform
 
 
 class GradcheckError(AssertionError):
@@ -26,10 +26,6 @@ def _projection(outputs, seed):
     from .random import Generator
 
     return [Generator(seed + i, out.device).rand(*out.shape, dtype="float64") for i, out in enumerate(outputs)]
-
-
-def _as_list(value):
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _scalar(f, inputs, weights):

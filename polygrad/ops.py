@@ -103,6 +103,8 @@ def signature(primitive):
 def _public(primitive):
     variadic, n_inputs, options = signature(primitive)
     option_names = list(options)
+    required = [name for name, default in options.items() if default is inspect.Parameter.empty]
+    takes_axis = "axis" in options
     promotion = primitive.promotion
 
     if not options:
@@ -117,10 +119,10 @@ def _public(primitive):
             values = dict(options)
             values.update(zip(option_names, rest))
             values.update(kwargs)
-            for name, value in values.items():
-                if value is inspect.Parameter.empty:
+            for name in required:
+                if values[name] is inspect.Parameter.empty:
                     raise TypeError(f"{primitive.name}: missing argument {name!r}")
-            if isinstance(values.get("axis"), list):
+            if takes_axis and isinstance(values["axis"], list):
                 values["axis"] = tuple(values["axis"])  # NumPy users pass lists; the standard wants tuples
             return apply(primitive, _operands(inputs, promotion), values)
 
@@ -291,6 +293,8 @@ def _slices_around_array(x, parts):
     sliced = _getitem(x, key=parts[:axis] + (slice(None),) + parts[axis + 1:] + (Ellipsis,))
     xp, n = x.xp, sliced.shape[axis]
     if index.dtype == xp.bool:
+        if index.ndim != 1:
+            raise IndexError(f"getitem: among slices a boolean mask must be 1-D, got shape {index.shape} for {describe(x)}")
         flat = xp.nonzero(index.data)[0]
     else:
         flat = xp.reshape(_wrap_negative(xp, index.data, n), (-1,))

@@ -42,11 +42,6 @@ def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None):
     return PRIMITIVES[name]
 
 
-def linear(forward):
-    """jvp of an op that is linear in all its inputs: the op applied to the tangents."""
-    return lambda xp, tangents, out, *inputs, **params: forward(xp, *tangents, **params)
-
-
 def _as(xp, condition, like):
     """A boolean mask as 0/1 in `like`'s dtype."""
     return xp.astype(condition, like.dtype)

@@ -6,7 +6,7 @@ same seed gives the same numbers on the same backend. `manual_seed` reseeds
 the default generators of every backend and device.
 """
 
-from .creation import _finish, _kind, _shape, resolve_device, resolve_dtype
+from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
 _generators = {}
@@ -28,11 +28,11 @@ class Generator:
         return _finish(self.source.normal(_shape_of(shape), native, mean, std), self.device, requires_grad)
 
     def randint(self, low, high, shape, dtype=None):
-        native = resolve_dtype(dtype, self.device, _kind(1))
+        native = resolve_dtype(dtype, self.device, "integral")
         return _finish(self.source.integers(low, high, _shape(shape), native), self.device, False)
 
     def permutation(self, n, dtype=None):
-        native = resolve_dtype(dtype, self.device, _kind(1))
+        native = resolve_dtype(dtype, self.device, "integral")
         return _finish(self.source.permutation(n, native), self.device, False)
 
 

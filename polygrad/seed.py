@@ -14,6 +14,7 @@ Tensor engine (`polygrad.functional.<name>_backward`).
 import reprlib
 
 from . import backends
+from .tensor import Tensor
 
 
 def _backend_of(array, what):
@@ -21,7 +22,7 @@ def _backend_of(array, what):
     backend = backends.find_for_array(array)
     if backend is None:
         hint = (" (a polygrad Tensor: pass tensor.data, or use the Tensor engine's backward())"
-                if type(array).__name__ == "Tensor" and type(array).__module__.startswith("polygrad") else
+                if isinstance(array, Tensor) else
                 "; wrap constants in an array of the inputs' backend, e.g. xp.asarray(2.0)")
         shown = reprlib.repr(array)
         raise TypeError(f"{what} is a {type(array).__name__} ({shown}), not an array of a known backend: "

@@ -1,7 +1,7 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
 from . import engine
-from .errors import DtypeError, describe
+from .errors import DtypeError, describe, dtype_name
 
 
 class Tensor:
@@ -91,8 +91,8 @@ class Tensor:
         # the host copy prints as "array([...], dtype=...)": keep the numbers, name the dtype ourselves
         body = repr(self.numpy()).removeprefix("array(").rsplit(", dtype=", 1)[0].removesuffix(")")
         body = body.replace("\n      ", "\n       ")
-        dtype = str(self.dtype).rsplit(".", 1)[-1]
-        return f"tensor({body}, dtype={dtype}, device={self.device.name!r}, backend={self.device.backend.name!r}{grad})"
+        where = f"device={self.device.name!r}, backend={self.device.backend.name!r}"
+        return f"tensor({body}, dtype={dtype_name(self.dtype)}, {where}{grad})"
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):

@@ -174,3 +174,10 @@ def test_axis_may_be_a_list(target):
     x = target.tensor(np.arange(6.0).reshape(2, 3))
     for reduce, expected in ((pg.sum, 15.0), (pg.mean, 2.5), (pg.max, 5.0)):
         assert reduce(x, axis=[0, 1]).item() == expected
+
+
+def test_a_mask_among_slices_must_be_one_dimensional(target):
+    x = target.tensor(np.zeros((2, 3, 4)))
+    mask = pg.tensor(np.ones((3, 4), dtype=bool), backend=target.backend, device=target.device)
+    with pytest.raises(IndexError, match="must be 1-D"):
+        x[:, mask]
