@@ -8,6 +8,7 @@ rules see under `create_graph=True`.
 """
 
 import inspect
+import math
 
 from . import engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
@@ -170,9 +171,7 @@ def stack(tensors, axis=0):
 def flatten(x, start_axis=0, end_axis=-1):
     shape = x.shape
     end = end_axis % len(shape) if shape else 0
-    middle = 1
-    for n in shape[start_axis:end + 1]:
-        middle *= n
+    middle = math.prod(shape[start_axis:end + 1])
     return reshape(x, shape[:start_axis] + (middle,) + shape[end + 1:])
 
 
@@ -200,9 +199,7 @@ def tensordot(a, b, axes=2):
         axes_a, axes_b = [x % a.ndim for x in axes[0]], [x % b.ndim for x in axes[1]]
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
-    size = 1
-    for i in axes_a:
-        size *= a.shape[i]
+    size = math.prod(a.shape[i] for i in axes_a)
     left = reshape(globals()["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
     right = reshape(globals()["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
     shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
@@ -222,9 +219,7 @@ def take_along_axis(x, indices, axis=-1):
     lead = x_last.shape[:-1]
     n, k = x_last.shape[-1], index_last.shape[-1]
     index_last = broadcast_to(index_last, lead + (k,))  # noqa: F821 (generated)
-    rows = 1
-    for d in lead:
-        rows *= d
+    rows = math.prod(lead)
     xp = x.xp
     offsets = xp.reshape(xp.arange(rows, dtype=indices.dtype, device=x.device.native) * n, lead + (1,))
     flat = xp.reshape(_wrap_negative(xp, index_last.data, n) + offsets, (-1,))

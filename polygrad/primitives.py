@@ -31,6 +31,8 @@ clip         1 inside the closed interval [min, max], 0 outside.
 relu         0 at x == 0.
 """
 
+import math
+
 from . import backends
 from .engine import Primitive
 
@@ -67,10 +69,7 @@ def _unreduce(xp, g, x, axis, keepdims):
 
 
 def _count(x, axis):
-    n = 1
-    for a in _axes(axis, len(x.shape)):
-        n *= x.shape[a]
-    return n
+    return math.prod(x.shape[a] for a in _axes(axis, len(x.shape)))
 
 
 def _extremum_share(xp, out, x, axis, keepdims):

@@ -1,5 +1,7 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
+import math
+
 from . import engine
 from .errors import DtypeError, describe, dtype_name
 
@@ -49,10 +51,7 @@ class Tensor:
 
     @property
     def size(self):
-        n = 1
-        for d in self.data.shape:
-            n *= d
-        return n
+        return math.prod(self.data.shape)
 
     def __len__(self):
         if not self.data.shape:
