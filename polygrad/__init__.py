@@ -44,7 +44,7 @@ from .creation import (  # noqa: E402,F401
     arange, asarray, empty, empty_like, eye, full, full_like, get_default_dtype, linspace,
     ones, ones_like, set_default_dtype, tensor, zeros, zeros_like,
 )
-from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad  # noqa: E402,F401
+from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401
     AnomalyError, BackendMismatchError, DeviceMismatchError, DtypeError, GraphFreedError,
@@ -58,7 +58,9 @@ from . import checkpoint, data, optim  # noqa: E402,F401
 from .seed import Autograd  # noqa: E402,F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
 # function transforms; `grad` here is JAX-style (pg.autograd.grad is the torch-style one)
-from .transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp  # noqa: E402,F401
+from .transforms import (  # noqa: E402,F401
+    dual, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, tangent_of, value_and_grad, vjp,
+)
 from .trace import trace  # noqa: E402,F401
 from . import custom  # noqa: E402,F401
 from .custom import nondifferentiable  # noqa: E402,F401

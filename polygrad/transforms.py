@@ -211,6 +211,32 @@ def jacrev(f, argnums=0):
 
 
 # ---------------------------------------------------------------- forward mode
+def dual(primal, tangent=None):
+    """A fresh tensor with `primal`'s values carrying `tangent` (None: zero).
+
+    Inside `polygrad.forward_mode()` every operation pushes the tangent through
+    its jvp rule; read the result's with `tangent_of`. This is what `jvp` does,
+    unwrapped:
+
+        with pg.forward_mode():
+            y = f(pg.dual(x, v))
+        pg.tangent_of(y)          # J(x) v
+    """
+    x = primal if isinstance(primal, Tensor) else asarray(primal)
+    leaf = Tensor._wrap(x.data, x.device)
+    if tangent is not None:
+        t = asarray(tangent, device=x.device, dtype=x.dtype)
+        if t.shape != x.shape:
+            raise ShapeError(f"dual: tangent {describe(t)} does not match primal {describe(x)}")
+        leaf.tangent = t.data
+    return leaf
+
+
+def tangent_of(tensor):
+    """The tangent `tensor` carries from forward mode, as a Tensor (zeros if none)."""
+    return zeros_like(tensor) if tensor.tangent is None else Tensor._wrap(tensor.tangent, tensor.device)
+
+
 def jvp(f, primals, tangents):
     """(f(*primals), J @ tangents) in one forward pass carrying tangents.
 
@@ -223,28 +249,18 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     if state.forward_ad:
         raise NotImplementedError("jvp: forward mode inside forward mode is not supported (tangents are raw arrays)")
-    inputs = []
-    for x, t in zip(primals, tangents):
-        x = x if isinstance(x, Tensor) else asarray(x)
-        if (x.requires_grad and is_grad_enabled()) or _depth.reverse:
+    for x in primals:
+        if (isinstance(x, Tensor) and x.requires_grad and is_grad_enabled()) or _depth.reverse:
             raise NotImplementedError(
                 "jvp: reverse mode over forward mode is not supported (tangents are raw arrays, not on the "
                 "tape); take the outer derivative with forward mode (jacfwd) or both with reverse mode, "
                 "or pass x.detach()"
             )
-        leaf = Tensor._wrap(x.data, x.device)
-        if t is not None:
-            t = asarray(t, device=x.device, dtype=x.dtype)
-            if t.shape != x.shape:
-                raise ShapeError(f"jvp: tangent {describe(t)} does not match primal {describe(x)}")
-            leaf.tangent = t.data
-        inputs.append(leaf)
+    inputs = [dual(x, t) for x, t in zip(primals, tangents)]
     with forward_mode():
         out = f(*inputs)
     outputs = [o if isinstance(o, Tensor) else asarray(o) for o in _as_list(out)]
-    out_tangents = [
-        zeros_like(o) if o.tangent is None else Tensor._wrap(o.tangent, o.device) for o in outputs
-    ]
+    out_tangents = [tangent_of(o) for o in outputs]
     if isinstance(out, Tensor):
         return out.detach(), out_tangents[0]
     return tuple(o.detach() for o in outputs), tuple(out_tangents)

@@ -240,3 +240,20 @@ def test_nondifferentiable_results_carry_nothing(target):
     np.testing.assert_allclose(x.grad.numpy(), scale.numpy(), rtol=target.tol)
     _, tangent = pg.jvp(rounded_scale, x.detach(), pg.ones_like(x))
     np.testing.assert_allclose(tangent.numpy(), 0.0)
+
+
+def test_dual_tensors_carry_tangents_inside_forward_mode(target):
+    """The seed's tangent trace with dual numbers: v̇7 = 5.5 along x1, x1 - cos(x2) along x2."""
+    x1, x2 = target.tensor(2.0), target.tensor(5.0)
+    with pg.forward_mode():
+        a, b = pg.dual(x1, target.tensor(1.0)), pg.dual(x2)
+        y = pg.log(a) + a * b - pg.sin(b)
+    assert pg.tangent_of(y).item() == pytest.approx(5.5, rel=1e-6)
+    assert y.item() == pytest.approx(11.652071, rel=1e-6)
+    with pg.forward_mode():
+        y = (lambda a, b: pg.log(a) + a * b - pg.sin(b))(pg.dual(x1), pg.dual(x2, target.tensor(1.0)))
+    assert pg.tangent_of(y).item() == pytest.approx(2.0 - np.cos(5.0), rel=1e-5)
+    outside = pg.dual(x1, target.tensor(1.0)) * 3.0  # outside forward mode nothing is pushed
+    assert pg.tangent_of(outside).item() == 0.0
+    with pytest.raises(pg.ShapeError, match="does not match primal"):
+        pg.dual(x1, target.tensor([1.0, 2.0]))
