@@ -95,16 +95,10 @@ def load(path, model, optimizer=None):
     """
     arrays, meta = _read(path)
     saved = {name[len("model/"):]: value for name, value in arrays.items() if name.startswith("model/")}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(saved))
-    unexpected = sorted(set(saved) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: does not match the model: missing keys {missing}, unexpected keys {unexpected}")
-    for name, tensor in own.items():
-        if saved[name].shape != tensor.shape:
-            raise CheckpointError(
-                f"{path}: shape mismatch for {name!r}: checkpoint has {saved[name].shape}, model has {tensor.shape}"
-            )
+    _, _, problems = model.check_state_dict(saved)
+    if problems:
+        raise CheckpointError(f"{path}: does not fit the model: " + "; ".join(problems))
+    for name in saved:
         if saved[name].dtype.kind not in _NUMERIC:
             raise CheckpointError(f"{path}: {name!r} holds {saved[name].dtype} data, not numbers")
     state = None

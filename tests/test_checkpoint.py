@@ -241,7 +241,7 @@ def test_shape_mismatch_names_the_key_and_changes_nothing(tmp_path):
     checkpoint.save(tmp_path / "s.npz", mlp(hidden=(16,)))
     model = mlp(hidden=(8,), seed=3)
     before = weights(model)
-    with pytest.raises(CheckpointError, match=r"shape mismatch for '1\.weight'.*\(16, 4\).*\(8, 4\)"):
+    with pytest.raises(CheckpointError, match=r"size mismatch for 1\.weight: the state dict has shape \(16, 4\), the model has \(8, 4\)"):
         checkpoint.load(tmp_path / "s.npz", model)
     for name, value in weights(model).items():
         np.testing.assert_array_equal(value, before[name])
@@ -249,10 +249,10 @@ def test_shape_mismatch_names_the_key_and_changes_nothing(tmp_path):
 
 def test_missing_and_unexpected_keys_are_named(tmp_path):
     checkpoint.save(tmp_path / "k.npz", mlp(hidden=(8,)))
-    with pytest.raises(CheckpointError, match=r"missing keys \['5\.bias', '5\.weight'\], unexpected keys \[\]"):
+    with pytest.raises(CheckpointError, match=r"does not fit the model: .*missing keys: 5\.weight, 5\.bias$"):
         checkpoint.load(tmp_path / "k.npz", mlp(hidden=(8, 8)))
     checkpoint.save(tmp_path / "k.npz", mlp(hidden=(8, 8)))
-    with pytest.raises(CheckpointError, match=r"missing keys \[\], unexpected keys \['5\.bias', '5\.weight'\]"):
+    with pytest.raises(CheckpointError, match=r"does not fit the model: .*unexpected keys: 5\.weight, 5\.bias$"):
         checkpoint.load(tmp_path / "k.npz", mlp(hidden=(8,)))
 
 

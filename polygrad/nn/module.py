@@ -153,13 +153,11 @@ class Module:
         own device: saving never moves the model."""
         return {name: tensor.detach() for name, tensor in self._state().items()}
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values (Tensors of any backend or host arrays) into the parameters and
-        buffers, which keep their device and dtype.
+    def check_state_dict(self, state_dict, strict=True):
+        """What keeps `state_dict` from loading: (missing keys, unexpected keys, problems).
 
-        Shape mismatches always raise; with strict=True so do missing and
-        unexpected keys. Nothing is changed unless every check passes.
-        Returns (missing_keys, unexpected_keys).
+        Shape mismatches are always problems; with strict=True so are missing
+        and unexpected keys. Checkpoints use this to check before they change anything.
         """
         own = self._state()
         missing = [name for name in own if name not in state_dict]
@@ -174,6 +172,17 @@ class Module:
             problems.append(f"missing keys: {', '.join(missing)}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        return missing, unexpected, problems
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values (Tensors of any backend or host arrays) into the parameters and
+        buffers, which keep their device and dtype.
+
+        Nothing is changed unless `check_state_dict` finds no problem.
+        Returns (missing_keys, unexpected_keys).
+        """
+        missing, unexpected, problems = self.check_state_dict(state_dict, strict)
+        own = self._state()
         if problems:
             raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
         with no_grad():
