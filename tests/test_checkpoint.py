@@ -241,7 +241,8 @@ def test_shape_mismatch_names_the_key_and_changes_nothing(tmp_path):
     checkpoint.save(tmp_path / "s.npz", mlp(hidden=(16,)))
     model = mlp(hidden=(8,), seed=3)
     before = weights(model)
-    with pytest.raises(CheckpointError, match=r"size mismatch for 1\.weight: the state dict has shape \(16, 4\), the model has \(8, 4\)"):
+    mismatch = r"size mismatch for 1\.weight: the state dict has shape \(16, 4\), the model has \(8, 4\)"
+    with pytest.raises(CheckpointError, match=mismatch):
         checkpoint.load(tmp_path / "s.npz", model)
     for name, value in weights(model).items():
         np.testing.assert_array_equal(value, before[name])
