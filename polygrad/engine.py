@@ -130,7 +130,7 @@ class Operation:
         self.inputs = inputs
         self.params = params
         self.out = weakref.ref(out)
-        self.versions = tuple(t._version for t in inputs)
+        self.versions = [t._version for t in inputs]
         self.site = _user_site() if state.anomaly else None
 
     def free(self):
@@ -265,18 +265,18 @@ def toposort(roots, requiring_grad_only=True):
     return order
 
 
-def _check_op(tensor, op):
+def _check_op(op):
     if op.inputs is None:
         raise GraphFreedError(
             f"{op.primitive.name}: trying to backward through a graph that was already freed; "
             "pass retain_graph=True to the first backward() to go through it again"
         )
-    for position, (t, version) in enumerate(zip(op.inputs, op.versions)):
-        if t._version != version:
-            raise InplaceModificationError(
-                f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place "
-                f"after it was saved for backward (version {version} -> {t._version})"
-            )
+    if [t._version for t in op.inputs] != op.versions:
+        position, t = next((i, t) for i, t in enumerate(op.inputs) if t._version != op.versions[i])
+        raise InplaceModificationError(
+            f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place "
+            f"after it was saved for backward (version {op.versions[position]} -> {t._version})"
+        )
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
@@ -313,10 +313,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
     with _set_grad_enabled(create_graph), detect_anomaly(anomaly and not create_graph):
         for tensor in reversed(order):
             op = tensor._op
-            if op is None or id(tensor) not in buffer:
+            g = buffer.get(id(tensor))
+            if op is None or g is None:
                 continue
-            _check_op(tensor, op)
-            g = buffer[id(tensor)]
+            _check_op(op)
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:
