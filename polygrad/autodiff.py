@@ -40,17 +40,27 @@ def _root_grads(roots, grads, create_graph):
 
 def backward(roots, grads=None, retain_graph=False, create_graph=False):
     """Accumulate gradients of `roots` into the `.grad` of every leaf they depend on."""
-    buffer, order = run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph)
-    for tensor in order:
-        grad = buffer.get(id(tensor))
-        if tensor._op is not None or grad is None:
-            continue
-        if create_graph:
-            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-        elif tensor.grad is None:
-            tensor.grad = Tensor._wrap(grad, tensor.device)
-        else:
-            tensor.grad.data += grad
+    run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph,
+                 on_leaf=_accumulate_create_graph if create_graph else _accumulate)
+
+
+def _accumulate(leaf, grad):
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(grad, leaf.device)
+    else:
+        leaf.grad.data += grad
+    _post_accumulate(leaf)
+
+
+def _accumulate_create_graph(leaf, grad):
+    leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    _post_accumulate(leaf)
+
+
+def _post_accumulate(leaf):
+    if leaf._hooks is not None:
+        for hook in list(leaf._hooks.get("post_accumulate_grad", ())):
+            hook(leaf)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=True):

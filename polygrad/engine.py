@@ -279,11 +279,14 @@ def _check_op(op):
         )
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_leaf=None):
     """Walk the tape from `roots`; returns the gradient buffer {id(tensor): grad}
     and the walk's tensors (which keep those ids valid).
 
     Buffer entries are raw arrays, or Tensors when `create_graph` is set.
+    `on_leaf(tensor, grad)` is called as the walk reaches each leaf: in reverse
+    topological order every operation that used a leaf comes before it, so its
+    gradient is final by then.
     """
     from . import ops
 
@@ -314,7 +317,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False):
         for tensor in reversed(order):
             op = tensor._op
             g = buffer.get(id(tensor))
-            if op is None or g is None:
+            if g is None:
+                continue
+            if op is None:
+                if on_leaf is not None:
+                    on_leaf(tensor, g)
                 continue
             _check_op(op)
             if create_graph:

@@ -16,7 +16,7 @@ class Tensor:
     tangent       forward-mode tangent (raw array) inside `polygrad.jvp`
     """
 
-    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "__weakref__")
+    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "__weakref__")
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
     def __init__(self, data, device=None, requires_grad=False):
@@ -24,7 +24,7 @@ class Tensor:
 
         t = asarray(data, device=device)
         self.data, self.device = t.data, t.device
-        self.grad = self.tangent = self._op = None
+        self.grad = self.tangent = self._op = self._hooks = None
         self._version = 0
         self.requires_grad = False
         if requires_grad:
@@ -36,7 +36,7 @@ class Tensor:
         t.data = data
         t.device = device
         t.requires_grad = False
-        t.grad = t.tangent = t._op = None
+        t.grad = t.tangent = t._op = t._hooks = None
         t._version = 0
         return t
 
@@ -114,6 +114,18 @@ class Tensor:
         from .autodiff import backward
 
         backward([self], None if grad is None else [grad], retain_graph, create_graph)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(self)` during backward, right after this leaf's `.grad` is final.
+
+        As in PyTorch: the walk reaches a leaf only after every operation that
+        used it, so the gradient is complete (e.g. DistributedDataParallel starts
+        reducing it then, while the rest of the backward pass runs). Returns a
+        handle whose `remove()` unregisters the hook.
+        """
+        if self._op is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors have an accumulated .grad")
+        return _add_hook(self, "post_accumulate_grad", hook)
 
     def detach(self):
         """The same data, cut from the graph."""
@@ -290,6 +302,24 @@ class Tensor:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _add_hook(tensor, kind, hook):
+    """Hooks live in a per-tensor {kind: [hooks]} dict, created on first use."""
+    if tensor._hooks is None:
+        tensor._hooks = {}
+    hooks = tensor._hooks.setdefault(kind, [])
+    hooks.append(hook)
+    return _HookHandle(hooks, hook)
 
 
 from . import ops  # noqa: E402  (ops needs Tensor defined)

@@ -140,3 +140,28 @@ def test_shared_gradient_arrays_are_never_added_into_in_place(target):
     w = y * 2.0
     (w + w).sum().backward()
     np.testing.assert_allclose(y.grad.numpy(), [4.0, 4.0])
+
+
+def test_post_accumulate_grad_hook_sees_final_gradient_before_the_walk_ends(target):
+    """w1 feeds two ops; its hook fires once, with the sum of both, while w0's backward is still to come."""
+    w0 = target.tensor([1.0, 2.0], requires_grad=True)
+    w1 = target.tensor([3.0, 4.0], requires_grad=True)
+    h = w0 * 2.0
+    loss = pg.sum(h * w1 + w1 * w1)
+    seen = []
+    w1.register_post_accumulate_grad_hook(lambda t: seen.append(("w1", t.grad.numpy().tolist(), w0.grad)))
+    handle = w0.register_post_accumulate_grad_hook(lambda t: seen.append(("w0", t.grad.numpy().tolist(), None)))
+    loss.backward(retain_graph=True)
+    # d/dw1 = h + 2 w1 = [2+6, 4+8]; w0 (an input of h, reached later) has no grad yet at that point
+    assert seen == [("w1", [8.0, 12.0], None), ("w0", [6.0, 8.0], None)]
+    handle.remove()
+    seen.clear()
+    loss.backward()
+    assert [name for name, *_ in seen] == ["w1"]
+    assert w1.grad.numpy().tolist() == [16.0, 24.0]
+
+
+def test_post_accumulate_grad_hook_only_on_leaves(target):
+    x = target.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)
