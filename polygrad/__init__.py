@@ -44,6 +44,11 @@ from .creation import (  # noqa: E402,F401
     arange, asarray, empty, empty_like, eye, full, full_like, get_default_dtype, linspace,
     ones, ones_like, set_default_dtype, tensor, zeros, zeros_like,
 )
+from .dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside this module's namespace)
+    bool, complex64, complex128, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+    isdtype,
+)
+from . import dtypes  # noqa: E402,F401
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401

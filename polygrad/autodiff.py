@@ -21,7 +21,7 @@ def _root_grads(roots, grads, create_graph):
                     f"backward: output {i} is not a scalar ({describe(root)}); "
                     "pass grad= with the same shape (the vector in the vector-Jacobian product)"
                 )
-            grad = root.xp.ones(root.shape, dtype=root.dtype, device=root.device.native)
+            grad = root.xp.ones(root.shape, dtype=root.data.dtype, device=root.device.native)
         else:
             if not isinstance(grad, Tensor):
                 from .creation import asarray
@@ -83,7 +83,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is None:
             if not allow_unused:
                 raise RuntimeError(f"grad: input {position} ({describe(tensor)}) was not used to compute the outputs")
-            g = tensor.xp.zeros(tensor.shape, dtype=tensor.dtype, device=tensor.device.native)
+            g = tensor.xp.zeros(tensor.shape, dtype=tensor.data.dtype, device=tensor.device.native)
         if not isinstance(g, Tensor):
             g = Tensor._wrap(g, tensor.device)
         result.append(g)

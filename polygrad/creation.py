@@ -5,8 +5,9 @@ polygrad's default floating dtype is float32 on every backend (set it with
 `set_default_dtype`); it never relies on a library's own default.
 """
 
-from . import backends
+from . import backends, dtypes
 from .backends import Device
+from .errors import DtypeError
 from .tensor import Tensor
 
 _default_float = "float32"
@@ -58,21 +59,20 @@ def _device_on(backend, spec):
 
 
 def resolve_dtype(dtype, device, kind="real floating"):
-    """A native dtype of `device`'s backend; None picks polygrad's default for `kind`."""
+    """The native dtype of `device`'s backend for a polygrad dtype, a name or any library's dtype.
+
+    None picks polygrad's default for `kind`.
+    """
     xp = device.backend.xp
     if dtype is None:
         name = {"real floating": _default_float, "bool": "bool"}.get(kind, "int64")
         if name == "float64" and not device.backend.supports_float64(device):
             name = "float32"
         return getattr(xp, name)
-    if isinstance(dtype, str):
-        try:
-            return getattr(xp, dtype)
-        except AttributeError:
-            raise TypeError(f"unknown dtype {dtype!r} for backend {device.backend.name!r}") from None
-    name = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
-    native = getattr(xp, name, None)
-    return native if native is not None else dtype
+    native = getattr(xp, dtypes.get(dtype).name, None)
+    if native is None:
+        raise DtypeError(f"dtype: backend {device.backend.name!r} has no {dtypes.name_of(dtype)}")
+    return native
 
 
 def _finish(data, device, requires_grad):
@@ -195,7 +195,7 @@ def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=N
 
 def _like(function_name, x, dtype, device, requires_grad, *args):
     target = x.device if device is None else resolve_target(device, x.device)
-    native = x.dtype if dtype is None else resolve_dtype(dtype, target)
+    native = x.data.dtype if dtype is None else resolve_dtype(dtype, target)
     make = getattr(target.backend.xp, function_name)
     return _finish(make(x.shape, *args, dtype=native, device=target.native), target, requires_grad)
 

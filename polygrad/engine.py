@@ -294,8 +294,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
 
     def accumulate(tensor, grad):
         key = id(tensor)
-        if grad.dtype != tensor.dtype:
-            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.dtype)
+        if grad.dtype != tensor.data.dtype:
+            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.data.dtype)
         if tensor._op is not None:
             # An intermediate's gradient is only read by the rules: its first one is
             # kept as it is, with no zeros slot, and later ones are added out of place
@@ -354,5 +354,5 @@ def pullback(primitive, xp, g, out, args, params, needed):
 
 def _zeros_slot(tensor, create_graph):
     xp = tensor.device.backend.xp
-    zeros = xp.zeros(tensor.shape, dtype=tensor.dtype, device=tensor.device.native)
+    zeros = xp.zeros(tensor.shape, dtype=tensor.data.dtype, device=tensor.device.native)
     return Tensor._wrap(zeros, tensor.device) if create_graph else zeros

@@ -360,7 +360,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     """
     target = _on_device(target, logits)
     log_probs = ops.log_softmax(logits, axis=1)
-    if target.xp.isdtype(target.dtype, "integral"):
+    if target.xp.isdtype(target.data.dtype, "integral"):
         loss = -_picked(log_probs, target)
         if label_smoothing:
             uniform = -ops.mean(log_probs, axis=1)

@@ -51,7 +51,7 @@ def numerical_grads(f, inputs, weights, eps):
             difference = _scalar(f, up, weights) - _scalar(f, down, weights)
             columns.append(difference.data / (2 * eps))
         xp = x.xp
-        stacked = xp.stack(columns) if columns else xp.zeros((0,), dtype=x.dtype, device=x.device.native)
+        stacked = xp.stack(columns) if columns else xp.zeros((0,), dtype=x.data.dtype, device=x.device.native)
         result.append(Tensor._wrap(xp.reshape(stacked, x.shape), x.device))
     return result
 

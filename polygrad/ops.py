@@ -25,11 +25,12 @@ _kinds = {}
 
 def kind(tensor):
     """'bool', 'integral' or 'floating' (cached per backend and dtype: isdtype is slow)."""
-    key = (tensor.device.backend.name, tensor.dtype)
+    native = tensor.data.dtype
+    key = (tensor.device.backend.name, native)
     if key not in _kinds:
         xp = tensor.xp
-        floating = xp.isdtype(tensor.dtype, ("real floating", "complex floating"))
-        _kinds[key] = "floating" if floating else "bool" if xp.isdtype(tensor.dtype, "bool") else "integral"
+        floating = xp.isdtype(native, ("real floating", "complex floating"))
+        _kinds[key] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
     return _kinds[key]
 
 
@@ -48,7 +49,7 @@ def asarray_like(value, like):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return asarray(value, device=like.device)
-    dtype = like.dtype
+    dtype = like.data.dtype
     if isinstance(value, float) and kind(like) != "floating":
         dtype = resolve_dtype(None, like.device)
     # Device first: keys of different backends then never compare their dtypes.
@@ -84,7 +85,7 @@ def _promote(tensors, promotion):
     if "integral" not in kinds:
         return tensors
     if "floating" in kinds:
-        target = tensors[kinds.index("floating")].dtype
+        target = tensors[kinds.index("floating")].data.dtype
     elif promotion == "true_divide":
         target = resolve_dtype(None, tensors[0].device)
     else:
@@ -146,7 +147,7 @@ def astype(x, dtype, copy=True):
     """Cast; a cast to a non-floating dtype carries no gradient."""
     x = _operands([x])[0]
     native = resolve_dtype(dtype, x.device)
-    if native == x.dtype and not copy:
+    if native == x.data.dtype and not copy:
         return x
     if not x.xp.isdtype(native, ("real floating", "complex floating")):
         with engine.no_grad():
@@ -221,7 +222,7 @@ def take_along_axis(x, indices, axis=-1):
     index_last = broadcast_to(index_last, lead + (k,))  # noqa: F821 (generated)
     rows = math.prod(lead)
     xp = x.xp
-    offsets = xp.reshape(xp.arange(rows, dtype=indices.dtype, device=x.device.native) * n, lead + (1,))
+    offsets = xp.reshape(xp.arange(rows, dtype=indices.data.dtype, device=x.device.native) * n, lead + (1,))
     flat = xp.reshape(_wrap_negative(xp, index_last.data, n) + offsets, (-1,))
     picked = _take(reshape(x_last, (-1,)), Tensor._wrap(flat, x.device), axis=0)
     return moveaxis(reshape(picked, lead + (k,)), -1, axis)

@@ -2,7 +2,7 @@
 
 import math
 
-from . import engine
+from . import dtypes, engine
 from .errors import DtypeError, describe, dtype_name
 
 
@@ -60,7 +60,8 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self.data.dtype
+        """polygrad's dtype object (pg.float32, ...); the raw array keeps its native one: t.data.dtype."""
+        return dtypes.from_native(self.data.dtype)
 
     @property
     def backend(self):
@@ -95,7 +96,7 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.dtype, ("real floating", "complex floating")):
+        if requires_grad and not self.xp.isdtype(self.data.dtype, ("real floating", "complex floating")):
             raise DtypeError(
                 f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
             )
@@ -189,8 +190,8 @@ class Tensor:
             )
         if tuple(data.shape) != self.shape:
             data = self.xp.broadcast_to(data, self.shape)
-        if data.dtype != self.dtype:
-            data = self.xp.astype(data, self.dtype)
+        if data.dtype != self.data.dtype:
+            data = self.xp.astype(data, self.data.dtype)
         self.data = data
         self._version += 1
         return self

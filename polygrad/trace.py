@@ -84,7 +84,7 @@ class Trace:
         self.constants = []
         self.output = self._record(out)
         if out.requires_grad:
-            ones = out.xp.ones(out.shape, dtype=out.dtype, device=out.device.native)
+            ones = out.xp.ones(out.shape, dtype=out.data.dtype, device=out.device.native)
             buffer, _ = run_backward([out], [ones], retain_graph=True)
             for node in self.nodes:
                 node.adjoint = buffer.get(id(node.tensor))

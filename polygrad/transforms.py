@@ -81,7 +81,7 @@ def basis(like, index):
     """The index-th standard basis vector, shaped and typed like `like`, on its device."""
     xp = like.xp
     hot = xp.arange(like.size, device=like.device.native) == index
-    return Tensor._wrap(xp.reshape(xp.astype(hot, like.dtype), like.shape), like.device)
+    return Tensor._wrap(xp.reshape(xp.astype(hot, like.data.dtype), like.shape), like.device)
 
 
 # ---------------------------------------------------------------- reverse mode
