@@ -46,9 +46,10 @@ from .creation import (  # noqa: E402,F401
 )
 from .dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside this module's namespace)
     bool, complex64, complex128, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
-    isdtype,
+    can_cast, finfo, iinfo, isdtype, result_type,
 )
 from . import dtypes  # noqa: E402,F401
+from .array_api import __array_api_version__, __array_namespace_info__, e, inf, nan, newaxis, pi  # noqa: E402,F401
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401

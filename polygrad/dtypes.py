@@ -18,6 +18,8 @@ pg.float32 == <native float32>  True for any library's float32 (numpy.dtype("flo
                                 False: strict refuses foreign dtypes; put pg's first.
 """
 
+import builtins
+
 from .errors import DtypeError, dtype_name
 
 # name -> kind, in the standard's order
@@ -127,4 +129,126 @@ def isdtype(dtype, kind):
     return dtype is get(kind)
 
 
+
+# ---------------------------------------------------------------- promotion (the standard's lattice)
+def _width(dtype):
+    return int("".join(c for c in dtype.name if c.isdigit()))
+
+
+def _promote_pair(a, b):
+    if a is b:
+        return a
+    kinds = {a.kind, b.kind}
+    if kinds == {"signed integer", "unsigned integer"}:
+        signed, unsigned = (a, b) if a.kind == "signed integer" else (b, a)
+        width = max(_width(signed), 2 * _width(unsigned))
+        if width > 64:
+            return None
+        return _BY_NAME[f"int{width}"]
+    if kinds <= {"signed integer", "unsigned integer", "real floating", "complex floating"} and len(kinds) == 1:
+        return a if _width(a) >= _width(b) else b
+    if kinds == {"real floating", "complex floating"}:
+        real, complex_ = (a, b) if a.kind == "real floating" else (b, a)
+        return _BY_NAME[f"complex{max(_width(complex_), 2 * _width(real))}"]
+    return None  # bool with numbers, integers with floats: the standard defines no promotion
+
+
+def _scalar_fits(value, dtype):
+    """Whether a Python scalar joins an array of `dtype` (the 2024.12 rules); the result is `dtype`."""
+    if isinstance(value, builtins.bool):
+        return True
+    if isinstance(value, int):
+        return dtype.kind != "bool"
+    if isinstance(value, float):
+        return dtype.kind in ("real floating", "complex floating")
+    return dtype.kind in ("complex floating", "real floating")
+
+
+def result_type(*arrays_and_dtypes):
+    """The dtype the standard's promotion gives these arrays, dtypes and Python scalars.
+
+    Mixed kinds the standard leaves undefined (integers with floats, bool with
+    numbers) raise DtypeError; polygrad's operators still compute them in
+    floating point, as PyTorch does.
+    """
+    dtypes, scalars = [], []
+    for item in arrays_and_dtypes:
+        if isinstance(item, (builtins.bool, int, float, complex)):
+            scalars.append(item)
+        else:
+            dtypes.append(get(getattr(item, "dtype", item)))
+    if not dtypes:
+        raise DtypeError("result_type: needs at least one array or dtype, got only Python scalars" if scalars
+                         else "result_type: needs at least one array or dtype")
+    result = dtypes[0]
+    for other in dtypes[1:]:
+        promoted = _promote_pair(result, other)
+        if promoted is None:
+            raise DtypeError(f"result_type: the standard defines no promotion of {result} with {other}")
+        result = promoted
+    for value in scalars:
+        if not _scalar_fits(value, result):
+            raise DtypeError(f"result_type: a Python {type(value).__name__} does not combine with {result}")
+        if isinstance(value, complex) and result.kind == "real floating":
+            result = _BY_NAME[f"complex{2 * _width(result)}"]
+    return result
+
+
+def can_cast(from_, to, /):
+    """Whether the standard's promotion lattice leads from `from_` (a dtype or array) to `to`."""
+    source, target = get(getattr(from_, "dtype", from_)), get(to)
+    return _promote_pair(source, target) is target
+
+
+# ---------------------------------------------------------------- machine limits
+class finfo_object:
+    """Limits of a floating dtype: bits, eps, max, min, smallest_normal, dtype (the real one)."""
+
+    def __init__(self, dtype, bits, eps, max, smallest_normal):
+        self.dtype, self.bits, self.eps = dtype, bits, eps
+        self.max, self.min, self.smallest_normal = max, -max, smallest_normal
+
+    def __repr__(self):
+        return (f"finfo(dtype={self.dtype}, bits={self.bits}, eps={self.eps}, max={self.max}, "
+                f"smallest_normal={self.smallest_normal})")
+
+
+class iinfo_object:
+    """Limits of an integer dtype: bits, min, max, dtype."""
+
+    def __init__(self, dtype, bits, min, max):
+        self.dtype, self.bits, self.min, self.max = dtype, bits, min, max
+
+    def __repr__(self):
+        return f"iinfo(dtype={self.dtype}, bits={self.bits}, min={self.min}, max={self.max})"
+
+
+# IEEE 754 binary32 and binary64: (bits, mantissa bits, largest exponent)
+_IEEE = {"float32": (32, 23, 127), "float64": (64, 52, 1023)}
+
+
+def finfo(type, /):
+    """Machine limits of a floating dtype (or of an array's); complex gives its components' limits."""
+    dtype = get(getattr(type, "dtype", type))
+    if dtype.kind == "complex floating":
+        dtype = _BY_NAME[f"float{_width(dtype) // 2}"]
+    if dtype.name not in _IEEE:
+        raise DtypeError(f"finfo: expects a floating dtype, got {dtype}")
+    bits, mantissa, exponent = _IEEE[dtype.name]
+    return finfo_object(dtype, bits, 2.0 ** -mantissa, (2 - 2.0 ** -mantissa) * 2.0 ** exponent,
+                        2.0 ** (1 - exponent))
+
+
+def iinfo(type, /):
+    """Machine limits of an integer dtype (or of an array's)."""
+    dtype = get(getattr(type, "dtype", type))
+    if dtype.kind not in ("signed integer", "unsigned integer"):
+        raise DtypeError(f"iinfo: expects an integer dtype, got {dtype}")
+    bits = _width(dtype)
+    if dtype.kind == "unsigned integer":
+        return iinfo_object(dtype, bits, 0, 2 ** bits - 1)
+    return iinfo_object(dtype, bits, -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+
+
+# pg.bool and the rest; `bool` names the dtype from here on (the builtin is builtins.bool)
 globals().update({name: _BY_NAME[name] for name in STANDARD})

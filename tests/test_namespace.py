@@ -54,3 +54,62 @@ def test_isdtype_kinds():
     assert not pg.isdtype(pg.float32, pg.float64)
     with pytest.raises(ValueError, match="unknown kind"):
         pg.isdtype(pg.float32, "floating")
+
+
+def test_result_type_follows_the_standards_lattice():
+    assert pg.result_type(pg.int8, pg.uint8) is pg.int16 and pg.result_type(pg.int16, pg.uint32) is pg.int64
+    assert pg.result_type(pg.float32, pg.complex64) is pg.complex64
+    assert pg.result_type(pg.float64, pg.complex64) is pg.complex128
+    assert pg.result_type(pg.uint8, pg.uint16, pg.uint8) is pg.uint16 and pg.result_type(pg.bool, pg.bool) is pg.bool
+    assert pg.result_type(pg.float32, 1.0) is pg.float32 and pg.result_type(pg.int32, 1) is pg.int32
+    assert pg.result_type(pg.float32, 1j) is pg.complex64
+    assert pg.result_type(pg.ones(2, dtype="float64", backend="numpy"), pg.float32) is pg.float64
+    for a, b in [(pg.int64, pg.uint64), (pg.int8, pg.float32), (pg.bool, pg.int8)]:
+        with pytest.raises(pg.DtypeError, match="no promotion"):
+            pg.result_type(a, b)
+    with pytest.raises(pg.DtypeError, match="a Python float does not combine with int32"):
+        pg.result_type(pg.int32, 1.0)
+    assert pg.can_cast(pg.int8, pg.int16) and not pg.can_cast(pg.int16, pg.int8)
+    assert pg.can_cast(pg.float32, pg.complex128) and not pg.can_cast(pg.int8, pg.float32)
+
+
+def test_finfo_iinfo_match_ieee_and_twos_complement():
+    f32, f64 = pg.finfo(pg.float32), pg.finfo("float64")
+    assert f32.bits == 32 and f32.eps == 2.0 ** -23 and f32.smallest_normal == 2.0 ** -126
+    assert f32.max == 3.4028234663852886e38 and f32.min == -f32.max and f32.dtype is pg.float32
+    import sys
+    assert (f64.eps, f64.max, f64.smallest_normal) == (sys.float_info.epsilon, sys.float_info.max, sys.float_info.min)
+    assert pg.finfo(pg.complex64).dtype is pg.float32
+    assert pg.finfo(pg.ones(2, backend="numpy")).dtype is pg.float32
+    i8, u64 = pg.iinfo(pg.int8), pg.iinfo(pg.uint64)
+    assert (i8.min, i8.max, i8.bits) == (-128, 127, 8) and (u64.min, u64.max) == (0, 2 ** 64 - 1)
+    with pytest.raises(pg.DtypeError, match="finfo: expects a floating dtype, got int32"):
+        pg.finfo(pg.int32)
+    with pytest.raises(pg.DtypeError, match="iinfo"):
+        pg.iinfo(pg.float32)
+
+
+def test_namespace_constants_and_version():
+    import math
+    assert pg.__array_api_version__ == "2024.12"
+    assert (pg.e, pg.pi, pg.inf) == (math.e, math.pi, math.inf) and math.isnan(pg.nan) and pg.newaxis is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict", "torch"])
+def test_namespace_info_describes_the_default_backend(backend):
+    if backend not in pg.backends.available():
+        pytest.skip(f"{backend} is not installed")
+    previous = pg.set_default_backend(backend)
+    try:
+        info = pg.__array_namespace_info__()
+        assert info.default_device() == pg.backends.get(backend).default_device()
+        assert all(isinstance(d, pg.Device) for d in info.devices())
+        assert info.default_dtypes()["real floating"] is pg.float32  # polygrad's default, not the library's
+        assert info.default_dtypes()["indexing"] is pg.int64
+        floats = info.dtypes(kind="real floating")
+        assert floats["float32"] is pg.float32 and all(isinstance(d, pg.dtypes.DType) for d in floats.values())
+        assert set(info.capabilities()) >= {"boolean indexing", "data-dependent shapes"}
+        if backend == "array_api_strict":
+            assert "float64" not in info.dtypes(device="no_float64")
+    finally:
+        pg.set_default_backend(previous)

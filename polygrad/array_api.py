@@ -1,0 +1,62 @@
+"""What makes the `polygrad` module an Array API namespace besides its functions:
+the version it implements, its constants and `__array_namespace_info__()`.
+
+The inspection object describes the default backend (`pg.set_default_backend`),
+built from that backend's own: its devices as polygrad Devices, its dtypes as
+polygrad dtype objects, and polygrad's default dtypes (float32 unless
+`pg.set_default_dtype("float64")`, never the library's own default).
+"""
+
+import math
+
+from . import backends, dtypes
+from .creation import get_default_dtype, resolve_device
+
+__array_api_version__ = "2024.12"
+
+e = math.e
+pi = math.pi
+inf = math.inf
+nan = math.nan
+newaxis = None
+
+
+class Info:
+    """The standard's inspection namespace for one backend."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self._native = backend.xp.__array_namespace_info__()
+
+    def __repr__(self):
+        return f"<polygrad namespace info for backend {self._backend.name!r}>"
+
+    def capabilities(self):
+        return dict(self._native.capabilities())
+
+    def default_device(self):
+        return self._backend.default_device()
+
+    def devices(self):
+        return self._backend.devices()
+
+    def _device(self, device):
+        return resolve_device(device, self._backend.name)
+
+    def dtypes(self, *, device=None, kind=None):
+        native = self._native.dtypes(device=self._device(device).native, kind=kind)
+        return {name: dtypes.get(name) for name in native}
+
+    def default_dtypes(self, *, device=None):
+        device = self._device(device)
+        real = get_default_dtype()
+        if real == "float64" and not self._backend.supports_float64(device):
+            real = "float32"
+        complex_ = "complex128" if real == "float64" else "complex64"
+        return {"real floating": dtypes.get(real), "complex floating": dtypes.get(complex_),
+                "integral": dtypes.int64, "indexing": dtypes.int64}
+
+
+def __array_namespace_info__():
+    """The inspection namespace (capabilities, devices, dtypes) of the default backend."""
+    return Info(backends.default())
