@@ -1,10 +1,11 @@
 """Optimizers, learning-rate schedulers and gradient clipping, PyTorch style.
 
-Updates run under `no_grad` with the in-place Tensor methods (`add_`, `mul_`,
-`sub_`, `copy_`): a parameter keeps its identity, device and dtype, and its
-version counter records the change, so a graph that saved the old value
-refuses to backpropagate through the new one. Optimizer state (momentum
-buffers, Adam's moments) is made with `zeros_like`/`asarray` from each
+A step works on the raw backend arrays: each update rule reads the gradient's
+array and writes the parameter's array and its state arrays in place, with
+no Tensor made per parameter per step. A parameter keeps its identity, device
+and dtype, and its version counter records the change, so a graph that saved
+the old value refuses to backpropagate through the new one. Optimizer state
+(momentum buffers, Adam's moments) is made with `zeros_like`/`asarray` from each
 parameter, so it lives on that parameter's device in its dtype; loading a state
 dict puts every saved tensor back onto its parameter's current device.
 """
@@ -18,9 +19,10 @@ from .engine import enable_grad, no_grad
 from .tensor import Tensor
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
-    "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR",
-    "clip_grad_norm_",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS",
+    "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR",
+    "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR", "ChainedScheduler",
+    "ReduceLROnPlateau", "clip_grad_norm_",
 ]
 
 
@@ -30,12 +32,18 @@ class Optimizer:
     `params` is an iterable of tensors, or of dicts `{"params": [...], "lr": ...}`
     giving each group its own hyperparameters (missing ones come from the
     optimizer's defaults). `state[p]` is a dict per parameter.
+
+    A step works on raw backend arrays: `_update(p, w, g, state, group)` gets
+    the parameter's array `w` (written in place), its gradient array `g`
+    (negated when the group maximizes) and the state, whose tensors it also
+    updates through their arrays. No Tensor is made per parameter per step.
     """
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.state = {}
         self.param_groups = []
+        self._owned = {}  # parameter -> the array this optimizer made for it (see _own)
         params = [params] if isinstance(params, Tensor) else list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -74,14 +82,32 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, p.grad, self.state.setdefault(p, {}), group)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = -p.grad.data if group.get("maximize") else p.grad.data
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {}
+                self._update(p, self._own(p), grad, state, group)
+                p._version += 1  # as Tensor._assign does: graphs that saved the old value refuse to run
         return loss
 
-    def _update(self, p, grad, state, group):
+    def _own(self, p):
+        """p's array, to be written in place.
+
+        The first time (and whenever something rebound p.data since) the array is
+        replaced by a private copy, so a step never writes into an array the
+        caller handed in: a NumPy array wrapped without a copy, a read-only or
+        broadcast view. After that every step is in place.
+        """
+        if self._owned.get(p) is not p.data:
+            p.data = p.xp.asarray(p.data, copy=True)
+            self._owned[p] = p.data
+        return p.data
+
+    def _update(self, p, w, grad, state, group):
         raise NotImplementedError
 
     # ---- saving ------------------------------------------------------------
@@ -128,69 +154,109 @@ def _onto(value, p, what):
     return t
 
 
-def _copy(t):
-    return asarray(t, copy=True)
+def _like(p, array):
+    """A state tensor holding `array`, on p's device."""
+    return Tensor._wrap(array, p.device)
+
+
+def _zeros(p, *names):
+    return {name: zeros_like(p) for name in names}
+
+
+def _decayed(grad, w, weight_decay):
+    """The gradient with an L2 term weight_decay * w added (a new array: p.grad is never written)."""
+    return grad + w * weight_decay if weight_decay else grad
+
+
+def _weight_decay(w, grad, lr, decay, decoupled):
+    """L2 decay added to the gradient, or decoupled (AdamW style): w *= 1 - lr * decay, in place."""
+    if not decoupled:
+        return _decayed(grad, w, decay)
+    if decay:
+        w *= 1 - lr * decay
+    return grad
+
+
+def _check(name, **values):
+    """Hyperparameters that must be >= 0, refused with their names."""
+    bad = {k: v for k, v in values.items() if not v >= 0}
+    if bad:
+        raise ValueError(f"{name}: {', '.join(f'{k}={v}' for k, v in bad.items())} must be >= 0")
+
+
+def _check_betas(name, betas):
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.
 
     With momentum m: buf = m * buf + (1 - dampening) * g (buf = g at the first step),
-    then p -= lr * (g + m * buf if nesterov else buf).
+    then p -= lr * (g + m * buf if nesterov else buf). maximize ascends.
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 *, maximize=False):
+        _check("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def _update(self, p, grad, state, group):
-        if group["weight_decay"]:
-            grad = grad + p * group["weight_decay"]
+    def _update(self, p, w, grad, state, group):
+        grad = _decayed(grad, w, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = _copy(grad)
+                buf = state["momentum_buffer"] = _like(p, p.xp.asarray(grad, copy=True))
             else:
-                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
-            grad = grad + buf * momentum if group["nesterov"] else buf
-        p.sub_(grad, alpha=group["lr"])
+                buf.data *= momentum
+                buf.data += grad * (1 - group["dampening"])
+            grad = grad + buf.data * momentum if group["nesterov"] else buf.data
+        w -= grad * group["lr"]
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; weight_decay adds an L2 term to the gradient.
 
-    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
-    p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (amsgrad: v_max = max(v_max, v) in v's place)
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     """
 
     decoupled = False  # AdamW decays the weights directly instead
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"{type(self).__name__}: invalid lr={lr}, betas={betas}, eps={eps} "
-                             f"or weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 *, maximize=False):
+        name = type(self).__name__
+        _check(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas(name, betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
 
-    def _update(self, p, grad, state, group):
+    def _update(self, p, w, grad, state, group):
         lr, decay = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        if decay and self.decoupled:
-            p.mul_(1 - lr * decay)
-        elif decay:
-            grad = grad + p * decay
+        grad = _weight_decay(w, grad, lr, decay, self.decoupled)
         if not state:
-            state.update(step=0, exp_avg=zeros_like(p), exp_avg_sq=zeros_like(p))
+            state.update(step=0, **_zeros(p, "exp_avg", "exp_avg_sq"))
+            if group["amsgrad"]:
+                state.update(_zeros(p, "max_exp_avg_sq"))
         state["step"] += 1
         t = state["step"]
-        state["exp_avg"].mul_(beta1).add_(grad, alpha=1 - beta1)
-        state["exp_avg_sq"].mul_(beta2).add_(grad * grad, alpha=1 - beta2)
-        denominator = ops.sqrt(state["exp_avg_sq"] / (1 - beta2 ** t)) + group["eps"]
-        p.sub_(state["exp_avg"] / denominator, alpha=lr / (1 - beta1 ** t))
+        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m *= beta1
+        m += grad * (1 - beta1)
+        v *= beta2
+        v += grad * grad * (1 - beta2)
+        if group["amsgrad"]:
+            peak = state["max_exp_avg_sq"]
+            v = peak.data = p.xp.maximum(peak.data, v)
+        denominator = p.xp.sqrt(v)
+        denominator /= math.sqrt(1 - beta2 ** t)
+        denominator += group["eps"]
+        w -= m / denominator * (lr / (1 - beta1 ** t))
 
 
 class AdamW(Adam):
@@ -198,8 +264,10 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 *, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
 
 
 class RMSprop(Optimizer):
@@ -209,74 +277,382 @@ class RMSprop(Optimizer):
     step = g / (sqrt(s) + eps); with momentum: buf = momentum buf + step
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
-        if lr < 0 or eps < 0 or weight_decay < 0 or momentum < 0 or not 0 <= alpha <= 1:
-            raise ValueError(f"RMSprop: invalid lr={lr}, alpha={alpha}, eps={eps}, "
-                             f"weight_decay={weight_decay} or momentum={momentum}")
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 *, maximize=False):
+        _check("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
+                                      momentum=momentum, centered=centered, maximize=maximize))
 
-    def _update(self, p, grad, state, group):
+    def _update(self, p, w, grad, state, group):
         alpha = group["alpha"]
-        if group["weight_decay"]:
-            grad = grad + p * group["weight_decay"]
+        grad = _decayed(grad, w, group["weight_decay"])
         if not state:
-            state.update(step=0, square_avg=zeros_like(p))
+            state.update(step=0, **_zeros(p, "square_avg"))
             if group["momentum"]:
-                state["momentum_buffer"] = zeros_like(p)
+                state.update(_zeros(p, "momentum_buffer"))
             if group["centered"]:
-                state["grad_avg"] = zeros_like(p)
+                state.update(_zeros(p, "grad_avg"))
         state["step"] += 1
-        state["square_avg"].mul_(alpha).add_(grad * grad, alpha=1 - alpha)
-        mean_square = state["square_avg"]
+        square = state["square_avg"].data
+        square *= alpha
+        square += grad * grad * (1 - alpha)
         if group["centered"]:
-            state["grad_avg"].mul_(alpha).add_(grad, alpha=1 - alpha)
-            mean_square = mean_square - state["grad_avg"] * state["grad_avg"]
-        step = grad / (ops.sqrt(mean_square) + group["eps"])
+            mean = state["grad_avg"].data
+            mean *= alpha
+            mean += grad * (1 - alpha)
+            root = p.xp.sqrt(square - mean * mean)
+        else:
+            root = p.xp.sqrt(square)
+        root += group["eps"]
+        step = grad / root
         if group["momentum"]:
-            step = state["momentum_buffer"].mul_(group["momentum"]).add_(step)
-        p.sub_(step, alpha=group["lr"])
+            buf = state["momentum_buffer"].data
+            buf *= group["momentum"]
+            buf += step
+            step = buf
+        w -= step * group["lr"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad: sum += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps).
+
+    As in PyTorch, every parameter's state (step 0, sum = initial_accumulator_value) exists from the start.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 *, maximize=False):
+        _check("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+               initial_accumulator_value=initial_accumulator_value, eps=eps)
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+        for group in self.param_groups:
+            for p in group["params"]:
+                start = p.xp.full_like(p.data, group["initial_accumulator_value"])
+                self.state[p] = {"step": 0, "sum": _like(p, start)}
+
+    def _update(self, p, w, grad, state, group):
+        grad = _decayed(grad, w, group["weight_decay"])
+        state["step"] += 1
+        total = state["sum"].data
+        total += grad * grad
+        root = p.xp.sqrt(total)
+        root += group["eps"]
+        w -= grad / root * (group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"]))
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler): s = rho s + (1 - rho) g^2;  d = sqrt(u + eps) / sqrt(s + eps) g;
+    u = rho u + (1 - rho) d^2;  p -= lr d.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
+        _check("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
+        if not 0 <= rho <= 1:
+            raise ValueError(f"Adadelta: rho must be in [0, 1], got {rho}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        rho, eps, xp = group["rho"], group["eps"], p.xp
+        grad = _decayed(grad, w, group["weight_decay"])
+        if not state:
+            state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
+        state["step"] += 1
+        square, accumulated = state["square_avg"].data, state["acc_delta"].data
+        square *= rho
+        square += grad * grad * (1 - rho)
+        delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad
+        accumulated *= rho
+        accumulated += delta * delta * (1 - rho)
+        w -= delta * group["lr"]
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm): m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps);
+    p -= lr / (1 - b1^t) * m / u.
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=False):
+        _check("Adamax", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("Adamax", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        beta1, beta2 = group["betas"]
+        grad = _decayed(grad, w, group["weight_decay"])
+        if not state:
+            state.update(step=0, **_zeros(p, "exp_avg", "exp_inf"))
+        state["step"] += 1
+        m, peak = state["exp_avg"].data, state["exp_inf"]
+        m *= beta1
+        m += grad * (1 - beta1)
+        peak.data = p.xp.maximum(peak.data * beta2, p.xp.abs(grad) + group["eps"])
+        w -= m / peak.data * (group["lr"] / (1 - beta1 ** state["step"]))
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat), with PyTorch's momentum schedule
+    mu_t = b1 (1 - 0.96^(t momentum_decay) / 2); decoupled_weight_decay gives NAdamW.
+    """
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, maximize=False):
+        _check("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        _check_betas("NAdam", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        lr, decay = group["lr"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        grad = _weight_decay(w, grad, lr, decay, group["decoupled_weight_decay"])
+        if not state:
+            state.update(step=0, mu_product=1.0, **_zeros(p, "exp_avg", "exp_avg_sq"))
+        state["step"] += 1
+        t = state["step"]
+        mu = beta1 * (1 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
+        state["mu_product"] *= mu
+        product = state["mu_product"]
+        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m *= beta1
+        m += grad * (1 - beta1)
+        v *= beta2
+        v += grad * grad * (1 - beta2)
+        denominator = p.xp.sqrt(v / (1 - beta2 ** t))
+        denominator += group["eps"]
+        w -= grad / denominator * (lr * (1 - mu) / (1 - product))
+        w -= m / denominator * (lr * mu_next / (1 - product * mu_next))
+
+
+class RAdam(Optimizer):
+    """Rectified Adam (Liu et al.): plain momentum SGD while the variance estimate is
+    unreliable (rho_t <= 5), then Adam scaled by the rectification term.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, maximize=False):
+        _check("RAdam", lr=lr, eps=eps, weight_decay=weight_decay)
+        _check_betas("RAdam", betas)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        lr, decay = group["lr"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        grad = _weight_decay(w, grad, lr, decay, group["decoupled_weight_decay"])
+        if not state:
+            state.update(step=0, **_zeros(p, "exp_avg", "exp_avg_sq"))
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m *= beta1
+        m += grad * (1 - beta1)
+        v *= beta2
+        v += grad * grad * (1 - beta2)
+        correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2 ** t / correction2
+        if rho_t <= 5:
+            w -= m * (lr / correction1)
+            return
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        root = p.xp.sqrt(v)
+        root += group["eps"]
+        w -= m / root * (lr / correction1 * rect * math.sqrt(correction2))
+
+
+class LBFGS(Optimizer):
+    """L-BFGS (PyTorch's algorithm, without line search): up to max_iter quasi-Newton
+    steps per `step(closure)`, the direction from the last history_size (s, y) pairs.
+
+    Works on one flat vector of all parameters (they must share one device); its
+    history lives in `state` on the first parameter, as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search_fn=None):
+        _check("LBFGS", lr=lr, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
+        if line_search_fn is not None:
+            raise ValueError(f"LBFGS: line_search_fn={line_search_fn!r} is not implemented; use None")
+        super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval or max_iter * 5 // 4,
+                                      tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                                      history_size=history_size, line_search_fn=None))
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS: takes one parameter group")
+
+    def _flat_grad(self):
+        params = self._params()
+        xp = params[0].xp
+        parts = [xp.reshape(p.grad.data if p.grad is not None else xp.zeros_like(p.data), (-1,)) for p in params]
+        return xp.concat(parts)
+
+    def _move(self, t, d):
+        """Every parameter += t * its slice of d, in place."""
+        offset = 0
+        for p in self._params():
+            w = self._own(p)
+            w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
+            p._version += 1
+            offset += p.size
+
+    def step(self, closure):
+        group = self.param_groups[0]
+        lr, history_size = group["lr"], group["history_size"]
+        tolerance_change = group["tolerance_change"]
+        state = self.state.setdefault(self._params()[0], {"func_evals": 0, "n_iter": 0})
+        xp = self._params()[0].xp
+
+        def dot(a, b):
+            return float(xp.sum(a * b))
+
+        def largest(a):
+            return float(xp.max(xp.abs(a)))
+
+        with enable_grad():
+            first_loss = closure()
+        loss, evals = float(first_loss), 1
+        state["func_evals"] += 1
+        flat_grad = self._flat_grad()
+        if largest(flat_grad) <= group["tolerance_grad"]:
+            return first_loss
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_steps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        h_diag, prev_grad = state.get("H_diag"), state.get("prev_flat_grad")
+        for n_iter in range(1, group["max_iter"] + 1):
+            state["n_iter"] += 1
+            if state["n_iter"] == 1:
+                d, old_dirs, old_steps, ro, h_diag = -flat_grad, [], [], [], 1.0
+            else:
+                y, s = flat_grad - prev_grad, d * t
+                ys = dot(y, s)
+                if ys > 1e-10:  # keep the curvature pair only when it is positive definite
+                    if len(old_dirs) == history_size:
+                        del old_dirs[0], old_steps[0], ro[0]
+                    old_dirs.append(y)
+                    old_steps.append(s)
+                    ro.append(1.0 / ys)
+                    h_diag = ys / dot(y, y)
+                q, alphas = -flat_grad, []
+                for i in range(len(old_dirs) - 1, -1, -1):
+                    alphas.append(dot(old_steps[i], q) * ro[i])
+                    q = q - old_dirs[i] * alphas[-1]
+                d = q * h_diag
+                for i, alpha in enumerate(reversed(alphas)):
+                    d = d + old_steps[i] * (alpha - dot(old_dirs[i], d) * ro[i])
+            prev_grad, prev_loss = flat_grad, loss
+            t = min(1.0, 1.0 / float(xp.sum(xp.abs(flat_grad)))) * lr if state["n_iter"] == 1 else lr
+            if dot(flat_grad, d) > -tolerance_change:
+                break
+            self._move(t, d)
+            if n_iter != group["max_iter"]:
+                with enable_grad():
+                    loss = float(closure())
+                flat_grad = self._flat_grad()
+                evals += 1
+                state["func_evals"] += 1
+            if (n_iter == group["max_iter"] or evals >= group["max_eval"]
+                    or largest(flat_grad) <= group["tolerance_grad"]
+                    or largest(d) * abs(t) <= tolerance_change or abs(loss - prev_loss) < tolerance_change):
+                break
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_steps, ro=ro, H_diag=h_diag,
+                     prev_flat_grad=prev_grad, prev_loss=prev_loss)
+        return first_loss
 
 
 # ================================================================ schedulers
 class LRScheduler:
-    """Sets every group's lr from its initial lr and the step count: lr = lr_at(initial, epoch).
+    """Sets every group's lr once per `step()`, in PyTorch's chainable form.
 
-    Constructing one applies epoch 0; call `step()` once per epoch (or per
-    iteration, for warmup). Subclasses give the closed form `lr_at`, which is
-    what lets SequentialLR chain them.
+    `get_lr()` computes each group's next lr from the lr the group has now, so
+    two schedulers stepped back to back on one optimizer compose: each scales
+    what the previous one left, exactly as in PyTorch. Constructing one
+    applies epoch 0. Where a schedule has a closed form, `lr_at(base_lr, epoch)`
+    gives it; SequentialLR uses it to restart a scheduler at its milestone.
     """
+
+    lr_at = None
+    _is_initial = False  # True while the constructor applies epoch 0
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
-        for group in optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise ValueError(f"{type(self).__name__}: resuming at last_epoch={last_epoch} needs 'initial_lr' "
+                                 f"in param_groups[{i}]; load the optimizer's state dict first")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
 
-    def lr_at(self, base_lr, epoch):
+    def _initial_step(self):
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def get_lr(self):
         raise NotImplementedError
 
     def step(self):
+        self._step_count += 1
         self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = self.lr_at(base, self.last_epoch)
+        self._set(self.get_lr())
 
-    def get_last_lr(self):
+    def _set(self, lrs):
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _restart(self):
+        """Epoch 0 again, from the closed form where there is one (SequentialLR at a milestone)."""
+        self.last_epoch = 0
+        self._set([self.lr_at(base, 0) for base in self.base_lrs] if self.lr_at else self.get_lr())
+
+    def _lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def get_last_lr(self):
+        return list(self._last_lr)
+
     def state_dict(self):
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+        """Every attribute but the optimizer (PyTorch's layout), all plain numbers and lists."""
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
 
     def load_state_dict(self, state):
-        self.base_lrs = list(state["base_lrs"])
-        self.last_epoch = state["last_epoch"] - 1
-        self.step()
+        """Restore the attributes, and the saved lrs onto the optimizer's groups, so a
+        scheduler resumed without its optimizer's state still continues identically."""
+        vars(self).update(state)
+        self._set(self._last_lr)
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial * lr_lambda(epoch); one function, or one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        groups = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(self.lr_lambdas) != groups:
+            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas, one per group, got {len(self.lr_lambdas)}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs, strict=True)]
+
+    def state_dict(self):
+        """The functions themselves are not saved: they come from the code that builds the scheduler."""
+        return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
 
 
 class StepLR(LRScheduler):
-    """lr = initial * gamma ** (epoch // step_size)."""
+    """lr *= gamma every step_size epochs: initial * gamma ** (epoch // step_size) alone."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if step_size < 1:
@@ -284,21 +660,48 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size:
+            return self._lrs()
+        return [lr * self.gamma for lr in self._lrs()]
+
     def lr_at(self, base_lr, epoch):
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
-class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (initial - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+class MultiStepLR(LRScheduler):
+    """lr *= gamma at each milestone epoch (a milestone listed twice multiplies twice)."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones, self.gamma = sorted(milestones), gamma
         super().__init__(optimizer, last_epoch)
 
+    def get_lr(self):
+        hits = self.milestones.count(self.last_epoch)
+        return [lr * self.gamma ** hits for lr in self._lrs()]
+
     def lr_at(self, base_lr, epoch):
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
+
+
+class ConstantLR(LRScheduler):
+    """lr = initial * factor until epoch total_iters, then initial."""
+
+    def __init__(self, optimizer, factor=1 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._lrs()
+        return [lr / self.factor for lr in self._lrs()]
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * (1.0 if epoch >= self.total_iters else self.factor)
 
 
 class LinearLR(LRScheduler):
@@ -314,13 +717,213 @@ class LinearLR(LRScheduler):
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._lrs()
+        change = self.end_factor - self.start_factor
+        ratio = 1 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * ratio for lr in self._lrs()]
+
     def lr_at(self, base_lr, epoch):
         progress = min(epoch, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
-class SequentialLR(LRScheduler):
-    """schedulers[i] from milestones[i-1] on, each counting epochs from its own start.
+class ExponentialLR(LRScheduler):
+    """lr *= gamma every epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return self._lrs() if self._is_initial else [lr * self.gamma for lr in self._lrs()]
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** epoch
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial * (1 - epoch / total_iters) ** power, reaching 0 at total_iters."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        if total_iters < 1:
+            raise ValueError(f"PolynomialLR: total_iters must be >= 1, got {total_iters}")
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._lrs()
+        e, n = self.last_epoch, self.total_iters
+        ratio = ((1 - e / n) / (1 - (e - 1) / n)) ** self.power
+        return [lr * ratio for lr in self._lrs()]
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * (1 - min(epoch, self.total_iters) / self.total_iters) ** self.power
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 alone,
+    stepped in PyTorch's recursive form so that it composes with other schedulers.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        e, T, low = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._lrs()
+        if self._step_count == 1 and e > 0:  # resumed at last_epoch > 0
+            return [self.lr_at(base, e) for base in self.base_lrs]
+        if (e - 1 - T) % (2 * T) == 0:  # the bottom of the cosine, where the ratio form divides by 0
+            return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
+                    for lr, base in zip(self._lrs(), self.base_lrs, strict=True)]
+        ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+        return [ratio * (lr - low) + low for lr in self._lrs()]
+
+    def lr_at(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine from initial to eta_min over T_i epochs, then restart with T_i *= T_mult (SGDR).
+
+    `step(epoch)` may be given a fractional epoch (step per batch: epoch + i / batches).
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 < 1 or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_0 and T_mult must be integers >= 1, got {T_0}, {T_mult}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min, self.T_cur = T_0, T_0, T_mult, eta_min, last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: epoch must be >= 0, got {epoch}")
+        elif epoch < self.T_0:
+            self.T_i, self.T_cur = self.T_0, epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult ** n
+        self.last_epoch = math.floor(epoch)
+        self._set(self.get_lr())
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith): lr from max_lr / div_factor up to max_lr over pct_start
+    of total_steps, then down to initial / final_div_factor; momentum (or Adam's beta1)
+    cycles the other way. Step once per batch.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        if total_steps is None:
+            if not epochs or not steps_per_epoch:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = epochs * steps_per_epoch
+        if total_steps < 1 or not 0 <= pct_start <= 1 or anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: need total_steps >= 1, 0 <= pct_start <= 1, anneal_strategy 'cos' or "
+                             f"'linear'; got {total_steps}, {pct_start}, {anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
+        up = float(pct_start * total_steps) - 1
+        # (last step of the phase, lr from, lr to, momentum from, momentum to), named by group keys
+        self.phases = ([(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                        (2 * up, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+                        (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+                       if three_phase else
+                       [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                        (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")])
+        if cycle_momentum and not ({"momentum", "betas"} & set(optimizer.defaults)):
+            raise ValueError(f"OneCycleLR: cycle_momentum needs an optimizer with momentum or betas, "
+                             f"{type(optimizer).__name__} has neither")
+        self.use_beta1 = "betas" in optimizer.defaults
+        groups = optimizer.param_groups
+        if last_epoch == -1:
+            for group, top, high, low in zip(groups, _per_group(max_lr, groups), _per_group(max_momentum, groups),
+                                             _per_group(base_momentum, groups), strict=True):
+                group.update(initial_lr=top / div_factor, max_lr=top, min_lr=top / div_factor / final_div_factor)
+                if cycle_momentum:
+                    group.update(max_momentum=high, base_momentum=low)
+                    _set_momentum(group, high, self.use_beta1)
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start, end, fraction):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2 * (math.cos(math.pi * fraction) + 1)
+        return start + (end - start) * fraction
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {step} times, but total_steps is {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr_from, lr_to, m_from, m_to) in enumerate(self.phases):
+                if step <= end or i == len(self.phases) - 1:
+                    fraction = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[lr_from], group[lr_to], fraction))
+                    if self.cycle_momentum:
+                        _set_momentum(group, self._anneal(group[m_from], group[m_to], fraction), self.use_beta1)
+                    break
+                start = end
+        return lrs
+
+
+def _per_group(value, groups):
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"expected one value per parameter group ({len(groups)}), got {len(values)}")
+    return values
+
+
+def _set_momentum(group, value, use_beta1):
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+class _Composite(LRScheduler):
+    """A scheduler driving others: its state dict holds theirs."""
+
+    def state_dict(self):
+        state = {key: value for key, value in vars(self).items() if key not in ("optimizer", "schedulers")}
+        return {**state, "schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state):
+        state = dict(state)
+        for scheduler, saved in zip(self.schedulers, state.pop("schedulers"), strict=True):
+            scheduler.load_state_dict(saved)
+        vars(self).update(state)
+        self._set(self._last_lr)
+
+
+class SequentialLR(_Composite):
+    """schedulers[i] from milestones[i-1] on, restarted at its milestone, as PyTorch's SequentialLR.
 
     Warmup then cosine: SequentialLR(opt, [LinearLR(opt, 0.01, total_iters=w),
     CosineAnnealingLR(opt, T_max=n - w)], milestones=[w]).
@@ -329,13 +932,99 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         if len(milestones) != len(schedulers) - 1 or list(milestones) != sorted(milestones):
             raise ValueError("SequentialLR: needs one increasing milestone between each pair of schedulers")
-        self.schedulers, self.milestones = list(schedulers), list(milestones)
-        super().__init__(optimizer, last_epoch)
+        _check_children("SequentialLR", optimizer, schedulers)
+        self.optimizer, self.schedulers, self.milestones = optimizer, list(schedulers), list(milestones)
+        self.last_epoch = last_epoch + 1
+        # Undo what constructing the children did, then apply epoch 0 of the first one only.
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for scheduler in self.schedulers:
+            scheduler.last_epoch -= 1
+        first = self.schedulers[bisect.bisect_right(self.milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
 
-    def lr_at(self, base_lr, epoch):
-        i = bisect.bisect_right(self.milestones, epoch)
-        start = self.milestones[i - 1] if i else 0
-        return self.schedulers[i].lr_at(base_lr, epoch - start)
+    def step(self):
+        self.last_epoch += 1
+        i = bisect.bisect_right(self.milestones, self.last_epoch)
+        scheduler = self.schedulers[i]
+        if i > 0 and self.milestones[i - 1] == self.last_epoch:
+            scheduler._restart()
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+
+class ChainedScheduler(_Composite):
+    """Steps every scheduler in turn each epoch: their effects multiply (chainable form)."""
+
+    def __init__(self, schedulers, optimizer=None):
+        optimizer = optimizer or schedulers[0].optimizer
+        _check_children("ChainedScheduler", optimizer, schedulers)
+        self.optimizer, self.schedulers = optimizer, list(schedulers)
+        self._last_lr = self._lrs()
+
+    def step(self):
+        for scheduler in self.schedulers:
+            scheduler.step()
+        self._last_lr = self._lrs()
+
+
+def _check_children(name, optimizer, schedulers):
+    if not schedulers:
+        raise ValueError(f"{name}: needs at least one scheduler")
+    for i, scheduler in enumerate(schedulers):
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(f"{name}: scheduler {i} is a ReduceLROnPlateau, which steps on a metric; step it apart")
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(f"{name}: scheduler {i} ({type(scheduler).__name__}) belongs to another optimizer")
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """lr *= factor (not below min_lr) once the metric passed to `step(metric)` has not
+    improved for more than `patience` epochs; then wait `cooldown` epochs.
+
+    Improvement: mode "min" with threshold_mode "rel" means metric < best * (1 - threshold);
+    "abs" means metric < best - threshold ("max" mirrors both).
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        if factor >= 1 or mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: need factor < 1, mode 'min' or 'max', threshold_mode 'rel' or "
+                             f"'abs'; got {factor}, {mode!r}, {threshold_mode!r}")
+        self.optimizer = optimizer
+        self.min_lrs = _per_group(min_lr, optimizer.param_groups)
+        self.mode, self.factor, self.patience, self.threshold = mode, factor, patience, threshold
+        self.threshold_mode, self.cooldown, self.eps = threshold_mode, cooldown, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.cooldown_counter = self.num_bad_epochs = self.last_epoch = 0
+        self._last_lr = self._lrs()
+
+    def _is_better(self, value):
+        sign = 1 if self.mode == "min" else -1
+        if self.threshold_mode == "rel":
+            return sign * value < sign * self.best * (1 - sign * self.threshold)
+        return sign * value < sign * self.best - self.threshold
+
+    def step(self, metrics):
+        value = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs during the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, low in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                new = max(group["lr"] * self.factor, low)
+                if group["lr"] - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = self._lrs()
 
 
 # ================================================================ clipping
