@@ -9,21 +9,32 @@ Layout of the archive (every entry a plain NumPy array, read with allow_pickle=F
 Saving copies tensors to the host (`.numpy()`), so the model stays where it
 is; the file is written to a temporary name in the same folder, flushed to
 disk and renamed over the target, so a crash or Ctrl-C mid-save leaves the
-previous checkpoint whole. Loading checks everything (the header's structure,
-keys, shapes, the optimizer state) before changing anything, then loads the
-model, then the optimizer, copying values onto their current device and dtype.
+previous checkpoint whole; a temporary left by a save that was killed outright
+is removed by the next save to that path.
+
+Loading trusts nothing in the file. From the zip's directory and each array's
+.npy header alone (nothing inflated yet) it checks the entries' names, the
+declared shapes, dtypes and sizes against the model and optimizer and against
+the sizes the directory records; the JSON header is bounded in size and depth
+and every value in it is type-checked. Only then are the arrays read, and the
+model, then the optimizer, are loaded, on their current devices and dtypes.
 """
 
 import json
+import math
 import os
+import re
 import secrets
 import zipfile
 import zlib
+from collections import namedtuple
+from contextlib import contextmanager, suppress
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
 
-from .errors import PolygradError
+from .errors import PolygradError, dtype_name
 from .tensor import Tensor
 
 FORMAT = "polygrad-checkpoint"
@@ -62,26 +73,57 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
 
 
 def _write_atomically(path, arrays):
-    # A fresh name beside the target (same file system, so the rename is atomic); opened
-    # exclusively with plain open() so the file gets the usual umask permissions.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # A fresh name beside the target (same file system, so the rename is atomic), tagged with this
+    # process's id so that a later save can tell a killed save's leftover from a save still running.
+    # Opened exclusively with plain open() so the file gets the usual umask permissions.
+    _remove_stale_temporaries(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(temporary, "xb") as f:
             # No allow_pickle here: numpy 1.26's savez has no such parameter and would store it as an
-            # array named "allow_pickle". Every array is numeric, so nothing is pickled; np.load refuses pickles.
+            # array named "allow_pickle". Every array is numeric, so nothing is pickled.
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary behind
-        temporary.unlink(missing_ok=True)
+        if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+    except BaseException as error:  # including KeyboardInterrupt: never leave the temporary behind
+        with suppress(OSError):  # there is none if the folder is unusable
+            temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({error.strerror or error})") from error
         raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+
+
+def _remove_stale_temporaries(path):
+    """Delete temporaries of `path` that a save killed outright (SIGKILL, power loss) left behind."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return  # writing reports the unusable folder, naming it
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and not _running(int(match[1])):
+            (path.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid):
+    """Whether process `pid` may still be saving; outside POSIX there is no safe probe, so yes."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def load(path, model, optimizer=None):
@@ -89,56 +131,166 @@ def load(path, model, optimizer=None):
 
     Raises CheckpointError naming the file and the problem (unreadable, truncated,
     corrupt header, wrong format version, missing/unexpected key, shape or dtype
-    mismatch, optimizer mismatch). Everything is checked first, then the model is
-    loaded, then the optimizer: on a checkpoint error neither is changed, and if
-    loading into the model itself fails the optimizer is untouched.
+    mismatch, optimizer mismatch). The archive's directory, the header and every
+    array's declared shape, dtype and size are checked against the model and
+    optimizer before any array is inflated, so a hostile file costs no memory.
+    Then the model is loaded, then the optimizer: on a checkpoint error neither is
+    changed, and if loading into the model itself fails the optimizer is untouched.
     """
-    arrays, meta = _read(path)
-    saved = {name[len("model/"):]: value for name, value in arrays.items() if name.startswith("model/")}
-    _, _, problems = model.check_state_dict(saved)
-    if problems:
-        raise CheckpointError(f"{path}: does not fit the model: " + "; ".join(problems))
-    for name in saved:
-        if saved[name].dtype.kind not in _NUMERIC:
-            raise CheckpointError(f"{path}: {name!r} holds {saved[name].dtype} data, not numbers")
-    state = None
-    if optimizer is not None:
-        state = _optimizer_state(path, optimizer, arrays, meta["optimizer"])  # checked, nothing applied yet
+    with _reading(path), _open(path) as archive:
+        members = _members(path, archive)
+        meta = _header(path, archive, members)
+        declared = {name[len("model/"):]: _declared(path, archive, info)
+                    for name, info in members.items() if name.startswith("model/")}
+        _, _, problems = model.check_state_dict(declared)
+        if problems:
+            raise CheckpointError(f"{path}: does not fit the model: " + "; ".join(problems))
+        own = model.state_dict()
+        for name, entry in declared.items():
+            _check_fits(path, name, entry.dtype, own[name], "the model's")
+        entries, groups = {}, None
+        if optimizer is not None:
+            entries, groups = _check_optimizer(path, archive, members, optimizer, meta["optimizer"])
+        saved = {name: _inflate(path, archive, entry) for name, entry in declared.items()}
+        tensors = {key: _inflate(path, archive, entry) for key, entry in entries.items()}
     model.load_state_dict(saved)
     if optimizer is not None:
-        optimizer.load_state_dict(state)  # passes the checks _optimizer_state made
+        state = {int(i): dict(scalars) for i, scalars in meta["optimizer"]["scalars"].items()}
+        for (i, key), value in tensors.items():
+            state.setdefault(i, {})[key] = value
+        optimizer.load_state_dict({"state": state, "param_groups": groups})  # passes the checks made above
     return {"epoch": meta["epoch"], **meta["metadata"]}
 
 
 def metadata(path):
     """`{"epoch": ..., **metadata}` of a checkpoint, checked as `load` does, without loading into a model."""
-    _, meta = _read(path)
+    with _reading(path), _open(path) as archive:
+        meta = _header(path, archive, _members(path, archive))
     return {"epoch": meta["epoch"], **meta["metadata"]}
 
 
-def _read(path):
-    """Every array of the archive (read now, so truncation shows here) and the parsed metadata."""
+MAX_HEADER_BYTES = 2**24  # the JSON record; a history of 100,000 epochs takes about 15 MB
+MAX_HEADER_DEPTH = 64     # nesting of the JSON record; save writes 5 levels plus what metadata nests
+MAX_STATE_TENSORS = 8     # optimizer tensors per parameter (Adam keeps 2, with amsgrad 3)
+_NUMERIC = "biufc"        # dtype kinds a tensor can be loaded from: bool, integers, floats, complex
+_OPTIMIZER_ENTRY = re.compile(r"optimizer/(\d+)/(\w+)")
+
+# An array as its .npy header declares it: what it will cost, read before it is inflated.
+_Declared = namedtuple("_Declared", "name shape dtype fortran_order info offset")
+
+
+@contextmanager
+def _reading(path):
+    """Turn what reading a hostile or broken file can raise into a CheckpointError naming `path`."""
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path}: not a checkpoint (a bare .npy array, not an .npz archive)")
-        with archive:
-            arrays = {name: archive[name] for name in archive.files}
+        yield
+    except CheckpointError:
+        raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror or error})") from None
+    # zipfile: BadZipFile (CRC, structure), NotImplementedError (compression), RuntimeError (encryption)
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as error:
         raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({error})") from None
-    if _META not in arrays:
-        raise CheckpointError(f"{path}: not a polygrad checkpoint (no {_META} record)")
+
+
+def _open(path):
     try:
-        meta = json.loads(arrays.pop(_META).tobytes().decode())
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise CheckpointError(f"{path}: not a checkpoint (a bare .npy array, not an .npz archive)") from None
+        raise
+
+
+def _members(path, archive):
+    """{key: ZipInfo} from the archive's directory, where `key.npy` is the member's name; inflates nothing."""
+    members = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key == info.filename:
+            raise CheckpointError(f"{path}: unexpected entry {key!r} (every entry of a checkpoint is an .npy array)")
+        if key in members:
+            raise CheckpointError(f"{path}: holds {key!r} twice")
+        members[key] = info
+    if _META not in members:
+        raise CheckpointError(f"{path}: not a polygrad checkpoint (no {_META} record)")
+    unexpected = [key for key in members
+                  if key != _META and not key.startswith("model/") and not _OPTIMIZER_ENTRY.fullmatch(key)]
+    if unexpected:
+        raise CheckpointError(f"{path}: unexpected entries {', '.join(map(repr, unexpected[:5]))}"
+                              f"{' and more' if len(unexpected) > 5 else ''} (a checkpoint holds {_META}, "
+                              "model/<name> and optimizer/<index>/<name>)")
+    return members
+
+
+def _header(path, archive, members):
+    """The parsed and checked __polygrad__ record, bounded in size and nesting before it is parsed."""
+    entry = _declared(path, archive, members[_META])
+    if entry.dtype != np.uint8 or len(entry.shape) != 1:
+        raise CheckpointError(f"{path}: corrupt {_META} record (not UTF-8 bytes: {entry.dtype} of shape {entry.shape})")
+    if entry.shape[0] > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{path}: the {_META} record is {entry.shape[0]:,} bytes, more than the "
+                              f"{MAX_HEADER_BYTES:,} a checkpoint may have")
+    try:
+        text = _inflate(path, archive, entry).tobytes().decode()
+        depth = _depth(text)
+        if depth > MAX_HEADER_DEPTH:
+            raise CheckpointError(f"{path}: corrupt {_META} record (nested {depth} deep, more than {MAX_HEADER_DEPTH})")
+        meta = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise CheckpointError(f"{path}: corrupt {_META} record ({error})") from None
     _check_header(path, meta)
-    return arrays, meta
+    return meta
 
 
-_NUMERIC = "biufc"  # dtype kinds a tensor can be loaded from: bool, integers, floats, complex
+def _depth(text):
+    """How deeply JSON arrays and objects nest in `text`, brackets inside strings not counted."""
+    brackets = re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+', "", text)
+    return max(accumulate(1 if c in "[{" else -1 if c in "]}" else 0 for c in brackets), default=0)
+
+
+def _declared(path, archive, info):
+    """The member's shape and dtype from its .npy header, checked against its size in the zip directory."""
+    name = info.filename.removesuffix(".npy")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise CheckpointError(f"{path}: {name!r} has .npy format version {version}, not 1.0 or 2.0")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.kind not in _NUMERIC:  # also what would need unpickling: object and structured dtypes
+        raise CheckpointError(f"{path}: {name!r} holds {dtype} data, not numbers")
+    size = math.prod(shape) * dtype.itemsize
+    if size != info.file_size - offset:
+        raise CheckpointError(f"{path}: {name!r} declares shape {shape} of {dtype} ({size:,} bytes), but the archive "
+                              f"holds {info.file_size - offset:,} bytes of it")
+    return _Declared(name, shape, dtype, fortran_order, info, offset)
+
+
+def _inflate(path, archive, entry):
+    """The array `entry` declares, reading exactly its size (CRC checked) and nothing more."""
+    data = bytearray(math.prod(entry.shape) * entry.dtype.itemsize)
+    with archive.open(entry.info) as f:
+        f.seek(entry.offset)
+        if f.readinto(data) != len(data) or f.read(1):
+            raise CheckpointError(f"{path}: {entry.name!r} is shorter or longer than it declares")
+    array = np.frombuffer(data, entry.dtype).reshape(entry.shape, order="F" if entry.fortran_order else "C")
+    return array if entry.dtype.isnative else array.astype(entry.dtype.newbyteorder("="))
+
+
+_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # bool < integers < floats < complex
+
+
+def _check_fits(path, name, dtype, tensor, whose):
+    """Refuse data that loading into `tensor` would change: floats into integers, complex into reals."""
+    target = dtype_name(tensor.dtype)
+    kind = "b" if target == "bool" else "c" if target.startswith("complex") else "f" if "float" in target else "i"
+    if _RANK[dtype.kind] > _RANK[kind]:
+        raise CheckpointError(f"{path}: {name!r} holds {dtype} data, which {whose} {target} tensor cannot hold")
 
 
 def _check_header(path, meta):
@@ -159,8 +311,9 @@ def _check_header(path, meta):
     missing = [key for key in ("epoch", "metadata", "optimizer") if key not in meta]
     if missing:
         bad(f"missing key(s) {missing}")
-    if meta["epoch"] is not None and (not isinstance(meta["epoch"], int) or isinstance(meta["epoch"], bool)):
-        bad(f"'epoch' must be an integer or null, got {meta['epoch']!r}")
+    epoch = meta["epoch"]
+    if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
+        bad(f"'epoch' must be a non-negative integer or null, got {meta['epoch']!r}")
     if not isinstance(meta["metadata"], dict):
         bad(f"'metadata' must be an object, got {type(meta['metadata']).__name__}")
     saved = meta["optimizer"]
@@ -179,6 +332,11 @@ def _check_header(path, meta):
         for g in groups
     ):
         bad("'optimizer.param_groups' must be a list of objects, each with a list of integer 'params'")
+    for g, group in enumerate(groups):
+        for key, value in group.items():
+            if key != "params" and not _is_hyperparameter(value):
+                bad(f"'optimizer.param_groups[{g}][{key!r}]' must be a number, a boolean, null or a list of numbers, "
+                    f"got {value!r}")
     scalars = saved["scalars"]
     if not isinstance(scalars, dict) or not all(
         _is_index(i) and isinstance(entries, dict) and all(isinstance(v, (bool, int, float)) for v in entries.values())
@@ -194,8 +352,9 @@ def _is_index(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _optimizer_state(path, optimizer, arrays, saved):
-    """The state dict to give `optimizer.load_state_dict`, after checking that it fits; changes nothing."""
+def _check_optimizer(path, archive, members, optimizer, saved):
+    """({(index, name): _Declared} of the optimizer's tensors, the param_groups to load), after checking
+    that both fit `optimizer`; inflates and changes nothing."""
     if saved is None:
         raise CheckpointError(f"{path}: holds no optimizer state, but an optimizer was given to load into")
     if saved["type"] != type(optimizer).__name__:
@@ -205,21 +364,79 @@ def _optimizer_state(path, optimizer, arrays, saved):
     if sizes != own_sizes:
         raise CheckpointError(f"{path}: optimizer state does not fit: the saved parameter groups have sizes {sizes}, "
                               f"this optimizer's {own_sizes}")
+    groups = [_hyperparameters(path, g, saved_group, own_group)
+              for g, (saved_group, own_group) in enumerate(zip(saved["param_groups"], optimizer.param_groups))]
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    state = {int(i): dict(entries) for i, entries in saved["scalars"].items()}
-    for name, value in arrays.items():
-        if name.startswith("optimizer/"):
-            parts = name.split("/", 2)
-            if len(parts) != 3 or not _is_index(parts[1]):
-                raise CheckpointError(f"{path}: unexpected entry {name!r} (expected optimizer/<index>/<name>)")
-            if value.dtype.kind not in _NUMERIC:
-                raise CheckpointError(f"{path}: {name!r} holds {value.dtype} data, not numbers")
-            state.setdefault(int(parts[1]), {})[parts[2]] = value
-    for i, entries in state.items():
+    entries = {}
+    for key, info in members.items():
+        match = _OPTIMIZER_ENTRY.fullmatch(key)
+        if match:
+            entries[int(match[1]), match[2]] = info
+    for i in {int(i) for i in saved["scalars"]} | {i for i, _ in entries}:
         if i >= len(params):
             raise CheckpointError(f"{path}: optimizer state for parameter {i}, but the optimizer has {len(params)}")
-        for key, value in entries.items():
-            if hasattr(value, "shape") and tuple(value.shape) != tuple(params[i].shape):
-                raise CheckpointError(f"{path}: optimizer state[{i}][{key!r}] has shape {tuple(value.shape)}, "
-                                      f"but its parameter has shape {tuple(params[i].shape)}")
-    return {"state": state, "param_groups": saved["param_groups"]}
+    for i in {i for i, _ in entries}:
+        count = sum(1 for j, _ in entries if j == i)
+        if count > MAX_STATE_TENSORS:
+            raise CheckpointError(f"{path}: {count} optimizer tensors for parameter {i}, more than the "
+                                  f"{MAX_STATE_TENSORS} an optimizer keeps")
+    declared = {}
+    for (i, key), info in entries.items():
+        entry = declared[i, key] = _declared(path, archive, info)
+        if entry.shape != tuple(params[i].shape):
+            raise CheckpointError(f"{path}: optimizer state[{i}][{key!r}] has shape {entry.shape}, "
+                                  f"but its parameter has shape {tuple(params[i].shape)}")
+        _check_fits(path, entry.name, entry.dtype, params[i], "the optimizer's")
+    return declared, groups
+
+
+def _hyperparameters(path, g, saved, own):
+    """The saved group `g`, each value of a kind the optimizer's own value has (lr a real number, betas
+    a pair of them, nesterov a bool), JSON lists back as tuples where the optimizer has tuples."""
+    group = dict(saved)
+    for key, value in saved.items():
+        if key == "params" or key not in own:  # a hyperparameter the optimizer lacks was checked by the header
+            continue
+        fitted = _like(value, own[key])
+        if fitted is _UNLIKE:
+            raise CheckpointError(f"{path}: optimizer.param_groups[{g}][{key!r}] must be {_kind(own[key])} like "
+                                  f"this optimizer's {own[key]!r}, got {value!r}")
+        group[key] = fitted
+    return group
+
+
+_UNLIKE = object()  # what _like returns for a value of another kind
+
+
+def _like(value, own):
+    """`value` as the kind of `own`, or _UNLIKE (an optimizer's None accepts anything the header allows)."""
+    if own is None:
+        return value
+    if isinstance(own, bool):
+        return value if isinstance(value, bool) else _UNLIKE
+    if isinstance(own, (int, float)):
+        return value if _is_real(value) and math.isfinite(value) else _UNLIKE
+    if isinstance(own, (tuple, list)) and isinstance(value, list) and len(value) == len(own):
+        items = [_like(v, o) for v, o in zip(value, own)]
+        return _UNLIKE if any(item is _UNLIKE for item in items) else type(own)(items)
+    return value if type(value) is type(own) else _UNLIKE
+
+
+def _kind(own):
+    if isinstance(own, bool):
+        return "a boolean"
+    if isinstance(own, (int, float)):
+        return "a finite real number"
+    if isinstance(own, (tuple, list)):
+        return f"a list of {len(own)} values"
+    return f"a {type(own).__name__}"
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_hyperparameter(value):
+    """What a saved hyperparameter may be: a number, a boolean, null, or a list of numbers (betas)."""
+    return value is None or isinstance(value, (bool, int, float)) or (
+        isinstance(value, list) and all(_is_real(v) for v in value))

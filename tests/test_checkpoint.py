@@ -1,6 +1,17 @@
 """Checkpoints: round trips across backends and devices, refusals with clear errors, atomic writes."""
 
+import io
 import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -165,7 +176,7 @@ def write_header(path, meta, model=None):
     (None, "holds a JSON NoneType, not an object"),
     (header(epoch=...), r"missing key\(s\) \['epoch'\]"),
     (header(metadata=..., optimizer=...), r"missing key\(s\) \['metadata', 'optimizer'\]"),
-    (header(epoch="3"), "'epoch' must be an integer or null"),
+    (header(epoch="3"), "'epoch' must be a non-negative integer or null"),
     (header(metadata=[1]), "'metadata' must be an object"),
     (header(optimizer=[]), "'optimizer' must be an object or null"),
     (header(optimizer={"param_groups": [], "scalars": {}}), r"'optimizer' lacks key\(s\) \['type'\]"),
@@ -290,7 +301,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=re.escape(f"{path}: cannot write the checkpoint (disk full)")):
         checkpoint.save(path, mlp(seed=1), epoch=2)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]  # the temporary file is gone
@@ -319,3 +330,257 @@ def test_a_failed_load_leaves_the_file_intact(tmp_path):
     with pytest.raises(CheckpointError):
         checkpoint.load(path, mlp(hidden=(8,)))
     assert path.read_bytes() == good
+
+
+# ---------------------------------------------------------------- hostile files
+def npy_header(shape, descr="<f4"):
+    """The bytes of a .npy header declaring `shape` of `descr`, without any data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def rewrite(source, target, replace=None, add=None):
+    """Copy the archive `source` to `target`, replacing members' bytes ({name: bytes}) and adding
+    members ({name: callable(file)} writing the member in a stream, so a bomb is never in memory)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        for name in old.namelist():
+            new.writestr(name, (replace or {}).get(name) or old.read(name))
+        for name, write in (add or {}).items():
+            with new.open(name, "w", force_zip64=True) as member:
+                write(member)
+
+
+def unchanged(model, before):
+    return all(np.array_equal(value, before[name]) for name, value in weights(model).items())
+
+
+def test_a_tiny_file_declaring_a_huge_array_is_refused_before_allocating(tmp_path, target):
+    good, path = tmp_path / "good.npz", tmp_path / "huge.npz"
+    checkpoint.save(good, mlp(seed=0))
+    rewrite(good, path, replace={"model/1.weight.npy": npy_header((10**12,)) + bytes(100)})
+    assert path.stat().st_size < 2000
+    model = mlp(seed=1, backend=target.backend, device=target.device)
+    before = weights(model)
+    with pytest.raises(CheckpointError, match=r"'model/1\.weight' declares shape \(1000000000000,\) of float32 "
+                                              r"\(4,000,000,000,000 bytes\), but the archive holds 100 bytes"):
+        checkpoint.load(path, model)
+    assert unchanged(model, before)
+
+
+def test_a_declared_shape_the_model_does_not_have_is_refused_before_inflating(tmp_path, target):
+    """Honest about its size, but (10**6, 4) where the model has (8, 4): refused on the header alone."""
+    good, path = tmp_path / "good.npz", tmp_path / "wide.npz"
+    checkpoint.save(good, mlp(seed=0))
+    rewrite(good, path, replace={"model/1.weight.npy": npy_header((10**6, 4)) + bytes(16 * 10**6)})
+    model = mlp(seed=1, backend=target.backend, device=target.device)
+    before = weights(model)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"size mismatch for 1\.weight: .* shape \(1000000, 4\)"):
+            checkpoint.load(path, model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20 and unchanged(model, before)
+
+
+BOMB_BYTES = 2**27  # 128 MiB of zeros, about 130 kB deflated
+
+
+def write_bomb(member):
+    member.write(npy_header((BOMB_BYTES // 4,)))
+    chunk = bytes(2**20)
+    for _ in range(BOMB_BYTES // len(chunk)):
+        member.write(chunk)
+
+
+@pytest.mark.parametrize("key, message", [
+    ("bomb", r"unexpected entries 'bomb'"),
+    ("model/bomb", r"unexpected keys: bomb"),
+    ("optimizer/0/bomb", r"optimizer state\[0\]\['bomb'\] has shape \(33554432,\)"),
+])
+def test_a_deflate_bomb_is_refused_without_inflating_it(tmp_path, key, message):
+    model = mlp(seed=0)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train_steps(model, opt, 1)
+    good, path = tmp_path / "good.npz", tmp_path / "bomb.npz"
+    checkpoint.save(good, model, opt)
+    rewrite(good, path, add={f"{key}.npy": write_bomb})
+    assert path.stat().st_size < BOMB_BYTES / 100
+    target = mlp(seed=1)
+    target_opt = optim.SGD(target.parameters(), lr=0.5, momentum=0.9)
+    before = weights(target)
+    tracemalloc.start()  # numpy and zlib report their allocations to tracemalloc
+    try:
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.load(path, target, target_opt)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"loading allocated {peak:,} bytes"
+    assert unchanged(target, before) and target_opt.param_groups[0]["lr"] == 0.5 and target_opt.state == {}
+
+
+def test_a_deeply_nested_header_is_refused_before_parsing(tmp_path, target):
+    path = tmp_path / "deep.npz"
+    write_header(path, None)
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    rewrite(path, tmp_path / "deep2.npz", replace={"__polygrad__.npy": npy_header((len(deep),), "|u1") + deep})
+    model = mlp(seed=1, backend=target.backend, device=target.device)
+    before = weights(model)
+    for read in (lambda: checkpoint.load(tmp_path / "deep2.npz", model),
+                 lambda: checkpoint.metadata(tmp_path / "deep2.npz")):
+        with pytest.raises(CheckpointError, match="nested 100000 deep, more than 64"):
+            read()
+    assert unchanged(model, before)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
+    path = tmp_path / "note.npz"
+    checkpoint.save(path, mlp(), note="[" * 1000 + '"{\\"', other="]]]")
+    assert checkpoint.metadata(path)["note"] == "[" * 1000 + '"{\\"'
+
+
+def test_an_oversized_header_is_refused_before_inflating(tmp_path, monkeypatch):
+    path = tmp_path / "big_header.npz"
+    checkpoint.save(path, mlp(), note="x" * 500)
+    monkeypatch.setattr(checkpoint, "MAX_HEADER_BYTES", 400)
+    with pytest.raises(CheckpointError, match=r"__polygrad__ record is \d{3} bytes, more than the 400"):
+        checkpoint.metadata(path)
+
+
+def adam_header(**group):
+    groups = [{"params": [0, 1, 2, 3], "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
+               **group}]
+    return header(optimizer={"type": "Adam", "param_groups": groups, "scalars": {}})
+
+
+@pytest.mark.parametrize("meta, message", [
+    (adam_header(lr="0.001; rm -rf /"),
+     r"'optimizer\.param_groups\[0\]\['lr'\]' must be a number, a boolean, null or a list of numbers, "
+     r"got '0\.001; rm -rf /'"),
+    (adam_header(lr=None), r"optimizer\.param_groups\[0\]\['lr'\] must be a finite real number .* got None"),
+    (adam_header(lr=True), r"\['lr'\] must be a finite real number like this optimizer's 0\.5, got True"),
+    (adam_header(lr=float("inf")), r"\['lr'\] must be a finite real number .* got inf"),
+    (adam_header(betas=[0.9]), r"\['betas'\] must be a list of 2 values like this optimizer's \(0\.9, 0\.999\)"),
+    (adam_header(betas=[0.9, "x"]), r"\['betas'\]' must be a number, a boolean, null or a list of numbers"),
+    (adam_header(eps={"a": 1}), r"\['eps'\]' must be a number"),
+])
+def test_every_hyperparameter_is_type_checked_before_anything_changes(tmp_path, target, meta, message):
+    path = tmp_path / "lr.npz"
+    write_header(path, meta)
+    model = mlp(seed=1, backend=target.backend, device=target.device)
+    opt = optim.Adam(model.parameters(), lr=0.5)
+    before = weights(model)
+    with pytest.raises(CheckpointError, match=message) as error:
+        checkpoint.load(path, model, opt)
+    assert str(path) in str(error.value)
+    assert unchanged(model, before) and opt.param_groups[0]["lr"] == 0.5 and opt.state == {}
+
+
+def test_a_saved_hyperparameter_comes_back_as_the_optimizers_kind(tmp_path):
+    model = mlp()
+    opt = optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9))
+    checkpoint.save(tmp_path / "b.npz", model, opt)
+    twin = optim.Adam(model.parameters())
+    checkpoint.load(tmp_path / "b.npz", model, twin)
+    assert twin.param_groups[0]["betas"] == (0.8, 0.9) and isinstance(twin.param_groups[0]["betas"], tuple)
+
+
+def test_too_many_optimizer_tensors_for_one_parameter_are_refused(tmp_path):
+    model = mlp()
+    good, path = tmp_path / "good.npz", tmp_path / "many.npz"
+    checkpoint.save(good, model, optim.SGD(model.parameters(), lr=0.1))
+    shape = tuple(model.state_dict()["1.weight"].shape)
+    extra = {f"optimizer/0/s{k}.npy": npy_header(shape) + bytes(4 * math.prod(shape)) for k in range(9)}
+    rewrite(good, path, add={name: (lambda member, data=data: member.write(data)) for name, data in extra.items()})
+    with pytest.raises(CheckpointError, match="9 optimizer tensors for parameter 0, more than the 8"):
+        checkpoint.load(path, model, optim.SGD(model.parameters(), lr=0.1))
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("model/1.weight.npy", None, "holds 'model/1.weight' twice"),
+    ("notes.txt", b"hello", r"unexpected entry 'notes\.txt' \(every entry of a checkpoint is an \.npy array\)"),
+])
+def test_odd_archive_members_are_refused(tmp_path, name, data, message):
+    good, path = tmp_path / "good.npz", tmp_path / "odd.npz"
+    checkpoint.save(good, mlp())
+    with zipfile.ZipFile(good) as archive:
+        data = data or archive.read(name)
+    rewrite(good, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(name, data)
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(path, mlp())
+
+
+def test_pickled_objects_are_refused_without_suggesting_allow_pickle(tmp_path):
+    good, path = tmp_path / "good.npz", tmp_path / "objects.npz"
+    checkpoint.save(good, mlp())
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()] * 32, dtype=object).reshape(8, 4), allow_pickle=True)
+    rewrite(good, path, replace={"model/1.weight.npy": buffer.getvalue()})
+    with pytest.raises(CheckpointError, match="'model/1.weight' holds object data, not numbers") as error:
+        checkpoint.load(path, mlp())
+    assert "allow_pickle" not in str(error.value)
+
+
+def test_data_the_tensor_cannot_hold_is_refused(tmp_path, target):
+    model = mlp(seed=0)
+    arrays = {f"model/{name}": value.astype(np.complex64) for name, value in weights(model).items()}
+    np.savez(tmp_path / "c.npz", __polygrad__=np.frombuffer(json.dumps(header()).encode(), np.uint8), **arrays)
+    twin = mlp(seed=1, backend=target.backend, device=target.device)
+    before = weights(twin)
+    with pytest.raises(CheckpointError, match=r"'1\.weight' holds complex64 data, which the model's float32 tensor "
+                                              "cannot hold"):
+        checkpoint.load(tmp_path / "c.npz", twin)
+    assert unchanged(twin, before)
+
+
+def test_big_endian_and_fortran_order_arrays_load_as_their_values(tmp_path, target):
+    source = mlp(seed=0)
+    arrays = {f"model/{name}": np.asfortranarray(value.astype(">f8")) for name, value in weights(source).items()}
+    np.savez(tmp_path / "f.npz", __polygrad__=np.frombuffer(json.dumps(header()).encode(), np.uint8), **arrays)
+    twin = mlp(seed=1, backend=target.backend, device=target.device)
+    checkpoint.load(tmp_path / "f.npz", twin)
+    for name, value in weights(source).items():
+        np.testing.assert_array_equal(weights(twin)[name], value, err_msg=name)
+
+
+def test_os_errors_name_the_path(tmp_path):
+    (tmp_path / "file").write_text("")
+    for path in (tmp_path / "missing" / "c.npz", tmp_path / "file" / "c.npz"):
+        with pytest.raises(CheckpointError, match=f"{re.escape(str(path))}: cannot write the checkpoint"):
+            checkpoint.save(path, mlp())
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(tmp_path))}: cannot read the checkpoint"):
+        checkpoint.load(tmp_path, mlp())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process probes are POSIX")
+def test_a_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save(path, mlp(seed=0), epoch=1)
+    killed = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        from polygrad import checkpoint, models
+
+        def die(file, **arrays):
+            file.write(b"PK half an archive")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        np.savez = die
+        checkpoint.save({str(path)!r}, models.mlp(in_features=4, num_classes=3, hidden=(8,)), epoch=2)
+    """)
+    result = subprocess.run([sys.executable, "-c", killed], timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    stale = [p.name for p in tmp_path.iterdir() if p.name != "ckpt.npz"]
+    assert len(stale) == 1 and stale[0].startswith(".ckpt.npz.")
+    running = tmp_path / f".ckpt.npz.{os.getpid()}.{'0' * 12}.tmp"  # a save in progress: kept
+    running.write_bytes(b"")
+    checkpoint.save(path, mlp(seed=1), epoch=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ckpt.npz", running.name])
+    assert checkpoint.metadata(path)["epoch"] == 3
