@@ -61,6 +61,7 @@ from .random import manual_seed, rand, randint, randn  # noqa: E402,F401
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import checkpoint, data, optim  # noqa: E402,F401
+from . import distributed  # noqa: E402,F401
 from .seed import Autograd  # noqa: E402,F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
 # function transforms; `grad` here is JAX-style (pg.autograd.grad is the torch-style one)

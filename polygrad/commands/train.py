@@ -12,6 +12,13 @@ OUT/interrupted.npz, for inspection or evaluation only: nothing resumes from it.
 `--resume` continues from OUT/checkpoint.npz, running the interrupted epoch
 again from its start. The same seed gives the same metrics on the same backend,
 and a resumed run the same as an unbroken one.
+
+Started by `mpiexec -n N` (or srun), it trains data-parallel: the global
+--batch-size is split across the N processes, each reads its share of every
+epoch (DistributedSampler) and DistributedDataParallel averages the gradients.
+Rank 0 alone shows the progress bar, prints, and writes the checkpoint,
+metrics.json (with world_size and throughput) and the plot. A rank that fails
+ends every rank, with its message.
 """
 
 import argparse
@@ -25,7 +32,7 @@ from tqdm import tqdm
 
 import polygrad as pg
 
-from .. import backends, checkpoint, data, models, nn, optim
+from .. import backends, checkpoint, data, distributed, models, nn, optim
 from ..creation import resolve_device
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -113,14 +120,14 @@ def build_model(kind, sample_shape, num_classes, device):
     return models.cnn(channels, sample_shape[-1], num_classes, device=device)
 
 
-def train_epoch(model, loader, loss_fn, optimizer, description):
+def train_epoch(model, loader, loss_fn, optimizer, description, show_progress=True):
     """One pass over `loader`; returns the mean training loss (read from the device once).
 
     The progress bar shows on a terminal only (tqdm's disable=None), keeping logs clean.
     """
     model.train()
     total, count = 0.0, 0
-    for x, y in tqdm(loader, desc=description, leave=False, unit="batch", disable=None):
+    for x, y in tqdm(loader, desc=description, leave=False, unit="batch", disable=None if show_progress else True):
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -142,10 +149,42 @@ def evaluate(model, loader):
 
 
 def run(args):
+    code = _train(args)
+    if code and distributed.is_initialized() and distributed.get_world_size() > 1:
+        distributed.abort(f"polygrad train exited with status {code}", code)  # the other ranks would wait forever
+    return code
+
+
+def _join_process_group(device, requested):
+    """Under mpiexec / srun with several processes: join the group. Returns (rank, world size, device);
+    a GPU rank takes the GPU of its local rank unless --device named one."""
+    if distributed.launcher_environment()[1] > 1 and not distributed.is_initialized():
+        distributed.init_process_group()
+    if not distributed.is_initialized():
+        return 0, 1, device
+    if device.name.startswith("cuda") and requested in (None, "cuda"):
+        gpus = [d for d in device.backend.devices() if d.name.startswith("cuda")]
+        device = gpus[distributed.get_local_rank() % len(gpus)]
+    return distributed.get_rank(), distributed.get_world_size(), device
+
+
+def _mean_over_ranks(value, world):
+    if world == 1:
+        return value
+    t = pg.tensor(value, dtype="float64")
+    distributed.all_reduce(t, op=distributed.ReduceOp.AVG)
+    return t.item()
+
+
+def _train(args):
     try:
         device = resolve_device(args.device, args.backend)
     except (ValueError, backends.BackendUnavailable) as error:
         return _usage_error(error)
+    rank, world, device = _join_process_group(device, args.device)
+    if args.batch_size % world:
+        return _usage_error(f"--batch-size {args.batch_size} does not split evenly across {world} processes")
+    say = print if rank == 0 else lambda *args, **kwargs: None
     try:
         (x_train, y_train), (x_val, y_val) = load_dataset(args.dataset)
     except data.DatasetError as error:
@@ -200,46 +239,59 @@ def run(args):
         checkpoint.save(target, model, optimizer, epoch=epoch, config=config, history=history,
                         scheduler=scheduler.state_dict(), **extra)
 
-    train_loader = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True,
-                                   seed=args.seed, device=device)
+    train_set = data.TensorDataset(x_train, y_train)
+    if world == 1:
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed, device=device)
+    else:
+        sampler = data.DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size // world, sampler=sampler, device=device)
+    trained = model if world == 1 else nn.parallel.DistributedDataParallel(model)
     val_loader = data.DataLoader(data.TensorDataset(x_val, y_val), batch_size=512, device=device)
     loss_fn = nn.CrossEntropyLoss()
-    print(f"training {args.model} on {args.dataset} ({len(y_train)} train / {len(y_val)} validation samples) "
-          f"with {args.optimizer} lr {lr:g} on {device.backend.name} {device.name}")
+    say(f"training {args.model} on {args.dataset} ({len(y_train)} train / {len(y_val)} validation samples) "
+        f"with {args.optimizer} lr {lr:g} on {device.backend.name} {device.name}"
+        + (f", {world} processes" if world > 1 else ""))
     began = time.perf_counter()
     epoch = start
     try:
         for epoch in range(start, args.epochs):
             train_loader.set_epoch(epoch)  # the epoch's shuffle, also after --resume
             tick = time.perf_counter()
-            loss = train_epoch(model, train_loader, loss_fn, optimizer, f"epoch {epoch + 1}/{args.epochs}")
+            loss = train_epoch(trained, train_loader, loss_fn, optimizer, f"epoch {epoch + 1}/{args.epochs}",
+                               show_progress=rank == 0)
+            loss = _mean_over_ranks(loss, world)
             seconds = time.perf_counter() - tick
             accuracy = evaluate(model, val_loader)
             scheduler.step()
             history.append({"epoch": epoch + 1, "train_loss": loss, "val_accuracy": accuracy,
                             "samples_per_s": len(y_train) / seconds, "seconds": seconds})
-            print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  val_acc {accuracy:.2%}  "
-                  f"{len(y_train) / seconds:,.0f} samples/s")
-            save(path, epoch + 1)
+            say(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  val_acc {accuracy:.2%}  "
+                f"{len(y_train) / seconds:,.0f} samples/s")
+            if rank == 0:
+                save(path, epoch + 1)
             finished = epoch + 1
     except KeyboardInterrupt:
         # Not into checkpoint.npz: these weights are part way into an epoch, and resuming from them would
         # train on part of that epoch twice. The file's epoch is the number of finished epochs.
         history = history[:finished]  # an epoch interrupted while being saved is not finished
-        save(interrupted_path, finished, interrupted=True, interrupted_in_epoch=epoch + 1)
+        if rank == 0:
+            save(interrupted_path, finished, interrupted=True, interrupted_in_epoch=epoch + 1)
         if finished > start or args.resume:
             resumable = f"{path} holds the end of epoch {finished}; --resume continues from there"
         else:
             resumable = "no epoch of this run finished, so there is nothing to resume: run again without --resume"
-        print(f"\ninterrupted in epoch {epoch + 1}: saved the weights as they were to {interrupted_path} "
-              f"(not resumable); {resumable}", file=sys.stderr)
+        say(f"\ninterrupted in epoch {epoch + 1}: saved the weights as they were to {interrupted_path} "
+            f"(not resumable); {resumable}", file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - began
+    if rank != 0:
+        return 0
 
     final = history[-1]["val_accuracy"] if history else None
     metrics = {"config": config, "history": history, "final_val_accuracy": final,
                "best_val_accuracy": max((h["val_accuracy"] for h in history), default=None),
-               "seconds": elapsed}
+               "seconds": elapsed, "world_size": world,
+               "samples_per_s": len(y_train) * len(history) / sum(h["seconds"] for h in history) if history else None}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     written = ["metrics.json", path.name] + _plot(history, out / "curves.png")
     if final is not None:

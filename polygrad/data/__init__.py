@@ -9,9 +9,10 @@ from .datasets import (
     SOURCES, Dataset, DatasetError, TensorDataset, data_dir, fetch, load_digits, load_fashion_mnist, load_mnist,
     load_npz, read_idx, train_val_split,
 )
+from .distributed import DistributedSampler
 from .loader import DataLoader
 
 __all__ = [
-    "DataLoader", "Dataset", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
+    "DataLoader", "Dataset", "DistributedSampler", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
     "load_fashion_mnist", "load_mnist", "load_npz", "read_idx", "train_val_split",
 ]

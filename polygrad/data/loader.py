@@ -23,13 +23,19 @@ class DataLoader:
               seed gives the same batches on every run and every backend, and
               `set_epoch(e)` reproduces epoch e's order (for resuming).
     drop_last skip the last batch when it is smaller than batch_size.
+    sampler   an iterable of dataset indices deciding the order instead (e.g. a
+              DistributedSampler); `set_epoch` is passed on to it.
     Each batch is a tuple with one Tensor per field of the samples (a single
     Tensor when samples are not tuples).
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False, backend=None, device=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False, backend=None, device=None,
+                 sampler=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: pass either sampler or shuffle=True; the sampler decides the order")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -39,16 +45,22 @@ class DataLoader:
         self.epoch = 0
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset if self.sampler is None else self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch):
         """Make the next pass use epoch `epoch`'s shuffling order."""
         self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = permutation(n, (self.seed, self.epoch)) if self.shuffle else range(n)
+        if self.sampler is not None:
+            order = list(self.sampler)
+            n = len(order)
+        else:
+            n = len(self.dataset)
+            order = permutation(n, (self.seed, self.epoch)) if self.shuffle else range(n)
         self.epoch += 1
         stop = len(self) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):

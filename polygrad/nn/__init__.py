@@ -8,7 +8,7 @@ The computations live in `polygrad.functional`; these modules hold the
 parameters and buffers, and move them between backends and devices.
 """
 
-from . import init
+from . import init, parallel
 from .layers import (
     GELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm,
     LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
@@ -17,7 +17,7 @@ from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "init", "Module", "ModuleList", "Parameter", "Sequential",
+    "init", "parallel", "Module", "ModuleList", "Parameter", "Sequential",
     "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
     "Embedding", "Flatten", "RNNCell", "GRUCell",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",

@@ -1,0 +1,77 @@
+"""torch.distributed's engines (gloo on CPUs, nccl on GPUs) for torch-backend tensors.
+
+The rendezvous is torch's env:// one: MASTER_ADDR and MASTER_PORT (default
+127.0.0.1:29500); rank and world size come from the launcher's environment, so
+`mpiexec -n 2` and torchrun both work. Collectives run on a clone, so they never
+write into an array that other tensors may share.
+"""
+
+import os
+
+from . import launcher_environment
+
+
+class _Pending:
+    def __init__(self, work, result):
+        self.work, self.result = work, result
+
+    def wait(self):
+        self.work.wait()
+        return self.result()
+
+    def test(self):
+        return self.work.is_completed()
+
+
+class TorchEngine:
+    def __init__(self, name):
+        try:
+            import torch
+            import torch.distributed as dist
+        except ImportError as error:
+            raise RuntimeError(f"the {name} engine needs torch (pip install 'polygrad[torch]'): {error}") from error
+        if not dist.is_available():
+            raise RuntimeError(f"the {name} engine needs a torch built with torch.distributed")
+        self.name, self.torch, self.dist = name, torch, dist
+        self.rank, self.world_size, self.local_rank = launcher_environment()
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29500")
+        if name == "nccl":
+            torch.cuda.set_device(self.local_rank % torch.cuda.device_count())
+        dist.init_process_group(name, rank=self.rank, world_size=self.world_size)
+        self.ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+
+    def _clone(self, array):
+        if not isinstance(array, self.torch.Tensor):
+            raise TypeError(f"the {self.name} engine reduces torch-backend tensors, got {type(array).__name__}; "
+                            "use the mpi engine for other backends")
+        return array.clone().contiguous()
+
+    def all_reduce(self, array, device, op):
+        buffer = self._clone(array)
+        return _Pending(self.dist.all_reduce(buffer, op=self.ops[op], async_op=True), lambda: buffer)
+
+    def broadcast(self, array, device, src):
+        buffer = self._clone(array)
+        return _Pending(self.dist.broadcast(buffer, src, async_op=True), lambda: buffer)
+
+    def all_gather(self, array, device):
+        buffer = self._clone(array)
+        gathered = self.torch.empty((self.world_size, *buffer.shape), dtype=buffer.dtype, device=buffer.device)
+        work = self.dist.all_gather(list(gathered.unbind(0)), buffer, async_op=True)
+        return _Pending(work, lambda: gathered)
+
+    def reduce_scatter(self, stacked, device, op):
+        # gloo has no reduce_scatter of its own: reduce everything, keep this rank's part
+        buffer = self._clone(stacked)
+        return _Pending(self.dist.all_reduce(buffer, op=self.ops[op], async_op=True), lambda: buffer[self.rank])
+
+    def barrier(self):
+        self.dist.barrier()
+
+    def abort(self, code):
+        # no finalisation that would wait for the other ranks: the launcher sees the exit and ends them
+        os._exit(code)
+
+    def destroy(self):
+        self.dist.destroy_process_group()

@@ -1,0 +1,96 @@
+"""DistributedSampler: PyTorch's index assignment (padding, drop_last, striding), no MPI needed."""
+
+import math
+
+import pytest
+
+import polygrad as pg
+from polygrad.data import DistributedSampler
+from polygrad.data.datasets import permutation
+
+
+class Sized:
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
+def epoch_indices(sampler, epoch):
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+CASES = [(n, w) for n in (1, 5, 10, 11, 16) for w in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize("n, replicas", CASES)
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_the_ranks_cover_the_dataset_like_pytorch_describes(n, replicas, drop_last):
+    samplers = [DistributedSampler(Sized(n), replicas, r, shuffle=False, drop_last=drop_last) for r in range(replicas)]
+    lengths = {len(s) for s in samplers}
+    per_rank = [list(s) for s in samplers]
+    assert lengths == {len(indices) for indices in per_rank}  # every rank gets the same count
+    count = lengths.pop()
+    if drop_last:
+        assert count == n // replicas  # the tail is cut, never padded
+        assert sorted(i for indices in per_rank for i in indices) == list(range(count * replicas))
+    else:
+        assert count == math.ceil(n / replicas)  # padded with the first indices
+        assert set(i for indices in per_rank for i in indices) == set(range(n))
+    assert per_rank[0][:1] == ([0] if count else [])
+
+
+@pytest.mark.parametrize("n, replicas", CASES)
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_indices_equal_torch_distributed_sampler(n, replicas, drop_last, shuffle):
+    """shuffle=False: torch's indices exactly. shuffle=True: torch's layout over polygrad's permutation of
+    (seed, epoch), i.e. torch's unshuffled positions mapped through that permutation."""
+    torch_data = pytest.importorskip("torch.utils.data")
+    for rank in range(replicas):
+        ours = DistributedSampler(Sized(n), replicas, rank, shuffle=shuffle, seed=7, drop_last=drop_last)
+        theirs = torch_data.DistributedSampler(Sized(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        assert len(ours) == len(theirs)
+        for epoch in range(3):
+            theirs.set_epoch(epoch)
+            order = permutation(n, (7, epoch)).tolist() if shuffle else list(range(n))
+            assert epoch_indices(ours, epoch) == [order[i] for i in theirs]
+
+
+def test_shuffle_changes_with_the_epoch_and_is_the_same_on_every_rank():
+    samplers = [DistributedSampler(Sized(20), 2, r, seed=1) for r in range(2)]
+    first = [epoch_indices(s, 0) for s in samplers]
+    second = [epoch_indices(s, 1) for s in samplers]
+    assert first != second
+    assert sorted(first[0] + first[1]) == list(range(20))  # one permutation split between the ranks
+    assert epoch_indices(samplers[0], 0) == first[0]  # set_epoch reproduces an epoch (resuming)
+
+
+def test_bad_rank_and_replicas_raise():
+    with pytest.raises(ValueError, match=r"DistributedSampler: rank must be in \[0, 1\], got 2"):
+        DistributedSampler(Sized(4), 2, 2)
+    with pytest.raises(ValueError, match="DistributedSampler: num_replicas must be a positive integer, got 0"):
+        DistributedSampler(Sized(4), 0, 0)
+
+
+def test_without_a_process_group_it_is_one_replica():
+    assert not pg.distributed.is_initialized()
+    sampler = DistributedSampler(Sized(5), shuffle=False)
+    assert (sampler.num_replicas, sampler.rank, list(sampler)) == (1, 0, [0, 1, 2, 3, 4])
+
+
+def test_data_loader_takes_a_sampler(target):
+    import numpy as np
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    sampler = DistributedSampler(Sized(10), 3, 1, shuffle=True, seed=2)
+    loader = pg.data.DataLoader(pg.data.TensorDataset(x), batch_size=2, sampler=sampler, backend=target.backend,
+                                device=target.device)
+    loader.set_epoch(4)  # passed on to the sampler
+    expected = epoch_indices(DistributedSampler(Sized(10), 3, 1, seed=2), 4)
+    assert len(loader) == 2
+    assert [row for (xb,) in loader for row in xb.numpy()[:, 0].tolist()] == [float(i) for i in expected]
+    with pytest.raises(ValueError, match="DataLoader: pass either sampler or shuffle=True"):
+        pg.data.DataLoader(pg.data.TensorDataset(x), sampler=sampler, shuffle=True)
