@@ -3,6 +3,7 @@
     nox -s tests-numpy tests-array_api_strict     # what CI covers at least
     nox -s tests-torch                            # pip, so it finds the local torch wheel
     nox -s tests-cupy                             # skips cleanly (exit 0) without a GPU
+    nox -s tests-dist                             # MPI: one process, then mpiexec -n 2
     nox -s lint
 
 uv creates the environments when it is installed (much faster); pip otherwise.
@@ -46,6 +47,14 @@ def _backend_session(backend):
 
 for _backend in BACKEND_EXTRAS:
     _backend_session(_backend)
+
+
+@nox.session(name="tests-dist")
+def tests_dist(session):
+    """The distributed tests: one process, then a job of two ranks under MPICH's mpiexec."""
+    session.install("-e", ".[test,dist]")
+    session.run("python", "-m", "pytest", "-q", "tests/test_distributed.py", "tests/test_distributed_sampler.py")
+    session.run("mpiexec", "-n", "2", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_distributed.py")
 
 
 @nox.session
