@@ -379,10 +379,239 @@ def _softplus(x):
     return ops.logsumexp(ops.stack([ops.zeros_like(x), x]), axis=0)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weight=None):
-    """-[p y log σ(x) + (1 - y) log(1 - σ(x))] with p = pos_weight (default 1), computed
-    as p y softplus(-x) + (1 - y) softplus(x), which never takes the log of 0."""
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weight=None, weight=None):
+    """-w [p y log σ(x) + (1 - y) log(1 - σ(x))] with p = pos_weight and w = weight (default 1),
+    computed as p y softplus(-x) + (1 - y) softplus(x), which never takes the log of 0."""
     target = _float_target(target, logits)
     positive = target if pos_weight is None else target * pos_weight
     loss = positive * _softplus(-logits) + (1 - target) * _softplus(logits)
+    return _reduce(_weighted(loss, weight), reduction)
+
+
+# ---------------------------------------------------------------- more losses (PyTorch's names and defaults)
+def _weighted(loss, weight):
+    return loss if weight is None else loss * weight
+
+
+def _xlogy(x, y):
+    """x * log(y), 0 where x == 0 (the limit), with no NaN in the value or the gradient there."""
+    nonzero = x != 0
+    return ops.where(nonzero, x * ops.log(ops.where(nonzero, y, 1.0)), 0.0)
+
+
+def l1_loss(input, target, reduction="mean"):
+    return _reduce(ops.abs(input - _float_target(target, input)), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0: L1)."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    size = ops.abs(input - _float_target(target, input))
+    if beta == 0:
+        return _reduce(size, reduction)
+    return _reduce(ops.where(size < beta, size * size * (0.5 / beta), size - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta)."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    size = ops.abs(input - _float_target(target, input))
+    return _reduce(ops.where(size <= delta, size * size * 0.5, (size - 0.5 * delta) * delta), reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-w [y log x + (1 - y) log(1 - x)] on probabilities x, each log clamped at -100 as in PyTorch."""
+    target = _float_target(target, input)
+    if target.shape != input.shape:
+        raise ShapeError(f"binary_cross_entropy: target {describe(target)} must match input {describe(input)}")
+    floor = math.exp(-100)  # log(max(p, e^-100)) = max(log p, -100), with a finite gradient at p = 0
+    loss = -(target * ops.log(ops.maximum(input, floor)) + (1 - target) * ops.log(ops.maximum(1 - input, floor)))
+    return _reduce(_weighted(loss, weight), reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Pointwise KL divergence target (log target - input), input being log-probabilities.
+
+    reduction="batchmean" divides the sum by the batch size (the true KL
+    divergence per sample); "mean" divides by the number of elements, as in PyTorch.
+    """
+    target = _float_target(target, input)
+    if log_target:
+        loss = ops.exp(target) * (target - input)
+    else:
+        loss = _xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return ops.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    """exp(input) - target input (log_input), or input - target log(input + eps);
+    full adds Stirling's target log target - target + log(2 pi target) / 2 where target > 1."""
+    target = _float_target(target, input)
+    loss = ops.exp(input) - target * input if log_input else input - target * ops.log(input + eps)
+    if full:
+        safe = ops.where(target > 1, target, 1.0)
+        stirling = safe * ops.log(safe) - safe + ops.log(safe * (2 * math.pi)) * 0.5
+        loss = loss + ops.where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """(log var + (input - target)^2 / var) / 2 (+ log(2 pi) / 2 with full).
+
+    var is input's shape, or that shape with a last axis of 1 or without it
+    (one variance per sample). As in PyTorch, var is clamped at eps for the
+    value while its gradient passes the clamp unchanged.
+    """
+    target = _float_target(target, input)
+    var = _float_target(var, input)
+    if var.ndim == input.ndim - 1 and var.shape == input.shape[:-1]:
+        var = ops.expand_dims(var, axis=-1)
+    if var.ndim != input.ndim or any(v not in (1, n) for v, n in zip(var.shape, input.shape)):
+        raise ShapeError(f"gaussian_nll_loss: var {describe(var)} does not fit input {describe(input)}")
+    if eps < 0 or bool(ops.any(var < 0)):
+        raise ValueError("gaussian_nll_loss: var has negative entries (or eps < 0)")
+    var = var + (ops.maximum(var, eps) - var).detach()
+    diff = input - target
+    loss = (ops.log(var) + diff * diff / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1; cosine over the last axis."""
+    target = _float_target(target, input1)
+    norms = ops.sqrt((ops.sum(input1 * input1, axis=-1) + 1e-12) * (ops.sum(input2 * input2, axis=-1) + 1e-12))
+    cos = ops.sum(input1 * input2, axis=-1) / norms
+    loss = ops.where(target == 1, 1 - cos, ops.maximum(cos - margin, 0.0))
+    return _reduce(ops.where((target == 1) | (target == -1), loss, 0.0), reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """max(0, -target (x1 - x2) + margin): target 1 wants x1 ranked above x2, -1 below."""
+    target = _float_target(target, input1)
+    return _reduce(ops.maximum(-target * (input1 - input2) + margin, 0.0), reduction)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps over the last axis (eps keeps the gradient finite at x1 == x2)."""
+    diff = ops.abs(x1 - x2 + eps)
+    if p == math.inf:
+        return ops.max(diff, axis=-1, keepdims=keepdim)
+    return ops.sum(diff ** p, axis=-1, keepdims=keepdim) ** (1 / p)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) with d the p-norm distance; swap uses min(d(a, n), d(p, n))."""
+    near = pairwise_distance(anchor, positive, p, eps)
+    far = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        far = ops.minimum(far, pairwise_distance(positive, negative, p, eps))
+    return _reduce(ops.maximum(near - far + margin, 0.0), reduction)
+
+
+# ---------------------------------------------------------------- CTC
+def _host_ints(value, name):
+    """Lengths or labels as a list of Python ints (read from the host once per call)."""
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    elif not isinstance(value, (list, tuple)):
+        value = value.tolist() if hasattr(value, "tolist") else [value]
+    if not all(_is_int(v) for v in value):
+        raise TypeError(f"ctc_loss: {name} must hold integers, got {value!r}")
+    return [int(v) for v in value]
+
+
+def _logsumexp_of(terms):
+    """log(sum(exp(terms))) elementwise over a list of same-shaped tensors, exact where every
+    term is -inf: such entries are computed on zeros and then set to -inf, so no NaN reaches
+    the gradient from the unreachable cells of the CTC lattice (the "double where")."""
+    top = terms[0]
+    for t in terms[1:]:
+        top = ops.maximum(top, t)
+    dead = top == -math.inf
+    top = ops.where(dead, 0.0, top).detach()
+    total = ops.exp(ops.where(dead, 0.0, terms[0]) - top)
+    for t in terms[1:]:
+        total = total + ops.exp(ops.where(dead, 0.0, t) - top)
+    return ops.where(dead, -math.inf, ops.log(total) + top)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification loss (Graves et al. 2006), as PyTorch's ctc_loss.
+
+    log_probs (T, N, C) log-softmax outputs (or (T, C) for one sequence);
+    targets (N, S) padded labels or one 1-D concatenation of all of them;
+    input_lengths and target_lengths one integer per sequence. The loss of a
+    sequence is -log of the total probability of every alignment (a path
+    through the labels with blanks between and repeats) that collapses to its
+    target. It is computed with the forward recursion in log space, vectorized
+    over the batch and differentiated by the engine (the reverse pass is the
+    backward recursion). reduction "mean" divides each loss by its target
+    length, then averages over the batch; zero_infinity turns the infinite loss
+    of an impossible alignment (input too short) and its gradient into 0.
+    """
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = ops.expand_dims(log_probs, axis=1)
+    if log_probs.ndim != 3:
+        raise ShapeError(f"ctc_loss: log_probs must be (T, N, C) or (T, C), got {describe(log_probs)}")
+    steps, batch, classes = log_probs.shape
+    input_lengths = _host_ints(input_lengths, "input_lengths")
+    target_lengths = _host_ints(target_lengths, "target_lengths")
+    labels = _host_ints(ops.reshape(_on_device(targets, log_probs), (-1,)), "targets")
+    if len(input_lengths) != batch or len(target_lengths) != batch:
+        raise ShapeError(f"ctc_loss: {batch} sequences in log_probs {describe(log_probs)}, but "
+                         f"{len(input_lengths)} input_lengths and {len(target_lengths)} target_lengths")
+    if any(not 0 <= n <= steps for n in input_lengths) or any(n < 0 for n in target_lengths):
+        raise ValueError(f"ctc_loss: input_lengths {input_lengths} must lie in [0, {steps}] and target_lengths "
+                         f"{target_lengths} be >= 0")
+    padded = _on_device(targets, log_probs).ndim == (1 if unbatched else 2)
+    width = len(labels) // batch if padded else max(target_lengths, default=0)
+    if padded and max(target_lengths, default=0) > width:
+        raise ShapeError(f"ctc_loss: target_lengths {target_lengths} exceed the padded targets' width {width}")
+    if not padded and sum(target_lengths) != len(labels):
+        raise ShapeError(f"ctc_loss: concatenated targets hold {len(labels)} labels, target_lengths sum to "
+                         f"{sum(target_lengths)}")
+    starts = [i * width for i in range(batch)] if padded else [sum(target_lengths[:i]) for i in range(batch)]
+    sequences = [labels[s:s + n] for s, n in zip(starts, target_lengths)]
+    if any(not 0 <= c < classes or c == blank for seq in sequences for c in seq):
+        raise ValueError(f"ctc_loss: labels must be classes in [0, {classes}) other than the blank {blank}")
+    # The extended label sequence: blank, l1, blank, l2, ..., blank (padded with blanks).
+    size = 2 * width + 1
+    extended = [[blank] * size for _ in sequences]
+    skip = [[False] * size for _ in sequences]  # may a path jump from s - 2 to s (no blank between)?
+    for ext, jump, seq in zip(extended, skip, sequences):
+        for i, c in enumerate(seq):
+            ext[2 * i + 1] = c
+            jump[2 * i + 1] = i > 0 and seq[i - 1] != c
+    device = log_probs.device
+    index = ops.broadcast_to(asarray([extended], device=device), (steps, batch, size))
+    emit = ops.take_along_axis(log_probs, index, axis=2)  # (T, N, 2S + 1): log p of each lattice label
+    skip = asarray(skip, device=device)
+    lengths = asarray(input_lengths, device=device)
+    cells = asarray(list(range(size)), device=device)
+    impossible = ops.full_like(emit[0], -math.inf)
+    alpha = ops.where(cells < 2, emit[0], impossible)  # a path starts at the first blank or the first label
+    alpha = ops.where(ops.expand_dims(lengths > 0, axis=1), alpha, ops.where(cells == 0, 0.0, impossible))
+    column = impossible[:, :1]
+    for t in range(1, steps):
+        one_back = ops.concat([column, alpha[:, :-1]], axis=1)
+        two_back = ops.where(skip, ops.concat([column, column, alpha[:, :-2]], axis=1), impossible)
+        step = _logsumexp_of([alpha, one_back, two_back]) + emit[t]
+        alpha = ops.where(ops.expand_dims(lengths > t, axis=1), step, alpha)  # sequences that ended keep theirs
+    last = asarray([[2 * n, max(2 * n - 1, 0)] for n in target_lengths], device=device)
+    ends = ops.take_along_axis(alpha, last, axis=1)
+    ends = ops.where(asarray([[True, n > 0] for n in target_lengths], device=device), ends, impossible[:, :2])
+    loss = -_logsumexp_of([ends[:, 0], ends[:, 1]])
+    if zero_infinity:
+        loss = ops.where(ops.isinf(loss), 0.0, loss)
+    if reduction == "mean":
+        divisors = asarray([max(n, 1) for n in target_lengths], dtype=log_probs.dtype, device=device)
+        return ops.mean(loss / divisors)
+    loss = _reduce(loss, reduction)
+    return loss[0] if unbatched and reduction == "none" else loss

@@ -7,6 +7,7 @@ primitives, they need no rules of their own. This module is also the `xp` the
 rules see under `create_graph=True`.
 """
 
+import builtins  # the namespace's own all, any, sum, max ... shadow the builtins below
 import inspect
 import math
 
@@ -96,7 +97,7 @@ def _promote(tensors, promotion):
 def signature(primitive):
     """(variadic, number of inputs, {option: default}) read off a primitive's forward."""
     parameters = list(inspect.signature(primitive.forward).parameters.values())[1:]
-    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    variadic = builtins.any(p.kind is p.VAR_POSITIONAL for p in parameters)
     n_inputs = len([p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD])
     options = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
     return variadic, n_inputs, options
@@ -275,7 +276,7 @@ def getitem(x, key):
 def _slices_around_array(x, parts):
     """x[:, idx] or x[1:, ..., mask]: the slices first, then take along the array's axis."""
     is_array = [isinstance(p, (Tensor, list)) or x.backend.is_array(p) for p in parts]
-    if is_array.count(True) != 1 or not all(a or isinstance(p, slice) or p is Ellipsis for a, p in zip(is_array, parts)):
+    if is_array.count(True) != 1 or not builtins.all(a or isinstance(p, slice) or p is Ellipsis for a, p in zip(is_array, parts)):
         raise IndexError(
             f"getitem: on {describe(x)}, an array index may be combined only with slices and one '...'; "
             "use take/take_along_axis, or index in two steps"

@@ -366,3 +366,100 @@ defprim("argmin", lambda xp, x, *, axis=None, keepdims=False: xp.argmin(x, axis=
 # Rules call these by name; raw namespaces get them too, so the same rule text
 # runs on arrays (first order) and on Tensors (create_graph).
 backends.extend_namespaces({"scatter_slice": _scatter_slice, "scatter_add": _scatter_add})
+
+
+# ================================================================ Array API: elementwise functions
+# Each entry gives the derivative once; its vjp is g * d and its jvp t * d.
+def _unary(name, derivative, doc=""):
+    """Elementwise xp.<name>(x) with d out / d x = derivative(xp, out, x)."""
+    return defprim(name, lambda xp, x: getattr(xp, name)(x),
+                   vjp=[lambda xp, g, out, x: g * derivative(xp, out, x)],
+                   jvp=[lambda xp, t, out, x: t * derivative(xp, out, x)], doc=doc)
+
+
+def _binary(name, d_first, d_second, doc=""):
+    """Elementwise xp.<name>(x1, x2) with partials d_first/d_second(xp, out, x1, x2) (None: no gradient)."""
+    partials = [d_first, d_second]
+    return defprim(name, lambda xp, a, b: getattr(xp, name)(a, b),
+                   vjp=[None if d is None else (lambda d: lambda xp, g, out, a, b: g * d(xp, out, a, b))(d)
+                        for d in partials],
+                   jvp=[None if d is None else (lambda d: lambda xp, t, out, a, b: t * d(xp, out, a, b))(d)
+                        for d in partials],
+                   promotion="mixed", doc=doc)
+
+
+def _nonzero_or_one(xp, a):
+    return xp.where(a == 0, xp.ones_like(a), a)
+
+
+_unary("tan", lambda xp, out, x: out * out + 1)
+_unary("sinh", lambda xp, out, x: xp.cosh(x))
+_unary("cosh", lambda xp, out, x: xp.sinh(x))
+_unary("asin", lambda xp, out, x: 1 / xp.sqrt(1 - x * x))
+_unary("acos", lambda xp, out, x: -1 / xp.sqrt(1 - x * x))
+_unary("atan", lambda xp, out, x: 1 / (x * x + 1))
+_unary("asinh", lambda xp, out, x: 1 / xp.sqrt(x * x + 1))
+_unary("acosh", lambda xp, out, x: 1 / xp.sqrt(x * x - 1))
+_unary("atanh", lambda xp, out, x: 1 / (1 - x * x))
+_unary("log2", lambda xp, out, x: 1 / (x * math.log(2)))
+_unary("log10", lambda xp, out, x: 1 / (x * math.log(10)))
+_unary("reciprocal", lambda xp, out, x: -(out * out))
+_unary("positive", lambda xp, out, x: xp.ones_like(x))
+_binary("atan2", lambda xp, out, a, b: b / (a * a + b * b), lambda xp, out, a, b: -a / (a * a + b * b))
+_binary("logaddexp", lambda xp, out, a, b: xp.exp(a - out), lambda xp, out, a, b: xp.exp(b - out))
+_binary("hypot", lambda xp, out, a, b: a / _nonzero_or_one(xp, out), lambda xp, out, a, b: b / _nonzero_or_one(xp, out),
+        doc="sqrt(x1**2 + x2**2); the gradient at x1 = x2 = 0 is 0.")
+_binary("copysign", lambda xp, out, a, b: 1 - 2 * _as(xp, xp.signbit(a) != xp.signbit(out), a), None,
+        doc="|x1| with x2's sign; no gradient in x2 (piecewise constant).")
+_binary("remainder", lambda xp, out, a, b: xp.ones_like(out), lambda xp, out, a, b: -xp.floor_divide(a, b),
+        doc="x1 - floor(x1 / x2) * x2, Python's %; gradients away from the jumps.")
+
+# ================================================================ Array API: structure
+defprim("flip", lambda xp, x, *, axis=None: xp.flip(x, axis=axis),
+        vjp=[lambda xp, g, out, x, axis: xp.flip(g, axis=axis)],
+        jvp=[lambda xp, t, out, x, axis: xp.flip(t, axis=axis)])
+defprim("roll", lambda xp, x, *, shift, axis=None: xp.roll(x, shift, axis=axis),
+        vjp=[lambda xp, g, out, x, shift, axis: xp.roll(g, _negated(shift), axis=axis)],
+        jvp=[lambda xp, t, out, x, shift, axis: xp.roll(t, shift, axis=axis)])
+defprim("tril", lambda xp, x, *, k=0: xp.tril(x, k=k),
+        vjp=[lambda xp, g, out, x, k: xp.tril(g, k=k)],
+        jvp=[lambda xp, t, out, x, k: xp.tril(t, k=k)])
+defprim("triu", lambda xp, x, *, k=0: xp.triu(x, k=k),
+        vjp=[lambda xp, g, out, x, k: xp.triu(g, k=k)],
+        jvp=[lambda xp, t, out, x, k: xp.triu(t, k=k)])
+
+
+def _negated(shift):
+    return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
+
+
+def _cumulative_sum(xp, x, *, axis, include_initial=False):
+    return xp.cumulative_sum(x, axis=axis, include_initial=include_initial)
+
+
+def _reverse_cumulative_sum(xp, g, x, axis, include_initial):
+    """The adjoint of a cumulative sum: entry j gathers the output gradients of every i that includes j."""
+    if include_initial:
+        g = g[(slice(None),) * (axis % g.ndim) + (slice(1, None), Ellipsis)]
+    return xp.flip(xp.cumulative_sum(xp.flip(g, axis=axis), axis=axis), axis=axis)
+
+
+defprim("cumulative_sum", _cumulative_sum,
+        vjp=[lambda xp, g, out, x, axis, include_initial: _reverse_cumulative_sum(xp, g, x, axis, include_initial)],
+        jvp=[lambda xp, t, out, x, axis, include_initial: xp.cumulative_sum(t, axis=axis, include_initial=include_initial)],
+        doc="Running sums along `axis`; the gradient is the reversed running sum of the output gradient.")
+
+# ================================================================ Array API: no derivative
+# Integer, bitwise and logical operators, sign tests, searching: results carry no gradient.
+for _name in ("floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+              "bitwise_right_shift", "logical_xor", "nextafter"):
+    defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name),
+            promotion="mixed" if _name in ("floor_divide", "nextafter") else None)
+for _name in ("bitwise_invert", "signbit"):
+    defprim(_name, (lambda name: lambda xp, x: getattr(xp, name)(x))(_name))
+defprim("all", lambda xp, x, *, axis=None, keepdims=False: xp.all(x, axis=axis, keepdims=keepdims))
+defprim("any", lambda xp, x, *, axis=None, keepdims=False: xp.any(x, axis=axis, keepdims=keepdims))
+defprim("count_nonzero", lambda xp, x, *, axis=None, keepdims=False: xp.count_nonzero(x, axis=axis, keepdims=keepdims))
+defprim("argsort", lambda xp, x, *, axis=-1, descending=False, stable=True:
+        xp.argsort(x, axis=axis, descending=descending, stable=stable))
+defprim("searchsorted", lambda xp, x1, x2, *, side="left", sorter=None: xp.searchsorted(x1, x2, side=side, sorter=sorter))

@@ -26,6 +26,7 @@ from polygrad.primitives import PRIMITIVES
 A = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
 B = [[0.9, -1.2, 0.6], [1.3, 0.25, -0.8]]
 POS = [[0.5, 1.7, 2.5], [0.8, 1.2, 3.0]]
+U = [[-0.8, 0.3, 0.6], [0.1, -0.45, 0.9]]  # inside (-1, 1)
 V3 = [0.4, -1.1, 0.8]
 IDX = [2, 0, 2, 1]  # repeated index: gradients must accumulate
 
@@ -165,6 +166,39 @@ ROWS = [
     unary("sigmoid/large", pg.sigmoid, lambda x: sigmoid(x) * (1 - sigmoid(x)), [-30.0, -8.0, 8.0, 30.0]),
     unary("relu", pg.relu, lambda x: (x > 0).astype(float), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
     unary("abs", pg.abs, lambda x: np.where(x > 0, 1.0, np.where(x < 0, -1.0, 0.0)), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
+    # ---- the Array API's elementwise functions
+    unary("tan", pg.tan, lambda x: 1 / np.cos(x) ** 2, A),
+    unary("sinh", pg.sinh, np.cosh, A),
+    unary("cosh", pg.cosh, np.sinh, A),
+    unary("asin", pg.asin, lambda x: 1 / np.sqrt(1 - x**2), U),
+    unary("acos", pg.acos, lambda x: -1 / np.sqrt(1 - x**2), U),
+    unary("atan", pg.atan, lambda x: 1 / (1 + x**2), A),
+    unary("asinh", pg.asinh, lambda x: 1 / np.sqrt(x**2 + 1), A),
+    unary("acosh", pg.acosh, lambda x: 1 / np.sqrt(x**2 - 1), [[1.5, 1.7, 2.5], [1.8, 1.2, 3.0]]),
+    unary("atanh", pg.atanh, lambda x: 1 / (1 - x**2), U),
+    unary("log2", pg.log2, lambda x: 1 / (x * np.log(2)), POS),
+    unary("log10", pg.log10, lambda x: 1 / (x * np.log(10)), POS),
+    unary("reciprocal", pg.reciprocal, lambda x: -1 / x**2, POS),
+    unary("positive", pg.positive, np.ones_like, A),
+    Row("atan2", [A, POS], pg.atan2, lambda w, a, b: [w * b / (a**2 + b**2), -w * a / (a**2 + b**2)]),
+    Row("logaddexp", [A, B], pg.logaddexp,
+        lambda w, a, b: [w * np.exp(a) / (np.exp(a) + np.exp(b)), w * np.exp(b) / (np.exp(a) + np.exp(b))]),
+    Row("hypot", [A, B], pg.hypot, lambda w, a, b: [w * a / np.hypot(a, b), w * b / np.hypot(a, b)]),
+    Row("hypot/origin", [[0.0, 3.0], [0.0, 4.0]], pg.hypot, lambda w, a, b: [w * np.array([0, 0.6]), w * np.array([0, 0.8])]),
+    # copysign(a, b) = |a| sign(b): d/da = sign(a) sign(b); no gradient in b
+    Row("copysign", [A], lambda a: pg.copysign(a, pg.asarray([[1.0, -1.0, -2.0], [-0.5, 0.5, 3.0]], device=a.device, dtype=a.dtype)),
+        lambda w, a: [w * np.sign(a) * np.sign([[1.0, -1.0, -2.0], [-0.5, 0.5, 3.0]])]),
+    Row("remainder", [A, POS], pg.remainder, lambda w, a, b: [w, -w * np.floor(a / b)]),
+    # ---- the Array API's structural functions: each gradient is the same structure applied back
+    Row("flip", [A], lambda x: pg.flip(x, axis=1), lambda w, x: [w[:, ::-1]]),
+    Row("roll", [A], lambda x: pg.roll(x, shift=1, axis=1), lambda w, x: [np.roll(w, -1, axis=1)]),
+    Row("tril", [grid(3, 3, seed=40)], lambda x: pg.tril(x, k=-1), lambda w, x: [np.tril(w, -1)]),
+    Row("triu", [grid(3, 4, seed=41)], lambda x: pg.triu(x, k=1), lambda w, x: [np.triu(w, 1)]),
+    # out_i = sum_{j <= i} x_j, so d/dx_j = sum_{i >= j} w_i (with include_initial: i > j of the longer output)
+    Row("cumulative_sum", [A], lambda x: pg.cumulative_sum(x, axis=1),
+        lambda w, x: [np.cumsum(w[:, ::-1], axis=1)[:, ::-1]]),
+    Row("cumulative_sum/include-initial", [A], lambda x: pg.cumulative_sum(x, axis=0, include_initial=True),
+        lambda w, x: [np.cumsum(w[1:][::-1], axis=0)[::-1]]),
     # ---- maximum / minimum: the larger (smaller) operand takes the gradient, equal operands halve it
     Row("maximum", [A, [[0.1, 0.7, -1.0], [0.6, -2.0, 1.1]]], pg.maximum,
         lambda w, a, b: [w * ((a > b) + 0.5 * (a == b)), w * ((b > a) + 0.5 * (a == b))]),

@@ -1,0 +1,271 @@
+"""Losses: values and gradients against PyTorch (float64, where installed), finite
+differences on every backend, hand formulas, and CTC against a brute-force sum over alignments."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+import polygrad as pg
+from polygrad import functional as F
+
+rng = np.random.default_rng(7)
+X = rng.standard_normal((4, 3))
+Y = rng.standard_normal((4, 3))
+Z = rng.standard_normal((4, 3))
+P = rng.uniform(0.05, 0.95, (4, 3))
+LABELS01 = rng.integers(0, 2, (4, 3)).astype(float)
+SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
+COUNTS = rng.integers(0, 5, (4, 3)).astype(float)
+LOGP = np.log(rng.dirichlet(np.ones(3), 4))
+VAR = rng.uniform(0.1, 2.0, (4, 3))
+
+# name -> (arrays, which of them are differentiable, call(F, *tensors, reduction))
+CASES = {
+    "l1": ((X, Y), (0, 1), lambda f, a, b, r: f.l1_loss(a, b, reduction=r)),
+    "smooth_l1": ((X, Y), (0, 1), lambda f, a, b, r: f.smooth_l1_loss(a, b, reduction=r, beta=0.7)),
+    "smooth_l1-beta0": ((X, Y), (0,), lambda f, a, b, r: f.smooth_l1_loss(a, b, reduction=r, beta=0.0)),
+    "huber": ((X, Y), (0, 1), lambda f, a, b, r: f.huber_loss(a, b, reduction=r, delta=0.6)),
+    "bce": ((P, LABELS01, VAR), (0,), lambda f, p, y, w, r: f.binary_cross_entropy(p, y, weight=w, reduction=r)),
+    "bce-soft-targets": ((P, P[::-1].copy()), (0, 1), lambda f, p, y, r: f.binary_cross_entropy(p, y, reduction=r)),
+    "bce_with_logits-weights": ((X, LABELS01, VAR, VAR[0]), (0,), lambda f, x, y, w, pw, r:
+                                f.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pw, reduction=r)),
+    "kl_div": ((LOGP, np.exp(LOGP[::-1])), (0, 1), lambda f, a, b, r: f.kl_div(a, b, reduction=r)),
+    "kl_div-log_target": ((LOGP, LOGP[::-1].copy()), (0, 1),
+                          lambda f, a, b, r: f.kl_div(a, b, reduction=r, log_target=True)),
+    "poisson_nll": ((X, COUNTS), (0,), lambda f, a, b, r: f.poisson_nll_loss(a, b, reduction=r)),
+    "poisson_nll-full-rates": ((P * 3, COUNTS), (0,), lambda f, a, b, r:
+                               f.poisson_nll_loss(a, b, log_input=False, full=True, reduction=r)),
+    "gaussian_nll": ((X, Y, VAR), (0, 1, 2), lambda f, a, b, v, r: f.gaussian_nll_loss(a, b, v, reduction=r)),
+    "gaussian_nll-full-one-var-per-sample": ((X, Y, VAR[:, :1].copy()), (0, 2), lambda f, a, b, v, r:
+                                             f.gaussian_nll_loss(a, b, v, full=True, reduction=r)),
+    "gaussian_nll-clamped": ((X, Y, VAR * 1e-7), (0, 2), lambda f, a, b, v, r:
+                             f.gaussian_nll_loss(a, b, v, eps=1e-6, reduction=r)),
+    "cosine_embedding": ((X, Y, SIGNS), (0, 1), lambda f, a, b, y, r:
+                         f.cosine_embedding_loss(a, b, y, margin=0.1, reduction=r)),
+    "margin_ranking": ((X[:, 0].copy(), Y[:, 0].copy(), SIGNS), (0, 1), lambda f, a, b, y, r:
+                       f.margin_ranking_loss(a, b, y, margin=0.2, reduction=r)),
+    "triplet_margin": ((X, Y, Z), (0, 1, 2), lambda f, a, p, n, r: f.triplet_margin_loss(a, p, n, margin=1.5,
+                                                                                          reduction=r)),
+    "triplet_margin-p1-swap": ((X, Y, Z), (0, 1, 2), lambda f, a, p, n, r:
+                               f.triplet_margin_loss(a, p, n, margin=2.0, p=1, swap=True, reduction=r)),
+}
+
+
+def t64(value):
+    return pg.tensor(value, dtype="float64")
+
+
+def _inputs(make, arrays, differentiable):
+    return [make(a, i in differentiable) for i, a in enumerate(arrays)]
+
+
+def _weights(shape):
+    return np.random.default_rng(1).uniform(0.5, 1.5, shape)
+
+
+@pytest.mark.filterwarnings("ignore:reduction")  # PyTorch's note that kl_div's "mean" is not "batchmean"
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", CASES)
+def test_loss_matches_pytorch(target, name, reduction):
+    torch = pytest.importorskip("torch")
+    arrays, differentiable, call = CASES[name]
+    theirs = _inputs(lambda a, g: torch.tensor(a, requires_grad=g), arrays, differentiable)
+    expected = call(torch.nn.functional, *theirs, reduction)
+    ours = _inputs(lambda a, g: target.tensor(a, requires_grad=g), arrays, differentiable)
+    got = call(F, *ours, reduction)
+    assert got.shape == tuple(expected.shape)
+    tol = 1e-10 if target.dtype == "float64" else 2e-5
+    np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
+    weights = _weights(got.shape)
+    (expected * torch.tensor(weights)).sum().backward()
+    (got * target.tensor(weights)).sum().backward()
+    for i in differentiable:
+        np.testing.assert_allclose(ours[i].grad.numpy(), theirs[i].grad.numpy(), rtol=tol * 10, atol=tol * 10,
+                                   err_msg=f"gradient of input {i}")
+
+
+# The clamped variance's gradient passes the clamp unchanged (as PyTorch's): not the derivative of the value.
+@pytest.mark.parametrize("name", [name for name in CASES if not name.endswith("clamped")])
+def test_loss_gradients_match_finite_differences(target64, name):
+    arrays, differentiable, call = CASES[name]
+    tensors = [target64.tensor(a) for a in arrays]
+
+    def f(*xs):
+        full = list(tensors)
+        for i, x in zip(differentiable, xs):
+            full[i] = x
+        return call(F, *full, "none")
+
+    pg.gradcheck(f, [tensors[i] for i in differentiable])
+
+
+def test_hand_formulas():
+    d = t64([-2.0, -0.5, 0.0, 0.3, 1.5])
+    zero = pg.zeros_like(d)
+    assert F.l1_loss(d, zero, reduction="none").tolist() == [2.0, 0.5, 0.0, 0.3, 1.5]
+    np.testing.assert_allclose(F.smooth_l1_loss(d, zero, reduction="none").numpy(), [1.5, 0.125, 0, 0.045, 1.0])
+    np.testing.assert_allclose(F.huber_loss(d, zero, delta=0.5, reduction="none").numpy(),
+                               [0.875, 0.125, 0, 0.045, 0.625])
+    # KL of a distribution with itself is 0; batchmean is the sum over the batch size
+    logp = t64(LOGP)
+    assert F.kl_div(logp, pg.exp(logp), reduction="sum").item() == pytest.approx(0.0, abs=1e-12)
+    pairwise = F.kl_div(logp, t64(np.exp(LOGP[::-1])), reduction="sum").item()
+    assert F.kl_div(logp, t64(np.exp(LOGP[::-1])), reduction="batchmean").item() == pytest.approx(pairwise / 4)
+    # binary cross-entropy clamps its logs at -100, as PyTorch does
+    assert F.binary_cross_entropy(t64([0.0, 1.0]), t64([1.0, 0.0]), reduction="none").tolist() == [100, 100]
+    assert F.margin_ranking_loss(t64([1.0]), t64([3.0]), t64([1.0]), margin=0.5).item() == 2.5
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_batchmean_matches_pytorch(target, log_target):
+    torch = pytest.importorskip("torch")
+    b = LOGP[::-1].copy() if log_target else np.exp(LOGP[::-1])
+    expected = torch.nn.functional.kl_div(torch.tensor(LOGP), torch.tensor(b), reduction="batchmean",
+                                          log_target=log_target)
+    got = F.kl_div(target.tensor(LOGP), target.tensor(b), reduction="batchmean", log_target=log_target)
+    assert got.item() == pytest.approx(expected.item(), rel=target.tol * 10)
+
+
+def test_loss_errors_name_the_operation():
+    with pytest.raises(pg.ShapeError, match="binary_cross_entropy"):
+        F.binary_cross_entropy(pg.tensor([0.5, 0.5]), pg.tensor([1.0]))
+    with pytest.raises(pg.ShapeError, match="gaussian_nll_loss"):
+        F.gaussian_nll_loss(pg.tensor(X), pg.tensor(Y), pg.tensor(VAR[:2]))
+    with pytest.raises(ValueError, match="gaussian_nll_loss"):
+        F.gaussian_nll_loss(pg.tensor(X), pg.tensor(Y), pg.tensor(-VAR))
+    with pytest.raises(ValueError, match="reduction"):
+        F.l1_loss(pg.tensor(X), pg.tensor(Y), reduction="avg")
+
+
+# ---------------------------------------------------------------- CTC
+def brute_force_ctc(log_probs, target, length, blank=0):
+    """-log of the summed probability of every alignment of `length` frames collapsing to target."""
+    classes = log_probs.shape[1]
+    total = 0.0
+    for path in itertools.product(range(classes), repeat=length):
+        collapsed = [c for i, c in enumerate(path) if c != blank and (i == 0 or path[i - 1] != c)]
+        if collapsed == list(target):
+            total += math.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    return -math.log(total) if total else math.inf
+
+
+CTC_BATCH = [  # (target, input length): repeats, an empty target, shorter inputs, an impossible one
+    ([1, 2], 5), ([2, 2], 5), ([], 4), ([1], 3), ([2, 1, 2], 5), ([1, 1, 1], 4),
+]
+
+
+def _ctc_inputs(blank=0):
+    steps, classes = 5, 3
+    logits = np.random.default_rng(3).standard_normal((steps, len(CTC_BATCH), classes))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    padded = np.full((len(CTC_BATCH), 3), blank)
+    for i, (t, _) in enumerate(CTC_BATCH):
+        padded[i, :len(t)] = t
+    lengths = [n for _, n in CTC_BATCH]
+    return logits, log_probs, padded, lengths, [len(t) for t, _ in CTC_BATCH]
+
+
+def test_ctc_matches_brute_force_over_all_alignments(target):
+    _, log_probs, padded, lengths, target_lengths = _ctc_inputs()
+    got = F.ctc_loss(target.tensor(log_probs), pg.tensor(padded), lengths, target_lengths, reduction="none")
+    expected = [brute_force_ctc(log_probs[:, i], t, n) for i, (t, n) in enumerate(CTC_BATCH)]
+    assert math.isinf(expected[-1])  # [1, 1, 1] needs 5 frames (blanks between the repeats)
+    tol = 1e-10 if target.dtype == "float64" else 1e-5
+    np.testing.assert_allclose(got.numpy(), expected, rtol=tol)
+
+
+def test_ctc_blank_elsewhere_and_concatenated_targets(target):
+    _, log_probs, _, lengths, target_lengths = _ctc_inputs()
+    # relabel: blank is class 2, labels 1 -> 0 and 2 -> 1
+    relabel = {1: 0, 2: 1}
+    moved = log_probs[..., [1, 2, 0]]
+    concatenated = [relabel[c] for t, _ in CTC_BATCH for c in t]
+    got = F.ctc_loss(target.tensor(moved), concatenated, lengths, target_lengths, blank=2, reduction="none")
+    expected = F.ctc_loss(pg.tensor(log_probs), [c for t, _ in CTC_BATCH for c in t], lengths, target_lengths,
+                          reduction="none")
+    tol = 1e-10 if target.dtype == "float64" else 1e-5
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=tol)
+
+
+def test_ctc_gradient_matches_finite_differences(target64):
+    logits, _, padded, lengths, target_lengths = _ctc_inputs()
+    keep = slice(0, 5)  # the possible ones: an infinite loss has no finite difference
+    pg.gradcheck(lambda z: F.ctc_loss(pg.log_softmax(z, axis=2), pg.tensor(padded[keep]), lengths[keep],
+                                      target_lengths[keep], reduction="none"),
+                 [target64.tensor(logits[:, keep])])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_matches_pytorch(target, reduction, zero_infinity):
+    torch = pytest.importorskip("torch")
+    logits, _, padded, lengths, target_lengths = _ctc_inputs()
+    if not zero_infinity:  # drop the impossible alignment, whose infinite loss has no useful gradient
+        logits, padded, lengths, target_lengths = logits[:, :5], padded[:5], lengths[:5], target_lengths[:5]
+    z = torch.tensor(logits, requires_grad=True)
+    expected = torch.nn.functional.ctc_loss(z.log_softmax(2), torch.tensor(padded), torch.tensor(lengths),
+                                            torch.tensor(target_lengths), reduction=reduction,
+                                            zero_infinity=zero_infinity)
+    ours = target.tensor(logits, requires_grad=True)
+    got = F.ctc_loss(pg.log_softmax(ours, axis=2), pg.tensor(padded), lengths, target_lengths,
+                     reduction=reduction, zero_infinity=zero_infinity)
+    tol = 1e-10 if target.dtype == "float64" else 2e-5
+    np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
+    weights = _weights(got.shape)
+    (expected * torch.tensor(weights)).sum().backward()
+    (got * target.tensor(weights)).sum().backward()
+    assert not np.isnan(ours.grad.numpy()).any()
+    np.testing.assert_allclose(ours.grad.numpy(), z.grad.numpy(), rtol=tol * 10, atol=tol * 10)
+
+
+def test_ctc_unbatched_and_errors():
+    _, log_probs, padded, lengths, target_lengths = _ctc_inputs()
+    one = F.ctc_loss(pg.tensor(log_probs[:, 0]), pg.tensor(padded[0, :2]), 5, 2, reduction="none")
+    assert one.shape == ()
+    assert one.item() == pytest.approx(brute_force_ctc(log_probs[:, 0], [1, 2], 5))
+    with pytest.raises(ValueError, match="blank"):
+        F.ctc_loss(pg.tensor(log_probs), pg.tensor(np.zeros((6, 3), dtype=int)), lengths, [3] * 6)
+    with pytest.raises(pg.ShapeError, match="ctc_loss"):
+        F.ctc_loss(pg.tensor(log_probs), pg.tensor(padded), lengths[:2], target_lengths)
+    with pytest.raises(ValueError, match="input_lengths"):
+        F.ctc_loss(pg.tensor(log_probs), pg.tensor(padded), [9] * 6, target_lengths)
+
+
+# ---------------------------------------------------------------- modules
+MODULES = [  # (class name, options, inputs)
+    ("L1Loss", {}, (X, Y)),
+    ("SmoothL1Loss", {"beta": 0.5, "reduction": "sum"}, (X, Y)),
+    ("HuberLoss", {"delta": 0.3}, (X, Y)),
+    ("BCELoss", {"weight": VAR}, (P, LABELS01)),
+    ("BCEWithLogitsLoss", {"weight": VAR, "pos_weight": VAR[0]}, (X, LABELS01)),
+    ("KLDivLoss", {"reduction": "batchmean", "log_target": True}, (LOGP, LOGP[::-1].copy())),
+    ("PoissonNLLLoss", {"log_input": False, "full": True}, (P * 3, COUNTS)),
+    ("GaussianNLLLoss", {"full": True}, (X, Y, VAR)),
+    ("CosineEmbeddingLoss", {"margin": 0.2}, (X, Y, SIGNS)),
+    ("MarginRankingLoss", {"margin": 0.1, "reduction": "none"}, (X[:, 0].copy(), Y[:, 0].copy(), SIGNS)),
+    ("TripletMarginLoss", {"margin": 0.5, "p": 3, "swap": True}, (X, Y, Z)),
+]
+
+
+@pytest.mark.parametrize("name, options, arrays", MODULES, ids=[m[0] for m in MODULES])
+def test_loss_modules_match_pytorch(name, options, arrays):
+    torch = pytest.importorskip("torch")
+    buffers = {k: v for k, v in options.items() if isinstance(v, np.ndarray)}
+    theirs = getattr(torch.nn, name)(**{**options, **{k: torch.tensor(v) for k, v in buffers.items()}})
+    ours = getattr(pg.nn, name)(**{**options, **{k: t64(v) for k, v in buffers.items()}})
+    expected = theirs(*[torch.tensor(a) for a in arrays])
+    np.testing.assert_allclose(ours(*[t64(a) for a in arrays]).numpy(), expected.numpy(), rtol=1e-10)
+    assert set(ours.state_dict()) == set(buffers)  # weights travel with the module, as buffers
+
+
+def test_ctc_loss_module_and_options_are_checked():
+    _, log_probs, padded, lengths, target_lengths = _ctc_inputs()
+    module = pg.nn.CTCLoss(reduction="sum", zero_infinity=True)
+    expected = F.ctc_loss(t64(log_probs), padded, lengths, target_lengths, reduction="sum", zero_infinity=True)
+    assert module(t64(log_probs), padded, lengths, target_lengths).item() == pytest.approx(expected.item())
+    with pytest.raises(TypeError, match="HuberLoss.*beta"):
+        pg.nn.HuberLoss(beta=1.0)
+    with pytest.raises(ValueError, match="L1Loss: reduction"):
+        pg.nn.L1Loss(reduction="batchmean")
