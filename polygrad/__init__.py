@@ -71,6 +71,7 @@ from .transforms import (  # noqa: E402,F401
 from .trace import trace  # noqa: E402,F401
 from . import custom  # noqa: E402,F401
 from .custom import nondifferentiable  # noqa: E402,F401
+from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace once, replay)
 
 __version__ = "0.1.0"
 

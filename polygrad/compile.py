@@ -1,0 +1,936 @@
+"""pg.compile: run a function once while recording its backend calls, then replay them.
+
+    step = pg.compile(train_step)      # forward, loss.backward(), opt.step(): all of it
+    loss = step(x, y)                  # traced: runs eagerly and records
+    loss = step(x, y)                  # replayed: the recorded calls, no Tensors, no tape
+
+While tracing, every backend namespace the rules use (`backend.xp`) is swapped
+for a recording one, and every raw array a Tensor hands out is a `Tracer`: it
+holds the real array (so the traced call computes real results) and a name in
+the program. Every backend call and array operator made on tracers becomes one
+line of a flat Python function; forward rules, backward rules, gradient
+accumulation and optimizer updates all land there, because they all run on
+`device.backend.xp`. The function reads its inputs (the arguments, and the
+tensors it touched: parameters, their gradients, buffers, optimizer state) at
+the start, and writes back every tensor whose data changed.
+
+What the program assumes is checked on every call (the guards): the shapes,
+dtypes, devices, backends and requires_grad of the arguments and of every
+captured tensor, whether gradients exist, the optimizer state's keys, each
+module's train/eval mode, grad mode and forward mode, and non-tensor arguments
+by value. A call that fails them traces again (a bounded cache of programs, a
+warning when a function keeps retracing). Numbers in optimizer param groups and
+state (lr, Adam's step count) are symbols: they are read fresh on each replay
+and updated numbers are written back; Python control flow on them becomes a
+guard. Random draws are recorded as draws, so dropout gets fresh numbers on
+every replay. Reading a traced tensor's value (`.item()`, `bool(t)`, `float(t)`,
+`.tolist()`, `.numpy()`, printing) raises `TraceError` naming the user's line.
+
+Outputs are new Tensors without a graph: compile the whole step, backward
+included. A call under anomaly detection, or inside another trace, runs
+eagerly. Tracing changes process-wide state (it swaps `Tensor.data` and the
+backend namespaces): do not run polygrad in other threads while a function is
+being traced.
+"""
+
+import builtins
+import functools
+import math
+import operator
+import threading
+import types
+import warnings
+import weakref
+
+from . import backends, engine
+from . import random as _random
+from .errors import describe
+from .tensor import Tensor
+
+__all__ = ["compile", "TraceError", "Compiled"]
+
+
+class TraceError(RuntimeError):
+    """The traced function needs a value that only exists when it runs, not in a recorded program."""
+
+
+_active = None  # the _Trace being recorded
+_lock = threading.Lock()
+_RETRACE = object()  # what a program returns when a guard on a number fails
+_MISSING = object()
+
+
+def _value_needed(what):
+    raise TraceError(
+        f"pg.compile: {what} needs the value of a traced tensor (at {engine._user_site()}); "
+        "a compiled function is recorded once and replayed, so Python code cannot branch on or read "
+        "tensor values: use tensor operations (pg.where), or move that part out of the compiled function"
+    )
+
+
+# ------------------------------------------------------------------ tracers
+class Tracer:
+    """A raw array while tracing: the real array (`value`) plus its name in the program."""
+
+    __slots__ = ("value", "name", "trace", "backend", "__weakref__")
+    __array_ufunc__ = None  # NumPy operators defer to ours
+    __array_priority__ = 2000
+
+    def __init__(self, value, name, trace):
+        self.value, self.name, self.trace = value, name, trace
+        self.backend = trace.backend_of(value)
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    device = property(lambda self: self.value.device)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    T = property(lambda self: _call(_attribute("T"), (self,)))
+    mT = property(lambda self: _call(_attribute("mT"), (self,)))
+
+    def __array_namespace__(self, api_version=None):
+        return self.backend.xp
+
+    def to_device(self, device, /, stream=None):
+        return _call(_method("to_device"), (self, device))
+
+    def __getattr__(self, name):
+        # library-specific array methods (torch's index_add, ...) are recorded like namespace calls
+        if name in ("item", "tolist", "numpy", "cpu", "detach"):
+            _value_needed(f".{name}()")
+        attribute = getattr(self.value, name)
+        if callable(attribute):
+            return functools.partial(_call_method, self, name)
+        return _call(_attribute(name), (self,))
+
+    def __len__(self):
+        if not self.value.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.value.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __setitem__(self, key, value):
+        _call(operator.setitem, (self, key, value), statement=True)
+
+    def __repr__(self):
+        return f"<traced array {self.name}: shape {tuple(self.value.shape)}, dtype {self.value.dtype}>"
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        _value_needed("bool()")
+
+    def __float__(self):
+        _value_needed("float()")
+
+    def __int__(self):
+        _value_needed("int()")
+
+    def __index__(self):
+        _value_needed("using it as an index or size")
+
+    def __complex__(self):
+        _value_needed("complex()")
+
+    def __array__(self, *args, **kwargs):
+        _value_needed("converting it to a host array")
+
+    def __dlpack__(self, *args, **kwargs):
+        _value_needed("exporting it (dlpack)")
+
+
+def _call_method(tracer, name, *args, **kwargs):
+    return _call(_method(name), (tracer, *args), kwargs)
+
+
+@functools.cache
+def _method(name):
+    def call(obj, *args, **kwargs):
+        return getattr(obj, name)(*args, **kwargs)
+    call.__name__ = f"method_{name}"
+    return call
+
+
+@functools.cache
+def _attribute(name):
+    return operator.attrgetter(name)
+
+
+def _flip(op):
+    def flipped(a, b):
+        return op(b, a)
+    flipped.__name__ = f"r{op.__name__}"
+    return flipped
+
+
+def _binary(op):
+    def method(self, other):
+        if isinstance(other, Tensor):
+            return NotImplemented  # Tensor's reflected operator records it on the tape
+        return _call(op, (self, other))
+    return method
+
+
+_BINARY = ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+           "and", "or", "xor", "lshift", "rshift"]
+for _name in _BINARY:
+    _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
+    setattr(Tracer, f"__{_name}__", _binary(_op))
+    setattr(Tracer, f"__r{_name}__", _binary(_flip(_op)))
+    setattr(Tracer, f"__i{_name}__", _binary(getattr(operator, f"i{_name}")))
+for _name in ["lt", "le", "gt", "ge", "eq", "ne", "getitem"]:
+    setattr(Tracer, f"__{_name}__", _binary(getattr(operator, _name)))
+for _name in ["neg", "pos", "abs", "invert"]:
+    setattr(Tracer, f"__{_name}__", functools.partialmethod(lambda self, op: _call(op, (self,)), getattr(operator, _name)))
+
+
+class Scalar:
+    """A number read from optimizer state while tracing: arithmetic on it is recorded.
+
+    Not a float subclass: C code (math.sqrt, struct) would read a float's value
+    directly and bake it into the program. Here every conversion goes through
+    `__float__`/`__index__`, which record a guard that the number stays the same;
+    the exact number (an int stays an int) is `concrete`. Branching on it also
+    records a guard. The replayed program checks its guards before anything else.
+    """
+
+    __slots__ = ("concrete", "name", "trace")
+
+    def __init__(self, concrete, name, trace):
+        self.concrete, self.name, self.trace = concrete, name, trace
+
+    def __repr__(self):
+        return repr(self.concrete)
+
+    def _live(self):
+        return self.trace is _active and self.trace.depth == 0
+
+
+def _concrete(x):
+    return x.concrete if isinstance(x, Scalar) else x
+
+
+def _is_number(x):
+    return type(x) in (int, float, bool) or isinstance(x, Scalar)
+
+
+def _scalar_arithmetic(op, symbol, flipped):
+    def method(self, other):
+        if not _is_number(other):
+            return NotImplemented
+        a, b = (other, self) if flipped else (self, other)
+        value = op(_concrete(a), _concrete(b))
+        if not self._live():
+            return value
+        trace = self.trace
+        name = trace.fresh("s")
+        trace.scalar_lines.append(f"{name} = {trace.expr(a)} {symbol} {trace.expr(b)}")
+        return Scalar(value, name, trace)
+    return method
+
+
+def _scalar_comparison(op, symbol):
+    def method(self, other):
+        if not _is_number(other):
+            return NotImplemented
+        value = op(self.concrete, _concrete(other))
+        if self._live():
+            self.trace.guard(f"({self.name} {symbol} {self.trace.expr(other)}) is not {value}")
+        return value
+    return method
+
+
+def _scalar_exact(convert):
+    def method(self):
+        if self._live():
+            self.trace.guard(f"{self.name} != {self.trace.expr(self.concrete)}")
+        return convert(self.concrete)
+    return method
+
+
+for _name, _symbol in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("floordiv", "//"),
+                       ("mod", "%"), ("pow", "**")]:
+    _op = getattr(operator, _name)
+    setattr(Scalar, f"__{_name}__", _scalar_arithmetic(_op, _symbol, False))
+    setattr(Scalar, f"__r{_name}__", _scalar_arithmetic(_op, _symbol, True))
+for _name, _symbol in [("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!=")]:
+    setattr(Scalar, f"__{_name}__", _scalar_comparison(getattr(operator, _name), _symbol))
+Scalar.__hash__ = object.__hash__  # two symbols with equal values are still different symbols
+Scalar.__neg__ = lambda self: 0 - self
+Scalar.__pos__ = lambda self: self
+Scalar.__abs__ = _scalar_exact(abs)
+Scalar.__bool__ = lambda self: self != 0
+Scalar.__float__ = _scalar_exact(float)
+Scalar.__int__ = _scalar_exact(int)
+Scalar.__index__ = _scalar_exact(operator.index)
+Scalar.__round__ = lambda self, n=None: round(_scalar_exact(float)(self), n)
+Scalar.__trunc__ = _scalar_exact(math.trunc)
+Scalar.__floor__ = _scalar_exact(math.floor)
+Scalar.__ceil__ = _scalar_exact(math.ceil)
+
+
+# ------------------------------------------------------------------ recording
+def _unwrap(obj):
+    if isinstance(obj, Tracer):
+        return obj.value
+    if isinstance(obj, Scalar):
+        return obj.concrete
+    kind = type(obj)
+    if kind is tuple or kind is list:
+        return kind(_unwrap(o) for o in obj)
+    if kind is dict:
+        return {k: _unwrap(v) for k, v in obj.items()}
+    return obj
+
+
+def _call(fn, args, kwargs=None, statement=False):
+    """Run `fn` on the real arrays; record the call if it made arrays (or is a `statement`)."""
+    trace = _active
+    kwargs = kwargs or {}
+    real_args, real_kwargs = _unwrap(args), _unwrap(kwargs)
+    trace.depth += 1  # calls made inside fn itself are part of this one
+    try:
+        result = fn(*real_args, **real_kwargs)
+    finally:
+        trace.depth -= 1
+    return trace.record(fn, args, kwargs, result, statement)
+
+
+def _recording(fn):
+    @functools.wraps(fn)
+    def recorded(*args, **kwargs):
+        trace = _active
+        if trace is None or trace.depth:
+            return fn(*args, **kwargs)
+        return _call(fn, args, kwargs)
+    return recorded
+
+
+def _recording_namespace(xp, submodules=("linalg", "fft")):
+    """A copy of a backend namespace whose functions (and the standard's extensions') record themselves."""
+    ns = types.ModuleType(xp.__name__)
+    for name, value in vars(xp).items():
+        if isinstance(value, types.ModuleType):
+            value = _recording_namespace(value, ()) if name in submodules else value
+        elif callable(value) and not isinstance(value, type):
+            value = _recording(value)
+        setattr(ns, name, value)
+    return ns
+
+
+class _Draw:
+    """A recorded random draw: replays draw fresh numbers from the generator as it is then."""
+
+    def __init__(self, generator, method):
+        self.generator, self.method = generator, method
+        device = generator.device
+        self.default_key = (device.backend.name, device.name)
+        if _random._generators.get(self.default_key) is not generator:
+            self.default_key = None
+
+    def __call__(self, *args):
+        generator = self.generator
+        if self.default_key is not None:  # manual_seed replaces default generators
+            generator = _random.default_generator(generator.device)
+        return getattr(vars(generator)["source"], self.method)(*args)
+
+
+class _RecordingSource:
+    def __init__(self, generator):
+        self.generator = generator
+
+    def __getattr__(self, method):
+        return lambda *args: _call(_Draw(self.generator, method), args)
+
+
+class _Trace:
+    """The program being recorded: source lines, and the objects they name."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded  # [(backend, its own is_array)]
+        self.consts = {}
+        self._const_names = {}
+        self.reads, self.scalar_reads, self.scalar_lines, self.lines, self.writes = [], [], [], [], []
+        self.count = 0
+        self.depth = 0
+        self.start = {}  # id(tensor) -> where it was found at the start
+        self.start_objects = {}  # source text of each location -> what it held at the start
+        self.inputs = {}  # id(tensor) -> the tracer its data was read into
+        self.touched = []  # weakrefs of tensors given a tracer
+        self.symbols = []  # (container, key, expression, Scalar) for optimizer numbers
+
+    def const(self, obj):
+        name = self._const_names.get(id(obj))
+        if name is None:
+            name = self._const_names[id(obj)] = f"c{len(self.consts)}"
+            self.consts[name] = obj
+        return name
+
+    def fresh(self, prefix="v"):
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def guard(self, condition):
+        self.scalar_lines.append(f"if {condition}: return _RETRACE")
+
+    def backend_of(self, value):
+        return next(backend for backend, is_array in self.loaded if is_array(value))
+
+    def is_array(self, value):
+        return any(is_array(value) for _, is_array in self.loaded)
+
+    def expr(self, obj):
+        """Source text that gives `obj` at replay."""
+        if isinstance(obj, Tracer):
+            if obj.trace is not self:
+                raise TraceError(f"pg.compile: an array traced by another compiled function reached this one "
+                                 f"(at {engine._user_site()})")
+            return obj.name
+        if isinstance(obj, Scalar):
+            return obj.name if obj.trace is self else self.expr(obj.concrete)
+        kind = type(obj)
+        if obj is None or obj is Ellipsis or kind in (int, bool, str) or (kind is float and math.isfinite(obj)):
+            return repr(obj)
+        if kind is tuple:
+            return "(" + "".join(f"{self.expr(o)}, " for o in obj) + ")"
+        if kind is list:
+            return "[" + ", ".join(self.expr(o) for o in obj) + "]"
+        if kind is dict and all(type(k) is str for k in obj):
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in obj.items()) + "}"
+        if kind is slice:
+            return f"slice({self.expr(obj.start)}, {self.expr(obj.stop)}, {self.expr(obj.step)})"
+        return self.const(obj)
+
+    def record(self, fn, args, kwargs, result, statement):
+        parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs.items()]
+        call = f"{self.const(fn)}({', '.join(parts)})"
+        if statement:
+            self.lines.append(call)
+            return result
+        if self.is_array(result):
+            name = self.fresh()
+            self.lines.append(f"{name} = {call}")
+            return Tracer(result, name, self)
+        if isinstance(result, (tuple, list)) and result and all(self.is_array(r) for r in result):
+            names = [self.fresh() for _ in result]
+            self.lines.append(f"{', '.join(names)}, = {call}")
+            tracers = [Tracer(r, n, self) for r, n in zip(result, names)]
+            return result._make(tracers) if hasattr(result, "_make") else type(result)(tracers)
+        return result  # a Python value (isdtype, namespace info): not part of the program
+
+    def read(self, tensor, value):
+        """`tensor`'s data becomes an input of the program."""
+        name = self.fresh("a")
+        where = self.start.get(id(tensor))
+        self.reads.append(f"{name} = {self.where(where) if where else self.const(tensor)}.data")
+        tracer = self.inputs[id(tensor)] = Tracer(value, name, self)
+        _DATA.__set__(tensor, tracer)
+        self.touched.append(weakref.ref(tensor))
+        return tracer
+
+    def where(self, path):
+        """Source text of a location: ("args", 0, ".grad") -> "a[0].grad"."""
+        base, *steps = path
+        text = "a" if base is _ARGS else self.const(base)
+        for step in steps:
+            text += step if isinstance(step, str) and step.startswith(".") else f"[{self.expr(step)}]"
+        return text
+
+
+# ------------------------------------------------------------------ while tracing
+_DATA = Tensor.__dict__["data"]  # the slot descriptor Tensor.data is while nothing is traced
+
+
+def _get_data(tensor):
+    value = _DATA.__get__(tensor, Tensor)
+    trace = _active
+    if trace is None or trace.depth or isinstance(value, Tracer) or not trace.is_array(value):
+        return value
+    return trace.read(tensor, value)
+
+
+def _set_data(tensor, value):
+    _DATA.__set__(tensor, value)
+    if isinstance(value, Tracer):
+        _active.touched.append(weakref.ref(tensor))
+
+
+def _generator_source(generator):
+    return _RecordingSource(generator)
+
+
+def _set_generator_source(generator, source):
+    vars(generator)["source"] = source
+
+
+class _Patches:
+    """Everything tracing swaps, put back on exit whatever happened."""
+
+    def __init__(self, trace):
+        self.trace = trace
+        self.saved = []
+
+    def set(self, obj, name, value):
+        self.saved.append((obj, name, vars(obj).get(name, _MISSING)))
+        setattr(obj, name, value)
+
+    def __enter__(self):
+        from . import ops, optim
+
+        self.constants = dict(ops._constants)  # its cache must not keep tracers
+        self.set(Tensor, "data", property(_get_data, _set_data))
+        self.set(ops, "check_bounds", functools.partial(_recorded_check, ops.check_bounds))
+        self.set(ops, "asarray_like", functools.partial(_asarray_like, ops.asarray_like))
+        self.set(optim, "math", _symbolic_math)
+        self.set(_random.Generator, "source", property(_generator_source, _set_generator_source))
+        for backend, is_array in self.trace.loaded:
+            to_host = backend.to_host
+            self.set(backend, "xp", _recording_namespace(backend.xp))
+            self.set(backend, "is_array", functools.partial(_is_array_or_tracer, backend, is_array))
+            self.set(backend, "to_host", functools.partial(_to_host, to_host))
+        return self
+
+    def __exit__(self, *exc):
+        from . import ops
+
+        for obj, name, value in reversed(self.saved):
+            if value is _MISSING:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, value)
+        ops._constants.clear()
+        ops._constants.update(self.constants)
+
+
+def _recorded_check(check, xp, data, n, operation, axis, negative):
+    """Index bounds are checked on every replay (a step that raises), not baked in at trace time.
+
+    Returns a lowest entry below zero where negatives are allowed, so the traced
+    code always wraps them (a no-op on non-negative indices).
+    """
+    _call(check, (xp, data, n, operation, axis, negative), statement=True)
+    return -1 if negative else 0
+
+
+def _scalar_function(function):
+    """math.<function> that records itself when given a Scalar (Adam's sqrt of its bias correction)."""
+    @functools.wraps(function)
+    def call(*args):
+        live = [a for a in args if isinstance(a, Scalar) and a._live()]
+        value = function(*map(_concrete, args))
+        if not live or not isinstance(value, (int, float)):
+            return value
+        trace = live[0].trace
+        name = trace.fresh("s")
+        trace.scalar_lines.append(f"{name} = {trace.const(function)}({', '.join(map(trace.expr, args))})")
+        return Scalar(value, name, trace)
+    return call
+
+
+_symbolic_math = types.ModuleType("math")
+_symbolic_math.__dict__.update(
+    {k: _scalar_function(v) if callable(v) else v for k, v in vars(math).items() if not k.startswith("__")})
+
+
+def _asarray_like(original, value, like):
+    """ops.asarray_like for a Scalar: a recorded 0-d array in the dtype eager code would give that number."""
+    if not isinstance(value, Scalar):
+        return original(value, like)
+    trace = _active
+    trace.depth += 1
+    try:
+        dtype = original(value.concrete, like).data.dtype
+    finally:
+        trace.depth -= 1
+    return Tensor._wrap(like.xp.asarray(value, dtype=dtype, device=like.device.native), like.device)
+
+
+def _is_array_or_tracer(backend, is_array, obj):
+    return (type(obj) is Tracer and obj.backend is backend) or is_array(obj)
+
+
+def _to_host(to_host, array):
+    if isinstance(array, Tracer):
+        _value_needed("reading it on the host (.item(), .tolist(), .numpy(), print)")
+    return to_host(array)
+
+
+# ------------------------------------------------------------------ what a function captures
+_ARGS = object()  # the base of locations inside the call's arguments
+
+
+class _Holders:
+    """Modules, optimizers and tensors a function reaches (closures, globals, bound self, arguments)."""
+
+    def __init__(self):
+        self.modules, self.optimizers, self.tensors = [], [], []
+        self._seen = set()
+
+    def add(self, obj, depth=4):
+        from .nn.module import Module
+        from .optim import Optimizer
+
+        if id(obj) in self._seen or depth < 0 or isinstance(obj, (type, types.ModuleType)):
+            return
+        self._seen.add(id(obj))
+        if isinstance(obj, Tensor):
+            self.tensors.append(obj)
+        elif isinstance(obj, Module):
+            self.modules.extend(m for m in obj.modules() if m not in self.modules)
+        elif isinstance(obj, Optimizer):
+            self.optimizers.append(obj)
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for item in obj:
+                self.add(item, depth - 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                self.add(item, depth - 1)
+        elif isinstance(obj, functools.partial):
+            for item in (obj.func, *obj.args, *obj.keywords.values()):
+                self.add(item, depth - 1)
+        elif isinstance(obj, types.MethodType):
+            self.add(obj.__self__, depth)
+            self.add(obj.__func__, depth)
+        elif isinstance(obj, types.FunctionType):
+            for cell in obj.__closure__ or ():
+                try:
+                    self.add(cell.cell_contents, depth - 1)
+                except ValueError:  # an empty cell
+                    pass
+            for item in (*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()):
+                self.add(item, depth - 1)
+            if not obj.__module__ or not obj.__module__.startswith("polygrad"):
+                for name in _global_names(obj.__code__):
+                    if name in obj.__globals__:
+                        self.add(obj.__globals__[name], depth - 1)
+        elif hasattr(obj, "__dict__"):
+            self.add(vars(obj), depth - 1)
+
+
+def _global_names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _locations(args, holders):
+    """(where, tensor or None) for every tensor slot the program may read or write."""
+    for i, arg in enumerate(args):
+        yield from _tensor_slots((_ARGS, i), arg)
+    for m in holders.modules:
+        for name, p in m._parameters.items():
+            yield from _tensor_slots((m, "._parameters", name), p)
+        for name, b in m._buffers.items():
+            yield (m, "._buffers", name), b
+    for opt in holders.optimizers:
+        for p in opt._params():
+            yield from _tensor_slots((p,), p)
+        for p, state in opt.state.items():
+            for key, value in state.items():
+                if isinstance(value, Tensor):
+                    yield (opt, ".state", p, key), value
+    for t in holders.tensors:
+        yield from _tensor_slots((t,), t)
+
+
+def _tensor_slots(where, obj):
+    if isinstance(obj, Tensor):
+        yield where, obj
+        yield (*where, ".grad"), obj.grad
+    elif type(obj) in (list, tuple):
+        for i, item in enumerate(obj):
+            if isinstance(item, Tensor):
+                yield from _tensor_slots((*where, i), item)
+
+
+def _signature(args, holders):
+    """What a program assumes, as (label, value) pairs: equal values, same program."""
+    items = [("grad mode", engine.state.grad_enabled), ("forward mode", engine.state.forward_ad)]
+    positions = {}
+    for where, t in _locations(args, holders):
+        if t is None:
+            items.append((where, None))
+        else:
+            first = positions.setdefault(id(t), len(positions))  # which slots hold the same tensor
+            items.append((where, (t.shape, t.dtype, t.device, t.requires_grad, first)))
+    for i, arg in enumerate(args):
+        if not isinstance(arg, (Tensor, list, tuple)):
+            items.append(((_ARGS, i), _hashable(arg)))
+        elif not isinstance(arg, Tensor):
+            items.append(((_ARGS, i), tuple(_hashable(a) if not isinstance(a, Tensor) else "tensor" for a in arg)))
+    for m in holders.modules:
+        items.append(((m, ".training"), m.training))
+    for opt in holders.optimizers:
+        for g, group in enumerate(opt.param_groups):
+            for key, value in group.items():
+                if key != "params":
+                    items.append(((opt, ".param_groups", g, key), _kind_of_number(value)))
+        for p, state in opt.state.items():
+            for key, value in state.items():
+                if not isinstance(value, Tensor):
+                    items.append(((opt, ".state", p, key), _kind_of_number(value)))
+        items.append(((opt, ".state"), tuple(positions.get(id(p)) for p in opt.state)))
+    return items
+
+
+def _kind_of_number(value):
+    # numbers are symbols read at replay: only their type is assumed
+    return type(value).__name__ if type(value) in (int, float) else _hashable(value)
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return (type(value), value) if not isinstance(value, Tensor) else ("object", id(value))
+
+
+def _describe_where(where):
+    base, *steps = where
+    text = "argument" if base is _ARGS else type(base).__name__
+    for step in steps:
+        if isinstance(step, str) and step.startswith("."):
+            text += step
+        else:
+            text += f"[{describe(step) if isinstance(step, Tensor) else repr(step)}]"
+    return text
+
+
+# ------------------------------------------------------------------ the program
+class Program:
+    """One recorded variant: `run(args)` replays it (or returns _RETRACE when a number guard fails)."""
+
+    def __init__(self, trace, output, name):
+        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *trace.lines, *trace.writes,
+                f"return {output}"]
+        self.source = f"def replay(a):\n" + "".join(f"    {line}\n" for line in body)
+        self.lines = trace.lines
+        namespace = dict(trace.consts, _RETRACE=_RETRACE, _wrap=Tensor._wrap, _fresh_like=_fresh_like)
+        exec(builtins.compile(self.source, f"<pg.compile {name}>", "exec"), namespace)
+        self.run = namespace["replay"]
+
+
+def _fresh_like(tensor, data):
+    """A new tensor like `tensor` (type, device, requires_grad) holding `data`: what eager code would make."""
+    out = type(tensor)._wrap(data, tensor.device)
+    out.requires_grad = tensor.requires_grad
+    return out
+
+
+def _symbolize(trace, holders):
+    """Numbers in optimizer groups and state become Scalars read at replay.
+
+    An optimizer also remembers which array it owns per parameter (and copies
+    one it does not): that memory holds the parameter's tracer while tracing,
+    so the check sees the same object and the program makes no copy.
+    """
+    for opt in holders.optimizers:
+        owned = getattr(opt, "_owned", {})
+        for p, array in owned.items():
+            if array is _DATA.__get__(p, Tensor) and trace.is_array(array):
+                owned[p] = p.data
+        containers = [((opt, ".param_groups", g), group) for g, group in enumerate(opt.param_groups)]
+        containers += [((opt, ".state", p), state) for p, state in opt.state.items()]
+        for where, container in containers:
+            for key, value in container.items():
+                if type(value) in (int, float):
+                    name = trace.fresh("s")
+                    expression = f"{trace.where(where)}[{key!r}]"
+                    trace.scalar_reads.append(f"{name} = {expression}")
+                    symbol = Scalar(value, name, trace)
+                    container[key] = symbol
+                    trace.symbols.append((container, key, expression, symbol))
+
+
+def _desymbolize(trace, holders):
+    """Put concrete numbers back; updated ones are written back by the program."""
+    for container, key, expression, symbol in trace.symbols:
+        value = container.get(key, _MISSING)
+        if isinstance(value, Scalar) and value is not symbol:
+            trace.writes.append(f"{expression} = {value.name}")
+    containers = [g for opt in holders.optimizers for g in opt.param_groups]
+    containers += [s for opt in holders.optimizers for s in opt.state.values()]
+    for container in containers:
+        for key, value in container.items():
+            if isinstance(value, Scalar):
+                container[key] = value.concrete
+    for opt in holders.optimizers:
+        owned = getattr(opt, "_owned", {})
+        for p, array in owned.items():
+            if isinstance(array, Tracer):
+                owned[p] = array.value
+
+
+def _output(trace, result):
+    """Source text rebuilding the function's result from the program's arrays."""
+    if isinstance(result, Tensor):
+        data = result.data  # through the tracing property: an untouched tensor becomes an input
+        if not isinstance(data, Tracer):
+            return trace.const(result)
+        return f"_wrap({data.name}, {trace.const(result.device)})"
+    kind = type(result)
+    if kind in (tuple, list):
+        inner = "".join(f"{_output(trace, r)}, " for r in result)
+        return f"({inner})" if kind is tuple else f"[{inner}]"
+    if kind is dict:
+        return "{" + ", ".join(f"{trace.expr(k)}: {_output(trace, v)}" for k, v in result.items()) + "}"
+    if isinstance(result, Scalar):
+        return result.name if result.trace is trace else repr(result.concrete)
+    return trace.expr(result)
+
+
+def _finish(trace, args, holders):
+    """Write-backs for every tensor the program changed; every tensor gets its real array back."""
+    at_end = {}
+    for where, t in _locations(args, holders):
+        text = trace.where(where)
+        if t is None:
+            if trace.start_objects.get(text) is not None:
+                trace.writes.append(f"{text} = None")  # e.g. zero_grad() at the end
+        else:
+            at_end.setdefault(id(t), text)
+    done = set()
+    for ref in trace.touched:
+        t = ref()
+        if t is None or id(t) in done:
+            continue
+        done.add(id(t))
+        data = _DATA.__get__(t, Tensor)
+        if not isinstance(data, Tracer):
+            continue
+        _DATA.__set__(t, data.value)
+        text = at_end.get(id(t))
+        if text is not None and trace.start_objects.get(text) is not t:
+            # made during the call (a new .grad): replays make a new one too, as eager calls do
+            trace.writes.append(f"{text} = _fresh_like({trace.const(t)}, {data.name})")
+        elif data is not trace.inputs.get(id(t)):
+            trace.writes.append(f"{text or trace.const(t)}.data = {data.name}")
+
+
+def _detached(result):
+    """The traced call's own result: real arrays in new tensors, as replays return."""
+    if isinstance(result, Tensor):
+        data = _DATA.__get__(result, Tensor)
+        return Tensor._wrap(data.value, result.device) if isinstance(data, Tracer) else result
+    if type(result) in (tuple, list):
+        return type(result)(_detached(r) for r in result)
+    if type(result) is dict:
+        return {k: _detached(v) for k, v in result.items()}
+    return _concrete(result)
+
+
+def _restore(trace):
+    """Every tensor gets its real array back (also after a failed trace)."""
+    for ref in trace.touched:
+        t = ref()
+        if t is not None:
+            data = _DATA.__get__(t, Tensor)
+            if isinstance(data, Tracer):
+                _DATA.__set__(t, data.value)
+
+
+# ------------------------------------------------------------------ the public face
+class Compiled:
+    """A compiled function: call it like the original. `programs` holds the recorded variants."""
+
+    def __init__(self, fn, max_programs=8):
+        self.fn = fn
+        self.max_programs = max_programs
+        self.programs = {}
+        self.traces = 0
+        self._holders = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args):
+        if _active is not None or engine.state.anomaly:
+            return self.fn(*args)  # inside another trace it is part of that one; anomaly checks need values
+        holders = self._holders_for(args)
+        items = _signature(args, holders)
+        key = tuple(value for _, value in items)
+        program = self.programs.get(key)
+        if program is not None:
+            result = program.run(args)
+            if result is not _RETRACE:
+                return result
+        return self._trace(args, holders, items, key)
+
+    def _holders_for(self, args):
+        if self._holders is None:
+            self._holders = _Holders()
+            self._holders.add(self.fn)
+        holders = _Holders()
+        holders._seen = set(self._holders._seen)
+        holders.modules, holders.optimizers = list(self._holders.modules), list(self._holders.optimizers)
+        holders.tensors = list(self._holders.tensors)
+        for arg in args:
+            if not isinstance(arg, Tensor):
+                holders.add(arg, 2)
+        return holders
+
+    def _trace(self, args, holders, items, key):
+        global _active
+        trace = _Trace([(b, b.is_array) for b in backends.loaded()])
+        for where, t in _locations(args, holders):
+            text = trace.where(where)
+            trace.start_objects.setdefault(text, t)
+            if t is not None:
+                trace.start.setdefault(id(t), where)
+        with _lock:
+            _active = trace
+            try:
+                with _Patches(trace):
+                    _symbolize(trace, holders)
+                    try:
+                        result = self.fn(*args)
+                        output = _output(trace, result)
+                        real = _detached(result)
+                        result = None  # drop the traced graph before looking for what persists
+                        _finish(trace, args, holders)
+                    finally:
+                        _desymbolize(trace, holders)
+                        _restore(trace)
+            finally:
+                _active = None
+        program = Program(trace, output, getattr(self.fn, "__name__", "function"))
+        self.traces += 1
+        after = _signature(args, holders)
+        # a call that created state (Adam's moments) is not replayed: the next one traces from that state
+        if [v for w, v in items if not _is_grad(w)] == [v for w, v in after if not _is_grad(w)]:
+            if len(self.programs) >= self.max_programs:
+                self.programs.pop(next(iter(self.programs)))
+            self.programs[key] = program
+        if self.traces > self.max_programs:
+            self._warn(items)
+        self._last_items = items
+        return real
+
+    def _warn(self, items):
+        previous = getattr(self, "_last_items", [])
+        changed = [_describe_where(w) if isinstance(w, tuple) else w
+                   for (w, v), (_, old) in zip(items, previous) if v != old]
+        warnings.warn(
+            f"pg.compile: {getattr(self.fn, '__name__', 'the function')} has been traced {self.traces} times; "
+            f"what changed since the last trace: {', '.join(changed) or 'the set of tensors it reaches'}. "
+            "Each trace costs more than an eager call: keep shapes, dtypes and modes fixed, or call it uncompiled",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
+def _is_grad(where):
+    return isinstance(where, tuple) and isinstance(where[-1], str) and where[-1] == ".grad"
+
+
+def compile(fn=None, *, max_programs=8):
+    """Trace `fn` on its first call, replay the recorded backend calls on later ones.
+
+    See the module docstring for what is recorded and what is checked. Usable
+    as a decorator, with or without arguments.
+    """
+    if fn is None:
+        return functools.partial(compile, max_programs=max_programs)
+    return Compiled(fn, max_programs)
