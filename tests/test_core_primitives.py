@@ -75,7 +75,7 @@ CASES = {
     "atan2": binary(pg.atan2, "p"),
     "logaddexp": binary(pg.logaddexp),
     "hypot": binary(pg.hypot),
-    "copysign": binary(pg.copysign, "u"),
+    "copysign": unary(lambda a: pg.copysign(a, -1.0), "u") + unary(lambda a: pg.copysign(a, pg.flip(a).detach()), "u"),  # no gradient in x2
     "remainder": [(lambda a, b: pg.remainder(a * 3.0, b), [("p", (3, 4)), ("p", (3, 4))])],
     "flip": unary(lambda a: pg.flip(a, axis=1)) + unary(pg.flip),
     "roll": unary(lambda a: pg.roll(a, shift=2, axis=1)) + unary(lambda a: pg.roll(a, shift=(1, -1), axis=(0, 1))),
@@ -112,6 +112,9 @@ CASES = {
     + unary(lambda a: a[1:, [2, 0, 2]])
     + unary(lambda a: pg.take_along_axis(a, pg.asarray([[0, 2], [1, 1], [3, 0]], device=a.device), axis=1)),
     "scatter_add": unary(lambda a: pg.scatter_add(a, pg.asarray(IDX, device=a.device), axis=0, size=3), shapes=((4, 2),)),
+    "windows": unary(lambda a: pg.ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
+    "col2im": unary(lambda a: pg.ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+                    shapes=((2, 2, 3, 2, 2),)),
 }
 
 
