@@ -6,6 +6,8 @@ transfer, synchronisation and memory statistics. Subclasses override only what
 their library does better or differently.
 """
 
+import itertools
+import math
 import types
 
 
@@ -72,6 +74,8 @@ class Backend:
         ns.__array_namespace_info__ = xp.__array_namespace_info__
         ns.index_add = self.index_add
         ns.to_device = self.move
+        ns.windows = self.windows
+        ns.col2im = self.col2im
         return ns
 
     # ----- devices -------------------------------------------------------
@@ -160,8 +164,33 @@ class Backend:
         rows = target.shape[0]
         positions = xp.arange(rows, dtype=indices.dtype, device=target.device)
         one_hot = xp.astype(positions[:, None] == indices[None, :], values.dtype)
-        flat = xp.reshape(values, (indices.shape[0], -1))
+        # the row size spelled out: with zero indices, -1 would be ambiguous
+        flat = xp.reshape(values, (indices.shape[0], math.prod(target.shape[1:])))
         return target + xp.reshape(one_hot @ flat, target.shape)
+
+    def windows(self, x, *, kernel, stride, dilation):
+        """x's sliding windows over its last len(kernel) axes: shape x.shape[:-n] + counts + kernel.
+
+        Window i along an axis starts at i * stride and takes every dilation-th
+        entry. Pure-standard fallback: one strided slice per kernel tap, stacked
+        (a copy); libraries with strided views override it with a view.
+        """
+        counts = window_counts(x.shape[x.ndim - len(kernel):], kernel, stride, dilation)
+        taps = [x[_tap_key(offsets, counts, stride, dilation)] for offsets in _taps(kernel)]
+        return self.xp.reshape(self.xp.stack(taps, axis=-1), tuple(x.shape[:x.ndim - len(kernel)]) + counts + kernel)
+
+    def col2im(self, cols, *, shape, kernel, stride, dilation):
+        """The adjoint of windows: zeros of `shape`, each window entry of cols added where it was read.
+
+        cols has shape shape[:-n] + counts + kernel; the windows may cover less
+        than `shape` (the rest stays zero). One strided add per kernel tap.
+        """
+        n = len(kernel)
+        counts = tuple(cols.shape[cols.ndim - 2 * n:cols.ndim - n])
+        out = self.xp.zeros(tuple(shape), dtype=cols.dtype, device=cols.device)
+        for offsets in _taps(kernel):
+            out[_tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
+        return out
 
     def rng(self, seed, device):
         """A seeded generator with uniform/normal/integers methods."""
@@ -173,6 +202,32 @@ class Backend:
     def memory_stats(self, device):
         """Bytes in use and peak on `device`, where the library reports them."""
         return {}
+
+
+def window_counts(sizes, kernel, stride, dilation):
+    """How many windows of `kernel` (with stride and dilation) fit along each axis of `sizes`."""
+    return tuple((size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(sizes, kernel, stride, dilation, strict=True))
+
+
+def _taps(kernel):
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def _tap_key(offsets, counts, stride, dilation):
+    """The entries kernel tap `offsets` reads in every window: one strided slice per axis."""
+    return (Ellipsis,) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                               for o, m, s, d in zip(offsets, counts, stride, dilation, strict=True))
+
+
+def strided_windows(as_strided, x, kernel, stride, dilation):
+    """windows() as a view, for libraries with as_strided (NumPy, CuPy): no copy."""
+    n = len(kernel)
+    counts = window_counts(x.shape[x.ndim - n:], kernel, stride, dilation)
+    steps = x.strides[x.ndim - n:]
+    shape = tuple(x.shape[:x.ndim - n]) + counts + tuple(kernel)
+    strides = tuple(x.strides[:x.ndim - n]) + tuple(t * s for t, s in zip(steps, stride)) + \
+        tuple(t * d for t, d in zip(steps, dilation))
+    return as_strided(x, shape=shape, strides=strides)
 
 
 class HostRNG:

@@ -18,6 +18,7 @@ and the rules see Tensors, so the backward pass is itself recorded and can be
 differentiated again. The same rule text serves both.
 """
 
+import contextlib
 import os
 import threading
 import traceback
@@ -65,13 +66,54 @@ def forward_mode():
         state.forward_ad -= 1
 
 
-def no_grad():
-    """Context manager: operations inside record nothing (per thread)."""
-    return _set_grad_enabled(False)
+class _GradMode(contextlib.ContextDecorator):
+    """Recording on or off inside a `with` block or a decorated function (per thread)."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self._previous = []  # a stack: a decorated function may call itself
+
+    def __enter__(self):
+        self._previous.append(state.grad_enabled)
+        state.grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._previous.pop()
 
 
-def enable_grad():
-    return _set_grad_enabled(True)
+def _mode(enabled, function):
+    """`@no_grad` and `@no_grad()` alike: a bare function is decorated at once."""
+    mode = _GradMode(enabled)
+    return mode(function) if callable(function) else mode
+
+
+def no_grad(function=None):
+    """Operations inside record nothing: `with no_grad():`, `@no_grad()` or `@no_grad`."""
+    return _mode(False, function)
+
+
+def enable_grad(function=None):
+    """Recording back on inside a no_grad region; used as no_grad is."""
+    return _mode(True, function)
+
+
+def inference_mode(mode=True):
+    """PyTorch's inference_mode: here the same as no_grad (`inference_mode(False)` records)."""
+    if callable(mode):
+        return no_grad(mode)
+    return _GradMode(not mode)
+
+
+class set_grad_enabled(_GradMode):
+    """`set_grad_enabled(False)` turns recording off at once; in a `with`, the previous mode returns after."""
+
+    def __init__(self, mode):
+        super().__init__(bool(mode))
+        super().__enter__()
+
+    def __enter__(self):
+        return self
 
 
 def is_grad_enabled():
@@ -123,7 +165,7 @@ class Primitive:
 class Operation:
     """A tape entry: which primitive made `out` from which inputs."""
 
-    __slots__ = ("primitive", "inputs", "params", "out", "versions", "site")
+    __slots__ = ("primitive", "inputs", "params", "out", "versions", "out_version", "site")
 
     def __init__(self, primitive, inputs, params, out):
         self.primitive = primitive
@@ -131,6 +173,7 @@ class Operation:
         self.params = params
         self.out = weakref.ref(out)
         self.versions = [t._version for t in inputs]
+        self.out_version = out._version  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
 
     def free(self):
@@ -265,7 +308,13 @@ def toposort(roots, requiring_grad_only=True):
     return order
 
 
-def _check_op(op):
+def _check_op(op, out):
+    if out._version != op.out_version:
+        raise InplaceModificationError(
+            f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
+            f"(version {op.out_version} -> {out._version}), and its backward may need the original; "
+            "make the change out of place, or outside the graph"
+        )
     if op.inputs is None:
         raise GraphFreedError(
             f"{op.primitive.name}: trying to backward through a graph that was already freed; "
@@ -319,11 +368,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             g = buffer.get(id(tensor))
             if g is None:
                 continue
+            if tensor._hooks is not None and "grad" in tensor._hooks:
+                g = buffer[id(tensor)] = _run_grad_hooks(tensor, g, create_graph)
             if op is None:
                 if on_leaf is not None:
                     on_leaf(tensor, g)
                 continue
-            _check_op(op)
+            _check_op(op, tensor)
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:
@@ -341,6 +392,19 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             if not retain_graph:
                 op.free()
     return buffer, order
+
+
+def _run_grad_hooks(tensor, g, create_graph):
+    """Tensor.register_hook: each hook sees the gradient as a Tensor; one it returns replaces it.
+
+    retain_grad's hook runs last, as in PyTorch, so `.grad` holds what the other hooks made.
+    """
+    grad = g if create_graph else Tensor._wrap(g, tensor.device)
+    for hook in sorted(tensor._hooks["grad"], key=lambda h: getattr(h, "retains_grad", False)):
+        result = hook(grad)
+        if result is not None:
+            grad = result
+    return grad if create_graph else grad.data
 
 
 def pullback(primitive, xp, g, out, args, params, needed):

@@ -10,12 +10,10 @@ Composites (softmax cross-entropy, linear layers, convolution, ...) are written
 with differentiable primitives, so they need no rules of their own.
 """
 
-import itertools
 import math
-import operator
 
 from . import backends, ops
-from .creation import asarray, full
+from .creation import asarray
 from .engine import no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
 from .ops import signature
@@ -102,12 +100,13 @@ def gelu(x, approximate="tanh"):
     return x * (ops.tanh(inner) + 1) * 0.5
 
 
-def softmax(x, axis=-1):
-    return ops.softmax(x, axis=axis)
+def softmax(x, axis=-1, *, dim=None):
+    """`dim=` is PyTorch's spelling of `axis=`."""
+    return ops.softmax(x, axis=axis if dim is None else dim)
 
 
-def log_softmax(x, axis=-1):
-    return ops.log_softmax(x, axis=axis)
+def log_softmax(x, axis=-1, *, dim=None):
+    return ops.log_softmax(x, axis=axis if dim is None else dim)
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -128,111 +127,11 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 
 # ---------------------------------------------------------------- convolution and pooling
-def _tuple(value, n, name):
-    """`value` as n ints: an int is repeated, a sequence must hold n ints. Strings ("same", "valid") are refused."""
-    if isinstance(value, str):
-        raise ValueError(f"{name}={value!r} is not supported; pass integers (an int or {n} ints)")
-    if _is_int(value):
-        return (int(value),) * n
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected an int or {n} ints, got {value!r}") from None
-    if len(items) != n or not all(_is_int(v) for v in items):
-        raise ValueError(f"{name}: expected an int or {n} ints, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
-def _is_int(value):
-    """An integer, including NumPy's and other libraries' integer scalars, but not a bool."""
-    if isinstance(value, bool):
-        return False
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _pad(x, widths, value=0.0):
-    """x with `value` added on both sides of its trailing axes, widths[i] on each side of axis -n+i."""
-    first = x.ndim - len(widths)
-    for axis, width in enumerate(widths, start=first):
-        if width:
-            side = x.shape[:axis] + (width,) + x.shape[axis + 1:]
-            edge = full(side, value, dtype=x.dtype, device=x.device)
-            x = ops.concat([edge, x, edge], axis=axis)
-    return x
-
-
-def _windows(x, kernel, stride, padding, dilation, pad_value=0.0):
-    """Every kernel tap's view of x: shape (N, C, prod(kernel), *out), from strided slices.
-
-    x is (N, C, *spatial). Tap k reads x[..., k*d : k*d + s*(out-1) + 1 : s] on
-    each spatial axis; stacking the taps turns convolution into one matmul and
-    pooling into one reduction, all of basic slicing (no new rules).
-    """
-    x = _pad(x, padding, pad_value)
-    out = []
-    for size, k, s, d in zip(x.shape[2:], kernel, stride, dilation, strict=True):
-        length = (size - d * (k - 1) - 1) // s + 1
-        if length < 1:
-            raise ShapeError(f"kernel {kernel} with dilation {dilation} does not fit the padded input {describe(x)}")
-        out.append(length)
-    taps = []
-    for offsets in itertools.product(*(range(k) for k in kernel)):
-        key = tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
-                    for o, d, s, m in zip(offsets, dilation, stride, out, strict=True))
-        taps.append(x[(slice(None), slice(None)) + key])
-    return ops.stack(taps, axis=2), tuple(out)
-
-
-def _conv(x, weight, bias, stride, padding, dilation, n):
-    if x.ndim != n + 2 or weight.ndim != n + 2:
-        raise ShapeError(f"conv{n}d: expected input (N, C, {n} spatial axes) and weight (out, in, {n} kernel axes), "
-                         f"got input {describe(x)} and weight {describe(weight)}")
-    if x.shape[1] != weight.shape[1]:
-        raise ShapeError(f"conv{n}d: input has {x.shape[1]} channels but weight expects {weight.shape[1]}")
-    kernel = weight.shape[2:]
-    patches, out = _windows(x, kernel, _tuple(stride, n, "stride"), _tuple(padding, n, "padding"),
-                            _tuple(dilation, n, "dilation"))
-    batch, taps = x.shape[0], x.shape[1] * math.prod(kernel)
-    # (out, C*K) @ (N, C*K, L): the channel-major order of the taps matches weight's layout
-    y = ops.matmul(ops.reshape(weight, (weight.shape[0], taps)), ops.reshape(patches, (batch, taps, math.prod(out))))
-    y = ops.reshape(y, (batch, weight.shape[0]) + out)
-    return y if bias is None else y + ops.reshape(bias, (-1,) + (1,) * n)
-
-
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """Cross-correlation of x (N, C, L) with weight (out, C, k), as PyTorch's conv1d (groups=1)."""
-    return _conv(x, weight, bias, stride, padding, dilation, 1)
-
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """Cross-correlation of x (N, C, H, W) with weight (out, C, kh, kw), as PyTorch's conv2d (groups=1)."""
-    return _conv(x, weight, bias, stride, padding, dilation, 2)
-
-
-def _pool_windows(name, x, kernel_size, stride, padding, pad_value):
-    if x.ndim != 4:
-        raise ShapeError(f"{name}: expected input (N, C, H, W), got {describe(x)}")
-    kernel = _tuple(kernel_size, 2, "kernel_size")
-    stride = kernel if stride is None else _tuple(stride, 2, "stride")
-    padding = _tuple(padding, 2, "padding")
-    if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
-        raise ValueError(f"{name}: padding {padding} must be at most half the kernel {kernel}")
-    patches, _ = _windows(x, kernel, stride, padding, (1, 1), pad_value)
-    return patches
-
-
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Window maxima; padding counts as -inf. At ties the gradient is shared equally."""
-    return ops.max(_pool_windows("max_pool2d", x, kernel_size, stride, padding, -math.inf), axis=2)
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Window means; padded zeros count in the mean (PyTorch's count_include_pad=True)."""
-    return ops.mean(_pool_windows("avg_pool2d", x, kernel_size, stride, padding, 0.0), axis=2)
+# In polygrad/convolution.py: every windowed op reads its input through the `windows` primitive.
+from .convolution import (  # noqa: E402
+    _is_int, _tuple, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d,
+    conv2d, conv_transpose1d, conv_transpose2d, interpolate, max_pool1d, max_pool2d, max_unpool2d, pad,
+)
 
 
 # ---------------------------------------------------------------- normalization and lookup
@@ -308,7 +207,8 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 def embedding(indices, weight):
     """Rows of weight picked by integer `indices` of any shape: shape indices.shape + (dim,)."""
     indices = _on_device(indices, weight)
-    rows = ops.take(weight, ops.reshape(indices, (-1,)), axis=0)
+    flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False)
+    rows = ops.take_unchecked(weight, Tensor._wrap(flat, weight.device), axis=0)
     return ops.reshape(rows, indices.shape + (weight.shape[1],))
 
 
@@ -338,18 +238,19 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(diff * diff, reduction)
 
 
-def _picked(log_probs, target):
+def _picked(log_probs, target, operation):
     """log_probs (N, C, ...) at the class indices target (N, ...): shape (N, ...)."""
     if target.shape != log_probs.shape[:1] + log_probs.shape[2:]:
         raise ShapeError(f"expected class indices of shape {log_probs.shape[:1] + log_probs.shape[2:]} "
                          f"for input {describe(log_probs)}, got {describe(target)}")
-    picked = ops.take_along_axis(log_probs, ops.expand_dims(target, axis=1), axis=1)
+    classes = ops.checked_indices(target, log_probs.shape[1], f"{operation}: class target", 1, negative=False)
+    picked = ops.pick_along_axis(log_probs, ops.expand_dims(Tensor._wrap(classes, target.device), axis=1), axis=1)
     return ops.squeeze(picked, axis=1)
 
 
 def nll_loss(log_probs, target, reduction="mean"):
     """Negative log-likelihood of class indices `target` under log_probs (N, C, ...)."""
-    return _reduce(-_picked(log_probs, _on_device(target, log_probs)), reduction)
+    return _reduce(-_picked(log_probs, _on_device(target, log_probs), "nll_loss"), reduction)
 
 
 def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
@@ -361,7 +262,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     target = _on_device(target, logits)
     log_probs = ops.log_softmax(logits, axis=1)
     if target.xp.isdtype(target.data.dtype, "integral"):
-        loss = -_picked(log_probs, target)
+        loss = -_picked(log_probs, target, "cross_entropy")
         if label_smoothing:
             uniform = -ops.mean(log_probs, axis=1)
             loss = loss * (1 - label_smoothing) + uniform * label_smoothing
@@ -386,6 +287,14 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weigh
     positive = target if pos_weight is None else target * pos_weight
     loss = positive * _softplus(-logits) + (1 - target) * _softplus(logits)
     return _reduce(_weighted(loss, weight), reduction)
+
+
+def one_hot(indices, num_classes=-1):
+    """PyTorch's one_hot: int64 with a new last axis of length num_classes (-1: the largest index + 1)."""
+    if num_classes == -1:
+        num_classes = int(ops.max(indices).item()) + 1
+    classes = indices.xp.arange(num_classes, dtype=indices.data.dtype, device=indices.device.native)
+    return ops.astype(ops.expand_dims(indices, axis=-1) == Tensor._wrap(classes, indices.device), "int64")
 
 
 # ---------------------------------------------------------------- more losses (PyTorch's names and defaults)

@@ -139,6 +139,7 @@ globals().update({name: _public(p) for name, p in PRIMITIVES.items()})
 _astype = globals()["astype"]
 _getitem = globals()["getitem"]
 _take = globals()["take"]
+take_unchecked = _take  # the take primitive itself, for indices already checked (or made by polygrad)
 _reshape = globals()["reshape"]
 _sum = globals()["sum"]
 
@@ -212,10 +213,57 @@ def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
+def checked_indices(indices, n, operation, axis, negative=True):
+    """The raw integer array `indices` after checking every entry lies in [-n, n)
+    ([0, n) with negative=False), negative entries wrapped to n + i.
+
+    Raises IndexError naming `operation`, the offending value and the axis size,
+    before any value is read: a flat index computed from an out-of-range entry
+    would silently read another row. Costs two reductions (and, on a GPU, one
+    synchronisation); indices polygrad computes itself skip it.
+    """
+    xp = indices.xp
+    if not xp.isdtype(indices.data.dtype, "integral"):
+        raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
+    data = indices.data
+    if math.prod(data.shape) == 0:
+        return data
+    low = check_bounds(xp, data, n, operation, axis, negative)
+    return _wrap_negative(xp, data, n) if low < 0 else data
+
+
+def check_bounds(xp, data, n, operation, axis, negative):
+    """checked_indices' check on its own, returning the lowest entry (pg.compile replays it as a step)."""
+    low, high = int(xp.min(data)), int(xp.max(data))
+    floor = -n if negative else 0
+    if low < floor or high >= n:
+        bad = high if high >= n else low
+        allowed = f"[{-n}, {n})" if negative else f"[0, {n})"
+        raise IndexError(f"{operation}: index {bad} is out of bounds for axis {axis} with size {n} "
+                         f"(allowed: {allowed})")
+    return low
+
+
+def take(x, indices, axis=None):
+    """Entries of x at integer `indices` along `axis` (None: of the flattened x)."""
+    x, indices = _operands([x, indices])
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = axis % x.ndim
+    data = checked_indices(indices, x.shape[axis], "take", axis)
+    return _take(x, Tensor._wrap(data, x.device), axis=axis)
+
+
 def take_along_axis(x, indices, axis=-1):
     """x's entries picked along `axis` by `indices` (same rank as x), through take."""
     x, indices = _operands([x, indices])
     axis = axis % x.ndim
+    data = checked_indices(indices, x.shape[axis], "take_along_axis", axis)
+    return pick_along_axis(x, Tensor._wrap(data, x.device), axis)
+
+
+def pick_along_axis(x, indices, axis):
+    """take_along_axis for indices already known to lie in [0, n): one flat take."""
     x_last = moveaxis(x, axis, -1)
     index_last = moveaxis(indices, axis, -1)
     lead = x_last.shape[:-1]
@@ -224,7 +272,7 @@ def take_along_axis(x, indices, axis=-1):
     rows = math.prod(lead)
     xp = x.xp
     offsets = xp.reshape(xp.arange(rows, dtype=indices.data.dtype, device=x.device.native) * n, lead + (1,))
-    flat = xp.reshape(_wrap_negative(xp, index_last.data, n) + offsets, (-1,))
+    flat = xp.reshape(index_last.data + offsets, (-1,))
     picked = _take(reshape(x_last, (-1,)), Tensor._wrap(flat, x.device), axis=0)
     return moveaxis(reshape(picked, lead + (k,)), -1, axis)
 
@@ -233,11 +281,48 @@ def _wrap_negative(xp, index, n):
     return xp.where(index < 0, index + n, index)
 
 
-def raw_key(key):
-    """An indexing key with Tensors replaced by their raw arrays."""
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key.data if isinstance(key, Tensor) else key
+def raw_key(key, x, operation):
+    """An indexing key of x with Tensors replaced by their raw arrays, every
+    integer array checked against the size of the axis it indexes."""
+    parts = key if isinstance(key, tuple) else (key,)
+    consumed = [0 if p is None or p is Ellipsis else p.ndim if _is_mask(p) else 1 for p in parts]
+    raw, axis = [], 0
+    for position, (part, width) in enumerate(zip(parts, consumed)):
+        if part is Ellipsis:
+            axis = x.ndim - builtins.sum(consumed[position + 1:])
+        elif isinstance(part, Tensor):
+            if _is_mask(part):
+                if part.shape != x.shape[axis:axis + width]:
+                    raise IndexError(f"{operation}: boolean mask of shape {part.shape} does not match axes "
+                                     f"{axis}..{axis + width - 1} of {describe(x)}")
+                part = part.data
+            else:
+                part = checked_indices(part, x.shape[axis], operation, axis)
+        raw.append(part)
+        axis += width
+    return tuple(raw) if isinstance(key, tuple) else raw[0]
+
+
+def _is_mask(part):
+    return isinstance(part, Tensor) and kind(part) == "bool"
+
+
+def assign_slice(x, value, key):
+    """x with x[key] replaced by value, recorded so both get their gradients.
+
+    Basic keys only (ints, slices, None, Ellipsis): their adjoint is scatter_slice.
+    """
+    key = key if isinstance(key, tuple) else (key,)
+    if not builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in key):
+        raise IndexError(f"setitem: assigning through an index array is not recorded for backward on {describe(x)}; "
+                         "use where(mask, value, x) or do it under no_grad()")
+    key = key + (Ellipsis,)
+    xp = x.xp
+    mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
+    mask[tuple(k for k in key if k is not None)] = True
+    region = tuple(x.data[key].shape)
+    placed = globals()["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
+    return globals()["where"](Tensor._wrap(mask, x.device), placed, x)
 
 
 def getitem(x, key):
@@ -264,10 +349,12 @@ def getitem(x, key):
             raise ShapeError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
         flat = xp.nonzero(xp.reshape(mask.data, (-1,)))[0]
         return _take(reshape(x, (-1,) + x.shape[mask.ndim:]), Tensor._wrap(flat, x.device), axis=0)
-    data = xp.broadcast_arrays(*[i.data for i in indices])
+    if len(indices) > x.ndim:
+        raise IndexError(f"getitem: {len(indices)} index arrays for {describe(x)}")
+    data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis) for axis, i in enumerate(indices)])
     flat = xp.zeros_like(data[0])
     for axis, index in enumerate(data):
-        flat = flat * x.shape[axis] + _wrap_negative(xp, index, x.shape[axis])
+        flat = flat * x.shape[axis] + index
     rest = x.shape[len(indices):]
     picked = _take(reshape(x, (-1,) + rest), Tensor._wrap(xp.reshape(flat, (-1,)), x.device), axis=0)
     return reshape(picked, tuple(data[0].shape) + rest)
@@ -292,9 +379,12 @@ def _slices_around_array(x, parts):
     if index.dtype == xp.bool:
         if index.ndim != 1:
             raise IndexError(f"getitem: among slices a boolean mask must be 1-D, got shape {index.shape} for {describe(x)}")
+        if index.shape[0] != n:
+            raise IndexError(f"getitem: boolean mask of length {index.shape[0]} for axis {axis} with size {n} "
+                             f"of {describe(x)}")
         flat = xp.nonzero(index.data)[0]
     else:
-        flat = xp.reshape(_wrap_negative(xp, index.data, n), (-1,))
+        flat = xp.reshape(checked_indices(index, n, "getitem", axis), (-1,))
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
@@ -319,46 +409,6 @@ _TO_DEVICE = engine.Primitive(
     doc="Move to another device or backend; the gradient moves back.",
 )
 
-
-# ================================================================ Tensor methods
-_METHODS = {
-    "exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tanh": "tanh",
-    "sigmoid": "sigmoid", "relu": "relu", "abs": "abs", "sum": "sum", "mean": "mean",
-    "max": "max", "min": "min", "prod": "prod", "var": "var", "std": "std",
-    "logsumexp": "logsumexp", "softmax": "softmax", "log_softmax": "log_softmax",
-    "reshape": "reshape", "permute_dims": "permute_dims", "permute": "permute_dims",
-    "swapaxes": "swapaxes", "transpose": "swapaxes", "expand_dims": "expand_dims", "unsqueeze": "expand_dims",
-    "squeeze": "squeeze", "broadcast_to": "broadcast_to", "expand": "broadcast_to",
-    "flatten": "flatten", "clip": "clip", "clamp": "clip", "matmul": "matmul",
-    "argmax": "argmax", "argmin": "argmin", "take": "take", "take_along_axis": "take_along_axis",
-    "pow": "pow", "square": "square", "maximum": "maximum", "minimum": "minimum",
-    "sign": "sign", "isnan": "isnan", "isfinite": "isfinite", "floor": "floor",
-}
-
-
-def _method(function):
-    def method(self, *args, **kwargs):
-        return function(self, *args, **kwargs)
-
-    method.__name__ = function.__name__
-    method.__doc__ = function.__doc__
-    return method
-
-
-def _variadic_shape(function):
-    """`x.reshape(2, 3)` as well as `x.reshape((2, 3))`, as in NumPy and PyTorch."""
-    def method(self, *shape):
-        return function(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
-
-    method.__name__ = function.__name__
-    return method
-
-
-for _name, _target in _METHODS.items():
-    setattr(Tensor, _name, _method(globals()[_target]))
-Tensor.reshape = _variadic_shape(reshape)
-Tensor.view = Tensor.reshape
-Tensor.permute = _variadic_shape(globals()["permute_dims"])
 
 __all__ = sorted(
     [name for name in PRIMITIVES if name not in ("scatter_slice",)]

@@ -1,9 +1,10 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
 import math
+import weakref
 
 from . import dtypes, engine
-from .errors import DtypeError, describe, dtype_name
+from .errors import DtypeError, ShapeError, describe, dtype_name
 
 
 class Tensor:
@@ -51,7 +52,8 @@ class Tensor:
 
     @property
     def size(self):
-        return math.prod(self.data.shape)
+        """The element count (an int, as the standard says); `size()` / `size(d)` also work, as in PyTorch."""
+        return Size(tuple(self.data.shape))
 
     def __len__(self):
         if not self.data.shape:
@@ -160,20 +162,43 @@ class Tensor:
     def __index__(self):
         return int(self.item())
 
-    def to(self, target=None, dtype=None):
-        """Move to a device or backend: `t.to("cupy")`, `t.to("cuda:1")`, `t.to("cpu")`.
+    def to(self, target=None, dtype=None, *, device=None, non_blocking=False, copy=False):
+        """Move to a device or backend and/or cast: `t.to("cupy")`, `t.to("cuda:1")`, `t.to("cpu")`,
+        and PyTorch's `t.to(pg.float64)`, `t.to("cuda", pg.float16)`, `t.to(other)` (its device and dtype).
 
         The result is a new leaf-like tensor connected to the graph: gradients
         flow back across the move, landing on the original device.
         """
         from .creation import resolve_target
+        from .methods import dtype_name_of
 
+        if isinstance(target, Tensor):
+            target, dtype = target.device, target.dtype
+        elif target is not None and dtype_name_of(target) is not None:
+            target, dtype = None, target
+        target = device if target is None else target
         device = self.device if target is None else resolve_target(target, self.device)
         out = self
         if device is not self.device:
             out = ops.to_device(self, device)
         if dtype is not None:
-            out = ops.astype(out, dtype)
+            out = ops.astype(out, dtype, copy=False)
+        return ops.astype(out, out.dtype, copy=True) if copy and out is self else out
+
+    def __reduce__(self):
+        """Pickle as a host copy plus the names of backend, device and dtype (across processes, too)."""
+        return _unpickle, (type(self), self.numpy(), self.device.backend.name, self.device.name,
+                           self.dtype.name, self.requires_grad)
+
+    def __deepcopy__(self, memo):
+        """A copy on the same device (not via the host), with a copy of the gradient."""
+        if self._op is not None:
+            raise RuntimeError("deepcopy: only leaf tensors can be deep-copied; detach() first")
+        out = type(self)._wrap(self.xp.asarray(self.data, copy=True), self.device)
+        out.requires_grad = self.requires_grad
+        memo[id(self)] = out
+        if self.grad is not None:
+            out.grad = self.grad.__deepcopy__(memo)
         return out
 
     def cpu(self):
@@ -183,7 +208,40 @@ class Tensor:
         return ops.astype(self, dtype)
 
     # ---- in-place updates (bump the version counter) ----------------------
+    # The tensor object takes the new value; its array is replaced, not written
+    # into, so arrays saved for backward (and views sharing memory) stay intact,
+    # and the version counter makes any graph that saved the old value refuse
+    # to run. PyTorch's rules: anything goes under no_grad(); a leaf that
+    # requires grad cannot be updated outside it; otherwise the update is
+    # recorded on the tape as an operation on the old value.
+    def _update(self, name, compute):
+        """self takes the value `compute(old)`, where old is a snapshot of self."""
+        recording = engine.state.grad_enabled
+        if recording and self.requires_grad and self._op is None:
+            raise RuntimeError(
+                f"{name}: in-place update of a leaf tensor that requires grad; wrap it in polygrad.no_grad() "
+                "(e.g. for a manual optimizer step: with pg.no_grad(): p -= lr * p.grad)"
+            )
+        old = Tensor._wrap(self.data, self.device)
+        old.requires_grad, old._op, old.tangent, old._version = self.requires_grad, self._op, self.tangent, self._version
+        new = compute(old)
+        if not isinstance(new, Tensor):
+            new = ops.asarray_like(new, self)
+        if new.shape != self.shape:
+            raise ShapeError(f"{name}: the result, {describe(new)}, cannot be written into {describe(self)}")
+        if new.data.dtype != self.data.dtype:
+            if ops.kind(new) != ops.kind(self):
+                raise DtypeError(f"{name}: the result, {describe(new)}, cannot be cast into {describe(self)}")
+            new = ops.astype(new, self.data.dtype)
+        self.data, self.tangent = new.data, new.tangent
+        self._version += 1
+        if recording and new._op is not None:
+            self._op, self.requires_grad = new._op, True
+            self._op.out, self._op.out_version = weakref.ref(self), self._version
+        return self
+
     def _assign(self, data):
+        """self takes the raw array `data` (broadcast and cast to self), outside the tape."""
         if self.requires_grad and self._op is None and engine.state.grad_enabled:
             raise RuntimeError(
                 "in-place update of a leaf tensor that requires grad; wrap it in polygrad.no_grad()"
@@ -199,17 +257,39 @@ class Tensor:
     def _operand(self, value):
         return (value if isinstance(value, Tensor) else ops.asarray_like(value, self)).data
 
+    def __iadd__(self, other):
+        return self._update("+=", lambda old: ops.add(old, other))
+
+    def __isub__(self, other):
+        return self._update("-=", lambda old: ops.subtract(old, other))
+
+    def __imul__(self, other):
+        return self._update("*=", lambda old: ops.multiply(old, other))
+
+    def __itruediv__(self, other):
+        return self._update("/=", lambda old: ops.divide(old, other))
+
+    def __ipow__(self, other):
+        return self._update("**=", lambda old: ops.pow(old, other))
+
+    def __imatmul__(self, other):
+        return self._update("@=", lambda old: ops.matmul(old, other))
+
     def copy_(self, value):
-        return self._assign(self.xp.asarray(self._operand(value), copy=True))
+        source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
+        return self._update("copy_", lambda old: ops.broadcast_to(source, self.shape))
 
     def add_(self, value, alpha=1):
-        return self._assign(self.data + self._operand(value) * alpha)
+        return self._update("add_", lambda old: ops.add(old, value if alpha == 1 else value * alpha))
 
     def sub_(self, value, alpha=1):
-        return self._assign(self.data - self._operand(value) * alpha)
+        return self._update("sub_", lambda old: ops.subtract(old, value if alpha == 1 else value * alpha))
 
     def mul_(self, value):
-        return self._assign(self.data * self._operand(value))
+        return self._update("mul_", lambda old: ops.multiply(old, value))
+
+    def div_(self, value):
+        return self._update("div_", lambda old: ops.divide(old, value))
 
     def zero_(self):
         return self._assign(self.xp.zeros_like(self.data))
@@ -218,9 +298,18 @@ class Tensor:
         return self._assign(self.xp.full_like(self.data, value))
 
     def __setitem__(self, key, value):
-        data = self.xp.asarray(self.data, copy=True)
-        data[ops.raw_key(key)] = self._operand(value)
-        self._assign(data)
+        """x[key] = value; recorded (value and the rest of x get their gradients) for basic keys."""
+        key = ops.raw_key(key, self, "setitem")
+        source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
+
+        def compute(old):
+            if not (engine.state.grad_enabled and (old.requires_grad or source.requires_grad)):
+                data = self.xp.asarray(old.data, copy=True)
+                data[key] = ops.astype(source, self.data.dtype).data if source.data.dtype != data.dtype else source.data
+                return Tensor._wrap(data, self.device)
+            return ops.assign_slice(old, source, key)
+
+        return self._update("setitem", compute)
 
     # ---- operators ----------------------------------------------------------
     def __add__(self, other):
@@ -305,6 +394,29 @@ class Tensor:
             yield self[i]
 
 
+def _unpickle(cls, host, backend, device, dtype, requires_grad):
+    from .creation import asarray
+
+    t = asarray(host, dtype=dtype, device=device, backend=backend)
+    out = cls._wrap(t.data, t.device)
+    return out.requires_grad_() if requires_grad else out
+
+
+class Size(int):
+    """An element count that can be called: `x.size()` is the shape, `x.size(d)` one extent.
+
+    An int subclass rather than a method, so `x.size` stays the Array API's int.
+    """
+
+    def __new__(cls, shape):
+        self = super().__new__(cls, math.prod(shape))
+        self.shape = shape
+        return self
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
 class _HookHandle:
     def __init__(self, hooks, hook):
         self._hooks, self._hook = hooks, hook
@@ -324,5 +436,6 @@ def _add_hook(tensor, kind, hook):
 
 
 from . import ops  # noqa: E402  (ops needs Tensor defined)
+from . import methods  # noqa: E402,F401  (the PyTorch-style methods, built on ops)
 
 engine.Tensor = Tensor
