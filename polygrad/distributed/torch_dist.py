@@ -2,8 +2,8 @@
 
 The rendezvous is torch's env:// one: MASTER_ADDR and MASTER_PORT (default
 127.0.0.1:29500); rank and world size come from the launcher's environment, so
-`mpiexec -n 2` and torchrun both work. Collectives run on a clone, so they never
-write into an array that other tensors may share.
+`mpiexec -n 2` and torchrun both work. Collectives work in place on the tensor's
+storage, as in PyTorch (a non-contiguous one on a contiguous copy).
 """
 
 import os
@@ -41,29 +41,29 @@ class TorchEngine:
         dist.init_process_group(name, rank=self.rank, world_size=self.world_size)
         self.ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 
-    def _clone(self, array):
+    def _contiguous(self, array):
         if not isinstance(array, self.torch.Tensor):
             raise TypeError(f"the {self.name} engine reduces torch-backend tensors, got {type(array).__name__}; "
                             "use the mpi engine for other backends")
-        return array.clone().contiguous()
+        return array.contiguous()
 
     def all_reduce(self, array, device, op):
-        buffer = self._clone(array)
+        buffer = self._contiguous(array)
         return _Pending(self.dist.all_reduce(buffer, op=self.ops[op], async_op=True), lambda: buffer)
 
     def broadcast(self, array, device, src):
-        buffer = self._clone(array)
+        buffer = self._contiguous(array)
         return _Pending(self.dist.broadcast(buffer, src, async_op=True), lambda: buffer)
 
     def all_gather(self, array, device):
-        buffer = self._clone(array)
+        buffer = self._contiguous(array)
         gathered = self.torch.empty((self.world_size, *buffer.shape), dtype=buffer.dtype, device=buffer.device)
         work = self.dist.all_gather(list(gathered.unbind(0)), buffer, async_op=True)
         return _Pending(work, lambda: gathered)
 
     def reduce_scatter(self, stacked, device, op):
         # gloo has no reduce_scatter of its own: reduce everything, keep this rank's part
-        buffer = self._clone(stacked)
+        buffer = self._contiguous(stacked)
         return _Pending(self.dist.all_reduce(buffer, op=self.ops[op], async_op=True), lambda: buffer[self.rank])
 
     def barrier(self):

@@ -27,33 +27,38 @@ from .module import Module
 
 
 class _Bucket:
-    """Parameters whose gradients travel together in one flat buffer."""
+    """Parameters whose gradients travel together in one flat buffer: each one's gradient, then
+    one flag per parameter (1 where this rank has a gradient for it).
+
+    The buffer is allocated once and refilled every step: an engine that reduces in place
+    (MPI on host memory) then always sees the same memory, which it moves faster.
+    """
 
     def __init__(self, params):
         self.params = params
         self.device = params[0].device
-        self.dtype = params[0].data.dtype
+        self.offsets = [0]
+        for p in params:
+            self.offsets.append(self.offsets[-1] + p.size)
+        xp = self.device.backend.xp
+        self.buffer = xp.zeros((self.offsets[-1] + len(params),), dtype=params[0].data.dtype, device=self.device.native)
         self.expected = 0  # parameters still to report in this backward
         self.work = None
 
     def flatten(self):
-        xp, native = self.device.backend.xp, self.device.native
-        parts, flags = [], []
-        for p in self.params:
+        xp, buffer, flags = self.device.backend.xp, self.buffer, self.offsets[-1]
+        for i, p in enumerate(self.params):
             has_grad = p.grad is not None
-            parts.append(xp.reshape(p.grad.data, (-1,)) if has_grad else xp.zeros((p.size,), dtype=self.dtype, device=native))
-            flags.append(1.0 if has_grad else 0.0)
-        parts.append(xp.asarray(flags, dtype=self.dtype, device=native))
-        return xp.concat(parts)
+            buffer[self.offsets[i]:self.offsets[i + 1]] = xp.reshape(p.grad.data, (-1,)) if has_grad else 0.0
+            buffer[flags + i] = 1.0 if has_grad else 0.0
+        return buffer
 
     def unflatten(self, total, world_size):
         xp = self.device.backend.xp
         counts = self.device.backend.to_host(total[-len(self.params):]).tolist()
-        averaged = total[:-len(self.params)] / world_size
-        offset = 0
-        for p, count in zip(self.params, counts):
-            grad = xp.reshape(averaged[offset:offset + p.size], p.shape)
-            offset += p.size
+        averaged = total[:-len(self.params)] / world_size  # a new array: the buffer is refilled next step
+        for p, start, stop, count in zip(self.params, self.offsets, self.offsets[1:], counts):
+            grad = xp.reshape(averaged[start:stop], p.shape)
             if count == 0:
                 continue  # no rank had a gradient for it
             if p.grad is None:
