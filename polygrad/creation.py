@@ -5,9 +5,11 @@ polygrad's default floating dtype is float32 on every backend (set it with
 `set_default_dtype`); it never relies on a library's own default.
 """
 
+import operator
+
 from . import backends, dtypes
 from .backends import Device
-from .errors import DtypeError
+from .errors import DtypeError, ShapeError
 from .tensor import Tensor
 
 _default_float = "float32"
@@ -82,6 +84,18 @@ def _finish(data, device, requires_grad):
     return t
 
 
+def _check_rectangular(obj, where=""):
+    """The shape of nested lists; a ShapeError names the first place where they are ragged."""
+    if not isinstance(obj, (list, tuple)):
+        return ()
+    shapes = [_check_rectangular(item, f"{where}[{i}]") for i, item in enumerate(obj)]
+    for i, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise ShapeError(f"asarray: ragged nested lists: data{where}[0] has shape {shapes[0]}, "
+                             f"data{where}[{i}] has shape {shape}")
+    return (len(obj), *(shapes[0] if shapes else ()))
+
+
 def _kind(obj):
     """The dtype kind Python data asks for: bool < integral < real floating."""
     if isinstance(obj, bool):
@@ -133,6 +147,7 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         from .ops import stack
 
         return asarray(stack([asarray(item, dtype, device, backend) for item in obj]), requires_grad=requires_grad)
+    _check_rectangular(obj)
     target = resolve_device(device, backend)
     data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, _kind(obj)), device=target.native)
     return _finish(data, target, requires_grad)
@@ -141,17 +156,27 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
 tensor = asarray
 
 
-def _shape(shape):
-    if isinstance(shape, int):
-        return (shape,)
-    return tuple(shape)
+def _shape(shape, function):
+    """`shape` (an int or a sequence of ints) as a tuple of non-negative ints, else a ShapeError naming `function`."""
+    dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(_is_size(d) for d in dims):
+        raise ShapeError(f"{function}: shape must be a non-negative integer or a sequence of them, got {shape!r}")
+    return tuple(operator.index(d) for d in dims)
+
+
+def _is_size(d):
+    """A non-negative integer, the library's integer scalars included; a bool is not a size."""
+    try:
+        return not isinstance(d, bool) and operator.index(d) >= 0
+    except TypeError:
+        return False
 
 
 def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
     target = resolve_device(device, backend)
     native = resolve_dtype(dtype, target)
     make = getattr(target.backend.xp, function_name)
-    return _finish(make(_shape(shape), *args, dtype=native, device=target.native), target, requires_grad)
+    return _finish(make(_shape(shape, function_name), *args, dtype=native, device=target.native), target, requires_grad)
 
 
 def zeros(shape, dtype=None, device=None, backend=None, requires_grad=False):

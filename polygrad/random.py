@@ -6,6 +6,8 @@ same seed gives the same numbers on the same backend. `manual_seed` reseeds
 the default generators of every backend and device.
 """
 
+import operator
+
 from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
@@ -17,35 +19,56 @@ class Generator:
 
     def __init__(self, seed=0, device=None, backend=None):
         self.device = resolve_device(device, backend)
-        self.source = self.device.backend.rng(seed, self.device)
+        self.source = self.device.backend.rng(_seed_value(seed, "Generator"), self.device)
 
     def rand(self, *shape, dtype=None, requires_grad=False, low=0.0, high=1.0):
         native = resolve_dtype(dtype, self.device)
-        return _finish(self.source.uniform(_shape_of(shape), native, low, high), self.device, requires_grad)
+        if not low <= high:
+            raise ValueError(f"rand: low must be at most high, got low={low!r}, high={high!r}")
+        return _finish(self.source.uniform(_shape_of(shape, "rand"), native, low, high), self.device, requires_grad)
 
     def randn(self, *shape, dtype=None, requires_grad=False, mean=0.0, std=1.0):
         native = resolve_dtype(dtype, self.device)
-        return _finish(self.source.normal(_shape_of(shape), native, mean, std), self.device, requires_grad)
+        if not std >= 0:
+            raise ValueError(f"randn: std must be non-negative, got {std!r}")
+        return _finish(self.source.normal(_shape_of(shape, "randn"), native, mean, std), self.device, requires_grad)
 
     def randint(self, low, high, shape, dtype=None):
         native = resolve_dtype(dtype, self.device, "integral")
-        return _finish(self.source.integers(low, high, _shape(shape), native), self.device, False)
+        if not (_is_integer(low) and _is_integer(high) and low < high):
+            raise ValueError(f"randint: low and high must be integers with low < high, got low={low!r}, high={high!r}")
+        return _finish(self.source.integers(low, high, _shape(shape, "randint"), native), self.device, False)
 
     def permutation(self, n, dtype=None):
         native = resolve_dtype(dtype, self.device, "integral")
+        if not (_is_integer(n) and n >= 0):
+            raise ValueError(f"permutation: n must be a non-negative integer, got {n!r}")
         return _finish(self.source.permutation(n, native), self.device, False)
 
 
-def _shape_of(shape):
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        return tuple(shape[0])
-    return tuple(shape)
+def _shape_of(shape, function):
+    """rand(2, 3) and rand((2, 3)) alike."""
+    return _shape(shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape, function)
+
+
+def _is_integer(value):
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool)
+
+
+def _seed_value(seed, function):
+    if not _is_integer(seed):
+        raise TypeError(f"{function}: the seed must be an integer, got {seed!r}")
+    return operator.index(seed)
 
 
 def manual_seed(seed):
     """Reseed the default generator of every backend and device."""
     global _seed
-    _seed = int(seed)
+    _seed = _seed_value(seed, "manual_seed")
     _generators.clear()
 
 

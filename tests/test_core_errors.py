@@ -1,6 +1,7 @@
 """Bad input gets a clear error naming the operation and both sides."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -107,3 +108,57 @@ def test_gradcheck_catches_a_wrong_rule():
     x = pg.tensor([0.3, 1.2], dtype="float64")
     with pytest.raises(AssertionError, match="differs from finite differences"):
         pg.gradcheck(lambda t: apply(wrong, [t], {}), [x])
+
+
+@pytest.mark.parametrize("make, name, shape", [
+    (lambda where, shape: pg.zeros(shape, **where), "zeros", (-1, 2)),
+    (lambda where, shape: pg.zeros(shape, **where), "zeros", (2.5, 2)),
+    (lambda where, shape: pg.ones(shape, **where), "ones", (2, "3")),
+    (lambda where, shape: pg.empty(shape, **where), "empty", True),
+    (lambda where, shape: pg.full(shape, 1.0, **where), "full", (2, -3)),
+    (lambda where, shape: pg.randn(*shape, **where), "randn", (-1, 3)),
+    (lambda where, shape: pg.rand(shape, **where), "rand", (3, 0.5)),
+    (lambda where, shape: pg.randint(0, 4, shape, **where), "randint", (-2,)),
+])
+def test_a_bad_shape_names_the_function(target, make, name, shape):
+    with pytest.raises(pg.ShapeError, match=rf"^{name}: shape must be a non-negative integer or a sequence of them, "
+                                            rf"got {re.escape(repr(shape))}$"):
+        make({"backend": target.backend, "device": target.device}, shape)
+
+
+def test_integer_scalars_of_any_library_are_sizes(target):
+    import numpy as np
+
+    assert pg.zeros((np.int64(2), 3), backend=target.backend, device=target.device).shape == (2, 3)
+    assert pg.randn(np.int32(2), backend=target.backend, device=target.device).shape == (2,)
+    assert pg.zeros((0, 2), backend=target.backend, device=target.device).shape == (0, 2)
+
+
+@pytest.mark.parametrize("data, message", [
+    ([[1.0, 2.0], [3.0]], r"data\[0\] has shape \(2,\), data\[1\] has shape \(1,\)"),
+    ([[1.0, 2.0], 3.0], r"data\[0\] has shape \(2,\), data\[1\] has shape \(\)"),
+    ([[[1.0], [2.0]], [[1.0], [2.0, 3.0]]], r"data\[1\]\[0\] has shape \(1,\), data\[1\]\[1\] has shape \(2,\)"),
+    ([[], [1.0]], r"data\[0\] has shape \(0,\), data\[1\] has shape \(1,\)"),
+])
+def test_ragged_nested_lists_name_the_place(target, data, message):
+    with pytest.raises(pg.ShapeError, match=r"^asarray: ragged nested lists: " + message):
+        pg.tensor(data, backend=target.backend, device=target.device)
+
+
+def test_random_arguments_are_checked(target):
+    where = {"backend": target.backend, "device": target.device}
+    with pytest.raises(ValueError, match=r"randint: low and high must be integers with low < high, got low=5, high=1"):
+        pg.randint(5, 1, (2,), **where)
+    with pytest.raises(ValueError, match="randint: .* got low=0, high=2.5"):
+        pg.randint(0, 2.5, (2,), **where)
+    with pytest.raises(ValueError, match="permutation: n must be a non-negative integer, got -2"):
+        pg.random.permutation(-2, **where)
+    gen = pg.random.Generator(0, **where)
+    with pytest.raises(ValueError, match="randn: std must be non-negative, got -1.0"):
+        gen.randn(3, std=-1.0)
+    with pytest.raises(ValueError, match="rand: low must be at most high, got low=2.0, high=1.0"):
+        gen.rand(3, low=2.0, high=1.0)
+    with pytest.raises(TypeError, match="manual_seed: the seed must be an integer, got 2.5"):
+        pg.manual_seed(2.5)
+    with pytest.raises(TypeError, match="Generator: the seed must be an integer, got '7'"):
+        pg.random.Generator("7", **where)
