@@ -1,6 +1,6 @@
 """CuPy: CUDA GPUs. Imported only when asked for."""
 
-from .base import Backend, BackendUnavailable
+from .base import Backend, BackendUnavailable, strided_windows
 
 
 class CupyBackend(Backend):
@@ -9,15 +9,21 @@ class CupyBackend(Backend):
 
     def _load(self):
         try:
-            import array_api_compat.cupy as xp
             import cupy
+        except ModuleNotFoundError as error:
+            if error.name != "cupy":
+                raise
+            raise BackendUnavailable("cupy is not installed (pip install 'polygrad[cuda13]', or 'polygrad[cuda12]' "
+                                     "for CUDA 12)") from None
+        try:
+            import array_api_compat.cupy as xp
             import cupyx
 
             count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as error:  # ImportError, CUDARuntimeError, driver errors
-            raise BackendUnavailable(f"the cupy backend needs a CUDA GPU: {error}") from error
+        except Exception as error:  # CUDARuntimeError, missing CUDA libraries, driver errors
+            raise BackendUnavailable(f"cupy is installed but finds no usable CUDA device: {error}") from error
         if count == 0:
-            raise BackendUnavailable("the cupy backend needs a CUDA GPU: no CUDA device found")
+            raise BackendUnavailable("cupy is installed but finds no CUDA device")
         self.cupy = cupy
         self.cupyx = cupyx
         self.count = count
@@ -47,6 +53,14 @@ class CupyBackend(Backend):
         out = target.copy()
         self.cupyx.scatter_add(out, indices, values)
         return out
+
+    def windows(self, x, *, kernel, stride, dilation):
+        return strided_windows(self.cupy.lib.stride_tricks.as_strided, x, kernel, stride, dilation)
+
+    def pin_host(self, host_array):
+        pinned = self.cupyx.empty_pinned(host_array.shape, host_array.dtype)
+        pinned[...] = host_array
+        return pinned
 
     def rng(self, seed, device):
         return CupyRNG(self.cupy, seed, device.native)

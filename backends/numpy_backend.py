@@ -1,6 +1,8 @@
 """NumPy: the CPU backend."""
 
-from .base import Backend, BackendUnavailable
+import functools
+
+from .base import Backend, BackendUnavailable, strided_windows
 
 
 class NumpyBackend(Backend):
@@ -28,3 +30,7 @@ class NumpyBackend(Backend):
         out = self.np.array(target, copy=True)
         self.np.add.at(out, indices, values)
         return out
+
+    def windows(self, x, *, kernel, stride, dilation):
+        as_strided = functools.partial(self.np.lib.stride_tricks.as_strided, writeable=False)
+        return strided_windows(as_strided, x, kernel, stride, dilation)

@@ -40,6 +40,13 @@ class TorchBackend(Backend):
     def index_add(self, target, indices, values):
         return target.index_add(0, indices, values)
 
+    def windows(self, x, *, kernel, stride, dilation):
+        """Tensor.unfold per axis (a view, the window axes appended in order), then every d-th tap."""
+        first = x.ndim - len(kernel)
+        for axis, (k, s, d) in enumerate(zip(kernel, stride, dilation, strict=True), start=first):
+            x = x.unfold(axis, d * (k - 1) + 1, s)
+        return x[(Ellipsis,) + tuple(slice(None, None, d) for d in dilation)]
+
     def rng(self, seed, device):
         return TorchRNG(self.torch, seed, device.native)
 

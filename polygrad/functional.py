@@ -84,6 +84,11 @@ def sigmoid(x):
     return ops.sigmoid(x)
 
 
+def logsigmoid(x):
+    """log(sigmoid(x)), finite and accurate in both tails (PyTorch's F.logsigmoid)."""
+    return ops.log_sigmoid(x)
+
+
 def tanh(x):
     return ops.tanh(x)
 
@@ -275,17 +280,12 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
 
 
-def _softplus(x):
-    """log(1 + exp(x)) as logsumexp(0, x): stable for large |x| and smooth at 0."""
-    return ops.logsumexp(ops.stack([ops.zeros_like(x), x]), axis=0)
-
-
 def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weight=None, weight=None):
     """-w [p y log σ(x) + (1 - y) log(1 - σ(x))] with p = pos_weight and w = weight (default 1),
     computed as p y softplus(-x) + (1 - y) softplus(x), which never takes the log of 0."""
     target = _float_target(target, logits)
     positive = target if pos_weight is None else target * pos_weight
-    loss = positive * _softplus(-logits) + (1 - target) * _softplus(logits)
+    loss = positive * ops.softplus(-logits) + (1 - target) * ops.softplus(logits)
     return _reduce(_weighted(loss, weight), reduction)
 
 

@@ -29,6 +29,7 @@ maximum/minimum  the gradient is split in half between equal operands.
 max/min      the gradient is split equally among all entries equal to the extremum.
 clip         1 inside the closed interval [min, max], 0 outside.
 relu         0 at x == 0.
+std          0 where the spread is 0 (every entry equal), as in PyTorch.
 """
 
 import math
@@ -90,6 +91,18 @@ def _prod_partials(xp, out, x, axis, keepdims):
 
 def _centered(xp, x, axis):
     return x - xp.mean(x, axis=_axes(axis, len(x.shape)), keepdims=True)
+
+
+def _sigmoid(xp, x):
+    """1 / (1 + exp(-x)) as exp(min(x, 0)) / (1 + exp(-|x|)): no overflow, and accurate
+    to a few ulp in both tails (the negative tail is exp(x) itself, not 1 minus something)."""
+    return xp.exp(xp.minimum(x, 0.0)) / (xp.exp(-xp.abs(x)) + 1)
+
+
+def _nonzero(xp, spread):
+    """std's output with zeros made ones: where the spread is 0 every centered value is 0,
+    so the gradient is 0 there (as in PyTorch) instead of 0/0 = NaN."""
+    return xp.where(spread == 0, xp.ones_like(spread), spread)
 
 
 def _safe_log(xp, a):
@@ -221,12 +234,21 @@ defprim("cos", lambda xp, x: xp.cos(x),
 defprim("tanh", lambda xp, x: xp.tanh(x),
         vjp=[lambda xp, g, out, x: g * (1 - out * out)],
         jvp=[lambda xp, t, out, x: t * (1 - out * out)])
-defprim("sigmoid", lambda xp, x: (xp.tanh(x * 0.5) + 1) * 0.5,  # no overflow for large |x|
+defprim("sigmoid", _sigmoid,
         vjp=[lambda xp, g, out, x: g * out * (1 - out)],
         jvp=[lambda xp, t, out, x: t * out * (1 - out)])
-defprim("relu", lambda xp, x: xp.where(x > 0, x, xp.zeros_like(x)),
-        vjp=[lambda xp, g, out, x: xp.where(x > 0, g, xp.zeros_like(g))],
-        jvp=[lambda xp, t, out, x: xp.where(x > 0, t, xp.zeros_like(t))])
+defprim("log_sigmoid", lambda xp, x: xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x))),
+        vjp=[lambda xp, g, out, x: g * _sigmoid(xp, -x)],
+        jvp=[lambda xp, t, out, x: t * _sigmoid(xp, -x)],
+        doc="log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): finite and accurate in both tails.")
+defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
+        vjp=[lambda xp, g, out, x: g * _sigmoid(xp, x)],
+        jvp=[lambda xp, t, out, x: t * _sigmoid(xp, x)],
+        doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
+# One pass each way: maximum, and a mask multiply (where() is several times slower on NumPy).
+defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
+        vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
+        jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * xp.sign(x)],
         jvp=[lambda xp, t, out, x: t * xp.sign(x)])
@@ -297,9 +319,9 @@ defprim("var", lambda xp, x, *, axis=None, correction=0, keepdims=False:
 defprim("std", lambda xp, x, *, axis=None, correction=0, keepdims=False:
         xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
         vjp=[lambda xp, g, out, x, axis, correction, keepdims:
-             _unreduce(xp, g / out, x, axis, keepdims) * _centered(xp, x, axis) / (_count(x, axis) - correction)],
+             _unreduce(xp, g / _nonzero(xp, out), x, axis, keepdims) * _centered(xp, x, axis) / (_count(x, axis) - correction)],
         jvp=[lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) / (out * (_count(x, axis) - correction))])
+             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) / (_nonzero(xp, out) * (_count(x, axis) - correction))])
 defprim("logsumexp", _logsumexp,
         vjp=[lambda xp, g, out, x, axis, keepdims:
              _unreduce(xp, g, x, axis, keepdims) * xp.exp(x - _unreduce(xp, out, x, axis, keepdims))],
@@ -350,6 +372,33 @@ defprim("scatter_add", _scatter_add,
         jvp=[lambda xp, t, out, values, indices, axis, size: xp.scatter_add(t, indices, axis=axis, size=size),
              None],
         doc="Zeros with `size` entries along `axis`, values added at `indices` (take's adjoint).")
+
+# ================================================================ sliding windows (convolution and pooling)
+# The backend hooks `windows` (a view where the library has strided views) and
+# `col2im` (its adjoint: a sum of strided slices). Convolution is windows then one
+# matmul; pooling is windows then one reduction.
+defprim("windows", lambda xp, x, *, kernel, stride, dilation:
+        xp.windows(x, kernel=kernel, stride=stride, dilation=dilation),
+        vjp=[lambda xp, g, out, x, kernel, stride, dilation:
+             xp.col2im(g, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)],
+        jvp=[lambda xp, t, out, x, kernel, stride, dilation:
+             xp.windows(t, kernel=kernel, stride=stride, dilation=dilation)],
+        doc="x's sliding windows over its last len(kernel) axes: shape x.shape[:-n] + counts + kernel.")
+defprim("col2im", lambda xp, cols, *, shape, kernel, stride, dilation:
+        xp.col2im(cols, shape=shape, kernel=kernel, stride=stride, dilation=dilation),
+        vjp=[lambda xp, g, out, cols, shape, kernel, stride, dilation:
+             _windows_of(xp, g, cols.shape, kernel, stride, dilation)],
+        jvp=[lambda xp, t, out, cols, shape, kernel, stride, dilation:
+             xp.col2im(t, shape=shape, kernel=kernel, stride=stride, dilation=dilation)],
+        doc="Zeros of `shape` with each window entry of cols added where windows() read it (its adjoint).")
+
+
+def _windows_of(xp, g, cols_shape, kernel, stride, dilation):
+    """windows(g), keeping only the windows col2im wrote from (they may cover less than g)."""
+    n = len(kernel)
+    counts = cols_shape[len(cols_shape) - 2 * n:len(cols_shape) - n]
+    key = (Ellipsis,) + tuple(slice(0, m) for m in counts) + (slice(None),) * n
+    return xp.windows(g, kernel=kernel, stride=stride, dilation=dilation)[key]
 
 # ================================================================ no derivative
 # Comparisons, rounding and arg-reductions: their results carry no gradient.

@@ -92,6 +92,11 @@ CASES = {
     "tril": lambda t: (lambda x: pg.tril(x), [t.randn(3, 3)]),
     "triu": lambda t: (lambda x: pg.triu(x, k=1), [t.randn(3, 3)]),
     "cumulative_sum": lambda t: (lambda x: pg.cumulative_sum(x, axis=1), [t.randn(2, 3)]),
+    "windows": lambda t: (
+        lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), [t.randn(1, 5, 4)]),
+    "col2im": lambda t: (
+        lambda c: pg.ops.col2im(c, shape=(1, 6, 5), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+        [t.randn(1, 2, 2, 2, 2)]),
 }
 
 PRIMITIVE_OF = {name: name.split("/")[0] for name in CASES}  # "matmul/matrix-vector" -> matmul

@@ -342,7 +342,23 @@ ROWS = [
         lambda w, v: [w[IDX]]),
     Row("scatter_add/axis1", [grid(2, 3, seed=33)], lambda v: pg.scatter_add(v, index(v, [1, 3, 1]), axis=1, size=4),
         lambda w, v: [w[:, [1, 3, 1]]]),
+    # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
+    # col2im is its adjoint, so its gradient reads the weight there (windows that col2im did not write drop out)
+    Row("windows", [grid(1, 4, 5, seed=34)], lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+        lambda w, x: [window_sums(w, x.shape)]),
+    Row("col2im", [grid(1, 2, 3, 2, 2, seed=35)],
+        lambda c: pg.ops.col2im(c, shape=(1, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+        lambda w, c: [np.array([[[[[w[0, 2 * i + a, j + 2 * b] for b in range(2)] for a in range(2)]
+                                  for j in range(3)] for i in range(2)]])]),
 ]
+
+
+def window_sums(w, shape):
+    """Each window entry's weight added at the x entry it read (kernel 2x2, stride (2, 1), dilation (1, 2))."""
+    g = np.zeros(shape)
+    for i, j, a, b in np.ndindex(*w.shape[1:]):
+        g[0, 2 * i + a, j + 2 * b] += w[0, i, j, a, b]
+    return g
 
 
 # ---------------------------------------------------------------- running a row

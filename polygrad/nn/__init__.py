@@ -8,22 +8,37 @@ The computations live in `polygrad.functional`; these modules hold the
 parameters and buffers, and move them between backends and devices.
 """
 
+import sys
+
 from . import init, parallel
+from .conv import (
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, CircularPad1d, CircularPad2d,
+    ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Identity, MaxPool1d, MaxPool2d,
+    MaxUnpool2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Unflatten, Upsample, ZeroPad2d,
+)
 from .layers import (
-    GELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm,
-    LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
+    GELU, BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+    ReLU, RNNCell, Sigmoid, Softmax, Tanh,
 )
 from .losses import (
     BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, CTCLoss, GaussianNLLLoss, HuberLoss, KLDivLoss,
     L1Loss, MarginRankingLoss, MSELoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss,
 )
 from .module import Module, ModuleList, Parameter, Sequential
+from .. import functional  # noqa: E402  (pg.nn.functional is pg.functional, as torch.nn.functional)
+from . import utils  # noqa: E402
+
+sys.modules[f"{__name__}.functional"] = functional  # `import polygrad.nn.functional as F` too
 
 __all__ = [
-    "init", "parallel", "Module", "ModuleList", "Parameter", "Sequential",
+    "init", "parallel", "functional", "utils", "Module", "ModuleList", "Parameter", "Sequential",
     "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
     "Embedding", "Flatten", "RNNCell", "GRUCell",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
+    "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "MaxUnpool2d", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
+    "Identity", "Unflatten",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CosineEmbeddingLoss", "MarginRankingLoss", "TripletMarginLoss",
     "CTCLoss",

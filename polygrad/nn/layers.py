@@ -45,68 +45,6 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class _ConvNd(Module):
-    _dims = None
-    _function = None
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True, *,
-                 device=None, backend=None, dtype=None):
-        super().__init__()
-        factory = {"device": device, "backend": backend, "dtype": dtype}
-        n = self._dims
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = F._tuple(kernel_size, n, "kernel_size")
-        self.stride = F._tuple(stride, n, "stride")
-        self.padding = F._tuple(padding, n, "padding")
-        self.dilation = F._tuple(dilation, n, "dilation")
-        self.weight = _parameter((out_channels, in_channels) + self.kernel_size, factory)
-        self.bias = _parameter((out_channels,), factory) if bias else None
-        _default_init(self.weight, self.bias)
-
-    def forward(self, x):
-        return self._function(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
-
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
-
-
-class Conv1d(_ConvNd):
-    """1-D cross-correlation over (N, C, L) inputs."""
-
-    _dims = 1
-    _function = staticmethod(F.conv1d)
-
-
-class Conv2d(_ConvNd):
-    """2-D cross-correlation over (N, C, H, W) inputs."""
-
-    _dims = 2
-    _function = staticmethod(F.conv2d)
-
-
-class _Pool2d(Module):
-    _function = None
-
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-    def forward(self, x):
-        return self._function(x, self.kernel_size, self.stride, self.padding)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
-class MaxPool2d(_Pool2d):
-    _function = staticmethod(F.max_pool2d)
-
-
-class AvgPool2d(_Pool2d):
-    _function = staticmethod(F.avg_pool2d)
-
-
 class _BatchNorm(Module):
     """Batch normalization with running statistics kept as buffers."""
 
