@@ -201,6 +201,11 @@ class Backend:
         for CUDA backends); CPU backends have nothing to stage and return it unchanged."""
         return host_array
 
+    def pin_host(self, host_array):
+        """`host_array` staged for a fast copy to this backend's devices (page-locked memory
+        for CUDA backends); CPU backends have nothing to stage and return it unchanged."""
+        return host_array
+
     def synchronize(self, device):
         """Wait for queued work on `device` (for timing). CPU backends are synchronous."""
 

@@ -6,13 +6,18 @@
 """
 
 from .datasets import (
-    SOURCES, Dataset, DatasetError, TensorDataset, data_dir, fetch, load_digits, load_fashion_mnist, load_mnist,
-    load_npz, read_idx, train_val_split,
+    SOURCES, ConcatDataset, Dataset, DatasetError, Subset, TensorDataset, data_dir, fetch, load_digits,
+    load_fashion_mnist, load_mnist, load_npz, random_split, read_idx, train_val_split,
 )
 from .distributed import DistributedSampler
-from .loader import DataLoader
+from .loader import DataLoader, DataLoaderWorkerError, WorkerInfo, get_worker_info
+from .sampler import (
+    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler, WeightedRandomSampler,
+)
 
 __all__ = [
     "DataLoader", "Dataset", "DistributedSampler", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
     "load_fashion_mnist", "load_mnist", "load_npz", "read_idx", "train_val_split",
+    "ConcatDataset", "Subset", "random_split", "DataLoaderWorkerError", "WorkerInfo", "get_worker_info",
+    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
 ]

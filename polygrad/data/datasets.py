@@ -11,6 +11,8 @@ where to put the files by hand.
 import gzip
 import hashlib
 import http.client
+import itertools
+import math
 import os
 import shutil
 import struct
@@ -82,6 +84,89 @@ def collate(samples):
 def permutation(n, seed):
     """0..n-1 shuffled by NumPy's PCG64 seeded with `seed` (an int or a tuple of ints)."""
     return np.random.default_rng(seed).permutation(n)
+
+
+def seed_host(seed):
+    """Seed Python's and NumPy's global generators (a DataLoader worker's random augmentations)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def worker_seed(seed, epoch, worker):
+    """A distinct, reproducible seed for each (loader seed, epoch, worker)."""
+    return int(np.random.SeedSequence([seed, epoch, worker]).generate_state(1, np.uint64)[0])
+
+
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+        n = len(dataset)
+        bad = [i for i in self.indices if not -n <= i < n]
+        if bad:
+            raise IndexError(f"Subset: indices {bad[:5]} out of range for a dataset of {n} samples")
+        if hasattr(dataset, "__getitems__"):
+            self.__getitems__ = self._gather  # whole batches in one gather, as the dataset can
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+    def _gather(self, indices):
+        return self.dataset.__getitems__(np.asarray([self.indices[int(i)] for i in indices]))
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after the other: indices 0..len(a)-1 are a's, then b's, ..."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: needs at least one dataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ConcatDataset: index {index} out of range for {n} samples")
+        index %= n
+        which = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
+
+
+def random_split(dataset, lengths, generator=None):
+    """Subsets of `dataset` of the given lengths over one random permutation, as PyTorch's.
+
+    lengths are counts summing to len(dataset), or fractions summing to 1 (the
+    floors, then one more for the first ones until every sample is placed).
+    `generator` is a pg.random.Generator or an int seed (default 0).
+    """
+    from ..random import Generator
+
+    n = len(dataset)
+    lengths = list(lengths)
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and not all(isinstance(k, int) for k in lengths):
+        if any(not 0 <= f <= 1 for f in lengths):
+            raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
+        counts = [math.floor(n * f) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n or any(k < 0 for k in lengths):
+        raise ValueError(f"random_split: lengths {lengths} must be >= 0 and sum to the dataset's {n} samples")
+    generator = generator if isinstance(generator, Generator) else Generator(0 if generator is None else generator)
+    order = generator.permutation(n).tolist()
+    starts = [0, *itertools.accumulate(lengths)]
+    return [Subset(dataset, order[a:b]) for a, b in zip(starts, starts[1:])]
 
 
 # ---------------------------------------------------------------- embedded digits
