@@ -93,16 +93,11 @@ def tanh(x):
     return ops.tanh(x)
 
 
-def gelu(x, approximate="tanh"):
-    """GELU in its tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-
-    The Array API standard has no erf, so the exact form (PyTorch's default,
-    approximate="none") is not offered; the two differ by less than 1e-3.
-    """
-    if approximate != "tanh":
-        raise ValueError(f"gelu: only approximate='tanh' is available (the Array API has no erf), got {approximate!r}")
-    inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
-    return x * (ops.tanh(inner) + 1) * 0.5
+# In polygrad/activations.py: PyTorch's activation functions (exact GELU through the erf primitive).
+from .activations import (  # noqa: E402
+    celu, elu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, prelu, relu6, selu, silu,
+    softmin, softplus, softshrink, softsign, tanhshrink, threshold,
+)
 
 
 def softmax(x, axis=-1, *, dim=None):

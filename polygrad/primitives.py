@@ -393,6 +393,14 @@ defprim("col2im", lambda xp, cols, *, shape, kernel, stride, dilation:
         doc="Zeros of `shape` with each window entry of cols added where windows() read it (its adjoint).")
 
 
+# ================================================================ special functions
+# erf is not in the standard: the backend hook `erf` (the library's own where it has one,
+# an accurate pure-standard fallback otherwise); its derivative 2/sqrt(pi) exp(-x^2) is exact.
+defprim("erf", lambda xp, x: xp.erf(x),
+        vjp=[lambda xp, g, out, x: g * xp.exp(-x * x) * (2 / math.sqrt(math.pi))],
+        jvp=[lambda xp, t, out, x: t * xp.exp(-x * x) * (2 / math.sqrt(math.pi))])
+
+
 def _windows_of(xp, g, cols_shape, kernel, stride, dilation):
     """windows(g), keeping only the windows col2im wrote from (they may cover less than g)."""
     n = len(kernel)

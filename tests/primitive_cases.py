@@ -33,6 +33,8 @@ CASES = {
     "cos": lambda t: (pg.cos, [t.randn(2, 3)]),
     "tanh": lambda t: (pg.tanh, [t.randn(2, 3)]),
     "sigmoid": lambda t: (pg.sigmoid, [t.randn(2, 3)]),
+    "log_sigmoid": lambda t: (pg.log_sigmoid, [t.randn(2, 3)]),
+    "softplus": lambda t: (pg.softplus, [t.randn(2, 3)]),
     "relu": lambda t: (pg.relu, [t.tensor(SPREAD)]),
     "abs": lambda t: (pg.abs, [t.tensor(SPREAD)]),
     "maximum": lambda t: (pg.maximum, [t.tensor(SPREAD), t.tensor([[0.1, 0.9, -1.0], [0.6, -2.0, 0.5]])]),

@@ -164,6 +164,10 @@ ROWS = [
     unary("tanh", pg.tanh, lambda x: 1 - np.tanh(x) ** 2, A),
     unary("sigmoid", pg.sigmoid, lambda x: sigmoid(x) * (1 - sigmoid(x)), A),
     unary("sigmoid/large", pg.sigmoid, lambda x: sigmoid(x) * (1 - sigmoid(x)), [-30.0, -8.0, 8.0, 30.0]),
+    unary("log_sigmoid", pg.log_sigmoid, lambda x: 1 - sigmoid(x), A),  # d log σ = σ(-x) = 1 - σ(x)
+    unary("log_sigmoid/large", pg.log_sigmoid, lambda x: sigmoid(-x), [-700.0, -30.0, 30.0, 700.0]),
+    unary("softplus", pg.softplus, sigmoid, A),
+    unary("softplus/large", pg.softplus, sigmoid, [-700.0, -30.0, 30.0, 700.0]),
     unary("relu", pg.relu, lambda x: (x > 0).astype(float), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
     unary("abs", pg.abs, lambda x: np.where(x > 0, 1.0, np.where(x < 0, -1.0, 0.0)), [[-1.5, 0.0, 2.0], [0.3, -0.4, 0.0]]),
     # ---- the Array API's elementwise functions

@@ -41,6 +41,8 @@ CASES = {
     "cos": unary(pg.cos),
     "tanh": unary(pg.tanh),
     "sigmoid": unary(pg.sigmoid),
+    "log_sigmoid": unary(pg.log_sigmoid),
+    "softplus": unary(pg.softplus),
     "relu": unary(pg.relu),
     "abs": unary(pg.abs),
     "maximum": binary(pg.maximum, "u"),

@@ -13,6 +13,10 @@ UNARY = {
     "sigmoid": pg.sigmoid, "neg": lambda x: -x, "square": lambda x: x * x,
     "softmax": lambda x: pg.softmax(x, axis=-1), "log_normalize": lambda x: x - pg.logsumexp(x, axis=-1, keepdims=True),
     "times_mean": lambda x: x * pg.mean(x, axis=0, keepdims=True),
+    # reductions whose spread is exactly zero: the gradient there is 0, never NaN
+    "zero_spread_std": lambda x: x * (pg.std(x - x, axis=0, keepdims=True) + 1.0),
+    "zero_spread_var": lambda x: x + pg.var(x * 0.0, axis=-1, keepdims=True),
+    "std_rows": lambda x: x * pg.std(x, axis=-1, keepdims=True),
 }
 BINARY = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,

@@ -300,20 +300,14 @@ def test_a_raising_rank_aborts_the_job(one_process):
     assert "rank 1/2 failed; aborting every rank" in out.stderr and "rank one went wrong" in out.stderr
 
 
-def test_mpiexec_polygrad_train_and_resume(one_process, tmp_path):
-    def train(*argv):
-        code = ("import sys\nfrom polygrad.cli import main\n"
-                f"sys.exit(main(['train', '--batch-size', '64', '--out', {str(tmp_path)!r}, *{list(argv)!r}]))\n")
-        out, _ = run_job(code, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout, json.loads((tmp_path / "metrics.json").read_text())
-
-    printed, metrics = train("--epochs", "2")
+def test_mpiexec_polygrad_train(one_process, tmp_path):
+    code = ("import sys\nfrom polygrad.cli import main\n"
+            f"sys.exit(main(['train', '--epochs', '2', '--batch-size', '64', '--out', {str(tmp_path)!r}]))\n")
+    out, _ = run_job(code, timeout=120)
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["samples_per_s"] > 0
     assert metrics["final_val_accuracy"] > 0.85
-    assert printed.count("epoch   2/2") == 1 and "2 processes" in printed  # rank 0 alone reports
+    assert out.stdout.count("epoch   2/2") == 1  # rank 0 alone reports
     assert (tmp_path / "checkpoint.npz").is_file()
-    printed, resumed = train("--epochs", "3", "--resume")
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
-    assert resumed["history"][:2] == metrics["history"] and printed.count("epoch   3/3") == 1
 
