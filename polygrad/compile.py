@@ -37,6 +37,7 @@ import builtins
 import functools
 import math
 import operator
+import re
 import threading
 import types
 import warnings
@@ -85,8 +86,8 @@ class Tracer:
     device = property(lambda self: self.value.device)
     ndim = property(lambda self: self.value.ndim)
     size = property(lambda self: self.value.size)
-    T = property(lambda self: _call(_attribute("T"), (self,)))
-    mT = property(lambda self: _call(_attribute("mT"), (self,)))
+    T = property(lambda self: _call(_attribute("T"), (self,), pure=True))
+    mT = property(lambda self: _call(_attribute("mT"), (self,), pure=True))
 
     def __array_namespace__(self, api_version=None):
         return self.backend.xp
@@ -101,7 +102,7 @@ class Tracer:
         attribute = getattr(self.value, name)
         if callable(attribute):
             return functools.partial(_call_method, self, name)
-        return _call(_attribute(name), (self,))
+        return _call(_attribute(name), (self,), pure=True)
 
     def __len__(self):
         if not self.value.shape:
@@ -165,11 +166,11 @@ def _flip(op):
     return flipped
 
 
-def _binary(op):
+def _binary(op, pure=True):
     def method(self, other):
         if isinstance(other, Tensor):
             return NotImplemented  # Tensor's reflected operator records it on the tape
-        return _call(op, (self, other))
+        return _call(op, (self, other), pure=pure)
     return method
 
 
@@ -179,11 +180,12 @@ for _name in _BINARY:
     _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
     setattr(Tracer, f"__{_name}__", _binary(_op))
     setattr(Tracer, f"__r{_name}__", _binary(_flip(_op)))
-    setattr(Tracer, f"__i{_name}__", _binary(getattr(operator, f"i{_name}")))
+    setattr(Tracer, f"__i{_name}__", _binary(getattr(operator, f"i{_name}"), pure=False))
 for _name in ["lt", "le", "gt", "ge", "eq", "ne", "getitem"]:
     setattr(Tracer, f"__{_name}__", _binary(getattr(operator, _name)))
 for _name in ["neg", "pos", "abs", "invert"]:
-    setattr(Tracer, f"__{_name}__", functools.partialmethod(lambda self, op: _call(op, (self,)), getattr(operator, _name)))
+    setattr(Tracer, f"__{_name}__", functools.partialmethod(lambda self, op: _call(op, (self,), pure=True),
+                                                                 getattr(operator, _name)))
 
 
 class Scalar:
@@ -285,8 +287,12 @@ def _unwrap(obj):
     return obj
 
 
-def _call(fn, args, kwargs=None, statement=False):
-    """Run `fn` on the real arrays; record the call if it made arrays (or is a `statement`)."""
+def _call(fn, args, kwargs=None, statement=False, pure=False):
+    """Run `fn` on the real arrays; record the call if it made arrays (or is a `statement`).
+
+    `pure`: the call changes nothing but its result (namespace functions, operators
+    that are not in place), so a replay may drop it when the result goes unused.
+    """
     trace = _active
     kwargs = kwargs or {}
     real_args, real_kwargs = _unwrap(args), _unwrap(kwargs)
@@ -295,7 +301,7 @@ def _call(fn, args, kwargs=None, statement=False):
         result = fn(*real_args, **real_kwargs)
     finally:
         trace.depth -= 1
-    return trace.record(fn, args, kwargs, result, statement)
+    return trace.record(fn, args, kwargs, result, statement, pure)
 
 
 def _recording(fn):
@@ -304,7 +310,7 @@ def _recording(fn):
         trace = _active
         if trace is None or trace.depth:
             return fn(*args, **kwargs)
-        return _call(fn, args, kwargs)
+        return _call(fn, args, kwargs, pure=True)
     return recorded
 
 
@@ -352,7 +358,8 @@ class _Trace:
         self.loaded = loaded  # [(backend, its own is_array)]
         self.consts = {}
         self._const_names = {}
-        self.reads, self.scalar_reads, self.scalar_lines, self.lines, self.writes = [], [], [], [], []
+        self.reads, self.scalar_reads, self.scalar_lines, self.steps, self.writes = [], [], [], [], []
+        self.used = []  # names expr() gave out since the last record()
         self.count = 0
         self.depth = 0
         self.start = {}  # id(tensor) -> where it was found at the start
@@ -387,6 +394,7 @@ class _Trace:
             if obj.trace is not self:
                 raise TraceError(f"pg.compile: an array traced by another compiled function reached this one "
                                  f"(at {engine._user_site()})")
+            self.used.append(obj.name)
             return obj.name
         if isinstance(obj, Scalar):
             return obj.name if obj.trace is self else self.expr(obj.concrete)
@@ -403,22 +411,26 @@ class _Trace:
             return f"slice({self.expr(obj.start)}, {self.expr(obj.stop)}, {self.expr(obj.step)})"
         return self.const(obj)
 
-    def record(self, fn, args, kwargs, result, statement):
+    def record(self, fn, args, kwargs, result, statement, pure):
+        self.used = []
         parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs.items()]
         call = f"{self.const(fn)}({', '.join(parts)})"
         if statement:
-            self.lines.append(call)
+            self.steps.append(_Step([], self.used, False, call))
             return result
         if self.is_array(result):
-            name = self.fresh()
-            self.lines.append(f"{name} = {call}")
-            return Tracer(result, name, self)
-        if isinstance(result, (tuple, list)) and result and all(self.is_array(r) for r in result):
-            names = [self.fresh() for _ in result]
-            self.lines.append(f"{', '.join(names)}, = {call}")
-            tracers = [Tracer(r, n, self) for r, n in zip(result, names)]
-            return result._make(tracers) if hasattr(result, "_make") else type(result)(tracers)
-        return result  # a Python value (isdtype, namespace info): not part of the program
+            outputs = [result]
+        elif isinstance(result, (tuple, list)) and result and all(self.is_array(r) for r in result):
+            outputs = list(result)
+        else:
+            return result  # a Python value (isdtype, namespace info): not part of the program
+        names = [self.fresh() for _ in outputs]
+        target = names[0] if outputs[0] is result else ", ".join(names) + ","
+        self.steps.append(_Step(names, self.used, pure, f"{target} = {call}"))
+        tracers = [Tracer(r, n, self) for r, n in zip(outputs, names)]
+        if outputs[0] is result:
+            return tracers[0]
+        return result._make(tracers) if hasattr(result, "_make") else type(result)(tracers)
 
     def read(self, tensor, value):
         """`tensor`'s data becomes an input of the program."""
@@ -702,15 +714,53 @@ def _describe_where(where):
 
 
 # ------------------------------------------------------------------ the program
+class _Step:
+    """One recorded call: the names it defines and reads, whether it only makes its result, its source line."""
+
+    __slots__ = ("outputs", "inputs", "pure", "text")
+
+    def __init__(self, outputs, inputs, pure, text):
+        self.outputs, self.inputs, self.pure, self.text = outputs, set(inputs), pure, text
+
+
+_NAMES = re.compile(r"\b[avs]\d+\b")
+
+
+def _optimize(steps, needed_text):
+    """(steps to replay, steps to run once): unused pure calls dropped, constant ones hoisted.
+
+    A pure call with no array or number inputs (0-d constants, arange) is made
+    once when nothing can write into its result: it does not escape (outputs,
+    write-backs) and nothing that may be a view of it is written in place.
+    """
+    escaping = set(_NAMES.findall(needed_text))
+    live, kept = set(escaping), []
+    for step in reversed(steps):
+        if step.pure and live.isdisjoint(step.outputs):
+            continue
+        live |= step.inputs
+        kept.append(step)
+    kept.reverse()
+    written = set(escaping)
+    for step in reversed(kept):
+        if not step.pure or not written.isdisjoint(step.outputs):
+            written |= step.inputs
+    once = [step for step in kept if step.pure and not step.inputs and not _NAMES.search(step.text.split("=", 1)[1])
+            and written.isdisjoint(step.outputs)]
+    return [step for step in kept if step not in once], once
+
+
 class Program:
     """One recorded variant: `run(args)` replays it (or returns _RETRACE when a number guard fails)."""
 
     def __init__(self, trace, output, name):
-        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *trace.lines, *trace.writes,
+        steps, once = _optimize(trace.steps, "\n".join([*trace.writes, output]))
+        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *(s.text for s in steps), *trace.writes,
                 f"return {output}"]
-        self.source = f"def replay(a):\n" + "".join(f"    {line}\n" for line in body)
-        self.lines = trace.lines
+        self.source = "def replay(a):\n" + "".join(f"    {line}\n" for line in body)
+        self.recorded, self.replayed = len(trace.steps), len(steps)
         namespace = dict(trace.consts, _RETRACE=_RETRACE, _wrap=Tensor._wrap, _fresh_like=_fresh_like)
+        exec("\n".join(step.text for step in once), namespace)  # the hoisted constants, made once
         exec(builtins.compile(self.source, f"<pg.compile {name}>", "exec"), namespace)
         self.run = namespace["replay"]
 
