@@ -72,6 +72,15 @@ from .trace import trace  # noqa: E402,F401
 from . import custom  # noqa: E402,F401
 from .custom import nondifferentiable  # noqa: E402,F401
 from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace once, replay)
+# the PyTorch face: pg.* reductions take dim=/keepdim= too, and the functions PyTorch scripts call
+from .methods import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
+globals().update(_TORCH_KEYWORD_FUNCTIONS)
+from .engine import inference_mode, set_grad_enabled  # noqa: E402,F401
+from .pytorch_face import as_tensor, bmm, cuda, device, einsum, from_numpy, randperm  # noqa: E402,F401
+from .random import Generator  # noqa: E402,F401
+from .serialization import load, save  # noqa: E402,F401
+from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)
+from .function import Function  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

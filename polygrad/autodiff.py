@@ -39,7 +39,11 @@ def _root_grads(roots, grads, create_graph):
 
 
 def backward(roots, grads=None, retain_graph=False, create_graph=False):
-    """Accumulate gradients of `roots` into the `.grad` of every leaf they depend on."""
+    """Accumulate gradients of `roots` (a Tensor or a sequence) into the `.grad` of every leaf they depend on."""
+    if isinstance(roots, Tensor):
+        roots = [roots]
+    if isinstance(grads, Tensor):
+        grads = [grads]
     run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph,
                  on_leaf=_accumulate_create_graph if create_graph else _accumulate)
 
@@ -69,11 +73,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     An input the outputs do not depend on gets a zero gradient by default (PyTorch
     returns None there; zeros keep the result usable in arithmetic), and raises with
     allow_unused=False. `retain_graph` defaults to `create_graph`.
+
+    As in PyTorch, the result is a tuple with one gradient per input, even for a
+    single input Tensor, and a single Tensor as `grad_outputs` is the one output's
+    gradient (not a sequence to index).
     """
-    single = isinstance(outputs, Tensor)
-    outputs = [outputs] if single else list(outputs)
-    many = not isinstance(inputs, Tensor)
-    inputs = list(inputs) if many else [inputs]
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
     if retain_graph is None:
         retain_graph = create_graph
     buffer, _ = run_backward(outputs, _root_grads(outputs, grad_outputs, create_graph), retain_graph, create_graph)
@@ -87,4 +95,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not isinstance(g, Tensor):
             g = Tensor._wrap(g, tensor.device)
         result.append(g)
-    return result if many else result[0]
+    return tuple(result)
+
+
+from .function import Function  # noqa: E402,F401  (pg.autograd.Function)

@@ -226,8 +226,11 @@ def _members(path, archive):
     return members
 
 
-def _header(path, archive, members):
-    """The parsed and checked __polygrad__ record, bounded in size and nesting before it is parsed."""
+def _header(path, archive, members, check=None):
+    """The parsed and checked __polygrad__ record, bounded in size and nesting before it is parsed.
+
+    `check(path, meta)` checks its structure (default: a checkpoint's; pg.load passes its own).
+    """
     entry = _declared(path, archive, members[_META])
     if entry.dtype != np.uint8 or len(entry.shape) != 1:
         raise CheckpointError(f"{path}: corrupt {_META} record (not UTF-8 bytes: {entry.dtype} of shape {entry.shape})")
@@ -242,7 +245,7 @@ def _header(path, archive, members):
         meta = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise CheckpointError(f"{path}: corrupt {_META} record ({error})") from None
-    _check_header(path, meta)
+    (check or _check_header)(path, meta)
     return meta
 
 

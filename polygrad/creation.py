@@ -153,7 +153,9 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
     return _finish(data, target, requires_grad)
 
 
-tensor = asarray
+def tensor(data, dtype=None, device=None, backend=None, requires_grad=False):
+    """A new tensor holding a copy of `data`, as torch.tensor (`asarray` shares where it can)."""
+    return asarray(data, dtype=dtype, device=device, backend=backend, requires_grad=requires_grad, copy=True)
 
 
 def _shape(shape, function):
@@ -172,6 +174,11 @@ def _is_size(d):
         return False
 
 
+def _sizes(sizes):
+    """`zeros(2, 3)` (PyTorch) and `zeros((2, 3))` (the standard) alike."""
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
 def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
     target = resolve_device(device, backend)
     native = resolve_dtype(dtype, target)
@@ -179,16 +186,16 @@ def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
     return _finish(make(_shape(shape, function_name), *args, dtype=native, device=target.native), target, requires_grad)
 
 
-def zeros(shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("zeros", shape, dtype, device, backend, requires_grad)
+def zeros(*shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("zeros", _sizes(shape), dtype, device, backend, requires_grad)
 
 
-def ones(shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("ones", shape, dtype, device, backend, requires_grad)
+def ones(*shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("ones", _sizes(shape), dtype, device, backend, requires_grad)
 
 
-def empty(shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("empty", shape, dtype, device, backend, requires_grad)
+def empty(*shape, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("empty", _sizes(shape), dtype, device, backend, requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device=None, backend=None, requires_grad=False):

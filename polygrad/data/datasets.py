@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..creation import asarray
 from ..errors import PolygradError
 from ..tensor import Tensor
 
@@ -47,13 +48,15 @@ class Dataset:
 class TensorDataset(Dataset):
     """Samples are rows of equally long arrays: `ds[i] == (a[i], b[i], ...)`.
 
-    Tensors are copied to host NumPy arrays once, here (polygrad.data.loader says why).
+    Tensors are copied to host NumPy arrays once, here (polygrad.data.loader says why);
+    `ds[i]` gives Tensors back, on the device each array came from, as in PyTorch.
     """
 
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset: needs at least one array")
         self.arrays = tuple(_host(a) for a in arrays)
+        self.devices = tuple(a.device if isinstance(a, Tensor) else None for a in arrays)
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: arrays differ in length: {lengths}")
@@ -62,7 +65,7 @@ class TensorDataset(Dataset):
         return len(self.arrays[0])
 
     def __getitem__(self, index):
-        return tuple(a[index] for a in self.arrays)
+        return tuple(asarray(np.asarray(a[index]), device=d) for a, d in zip(self.arrays, self.devices))
 
     def __getitems__(self, indices):
         """A whole batch in one gather per array, instead of one call per sample."""

@@ -206,12 +206,35 @@ class Module:
         cast the floating ones to `dtype`, in place; returns self.
 
         Parameters stay the same objects, so an optimizer holding them keeps
-        working; their gradients move with them.
+        working; their gradients move with them. As in PyTorch, `to(pg.float64)`
+        casts, `to(device, dtype)` does both and `to(tensor)` takes its device and dtype.
         """
+        from ..methods import dtype_name_of
+
+        if isinstance(target, Tensor):
+            target, dtype = target.device, target.dtype
+        elif target is not None and dtype_name_of(target) is not None:
+            target, dtype = None, target
         for tensor in self._state().values():
             _relocate(tensor, target, backend, dtype)
             if tensor.grad is not None:
                 _relocate(tensor.grad, target, backend, dtype)
+        return self
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def half(self):
+        return self.to(dtype="float16")
+
+    def apply(self, fn):
+        """Call `fn(module)` on every submodule, children first, then on self (as PyTorch); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
         return self
 
     def zero_grad(self):

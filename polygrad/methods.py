@@ -1,0 +1,707 @@
+"""The PyTorch face: Tensor methods with PyTorch's signatures, defaults and return types.
+
+`polygrad.<name>` functions follow the Array API standard (`axis=`, `keepdims=`,
+`correction=0`); Tensor methods follow PyTorch (`dim=`, `keepdim=`, unbiased
+std/var, `(values, indices)` from `max(dim)`). Both faces share one set of
+primitives: the methods below are thin compositions of the functions in
+`polygrad.ops`, so gradients, grad of grad and forward mode come with them.
+
+Methods also accept the standard's spellings (`axis=`, `keepdims=`), and the
+pg.* reductions accept PyTorch's keywords: a PyTorch keyword (`dim`, `keepdim`,
+`unbiased`) selects PyTorch's meaning, `pg.max(x, dim=1)` returns
+`(values, indices)` as `x.max(dim=1)` does (see `torch_face`).
+
+`x.size` is the standard's element count, an int; it is an int subclass that
+can also be called, so `x.size()` gives the shape and `x.size(d)` one extent,
+as in PyTorch.
+"""
+
+import functools
+import math
+from collections import namedtuple
+
+from . import engine, ops
+from .creation import asarray, resolve_dtype
+from .errors import ShapeError, describe
+from .tensor import Tensor
+
+# ================================================================ helpers
+_DTYPE_NAMES = {
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+}
+
+
+def dtype_name_of(obj):
+    """The dtype name `obj` stands for ("float64" for a dtype object or its name), else None.
+
+    `.to(x)` and `Module.to(x)` use it to tell a dtype from a device: device names
+    ("cpu", "cuda:1", "device1") are never dtype names.
+    """
+    if isinstance(obj, str):
+        return obj if obj in _DTYPE_NAMES else None
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str):
+        name = str(obj).rsplit(".", 1)[-1].strip("'>")
+    return name if name in _DTYPE_NAMES else None
+
+
+def _dims(dim):
+    """PyTorch's dim (int, list, tuple or None) as the standard's axis."""
+    return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+
+
+def _sizes(args):
+    """`f(2, 3)` and `f((2, 3))` alike: the sizes as a tuple."""
+    if len(args) == 1 and not isinstance(args[0], int):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _standard_spellings(method):
+    """Let a PyTorch-style method take the standard's `axis=`/`keepdims=` too."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _raw(function, x, *args, **kwargs):
+    """A result with no gradient computed on x's raw array (booleans, indices)."""
+    return Tensor._wrap(function(x.data, *args, **kwargs), x.device)
+
+
+def _along(x, dim, index):
+    """x's slice at position `index` (int or slice) along `dim`."""
+    return x[(slice(None),) * (dim % x.ndim) + (index,)]
+
+
+def _arange(x, n, dtype="int64"):
+    xp = x.xp
+    return xp.arange(n, dtype=resolve_dtype(dtype, x.device), device=x.device.native)
+
+
+_RESULTS = {name: namedtuple(name, ("values", "indices"))
+            for name in ("max", "min", "sort", "topk", "median", "mode", "kthvalue", "cummax", "cummin")}
+
+
+# ================================================================ reductions
+def _reduction(function):
+    def method(self, dim=None, keepdim=False, *, dtype=None):
+        if dtype is not None:
+            self = ops.astype(self, dtype)
+        return function(self, axis=_dims(dim), keepdims=keepdim)
+
+    method.__name__ = function.__name__
+    return method
+
+
+def _extremum(name):
+    reduce, arg, pairwise = getattr(ops, name), getattr(ops, "arg" + name), getattr(ops, name + "imum")
+
+    def method(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):  # x.max(other): the elementwise maximum
+            return pairwise(self, dim)
+        if dim is None:
+            return reduce(self)
+        indices = arg(self, axis=dim, keepdims=True)
+        # picked through the index: the whole gradient goes to that entry, as in PyTorch
+        values = ops.take_along_axis(self, indices, axis=dim)
+        if not keepdim:
+            values, indices = ops.squeeze(values, axis=dim), ops.squeeze(indices, axis=dim)
+        return _RESULTS[name](values, indices)
+
+    method.__name__ = name
+    return method
+
+
+def _moments(name):
+    function = getattr(ops, name)
+
+    def method(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        if isinstance(dim, bool):  # x.std(False): the old positional unbiased
+            dim, unbiased = None, dim
+        if correction is None:
+            correction = 1 if unbiased else 0
+        return function(self, axis=_dims(dim), correction=correction, keepdims=keepdim)
+
+    method.__name__ = name
+    return method
+
+
+def argmax(self, dim=None, keepdim=False):
+    return ops.argmax(self, axis=dim, keepdims=keepdim)
+
+
+def argmin(self, dim=None, keepdim=False):
+    return ops.argmin(self, axis=dim, keepdims=keepdim)
+
+
+def logsumexp(self, dim, keepdim=False):
+    return ops.logsumexp(self, axis=_dims(dim), keepdims=keepdim)
+
+
+def softmax(self, dim):
+    return ops.softmax(self, axis=dim)
+
+
+def log_softmax(self, dim):
+    return ops.log_softmax(self, axis=dim)
+
+
+def all(self, dim=None, keepdim=False):
+    return _raw(self.xp.all, self, axis=_dims(dim), keepdims=keepdim)
+
+
+def any(self, dim=None, keepdim=False):
+    return _raw(self.xp.any, self, axis=_dims(dim), keepdims=keepdim)
+
+
+def norm(self, p="fro", dim=None, keepdim=False):
+    axis = _dims(dim)
+    if p in ("fro", 2):
+        return ops.sqrt(ops.sum(self * self, axis=axis, keepdims=keepdim))
+    if p == 1:
+        return ops.sum(ops.abs(self), axis=axis, keepdims=keepdim)
+    if p == math.inf:
+        return ops.max(ops.abs(self), axis=axis, keepdims=keepdim)
+    if p == -math.inf:
+        return ops.min(ops.abs(self), axis=axis, keepdims=keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        return ops.sum(ops.abs(self) ** p, axis=axis, keepdims=keepdim) ** (1 / p)
+    raise ValueError(f"norm: p={p!r} is not supported; use 'fro', a positive number, inf or -inf")
+
+
+# ================================================================ sorting
+def sort(self, dim=-1, descending=False, stable=False):
+    indices = _raw(self.xp.argsort, self, axis=dim, descending=descending, stable=True)
+    return _RESULTS["sort"](ops.take_along_axis(self, indices, axis=dim), indices)
+
+
+def argsort(self, dim=-1, descending=False, stable=False):
+    return sort(self, dim, descending).indices
+
+
+def topk(self, k, dim=-1, largest=True, sorted=True):
+    values, indices = sort(self, dim, descending=largest)
+    window = slice(0, k)
+    return _RESULTS["topk"](_along(values, dim, window), _along(indices, dim, window))
+
+
+def _order_statistic(name, self, position, dim, keepdim):
+    values, indices = sort(self, dim)
+    pick = slice(position, position + 1) if keepdim else position
+    return _RESULTS[name](_along(values, dim, pick), _along(indices, dim, pick))
+
+
+def kthvalue(self, k, dim=-1, keepdim=False):
+    return _order_statistic("kthvalue", self, k - 1, dim, keepdim)
+
+
+def median(self, dim=None, keepdim=False):
+    """The lower median, as PyTorch: without dim a value, with dim (values, indices)."""
+    if dim is None:
+        flat = ops.reshape(self, (-1,))
+        return _order_statistic("median", flat, (flat.shape[0] - 1) // 2, 0, False).values
+    return _order_statistic("median", self, (self.shape[dim] - 1) // 2, dim, keepdim)
+
+
+def mode(self, dim=-1, keepdim=False):
+    """The most frequent value along dim (the smallest of equally frequent ones), and its last index."""
+    xp, dim = self.xp, dim % self.ndim
+    moved = ops.moveaxis(self, dim, -1).data
+    counts = xp.sum(xp.astype(moved[..., :, None] == moved[..., None, :], xp.int64), axis=-1)
+    # candidates in increasing value order: the first with the highest count is the smallest mode
+    order = xp.argsort(moved, axis=-1, stable=True)
+    best = xp.take_along_axis(order, xp.argmax(xp.take_along_axis(counts, order, axis=-1), axis=-1,
+                                               keepdims=True), axis=-1)
+    value = xp.take_along_axis(moved, best, axis=-1)
+    positions = xp.where(moved == value, _arange(self, moved.shape[-1]), xp.full_like(order, -1))
+    indices = ops.moveaxis(Tensor._wrap(xp.max(positions, axis=-1, keepdims=True), self.device), -1, dim)
+    values = ops.take_along_axis(self, indices, axis=dim)
+    if not keepdim:
+        values, indices = ops.squeeze(values, axis=dim), ops.squeeze(indices, axis=dim)
+    return _RESULTS["mode"](values, indices)
+
+
+# ================================================================ shape
+def squeeze(self, dim=None):
+    """Drop size-1 dims (all of them, or those of `dim` that have size 1: others stay)."""
+    if dim is None:
+        dims = range(self.ndim)
+    else:
+        dims = [d % self.ndim for d in (dim if isinstance(dim, (list, tuple)) else (dim,))] if self.ndim else []
+    drop = {d for d in dims if self.shape[d] == 1}
+    return ops.reshape(self, tuple(n for i, n in enumerate(self.shape) if i not in drop))
+
+
+def unsqueeze(self, dim):
+    return ops.expand_dims(self, axis=dim)
+
+
+def expand(self, *sizes):
+    """Broadcast to `sizes`; -1 keeps a dim's size, extra leading dims are new."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - self.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: {len(sizes)} sizes {sizes} for {describe(self)}; give at least one per dim")
+    shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return ops.broadcast_to(self, shape)
+
+
+def expand_as(self, other):
+    return ops.broadcast_to(self, other.shape)
+
+
+def reshape(self, *shape):
+    return ops.reshape(self, _sizes(shape))
+
+
+def view_as(self, other):
+    return ops.reshape(self, other.shape)
+
+
+def flatten(self, start_dim=0, end_dim=-1):
+    return ops.flatten(self, start_dim, end_dim)
+
+
+def unflatten(self, dim, sizes):
+    dim = dim % self.ndim
+    return ops.reshape(self, self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+
+
+def t(self):
+    if self.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with at most 2 dims, got {describe(self)}; use transpose(a, b)")
+    return ops.permute_dims(self, (1, 0)) if self.ndim == 2 else self
+
+
+def transpose(self, dim0, dim1):
+    return ops.swapaxes(self, dim0, dim1)
+
+
+def permute(self, *dims):
+    return ops.permute_dims(self, tuple(d % self.ndim for d in _sizes(dims)))
+
+
+def movedim(self, source, destination):
+    sources = [s % self.ndim for s in (source if isinstance(source, (list, tuple)) else (source,))]
+    targets = [d % self.ndim for d in (destination if isinstance(destination, (list, tuple)) else (destination,))]
+    order = [None] * self.ndim
+    for s, d in zip(sources, targets):
+        order[d] = s
+    rest = iter(i for i in range(self.ndim) if i not in sources)
+    return ops.permute_dims(self, tuple(next(rest) if o is None else o for o in order))
+
+
+def chunk(self, chunks, dim=0):
+    step = -(-self.shape[dim] // chunks)  # ceil, as PyTorch: the last chunk may be smaller
+    return split(self, step, dim)
+
+
+def split(self, split_size_or_sections, dim=0):
+    n = self.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        sizes = [min(split_size_or_sections, n - start) for start in range(0, n, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ShapeError(f"split: sections {sizes} add up to {sum(sizes)}, but dim {dim} of {describe(self)} "
+                             f"has size {n}")
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return tuple(_along(self, dim, slice(start, start + size)) for start, size in zip(starts, sizes))
+
+
+def unbind(self, dim=0):
+    return tuple(_along(self, dim, i) for i in range(self.shape[dim]))
+
+
+def repeat(self, *sizes):
+    """Tile the tensor `sizes[i]` times along dim i (extra leading sizes add dims), as PyTorch's repeat."""
+    sizes = _sizes(sizes)
+    if len(sizes) < self.ndim:
+        raise ShapeError(f"repeat: {len(sizes)} repeats {sizes} for {describe(self)}; give one per dim")
+    x = ops.reshape(self, (1,) * (len(sizes) - self.ndim) + self.shape)
+    # interleave a new axis of size r before each dim, broadcast it, then merge the pairs
+    paired = ops.reshape(x, tuple(n for size in x.shape for n in (1, size)))
+    wide = ops.broadcast_to(paired, tuple(n for r, size in zip(sizes, x.shape) for n in (r, size)))
+    return ops.reshape(wide, tuple(r * size for r, size in zip(sizes, x.shape)))
+
+
+def tile(self, *dims):
+    dims = _sizes(dims)
+    return repeat(self, (1,) * (self.ndim - len(dims)) + dims)
+
+
+def flip(self, *dims):
+    out = self
+    for d in _sizes(dims):
+        n = self.shape[d]
+        backwards = self.xp.arange(n - 1, -1, -1, dtype=resolve_dtype("int64", self.device), device=self.device.native)
+        out = ops.take(out, Tensor._wrap(backwards, self.device), axis=d)
+    return out
+
+
+def roll(self, shifts, dims=None):
+    if dims is None:
+        return ops.reshape(roll(ops.reshape(self, (-1,)), shifts, 0), self.shape)
+    shifts = shifts if isinstance(shifts, (list, tuple)) else (shifts,)
+    dims = dims if isinstance(dims, (list, tuple)) else (dims,)
+    out = self
+    for shift, d in zip(shifts, dims):
+        n = self.shape[d]
+        source = (_arange(self, n) - shift) % n
+        out = ops.take(out, Tensor._wrap(source, self.device), axis=d)
+    return out
+
+
+# ================================================================ cumulative
+def cumsum(self, dim, *, dtype=None):
+    """Running sums along dim: a product with a triangular matrix of ones (differentiable, any backend)."""
+    xp, n = self.xp, self.shape[dim]
+    if dtype is not None:
+        self = ops.astype(self, dtype)
+    elif xp.isdtype(self.data.dtype, "bool"):
+        self = ops.astype(self, "int64")
+    positions = _arange(self, n)
+    upper = Tensor._wrap(xp.astype(positions[:, None] <= positions[None, :], self.data.dtype), self.device)
+    return ops.moveaxis(ops.moveaxis(self, dim, -1) @ upper, -1, dim)
+
+
+def cumprod(self, dim, *, dtype=None):
+    """Running products along dim, one multiplication per step (exact with zeros)."""
+    if dtype is not None:
+        self = ops.astype(self, dtype)
+    running = [_along(self, dim, 0)]
+    for i in range(1, self.shape[dim]):
+        running.append(running[-1] * _along(self, dim, i))
+    return ops.stack(running, axis=dim % self.ndim)
+
+
+# ================================================================ indexing
+def _restrict(x, shape, dim=None):
+    """x cut down to `shape` in every dim except `dim` (PyTorch's gather/scatter read only that part)."""
+    key = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(shape))
+    return x if key == (slice(None),) * x.ndim else x[key]
+
+
+def gather(self, dim, index):
+    dim = dim % self.ndim
+    return ops.take_along_axis(_restrict(self, index.shape, dim), index, axis=dim)
+
+
+def _flat_positions(x, dim, index):
+    """Where each entry of `index` points in x flattened: index along dim, its own coordinate elsewhere."""
+    xp = x.xp
+    flat = xp.zeros_like(index.data)
+    for d, n in enumerate(x.shape):
+        if d == dim:
+            coordinate = index.data
+        else:
+            coordinate = xp.reshape(_arange(x, index.shape[d]), tuple(-1 if i == d else 1 for i in range(x.ndim)))
+        flat = flat * n + coordinate
+    return Tensor._wrap(xp.reshape(flat, (-1,)), x.device)
+
+
+def _scattered(x, dim, index, src):
+    """Zeros like x with src's entries added where index points (x's dtype and device)."""
+    if not isinstance(src, Tensor):
+        src = ops.full_like(index, src, dtype=x.dtype)
+    values = ops.reshape(_restrict(src, index.shape), (-1,))
+    added = ops.scatter_add(values, _flat_positions(x, dim % x.ndim, index), axis=0, size=x.size)
+    return ops.reshape(added, x.shape)
+
+
+def scatter_add(self, dim, index, src):
+    return self + _scattered(self, dim, index, src)
+
+
+def _hit(x, dim, index):
+    """Per entry of x, how many index entries point at it."""
+    return _scattered(ops.zeros_like(x, dtype="int64"), dim, index, 1)
+
+
+def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+    """x with src's (or value's) entries written where index points (indices should be unique)."""
+    if reduce is not None:
+        return scatter_reduce(self, dim, index, src if src is not None else value,
+                              {"add": "sum", "multiply": "prod"}.get(reduce, reduce))
+    src = value if src is None else src
+    return ops.where(_hit(self, dim, index) > 0, _scattered(self, dim, index, src), self)
+
+
+def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+    """reduce "sum" or "mean" of src's entries into the places index points at."""
+    total = _scattered(self, dim, index, src)
+    hits = _hit(self, dim, index)
+    base = self if include_self else ops.where(hits > 0, ops.zeros_like(self), self)
+    if reduce == "sum":
+        return base + total
+    if reduce == "mean":
+        count = ops.astype(hits, self.dtype) + (1 if include_self else 0)
+        return ops.where(hits > 0, (base + total) / ops.maximum(count, 1), self)
+    raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported; use 'sum' or 'mean'")
+
+
+def index_select(self, dim, index):
+    return ops.take(self, index, axis=dim)
+
+
+def index_add(self, dim, index, source, *, alpha=1):
+    added = ops.scatter_add(source * alpha if alpha != 1 else source, index, axis=dim, size=self.shape[dim])
+    return self + added
+
+
+def masked_fill(self, mask, value):
+    return ops.where(mask, value, self)
+
+
+def masked_select(self, mask):
+    mask = mask if isinstance(mask, Tensor) else asarray(mask, device=self.device)
+    shape = tuple(self.xp.broadcast_arrays(self.data, mask.data)[0].shape)
+    return ops.broadcast_to(self, shape)[Tensor._wrap(self.xp.broadcast_to(mask.data, shape), self.device)]
+
+
+def where(self, condition, other):
+    return ops.where(condition, self, other)
+
+
+# ================================================================ comparisons
+def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    other = ops.asarray_like(other, self)
+    close = ops.abs(self - other) <= atol + rtol * ops.abs(other)
+    close = ops.logical_or(close, ops.equal(self, other))  # equal infinities
+    if equal_nan:
+        close = ops.logical_or(close, ops.logical_and(ops.isnan(self), ops.isnan(other)))
+    return close
+
+
+def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return bool(all(isclose(self, other, rtol, atol, equal_nan)))
+
+
+def equal(self, other):
+    """PyTorch's `x.equal(y)`: True when shapes and every entry agree (pg.equal is elementwise)."""
+    return self.shape == other.shape and bool(all(ops.equal(self, other)))
+
+
+# ================================================================ arithmetic with PyTorch's options
+def add(self, other, *, alpha=1):
+    return ops.add(self, other * alpha if alpha != 1 else other)
+
+
+def sub(self, other, *, alpha=1):
+    return ops.subtract(self, other * alpha if alpha != 1 else other)
+
+
+def div(self, other, *, rounding_mode=None):
+    quotient = ops.divide(self, other)
+    if rounding_mode is None:
+        return quotient
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    rounded = getattr(ops, rounding_mode)(quotient)
+    return rounded if ops.kind(self) == "floating" else ops.astype(rounded, self.dtype)
+
+
+def bmm(self, other):
+    if self.ndim != 3 or other.ndim != 3:
+        raise ShapeError(f"bmm: expects two 3-D tensors, got {describe(self)} and {describe(other)}")
+    return ops.matmul(self, other)
+
+
+def mm(self, other):
+    if self.ndim != 2 or other.ndim != 2:
+        raise ShapeError(f"mm: expects two 2-D tensors, got {describe(self)} and {describe(other)}")
+    return ops.matmul(self, other)
+
+
+# ================================================================ dtypes and devices
+def _cast(name):
+    def method(self):
+        return ops.astype(self, name, copy=False)
+
+    method.__name__ = name
+    return method
+
+
+def type_as(self, other):
+    return ops.astype(self, other.dtype, copy=False)
+
+
+def clone(self):
+    """A copy that stays in the graph (its gradient flows back to self)."""
+    return ops.astype(self, self.dtype, copy=True)
+
+
+def contiguous(self):
+    return self
+
+
+def element_size(self):
+    xp = self.xp
+    native = self.data.dtype
+    if xp.isdtype(native, "bool"):
+        return 1
+    if xp.isdtype(native, "complex floating"):
+        return xp.finfo(native).bits // 4  # two floats of finfo's width
+    info = xp.finfo if xp.isdtype(native, "real floating") else xp.iinfo
+    return info(native).bits // 8
+
+
+def cuda(self, device=None):
+    return self.to("cuda" if device is None else f"cuda:{device}")
+
+
+# ================================================================ in place
+def div_(self, value):
+    return self._assign(ops.divide(self.detach(), value).data)
+
+
+def clamp_(self, min=None, max=None):
+    return self._assign(self.xp.clip(self.data, min, max))
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    from .random import default_generator
+
+    source = generator or default_generator(self.device)
+    return self._assign(source.randn(*self.shape, dtype=self.dtype, mean=mean, std=std).data)
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    from .random import default_generator
+
+    source = generator or default_generator(self.device)
+    return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).data)
+
+
+# ================================================================ autograd
+def register_hook(self, hook):
+    """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it.
+
+    Returns a handle whose `remove()` unregisters the hook.
+    """
+    if not self.requires_grad:
+        raise RuntimeError(f"register_hook: {describe(self)} does not require grad, so it gets no gradient")
+    from .tensor import _add_hook
+
+    return _add_hook(self, "grad", hook)
+
+
+def retain_grad(self):
+    """Keep this non-leaf tensor's gradient in `.grad` after backward (leaves keep theirs anyway)."""
+    if self._op is None:
+        return
+
+    def keep(grad):
+        self.grad = grad.detach() if self.grad is None else self.grad + grad.detach()
+
+    keep.retains_grad = True  # the engine runs it after the other hooks
+    register_hook(self, keep)
+
+
+# ================================================================ the table
+_METHODS = {
+    # same meaning on both faces: the pg.* function itself
+    "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "sin": ops.sin, "cos": ops.cos, "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid, "relu": ops.relu, "abs": ops.abs, "pow": ops.pow, "square": ops.square,
+    "maximum": ops.maximum, "minimum": ops.minimum, "sign": ops.sign, "isnan": ops.isnan,
+    "isfinite": ops.isfinite, "isinf": ops.isinf, "floor": ops.floor, "ceil": ops.ceil, "round": ops.round,
+    "trunc": ops.trunc, "expm1": ops.expm1, "log1p": ops.log1p, "neg": ops.negative, "negative": ops.negative,
+    "clip": ops.clip, "clamp": ops.clip, "matmul": ops.matmul, "mul": ops.multiply, "multiply": ops.multiply,
+    "true_divide": ops.divide, "permute_dims": ops.permute_dims, "swapaxes": ops.swapaxes,
+    "swapdims": ops.swapaxes, "expand_dims": ops.expand_dims, "broadcast_to": ops.broadcast_to,
+    "take": ops.take, "take_along_axis": ops.take_along_axis,
+    "eq": ops.equal, "ne": ops.not_equal, "lt": ops.less, "le": ops.less_equal, "gt": ops.greater,
+    "ge": ops.greater_equal, "less": ops.less, "greater": ops.greater, "less_equal": ops.less_equal,
+    "greater_equal": ops.greater_equal, "not_equal": ops.not_equal,
+    "logical_and": ops.logical_and, "logical_or": ops.logical_or, "logical_not": ops.logical_not,
+    # PyTorch's signatures and results
+    "sum": _reduction(ops.sum), "mean": _reduction(ops.mean), "prod": _reduction(ops.prod),
+    "amax": _reduction(ops.max), "amin": _reduction(ops.min),
+    "max": _extremum("max"), "min": _extremum("min"), "std": _moments("std"), "var": _moments("var"),
+    "argmax": argmax, "argmin": argmin, "logsumexp": logsumexp, "softmax": softmax,
+    "log_softmax": log_softmax, "all": all, "any": any, "norm": norm,
+    "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "median": median, "mode": mode,
+    "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "expand_as": expand_as,
+    "reshape": reshape, "view": reshape, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
+    "t": t, "transpose": transpose, "permute": permute, "movedim": movedim, "moveaxis": movedim,
+    "chunk": chunk, "split": split, "unbind": unbind, "repeat": repeat, "tile": tile, "flip": flip,
+    "roll": roll, "cumsum": cumsum, "cumprod": cumprod,
+    "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "scatter_reduce": scatter_reduce,
+    "index_select": index_select, "index_add": index_add, "masked_fill": masked_fill,
+    "masked_select": masked_select, "where": where,
+    "isclose": isclose, "allclose": allclose, "equal": equal,
+    "add": add, "sub": sub, "subtract": sub, "div": div, "divide": div, "bmm": bmm, "mm": mm,
+    "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
+    "bfloat16": _cast("bfloat16"), "long": _cast("int64"), "int": _cast("int32"), "short": _cast("int16"),
+    "bool": _cast("bool"), "type_as": type_as, "clone": clone, "contiguous": contiguous,
+    "element_size": element_size, "cuda": cuda,
+    "div_": div_, "clamp_": clamp_, "normal_": normal_, "uniform_": uniform_,
+    "register_hook": register_hook, "retain_grad": retain_grad,
+}
+
+
+def _method(function):
+    def method(self, *args, **kwargs):
+        return function(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = function.__name__
+    method.__doc__ = function.__doc__
+    return method
+
+
+_PYTORCH_STYLE = {name for name, f in _METHODS.items() if getattr(f, "__module__", None) == __name__}
+for _name, _function in _METHODS.items():
+    setattr(Tensor, _name, _standard_spellings(_function) if _name in _PYTORCH_STYLE else _method(_function))
+
+Tensor.numel = lambda self: self.size
+Tensor.numel.__doc__ = "The number of elements (PyTorch's name for the standard's `size`)."
+Tensor.dim = lambda self: self.ndim
+Tensor.ndimension = Tensor.dim
+Tensor.nbytes = property(lambda self: self.size * element_size(self), doc="Bytes the elements take.")
+Tensor.grad_fn = property(lambda self: self._op, doc="The Operation that made this tensor (None for a leaf).")
+
+
+# ================================================================ pg.* with PyTorch keywords
+_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased"})
+
+
+def torch_face(standard, method):
+    """`standard` (a pg.* function), except that a PyTorch keyword selects `method`'s meaning.
+
+    functools.wraps keeps the standard's name, docstring and signature visible.
+    """
+    @functools.wraps(standard)
+    def function(x, *args, **kwargs):
+        if _TORCH_KEYWORDS.isdisjoint(kwargs):
+            return standard(x, *args, **kwargs)
+        if not isinstance(x, Tensor):
+            x = asarray(x)
+        return method(x, *args, **kwargs)
+
+    return function
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's cat: the standard's concat along `dim`."""
+    return ops.concat(list(tensors), axis=dim if axis is None else axis)
+
+
+def stack(tensors, dim=0, *, axis=None):
+    return ops.stack(list(tensors), axis=dim if axis is None else axis)
+
+
+# the pg.* functions that take PyTorch keywords too (polygrad/__init__.py exports these)
+FUNCTIONS = {
+    name: torch_face(getattr(ops, name), getattr(Tensor, name))
+    for name in ("sum", "mean", "prod", "max", "min", "std", "var", "argmax", "argmin", "logsumexp",
+                 "softmax", "log_softmax", "squeeze")
+}
+FUNCTIONS.update(cat=cat, stack=stack, concat=torch_face(ops.concat, lambda tensors, dim=0: cat(tensors, dim)))
