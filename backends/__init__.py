@@ -27,6 +27,7 @@ __all__ = [
     "loaded",
     "extend_namespaces",
     "for_device",
+    "for_native_device",
 ]
 
 # name -> "module:Class" (built in, imported lazily), an entry point, or a factory
@@ -94,10 +95,9 @@ def get(name=None):
         return _instances[name]
     _load_entry_points()
     if name not in _factories:
-        raise ValueError(
-            f"unknown backend {name!r}; known backends: {', '.join(_factories)}"
-            f" (available on this machine: {', '.join(available())})"
-        )
+        # Only names: finding which backends work here would import every library (seconds for torch).
+        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(_factories)} "
+                         "(`polygrad info` shows which work on this machine)")
     if name in _failures:
         raise BackendUnavailable(_failures[name])
     try:
@@ -128,6 +128,19 @@ def for_device(spec):
     for name in names():
         if kind in getattr(_factory(name), "device_kinds", ()):
             return get(name)
+    return None
+
+
+def for_native_device(native):
+    """The backend one of whose devices is the library device object `native`
+    (e.g. an array_api_strict.Device or a torch.device), or None."""
+    for name in names():
+        try:
+            backend = get(name)
+        except BackendUnavailable:
+            continue
+        if any(native == candidate for candidate, _ in backend._device_table()):
+            return backend
     return None
 
 

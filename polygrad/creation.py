@@ -50,11 +50,12 @@ def resolve_target(target, current):
 
 
 def _device_on(backend, spec):
-    """`spec` as a device of `backend`, else of the backend that serves that kind ("cuda:1": cupy)."""
+    """`spec` as a device of `backend`, else of the backend that serves that kind ("cuda:1": cupy)
+    or, for a library's own device object, of the backend it belongs to."""
     try:
         return backend.device(spec)
     except ValueError:
-        other = backends.for_device(spec) if isinstance(spec, str) else None
+        other = backends.for_device(spec) if isinstance(spec, str) else backends.for_native_device(spec)
         if other is None:
             raise
         return other.device(spec)

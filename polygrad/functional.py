@@ -52,6 +52,26 @@ div_backward = globals()["divide_backward"]
 matmul_backward = globals()["matmul_backward"]
 
 
+def identity_backward(grad_output, a):
+    """The handout's identity: y = a passes its gradient through."""
+    return (grad_output,)
+
+
+def SoftmaxCrossEntropy_backward(grad_output, pred, ground_truth):  # noqa: N802 (the handout's name)
+    """The handout's loss: mean over the batch of -sum(ground_truth * log softmax(pred)).
+
+    Gradient for pred: (softmax(pred) - ground_truth) / batch, times grad_output;
+    none for the ground truth (one-hot rows or class probabilities).
+    """
+    xp = backends.find_for_array(pred).xp
+    if tuple(ground_truth.shape) != tuple(pred.shape):
+        raise ShapeError(f"SoftmaxCrossEntropy_backward: ground_truth has shape {tuple(ground_truth.shape)}, "
+                         f"pred has shape {tuple(pred.shape)}; pass one-hot rows")
+    shifted = pred - xp.max(pred, axis=-1, keepdims=True)
+    softmax = xp.exp(shifted) / xp.sum(xp.exp(shifted), axis=-1, keepdims=True)
+    return (softmax - ground_truth) * (grad_output / pred.shape[0]), None
+
+
 def outer_backward(grad_output, a, b):
     """outer(a, b) = a[:, None] * b[None, :]: the multiply rule on the two views."""
     xp = backends.find_for_array(a).xp
@@ -248,30 +268,75 @@ def _picked(log_probs, target, operation):
     return ops.squeeze(picked, axis=1)
 
 
-def nll_loss(log_probs, target, reduction="mean"):
-    """Negative log-likelihood of class indices `target` under log_probs (N, C, ...)."""
-    return _reduce(-_picked(log_probs, _on_device(target, log_probs), "nll_loss"), reduction)
+def _class_loss(log_probs, target, weight, ignore_index, operation):
+    """-log p of each entry's class; each entry's weight: weight[class], 0 where target is
+    ignore_index (None when every entry weighs 1); and the 0/1 mask of entries kept (None
+    when none is ignored). Ignored entries are exempt from the bound check, as in
+    PyTorch; finding them costs one reduction."""
+    if weight is not None and tuple(weight.shape) != (log_probs.shape[1],):
+        raise ShapeError(f"{operation}: weight must hold one number per class ({log_probs.shape[1]}), "
+                         f"got {describe(weight)}")
+    ignored = target == ignore_index
+    if not bool(ops.any(ignored)):
+        loss = -_picked(log_probs, target, operation)
+        return loss, None if weight is None else _class_weights(weight, target), None
+    safe = ops.where(ignored, 0, target)
+    loss = -_picked(log_probs, safe, operation)
+    kept = ops.astype(ops.logical_not(ignored), log_probs.dtype)
+    return loss, kept if weight is None else _class_weights(weight, safe) * kept, kept
 
 
-def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+def _class_weights(weight, classes):
+    """weight[classes] for classes already checked to lie in [0, C)."""
+    flat = ops.pick_along_axis(weight, ops.reshape(classes, (-1,)), axis=0)
+    return ops.reshape(flat, classes.shape)
+
+
+def _reduce_weighted(loss, weights, reduction):
+    """PyTorch's weighted mean: the sum over the sum of the entries' weights."""
+    if weights is None or reduction != "mean":
+        return _reduce(loss, reduction)
+    return ops.sum(loss) / ops.sum(weights)
+
+
+def nll_loss(log_probs, target, reduction="mean", weight=None, ignore_index=-100):
+    """Negative log-likelihood of class indices `target` under log_probs (N, C, ...):
+    -weight[target] log_probs[target], entries equal to ignore_index left out."""
+    loss, weights, _ = _class_loss(log_probs, _on_device(target, log_probs), weight, ignore_index, "nll_loss")
+    return _reduce_weighted(loss if weights is None else loss * weights, weights, reduction)
+
+
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=None, ignore_index=-100):
     """Softmax cross-entropy of logits (N, C, ...) against class indices (integer
     target of shape (N, ...)) or class probabilities (floating target shaped like logits).
 
     With label_smoothing ε the target becomes (1 - ε) target + ε / C, as in PyTorch.
+    weight (one per class) scales each class's terms; with class indices the mean
+    divides by the summed weights of the entries, and entries equal to ignore_index
+    are left out, as in PyTorch.
     """
     target = _on_device(target, logits)
     log_probs = ops.log_softmax(logits, axis=1)
+    classes = logits.shape[1]
+    class_axis = (1, classes) + (1,) * (logits.ndim - 2)
     if target.xp.isdtype(target.data.dtype, "integral"):
-        loss = -_picked(log_probs, target, "cross_entropy")
+        loss, weights, kept = _class_loss(log_probs, target, weight, ignore_index, "cross_entropy")
+        if weights is not None:
+            loss = loss * weights
         if label_smoothing:
-            uniform = -ops.mean(log_probs, axis=1)
+            weighted = log_probs if weight is None else log_probs * ops.reshape(weight, class_axis)
+            uniform = -ops.sum(weighted, axis=1) / classes
+            if kept is not None:
+                uniform = uniform * kept
             loss = loss * (1 - label_smoothing) + uniform * label_smoothing
-        return _reduce(loss, reduction)
+        return _reduce_weighted(loss, weights, reduction)
     if target.shape != logits.shape:
         raise ShapeError(f"cross_entropy: probability targets must match the logits {describe(logits)}, "
                          f"got {describe(target)}")
     if label_smoothing:
-        target = target * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    if weight is not None:
+        target = target * ops.reshape(weight, class_axis)
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
 
 

@@ -30,6 +30,20 @@ def _backend_of(array, what):
     return backend
 
 
+def _divergence_like(output, divergence):
+    """The handout's `backward(1)`: a Python number or 0-d array becomes an array
+    shaped like the last output, on its device, with its dtype."""
+    xp = _backend_of(output, "backward: the last operation's output").xp
+    if not isinstance(divergence, (int, float)):
+        _backend_of(divergence, "backward: the divergence")
+    if isinstance(divergence, (int, float)) or divergence.ndim == 0:
+        return xp.zeros_like(output) + xp.asarray(divergence, dtype=output.dtype, device=output.device)
+    if tuple(divergence.shape) != tuple(output.shape):
+        raise ValueError(f"backward: the divergence has shape {tuple(divergence.shape)} "
+                         f"but the last output has shape {tuple(output.shape)}")
+    return divergence
+
+
 class GradientBuffer:
     """One gradient spot per array, keyed by the array's identity.
 
@@ -101,7 +115,8 @@ class Autograd:
         """Walk the operation list in reverse, starting from d(loss)/d(last output)."""
         if not self.operation_list:
             raise RuntimeError("backward: the operation list is empty")
-        self.gradient_buffer.set_param(self.operation_list[-1].output, divergence)
+        output = self.operation_list[-1].output
+        self.gradient_buffer.set_param(output, _divergence_like(output, divergence))
         for operation in reversed(self.operation_list):
             grad_output = self.gradient_buffer.get_param(operation.output)
             grads = operation.backward_operation(grad_output, *operation.inputs)

@@ -166,3 +166,15 @@ def test_memory_stats_and_synchronize_exist(name):
     device = backend.default_device()
     backend.synchronize(device)
     assert isinstance(backend.memory_stats(device), dict)
+
+
+def test_to_accepts_another_backends_native_device_object():
+    """A numpy-backed tensor or model moved with array_api_strict.Device("device1") lands there."""
+    strict = pytest.importorskip("array_api_strict")
+    t = pg.ones(2, backend="numpy").to(strict.Device("device1"))
+    assert t.backend.name == "array_api_strict" and t.device.name == "device1"
+    model = pg.nn.Linear(2, 1)
+    model.to(strict.Device("device1"))
+    assert {p.device.name for p in model.parameters()} == {"device1"}
+    with pytest.raises(ValueError, match="unknown device"):
+        pg.ones(2, backend="numpy").to(object())

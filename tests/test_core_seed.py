@@ -97,3 +97,38 @@ def test_add_operation_refuses_a_non_array_input_by_name():
     assert autograd.operation_list == [] and autograd.gradient_buffer.memory == {}  # nothing was recorded
     with pytest.raises(TypeError, match=r"inputs\[0\] is a Tensor .*pass tensor\.data"):
         autograd.add_operation([pg.tensor([1.0]), x], x, [None, None], F.mul_backward)
+
+
+def test_backward_takes_the_handouts_number(target):
+    """autograd.backward(1): a Python number (or 0-d array) seeds the last output's gradient."""
+    W = raw(target, [[1.0, 2.0], [3.0, 4.0]])
+    x = raw(target, [[1.0], [-1.0]])
+    for divergence in (1, 1.0, raw(target, 1.0)):
+        autograd = pg.Autograd()
+        z = W @ x
+        autograd.add_operation([W, x], z, [None, None], F.matmul_backward)
+        autograd.backward(divergence)
+        dW = pg.tensor(autograd.gradient_buffer.get_param(W)).numpy()
+        np.testing.assert_allclose(dW, np.ones((2, 1)) @ np.array([[1.0, -1.0]]))
+    with pytest.raises(ValueError, match=r"divergence has shape \(3,\)"):
+        autograd.backward(raw(target, [1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match="the divergence is a str"):
+        autograd.backward("1")
+
+
+def test_handout_names_identity_and_softmax_cross_entropy(target):
+    a = raw(target, [[1.0, 2.0]])
+    g = raw(target, [[3.0, 4.0]])
+    (passed,) = F.identity_backward(g, a)
+    assert passed is g
+    pred = raw(target, [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    onehot = raw(target, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    grad, none = F.SoftmaxCrossEntropy_backward(1.0, pred, onehot)
+    p = np.exp([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    p /= p.sum(axis=1, keepdims=True)
+    assert none is None
+    np.testing.assert_allclose(pg.tensor(grad).numpy(), (p - np.array([[0, 0, 1.0], [1.0, 0, 0]])) / 2, rtol=1e-6)
+    # the same number as the Tensor engine's cross-entropy gradient
+    logits = pg.tensor(pred, requires_grad=True)
+    F.cross_entropy(logits, pg.tensor(np.array([2, 0]), device=logits.device)).backward()
+    np.testing.assert_allclose(logits.grad.numpy(), pg.tensor(grad).numpy(), rtol=1e-5)
