@@ -160,6 +160,8 @@ class Tensor:
         return bool(self.item())
 
     def __index__(self):
+        if not dtypes.isdtype(self.dtype, "integral"):
+            raise TypeError(f"__index__: only integer tensors can be used as an index, got {describe(self)}")
         return int(self.item())
 
     def to(self, target=None, dtype=None, *, device=None, non_blocking=False, copy=False):
@@ -375,14 +377,76 @@ class Tensor:
     def __ne__(self, other):
         return ops.not_equal(self, other)
 
+    # bitwise on integers; on booleans these are the logical operators
     def __invert__(self):
-        return ops.logical_not(self)
+        return ops.bitwise_invert(self)
 
     def __and__(self, other):
-        return ops.logical_and(self, other)
+        return ops.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return ops.bitwise_and(other, self)
 
     def __or__(self, other):
-        return ops.logical_or(self, other)
+        return ops.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return ops.bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return ops.bitwise_xor(other, self)
+
+    def __lshift__(self, other):
+        return ops.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return ops.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return ops.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return ops.bitwise_right_shift(other, self)
+
+    def __floordiv__(self, other):
+        return ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return ops.remainder(other, self)
+
+    # ---- the Array API's array object ---------------------------------------
+    def __array_namespace__(self, *, api_version=None):
+        """The polygrad module: array-API code (scipy, array-api-extra, ...) then records on the tape."""
+        if api_version not in _API_VERSIONS:
+            raise ValueError(f"__array_namespace__: api_version {api_version!r} is not one of {_API_VERSIONS[1:]}")
+        import polygrad
+
+        return polygrad
+
+    def to_device(self, device, /, *, stream=None):
+        """The standard's spelling of `.to(device)`; gradients flow back."""
+        if stream is not None:
+            raise ValueError("to_device: polygrad does not take a stream")
+        return self.to(device)
+
+    def __dlpack__(self, **kwargs):
+        """The raw array's DLPack capsule (the data is shared; no gradient travels with it)."""
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def __complex__(self):
+        return complex(self.item())
 
     __hash__ = object.__hash__
 
@@ -415,6 +479,9 @@ class Size(int):
 
     def __call__(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
+
+
+_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12")
 
 
 class _HookHandle:

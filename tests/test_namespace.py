@@ -113,3 +113,63 @@ def test_namespace_info_describes_the_default_backend(backend):
             assert "float64" not in info.dtypes(device="no_float64")
     finally:
         pg.set_default_backend(previous)
+
+
+# ---------------------------------------------------------------- the array object
+def test_integer_and_bitwise_operators_follow_python(target):
+    values, others = [7, -7, 12, 5], [2, 3, -5, 1]
+    x = pg.asarray(values, backend=target.backend, device=target.device)
+    y = pg.asarray(others, backend=target.backend, device=target.device)
+    assert (x // y).tolist() == [a // b for a, b in zip(values, others)]
+    assert (x % y).tolist() == [a % b for a, b in zip(values, others)]
+    assert (x & y).tolist() == [a & b for a, b in zip(values, others)]
+    assert (x | y).tolist() == [a | b for a, b in zip(values, others)]
+    assert (x ^ y).tolist() == [a ^ b for a, b in zip(values, others)]
+    assert (~x).tolist() == [~a for a in values]
+    assert (x << 2).tolist() == [a << 2 for a in values] and (x >> 1).tolist() == [a >> 1 for a in values]
+    # reflected forms
+    assert (100 // x).tolist() == [100 // a for a in values] and (100 % x).tolist() == [100 % a for a in values]
+    assert (6 & x).tolist() == [6 & a for a in values] and (6 | x).tolist() == [6 | a for a in values]
+    assert (6 ^ x).tolist() == [6 ^ a for a in values] and (1 << y[3:]).tolist() == [2]
+    assert (64 >> y[:1]).tolist() == [16]
+    mask = x > 0
+    assert (~mask).tolist() == [False, True, False, False] and (mask & (x < 10)).tolist() == [True, False, False, True]
+    f = target.tensor([7.5, -7.5])
+    assert (f % 2.0).tolist() == [7.5 % 2.0, -7.5 % 2.0] and (f // 2.0).tolist() == [7.5 // 2.0, -7.5 // 2.0]
+
+
+def test_array_namespace_is_polygrad(target):
+    compat = pytest.importorskip("array_api_compat")
+    x = target.tensor([1.0, 2.0])
+    assert x.__array_namespace__() is pg and x.__array_namespace__(api_version="2023.12") is pg
+    assert compat.array_namespace(x) is pg
+    with pytest.raises(ValueError, match="api_version '2099.01'"):
+        x.__array_namespace__(api_version="2099.01")
+
+
+def test_to_device_moves_and_the_gradient_comes_back():
+    x = pg.tensor([1.0, 2.0], backend="array_api_strict", device="device1", requires_grad=True)
+    y = x.to_device(pg.backends.get("array_api_strict").device("CPU_DEVICE"))
+    assert str(y.device) == "CPU_DEVICE"
+    pg.sum(y * y).backward()
+    assert str(x.grad.device) == "device1" and x.grad.tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dlpack_shares_the_raw_array(backend):
+    if backend not in pg.backends.available():
+        pytest.skip(f"{backend} is not installed")
+    import numpy as np
+
+    x = pg.tensor([1.0, 2.0, 3.0], backend=backend)
+    assert x.__dlpack_device__() == x.data.__dlpack_device__()
+    np.testing.assert_array_equal(np.from_dlpack(x), [1.0, 2.0, 3.0])
+
+
+def test_python_scalar_conversions(target):
+    assert float(target.tensor(2.5)) == 2.5 and int(target.tensor(2.5)) == 2 and bool(target.tensor(1.0))
+    assert complex(target.tensor(2.0)) == 2 + 0j
+    i = pg.asarray(1, backend=target.backend, device=target.device)
+    assert [10, 20, 30][i] == 20 and i.__index__() == 1
+    with pytest.raises(TypeError, match="__index__: only integer tensors"):
+        [10, 20, 30][target.tensor(1.0)]
