@@ -269,3 +269,63 @@ def test_ctc_loss_module_and_options_are_checked():
         pg.nn.HuberLoss(beta=1.0)
     with pytest.raises(ValueError, match="L1Loss: reduction"):
         pg.nn.L1Loss(reduction="batchmean")
+
+
+# ---------------------------------------------------------------- cross-entropy and NLL: weight, ignore_index
+LOGITS = rng.standard_normal((6, 4, 2))
+CLASSES = rng.integers(0, 4, (6, 2))
+CLASSES[1, 0] = CLASSES[3, 1] = -100
+CLASS_WEIGHTS = np.array([0.5, 0.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("ignore_index", [-100, 3])
+def test_cross_entropy_and_nll_weight_and_ignore_index_match_pytorch(target, reduction, weighted, label_smoothing,
+                                                                      ignore_index):
+    torch = pytest.importorskip("torch")
+    weight = CLASS_WEIGHTS if weighted else None
+    classes = CLASSES if ignore_index == -100 else np.where(CLASSES < 0, 1, CLASSES)
+    tol = 1e-10 if target.dtype == "float64" else 2e-5
+    for name in ("cross_entropy", "nll_loss"):
+        options = dict(reduction=reduction, ignore_index=ignore_index)
+        if name == "cross_entropy":
+            options["label_smoothing"] = label_smoothing
+        z = torch.tensor(LOGITS, requires_grad=True)
+        inputs = z if name == "cross_entropy" else z.log_softmax(1)
+        expected = getattr(torch.nn.functional, name)(
+            inputs, torch.tensor(classes), weight=None if weight is None else torch.tensor(weight), **options)
+        ours = target.tensor(LOGITS, requires_grad=True)
+        got = getattr(F, name)(ours if name == "cross_entropy" else pg.log_softmax(ours, axis=1), classes,
+                               weight=None if weight is None else target.tensor(weight), **options)
+        np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
+        weights = _weights(got.shape)
+        (expected * torch.tensor(weights)).sum().backward()
+        (got * target.tensor(weights)).sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), z.grad.numpy(), rtol=tol * 10, atol=tol * 10)
+
+
+def test_weighted_cross_entropy_gradients_match_finite_differences(target64):
+    weight = target64.tensor(CLASS_WEIGHTS)
+    pg.gradcheck(lambda z: F.cross_entropy(z, CLASSES, weight=weight, label_smoothing=0.1),
+                 [target64.tensor(LOGITS)])
+    pg.gradcheck(lambda z, w: F.cross_entropy(z, CLASSES, weight=w), [target64.tensor(LOGITS), weight])
+
+
+def test_ignored_entries_are_exempt_from_the_bound_check():
+    logits = t64(LOGITS)
+    # -100 is out of range but ignored; every other entry still has its bound checked
+    assert np.isfinite(F.cross_entropy(logits, pg.tensor(CLASSES)).item())
+    with pytest.raises(IndexError, match="cross_entropy"):
+        F.cross_entropy(logits, pg.tensor(np.where(CLASSES < 0, 4, CLASSES)))
+    with pytest.raises(IndexError, match="nll_loss"):
+        F.nll_loss(logits, pg.tensor(CLASSES), ignore_index=0)
+    with pytest.raises(pg.ShapeError, match="weight"):
+        F.cross_entropy(logits, pg.tensor(np.abs(CLASSES) % 4), weight=t64([1.0, 2.0]))
+    module = pg.nn.CrossEntropyLoss(weight=t64(CLASS_WEIGHTS), ignore_index=-100, label_smoothing=0.1)
+    assert "weight" in module.state_dict()
+    assert module(logits, pg.tensor(CLASSES)).item() == pytest.approx(
+        F.cross_entropy(logits, pg.tensor(CLASSES), weight=t64(CLASS_WEIGHTS), label_smoothing=0.1).item())
+    assert pg.nn.NLLLoss(ignore_index=2)(logits, pg.tensor(np.abs(CLASSES) % 4)).item() == pytest.approx(
+        F.nll_loss(logits, pg.tensor(np.abs(CLASSES) % 4), ignore_index=2).item())

@@ -23,23 +23,31 @@ class MSELoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Takes log-probabilities (N, C, ...) and class indices (N, ...)."""
+    """Takes log-probabilities (N, C, ...) and class indices (N, ...); `weight` (one per class,
+    kept as a buffer) scales each class, targets equal to `ignore_index` are left out."""
+
+    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, log_probs, target):
-        return F.nll_loss(log_probs, target, self.reduction)
+        return F.nll_loss(log_probs, target, self.reduction, weight=self.weight, ignore_index=self.ignore_index)
 
 
 class CrossEntropyLoss(_Loss):
     """Takes logits (N, C, ...) and class indices (N, ...) or class probabilities (N, C, ...)."""
 
-    def __init__(self, *, reduction="mean", label_smoothing=0.0):
+    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction=reduction)
         if not 0 <= label_smoothing <= 1:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = label_smoothing
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, logits, target):
-        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing, weight=self.weight,
+                               ignore_index=self.ignore_index)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, label_smoothing={self.label_smoothing}"
