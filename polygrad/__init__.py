@@ -60,7 +60,7 @@ from . import random  # noqa: E402,F401
 from .random import manual_seed, rand, randint, randn  # noqa: E402,F401
 from . import functional  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
-from . import checkpoint, data, optim  # noqa: E402,F401
+from . import checkpoint, data, optim, text  # noqa: E402,F401
 from . import distributed  # noqa: E402,F401
 from .seed import Autograd  # noqa: E402,F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
