@@ -8,6 +8,7 @@ their library does better or differently.
 
 import itertools
 import math
+import sys
 import types
 
 
@@ -212,6 +213,11 @@ class Backend:
     def memory_stats(self, device):
         """Bytes in use and peak on `device`, where the library reports them."""
         return {}
+
+    def library_version(self):
+        """The array library's version, for `polygrad info`. Built-in backends are named after their
+        library, which loading the backend has imported; others override this."""
+        return getattr(sys.modules.get(self.name), "__version__", "unknown")
 
 
 def window_counts(sizes, kernel, stride, dilation):

@@ -1,12 +1,15 @@
 """The `polygrad` command: train, trace, bench, info.
 
 Each subcommand lives in its own module with `configure(parser)` and
-`run(args) -> exit code`; this file only dispatches. Bad options exit with 2.
+`run(args) -> exit code`; this file only dispatches. Bad options exit with 2,
+Ctrl-C with 130.
 """
 
 import argparse
 import importlib
 import sys
+
+from . import __version__
 
 COMMANDS = {
     "train": ("polygrad.commands.train", "train a model on a dataset"),
@@ -18,6 +21,7 @@ COMMANDS = {
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="polygrad", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"polygrad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
@@ -29,7 +33,11 @@ def main(argv=None):
             continue
         modules[name].configure(commands.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    try:
+        return modules[args.command].run(args)
+    except KeyboardInterrupt:  # commands that handle Ctrl-C themselves return 130; anywhere else, no traceback
+        print(f"\npolygrad {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

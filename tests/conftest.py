@@ -10,6 +10,7 @@ Fixtures
 """
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -67,6 +68,16 @@ def pytest_collection_modifyitems(config, items):
     reasons = "; ".join(_usable(n)[1] for n in config.polygrad_backends)
     for item in items:
         item.add_marker(pytest.mark.skip(reason=f"no selected backend can run here: {reasons}"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Why tests were skipped, one line per reason with its count (pytest's -rs writes one per test location)."""
+    reasons = Counter(report.longrepr[2].removeprefix("Skipped: ")
+                      for report in terminalreporter.stats.get("skipped", []) if isinstance(report.longrepr, tuple))
+    if reasons:
+        terminalreporter.section("why tests were skipped", sep="-")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:6d}  {reason}")
 
 
 def _usable(name, device=None):

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -52,9 +53,18 @@ def test_backward_twice_through_freed_graph(target):
         y.backward()
 
 
-def test_unknown_backend_lists_the_available_ones():
-    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*available on this machine: numpy"):
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown backend 'jax'; known backends: numpy, array_api_strict, torch, cupy"
+                                         r".*\(`polygrad info` shows which work on this machine\)"):
         pg.zeros(3, backend="jax")
+
+
+def test_an_unknown_backend_is_answered_without_importing_any_library():
+    """Building the message must not import torch or cupy to see whether they work (seconds for torch)."""
+    code = ("import sys\nimport polygrad as pg\ntry:\n    pg.zeros(3, backend='jax')\nexcept ValueError:\n"
+            "    print(sorted({'torch', 'cupy', 'array_api_strict'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def test_unknown_device(target):
@@ -66,12 +76,43 @@ def test_cupy_without_a_gpu_says_so():
     try:
         pg.backends.get("cupy")
     except pg.BackendUnavailable as error:
-        assert "the cupy backend needs a CUDA GPU" in str(error)
+        message = str(error)
     else:
         pytest.skip("this machine has a working cupy")
-    with pytest.raises(pg.BackendUnavailable, match="needs a CUDA GPU"):
+    assert message in ("cupy is not installed (pip install 'polygrad[cuda13]', or 'polygrad[cuda12]' for CUDA 12)",
+                       "cupy is installed but finds no CUDA device") or message.startswith(
+                       "cupy is installed but finds no usable CUDA device: ")
+    with pytest.raises(pg.BackendUnavailable, match=re.escape(message)):
         pg.tensor([1.0]).to("cuda:1")
     assert "cupy" not in pg.backends.available()
+
+
+def fake_cupy(monkeypatch, device_count):
+    """Stand-ins for an installed cupy whose runtime reports `device_count()` devices."""
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=device_count))
+    for name, module in (("cupy", cupy), ("cupyx", types.ModuleType("cupyx")),
+                         ("array_api_compat.cupy", types.ModuleType("array_api_compat.cupy"))):
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_cupy_not_installed_and_no_cuda_device_are_different_messages(monkeypatch):
+    from polygrad.backends.cupy_backend import CupyBackend
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ModuleNotFoundError
+    with pytest.raises(pg.BackendUnavailable, match=r"^cupy is not installed \(pip install 'polygrad\[cuda13\]'"):
+        CupyBackend()
+    fake_cupy(monkeypatch, lambda: 0)
+    with pytest.raises(pg.BackendUnavailable, match="^cupy is installed but finds no CUDA device$"):
+        CupyBackend()
+
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    fake_cupy(monkeypatch, no_driver)
+    with pytest.raises(pg.BackendUnavailable, match="^cupy is installed but finds no usable CUDA device: "
+                                                     "cudaErrorInsufficientDriver"):
+        CupyBackend()
 
 
 def test_dtype_mismatch_on_strict_names_both_sides():

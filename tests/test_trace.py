@@ -148,6 +148,9 @@ HOSTILE = [
     "x1 @ x2",
     "import os",
     "+".join(["x1"] * 150),
+    "x1 + " + "9" * 400,  # an integer too large for a float
+    "x1 * -" + "7" * 309,
+    "x1 ** " + "9" * 20,
 ]
 
 

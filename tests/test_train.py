@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import re
 import sys
 
 import numpy as np
@@ -105,7 +107,7 @@ def test_ctrl_c_mid_epoch_keeps_the_epoch_checkpoint_and_resume_matches_an_unbro
     assert train(*options, "--out", str(out)) == 130
     err = capsys.readouterr().err
     assert "interrupted in epoch 2" in err and "interrupted.npz (not resumable)" in err
-    assert "checkpoint.npz holds the end of epoch 1; --resume continues from there" in err
+    assert f"checkpoint.npz holds the end of epoch 1; --resume --out {out} continues from there" in err
     assert not (out / "metrics.json").exists()
 
     at_epoch_end, mid_epoch = models.mlp(), models.mlp()
@@ -216,3 +218,91 @@ def test_default_run_reaches_97_percent(tmp_path):
 def test_cnn_reaches_98_percent(tmp_path):
     assert train("--model", "cnn", "--epochs", "8", "--out", str(tmp_path)) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["final_val_accuracy"] >= 0.98
+
+
+def test_each_run_without_out_gets_its_own_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train("--epochs", "1") == 0
+    assert train("--epochs", "1", "--seed", "1") == 0  # within the same second, most likely: still a new folder
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(re.fullmatch(r"train-\d{8}-\d{6}(-\d+)?", run.name) for run in runs)
+    assert all((run / "checkpoint.npz").is_file() and (run / "metrics.json").is_file() for run in runs)
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing else written into the working directory
+    printed = capsys.readouterr().out
+    assert all(str(run.relative_to(tmp_path) / "metrics.json") in printed for run in runs)
+
+
+def test_resume_needs_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train("--epochs", "1", "--resume") == 2
+    assert "--resume needs --out OUT" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_file", "read_only"])
+def test_an_unusable_out_exits_2_with_one_line(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("")
+    out = {"under_a_file": tmp_path / "file" / "run", "a_file": tmp_path / "file", "read_only": tmp_path / "ro"}[where]
+    if where == "read_only":
+        if os.name != "posix" or os.geteuid() == 0:
+            pytest.skip("root (or a non-POSIX system) writes into read-only folders")
+        out.mkdir()
+        out.chmod(0o500)
+    assert train("--epochs", "1", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"polygrad train: error: --out {out}") and "cannot write there" in err
+
+
+def test_a_second_ctrl_c_while_saving_exits_130_without_a_traceback(tmp_path, monkeypatch, capsys):
+    interrupt_after(monkeypatch, epoch=2, batches=3)
+    real_save = checkpoint.save
+
+    def save(path, *args, **kwargs):
+        if path.name == "interrupted.npz":
+            raise KeyboardInterrupt  # the user presses Ctrl-C again while the first one is handled
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(train_command.checkpoint, "save", save)
+    assert train("--epochs", "3", "--out", str(tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted again while saving" in err and "which is not written" in err
+    assert f"--resume --out {tmp_path} continues from there" in err
+    assert not (tmp_path / "interrupted.npz").exists() and (tmp_path / "checkpoint.npz").is_file()
+
+
+def test_ctrl_c_anywhere_in_a_command_exits_130_with_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command, "load_dataset", interrupted)
+    assert train("--epochs", "1") == 130
+    assert capsys.readouterr().err == "\npolygrad train: interrupted\n"
+
+
+def test_a_failed_save_during_training_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    def full(path, *args, **kwargs):
+        raise checkpoint.CheckpointError(f"{path}: cannot write the checkpoint (No space left on device)")
+
+    monkeypatch.setattr(train_command.checkpoint, "save", full)
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 1
+    assert capsys.readouterr().err == f"polygrad train: {tmp_path / 'checkpoint.npz'}: cannot write the checkpoint " \
+                                      "(No space left on device)\n"
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda meta: meta.update(config="mlp"), "its 'config' is not an object"),
+    (lambda meta: meta.update(scheduler={"last_epoch": "1", "base_lrs": [0.1]}), "its 'scheduler' is not"),
+    (lambda meta: meta["scheduler"].update(base_lrs=["0.001; rm -rf /"]), "its 'scheduler' is not"),
+    (lambda meta: meta.update(history={"epoch": 1}), "its 'history' is not a list"),
+])
+def test_resume_type_checks_the_run_metadata(tmp_path, capsys, change, problem):
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 0
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as f:
+        arrays = {name: f[name] for name in f.files}
+    meta = json.loads(arrays["__polygrad__"].tobytes())
+    change(meta["metadata"])
+    arrays["__polygrad__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    assert train("--epochs", "2", "--resume", "--out", str(tmp_path)) == 1
+    assert f"{path}: cannot resume from it: {problem}" in capsys.readouterr().err

@@ -1,6 +1,9 @@
-"""`polygrad info`: which backends and devices work here."""
+"""`polygrad info`: versions, and which backends and devices work here."""
 
-from .. import backends
+import platform
+from importlib import metadata
+
+from .. import __version__, backends
 
 
 def configure(parser):
@@ -8,6 +11,8 @@ def configure(parser):
 
 
 def run(args):
+    print(f"polygrad {__version__} on Python {platform.python_version()}, "
+          f"array-api-compat {_distribution_version('array-api-compat')}")
     for name in backends.names():
         try:
             backend = backends.get(name)
@@ -15,6 +20,13 @@ def run(args):
             print(f"{name:18} unavailable: {error}")
             continue
         devices = ", ".join(d.name for d in backend.devices())
-        print(f"{name:18} devices: {devices}")
+        print(f"{name:18} {backend.library_version():12} devices: {devices}")
     print(f"default backend: {backends.default_name()}")
     return 0
+
+
+def _distribution_version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

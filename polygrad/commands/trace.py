@@ -109,7 +109,7 @@ def _check(node, names):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise Refused(f"only numbers are allowed as constants, got {value!r}")
         if abs(value) > MAX_NUMBER:
-            raise Refused(f"the number {value:g} is larger than {MAX_NUMBER:g}")
+            raise Refused(f"the number {_shown(value)} is larger than {MAX_NUMBER:g}")
         constant = float(value)
         return lambda env: _constant(constant, env)
     if isinstance(node, ast.Name):
@@ -151,7 +151,14 @@ def _check_exponent(node, names):
     if not isinstance(plain, ast.Constant):
         raise Refused(f"a constant exponent must be a single number, got {ast.unparse(node)}")
     if isinstance(plain.value, (int, float)) and abs(plain.value) > MAX_EXPONENT:
-        raise Refused(f"the exponent {plain.value:g} is larger than {MAX_EXPONENT}")
+        raise Refused(f"the exponent {_shown(plain.value)} is larger than {MAX_EXPONENT}")
+
+
+def _shown(number):
+    """A literal for a message; an integer too large for a float is shown by its number of digits."""
+    if isinstance(number, int) and abs(number) > 10**15:
+        return f"of {len(str(abs(number)))} digits"
+    return f"{number:g}"
 
 
 def _constant(value, env):

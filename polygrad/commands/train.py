@@ -1,16 +1,17 @@
 """`polygrad train`: train a classifier on a dataset, on any backend and device.
 
 With no options it trains the MLP on the embedded digits on the default
-backend. Each epoch prints the training loss, the validation accuracy and the
-throughput, and at its end saves OUT/checkpoint.npz; the end of the run writes
-OUT/metrics.json and OUT/curves.png (with matplotlib).
+backend. Each run writes into its own new folder OUT, runs/train-<date>-<time>
+unless --out names one. Each epoch prints the training loss, the validation
+accuracy and the throughput, and at its end saves OUT/checkpoint.npz; the end
+of the run writes OUT/metrics.json and OUT/curves.png (with matplotlib).
 
 Ctrl-C stops the run and exits 130. OUT/checkpoint.npz is left as it was: the
 state at the end of the last finished epoch. The weights and optimizer state as
 they were at the moment of the Ctrl-C, part way into an epoch, go to
 OUT/interrupted.npz, for inspection or evaluation only: nothing resumes from it.
-`--resume` continues from OUT/checkpoint.npz, running the interrupted epoch
-again from its start. The same seed gives the same metrics on the same backend,
+`--resume --out OUT` continues from OUT/checkpoint.npz, running the interrupted
+epoch again from its start. The same seed gives the same metrics on the same backend,
 and a resumed run the same as an unbroken one.
 
 Started by `mpiexec -n N` (or srun), it trains data-parallel: the global
@@ -22,9 +23,11 @@ ends every rank, with its message.
 """
 
 import argparse
+import itertools
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,9 +73,10 @@ def _dataset(text):
 
 
 def configure(parser):
-    parser.epilog = ("Each finished epoch is saved to OUT/checkpoint.npz. Ctrl-C exits 130, leaving that file at the "
+    parser.epilog = ("Each run writes into a new folder OUT (runs/train-<date>-<time> unless --out names one). Each "
+                     "finished epoch is saved to OUT/checkpoint.npz. Ctrl-C exits 130, leaving that file at the "
                      "end of the last finished epoch and writing the weights of the moment to OUT/interrupted.npz "
-                     "(not resumable); --resume reruns the interrupted epoch from its start.")
+                     "(not resumable); --resume --out OUT reruns the interrupted epoch from its start.")
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp", help="classifier (default: mlp)")
     parser.add_argument("--dataset", type=_dataset, default="digits", metavar="{digits,mnist,fashion-mnist,PATH.npz}",
                         help="embedded digits (default), MNIST or Fashion-MNIST (downloaded), or an .npz with x, y")
@@ -86,15 +90,58 @@ def configure(parser):
                         + ", ".join(f"{name} {lr:g}" for name, (lr, _) in OPTIMIZERS.items()) + ")")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
-    parser.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: a new runs/train-<date>-<time> for each run)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT/checkpoint.npz, the end of the last finished epoch (an epoch cut "
-                        "short by Ctrl-C runs again from its start; OUT/interrupted.npz is never resumed from)")
+                        help="continue the run in --out OUT from OUT/checkpoint.npz, the end of the last finished "
+                        "epoch (an epoch cut short by Ctrl-C runs again from its start; OUT/interrupted.npz is never "
+                        "resumed from)")
 
 
 def _usage_error(message):
     print(f"polygrad train: error: {message}", file=sys.stderr)
     return 2
+
+
+def output_folder(out):
+    """The run's folder: `out`, created if need be, or a new runs/train-<date>-<time>[-<n>] of its own.
+
+    Raises ValueError naming the folder if it cannot be created or written into.
+    """
+    folder = Path("runs") if out is None else Path(out)
+    try:
+        if out is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for n in itertools.count(1):
+                folder = Path("runs") / (f"train-{stamp}" if n == 1 else f"train-{stamp}-{n}")
+                try:
+                    folder.mkdir(parents=True)  # exclusive: runs started in the same second get their own folders
+                    break
+                except FileExistsError:
+                    pass
+        with tempfile.TemporaryFile(dir=folder):  # writable? Better to know now than after the first epoch
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {folder}: cannot write there ({error.strerror or error})") from None
+    return folder
+
+
+def _unresumable(saved):
+    """What keeps checkpoint metadata from being what `polygrad train` saved (None if nothing)."""
+    config, scheduler, history = saved.get("config"), saved.get("scheduler"), saved.get("history")
+    if saved["epoch"] is None:
+        return "it holds no epoch count"
+    if not isinstance(config, dict) or not all(isinstance(config.get(k), str) for k in ("model", "dataset", "optimizer")):
+        return "its 'config' is not an object naming the model, dataset and optimizer"
+    if not isinstance(scheduler, dict) or not isinstance(scheduler.get("last_epoch"), int) or not (
+            isinstance(scheduler.get("base_lrs"), list)
+            and all(isinstance(lr, (int, float)) and math.isfinite(lr) for lr in scheduler["base_lrs"])):
+        return "its 'scheduler' is not an object with an integer 'last_epoch' and a list of numbers 'base_lrs'"
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        return "its 'history' is not a list of objects"
+    return None
 
 
 def load_dataset(name):
@@ -209,8 +256,12 @@ def _train(args):
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": lr, "optimizer": args.optimizer,
               "seed": args.seed, "normalize": [mean, std]}
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.resume and args.out is None:
+        return _usage_error("--resume needs --out OUT, the folder of the run to continue")
+    try:  # rank 0 writes every file; the other ranks only read a --resume checkpoint from --out
+        out = output_folder(args.out) if rank == 0 else Path(args.out or "runs")
+    except ValueError as error:
+        return _usage_error(error)
     path = out / "checkpoint.npz"  # the end of the last finished epoch: what --resume continues from
     interrupted_path = out / "interrupted.npz"  # the weights at a Ctrl-C, mid-epoch: never resumed from
     history, start = [], 0
@@ -219,6 +270,9 @@ def _train(args):
             return _usage_error(f"--resume: no checkpoint at {path}")
         try:
             saved = checkpoint.metadata(path)
+            problem = _unresumable(saved)
+            if problem:
+                raise checkpoint.CheckpointError(f"{path}: cannot resume from it: {problem}")
             for key in ("model", "dataset", "optimizer"):
                 if saved["config"][key] != config[key]:
                     return _usage_error(f"--resume: {path} was trained with --{key} {saved['config'][key]}, "
@@ -274,15 +328,23 @@ def _train(args):
         # Not into checkpoint.npz: these weights are part way into an epoch, and resuming from them would
         # train on part of that epoch twice. The file's epoch is the number of finished epochs.
         history = history[:finished]  # an epoch interrupted while being saved is not finished
-        if rank == 0:
-            save(interrupted_path, finished, interrupted=True, interrupted_in_epoch=epoch + 1)
         if finished > start or args.resume:
-            resumable = f"{path} holds the end of epoch {finished}; --resume continues from there"
+            resumable = f"{path} holds the end of epoch {finished}; --resume --out {out} continues from there"
         else:
             resumable = "no epoch of this run finished, so there is nothing to resume: run again without --resume"
+        try:
+            if rank == 0:
+                save(interrupted_path, finished, interrupted=True, interrupted_in_epoch=epoch + 1)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop saving too, still without a traceback
+            say(f"\ninterrupted again while saving {interrupted_path}, which is not written; {resumable}",
+                file=sys.stderr)
+            return 130
         say(f"\ninterrupted in epoch {epoch + 1}: saved the weights as they were to {interrupted_path} "
             f"(not resumable); {resumable}", file=sys.stderr)
         return 130
+    except checkpoint.CheckpointError as error:  # e.g. the disk filled up
+        print(f"polygrad train: {error}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - began
     if rank != 0:
         return 0
