@@ -188,6 +188,22 @@ def test_ranks_train_like_one_process_on_the_union_batch(target64, make_optimize
     assert_same_parameters(model.module, reference)
 
 
+def test_buckets_start_while_backward_still_runs(target64):
+    """The last layers' buckets are reduced before backward has reached the first layer."""
+    model = DDP(mlp(target64, seed=0), bucket_cap_mb=2e-4)
+    events, engine = [], model.engine
+    reduce = engine.all_reduce
+    engine.all_reduce = lambda *args: events.append("allreduce") or reduce(*args)
+    model.module[1].weight.register_post_accumulate_grad_hook(lambda p: events.append("first layer"))
+    try:
+        x, y = batch(target64, 0, 4)
+        nn.CrossEntropyLoss()(model(x), y).backward()
+    finally:
+        del engine.all_reduce
+    assert events.count("allreduce") == len(model._buckets) > 2
+    assert events.index("allreduce") < events.index("first layer")
+
+
 def test_no_sync_accumulates_locally_then_averages(target64):
     reference = mlp(target64, seed=0)
     model = DDP(mlp(target64, seed=0))
@@ -259,6 +275,26 @@ def test_a_parameter_without_gradient_counts_as_zeros(two_ranks):
     assert model.module.never.weight.grad is None
 
 
+class Pair(TwoBranches):
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+def test_a_second_backward_or_a_partial_one_raises():
+    pg.manual_seed(0)
+    model = DDP(Pair())
+    x = pg.tensor([[1.0, 2.0]], dtype="float64")
+    first, second = model(x)
+    loss = (first + second).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="a second backward after one forward would not be averaged"):
+        loss.backward()
+    first, _ = model(x)
+    first.sum().backward()  # b's parameters get nothing: their allreduce never starts
+    with pytest.raises(RuntimeError, match="the last backward gave no gradient to b.weight, b.bias"):
+        model(x)
+
+
 class WithBuffer(nn.Module):
     def __init__(self):
         super().__init__()
@@ -300,14 +336,20 @@ def test_a_raising_rank_aborts_the_job(one_process):
     assert "rank 1/2 failed; aborting every rank" in out.stderr and "rank one went wrong" in out.stderr
 
 
-def test_mpiexec_polygrad_train(one_process, tmp_path):
-    code = ("import sys\nfrom polygrad.cli import main\n"
-            f"sys.exit(main(['train', '--epochs', '2', '--batch-size', '64', '--out', {str(tmp_path)!r}]))\n")
-    out, _ = run_job(code, timeout=120)
-    assert out.returncode == 0, out.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+def test_mpiexec_polygrad_train_and_resume(one_process, tmp_path):
+    def train(*argv):
+        code = ("import sys\nfrom polygrad.cli import main\n"
+                f"sys.exit(main(['train', '--batch-size', '64', '--out', {str(tmp_path)!r}, *{list(argv)!r}]))\n")
+        out, _ = run_job(code, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout, json.loads((tmp_path / "metrics.json").read_text())
+
+    printed, metrics = train("--epochs", "2")
     assert metrics["world_size"] == 2 and metrics["samples_per_s"] > 0
     assert metrics["final_val_accuracy"] > 0.85
-    assert out.stdout.count("epoch   2/2") == 1  # rank 0 alone reports
+    assert printed.count("epoch   2/2") == 1 and "2 processes" in printed  # rank 0 alone reports
     assert (tmp_path / "checkpoint.npz").is_file()
+    printed, resumed = train("--epochs", "3", "--resume")
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["history"][:2] == metrics["history"] and printed.count("epoch   3/3") == 1
 
