@@ -1,0 +1,26 @@
+"""The examples run end to end (one short epoch each) and learn something."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name, *args):
+    out = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_ctc_toy_decodes():
+    out = run("ctc_toy.py", "--epochs", "2")
+    rates = [float(r) for r in re.findall(r"label error rate ([\d.]+)%", out)]
+    assert len(rates) == 2 and max(rates) < 50  # greedy and beam search, far better than chance after 2 epochs
+
+
+def test_conv_autoencoder_beats_the_mean_image():
+    out = run("conv_autoencoder.py", "--epochs", "2")
+    error, baseline = map(float, re.findall(r"validation MSE ([\d.]+)  \(mean image: ([\d.]+)\)", out)[-1])
+    assert error < baseline / 2
