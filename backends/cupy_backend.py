@@ -54,6 +54,11 @@ class CupyBackend(Backend):
         self.cupyx.scatter_add(out, indices, values)
         return out
 
+    def erf(self, x):
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+
     def windows(self, x, *, kernel, stride, dilation):
         return strided_windows(self.cupy.lib.stride_tricks.as_strided, x, kernel, stride, dilation)
 

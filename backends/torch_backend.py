@@ -40,6 +40,9 @@ class TorchBackend(Backend):
     def index_add(self, target, indices, values):
         return target.index_add(0, indices, values)
 
+    def erf(self, x):
+        return self.torch.special.erf(x)
+
     def windows(self, x, *, kernel, stride, dilation):
         """Tensor.unfold per axis (a view, the window axes appended in order), then every d-th tap."""
         first = x.ndim - len(kernel)

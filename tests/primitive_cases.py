@@ -94,6 +94,7 @@ CASES = {
     "tril": lambda t: (lambda x: pg.tril(x), [t.randn(3, 3)]),
     "triu": lambda t: (lambda x: pg.triu(x, k=1), [t.randn(3, 3)]),
     "cumulative_sum": lambda t: (lambda x: pg.cumulative_sum(x, axis=1), [t.randn(2, 3)]),
+    "erf": lambda t: (pg.erf, [t.randn(2, 3)]),
     "windows": lambda t: (
         lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), [t.randn(1, 5, 4)]),
     "col2im": lambda t: (

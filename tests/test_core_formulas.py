@@ -346,6 +346,7 @@ ROWS = [
         lambda w, v: [w[IDX]]),
     Row("scatter_add/axis1", [grid(2, 3, seed=33)], lambda v: pg.scatter_add(v, index(v, [1, 3, 1]), axis=1, size=4),
         lambda w, v: [w[:, [1, 3, 1]]]),
+    unary("erf", pg.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), A),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
     # col2im is its adjoint, so its gradient reads the weight there (windows that col2im did not write drop out)
     Row("windows", [grid(1, 4, 5, seed=34)], lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),

@@ -114,6 +114,7 @@ CASES = {
     + unary(lambda a: a[1:, [2, 0, 2]])
     + unary(lambda a: pg.take_along_axis(a, pg.asarray([[0, 2], [1, 1], [3, 0]], device=a.device), axis=1)),
     "scatter_add": unary(lambda a: pg.scatter_add(a, pg.asarray(IDX, device=a.device), axis=0, size=3), shapes=((4, 2),)),
+    "erf": unary(pg.erf),
     "windows": unary(lambda a: pg.ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
     "col2im": unary(lambda a: pg.ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
                     shapes=((2, 2, 3, 2, 2),)),

@@ -56,7 +56,7 @@ ACTIVATIONS = {
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
     "sigmoid": (F.sigmoid, sigmoid_np),
     "tanh": (F.tanh, np.tanh),
-    "gelu": (F.gelu, gelu_np),
+    "gelu": (lambda x: F.gelu(x, approximate="tanh"), gelu_np),
     "softmax": (lambda x: F.softmax(x, axis=1), lambda x: np.exp(log_softmax_np(x, 1))),
     "log_softmax": (lambda x: F.log_softmax(x, axis=0), lambda x: log_softmax_np(x, 0)),
 }
@@ -75,13 +75,14 @@ def test_activation_gradcheck(target64, name):
     pg.gradcheck(ACTIVATIONS[name][0], [target64.tensor(host(2, 3, low=-3, high=3))])
 
 
-def test_gelu_is_the_tanh_approximation_of_the_erf_form():
+def test_gelu_tanh_approximation_is_close_to_the_exact_form():
     x = np.linspace(-4, 4, 81)
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
-    approx = F.gelu(pg.tensor(x, dtype="float64")).numpy()
-    assert np.max(np.abs(approx - exact)) < 1e-3
-    with pytest.raises(ValueError, match="no erf"):
-        F.gelu(pg.tensor(x), approximate="none")
+    np.testing.assert_allclose(F.gelu(pg.tensor(x, dtype="float64")).numpy(), exact, rtol=1e-14, atol=1e-15)
+    approx = F.gelu(pg.tensor(x, dtype="float64"), approximate="tanh").numpy()
+    assert 1e-5 < np.max(np.abs(approx - exact)) < 1e-3
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        F.gelu(pg.tensor(x), approximate="erf")
 
 
 @pytest.mark.parametrize("layer, function", [

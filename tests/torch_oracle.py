@@ -16,7 +16,7 @@ except ImportError:  # the tests that need it skip
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
-def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11):
+def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11, grad_rtol=1e-8):
     """ours(*Tensors) and theirs(*torch tensors) agree in value and in the gradient of every
     floating input under one random cotangent (of every output, when they return tuples)."""
     if torch is None:
@@ -39,7 +39,7 @@ def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11):
     for position, (m, o) in enumerate(zip(mine, other)):
         if o.requires_grad:
             assert m.grad is not None, f"no gradient for input {position}"
-            np.testing.assert_allclose(m.grad.numpy(), o.grad.numpy(), rtol=1e-8, atol=1e-10,
+            np.testing.assert_allclose(m.grad.numpy(), o.grad.numpy(), rtol=grad_rtol, atol=1e-10,
                                        err_msg=f"gradient of input {position}")
 
 

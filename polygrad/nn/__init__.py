@@ -11,13 +11,17 @@ parameters and buffers, and move them between backends and devices.
 import sys
 
 from . import init, parallel
+from .activation import (
+    CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SiLU,
+    Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold,
+)
 from .conv import (
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, CircularPad1d, CircularPad2d,
     ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Identity, MaxPool1d, MaxPool2d,
     MaxUnpool2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Unflatten, Upsample, ZeroPad2d,
 )
 from .layers import (
-    GELU, BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+    BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm, LeakyReLU, Linear, LogSoftmax,
     ReLU, RNNCell, Sigmoid, Softmax, Tanh,
 )
 from .losses import (
@@ -39,6 +43,8 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
     "Identity", "Unflatten",
+    "ELU", "SELU", "CELU", "Softplus", "SiLU", "Mish", "Hardtanh", "ReLU6", "Softsign", "LogSigmoid", "Hardswish",
+    "Hardsigmoid", "PReLU", "Softmin", "GLU", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CosineEmbeddingLoss", "MarginRankingLoss", "TripletMarginLoss",
     "CTCLoss",

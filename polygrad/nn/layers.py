@@ -222,20 +222,6 @@ class Tanh(Module):
         return F.tanh(x)
 
 
-class GELU(Module):
-    """The tanh approximation (the Array API has no erf); see polygrad.functional.gelu."""
-
-    def __init__(self, approximate="tanh"):
-        super().__init__()
-        self.approximate = approximate
-
-    def forward(self, x):
-        return F.gelu(x, self.approximate)
-
-    def extra_repr(self):
-        return f"approximate={self.approximate!r}"
-
-
 class _OverAxis(Module):
     _function = None
 

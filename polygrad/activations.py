@@ -1,0 +1,128 @@
+"""Activation functions with PyTorch's names, arguments and defaults (exported by polygrad.functional).
+
+Each is a composite of primitives (erf, log_sigmoid and softplus are primitives of their
+own), so forward mode, reverse mode and grad of grad follow from the rule table. Branches
+that are not taken are fed safe inputs first (the "double where"), so no NaN or inf leaks
+into a gradient.
+"""
+
+import math
+
+from . import ops
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x): exact with erf (PyTorch's default), or the tanh approximation with approximate='tanh'."""
+    if approximate == "none":
+        return x * (ops.erf(x * (1 / math.sqrt(2))) + 1) * 0.5
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+        return x * (ops.tanh(inner) + 1) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _negative_part_expm1(x, alpha, scale=1.0):
+    """alpha (exp(x / scale) - 1) for x <= 0 and 0 above: exp sees min(x, 0) only."""
+    return ops.expm1(ops.minimum(x, 0.0) * (1 / scale)) * alpha
+
+
+def elu(x, alpha=1.0):
+    return ops.where(x > 0, x, _negative_part_expm1(x, alpha))
+
+
+def selu(x):
+    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x, alpha=1.0):
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return ops.maximum(x, 0.0) + _negative_part_expm1(x, alpha, alpha)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as PyTorch."""
+    scaled = x * beta if beta != 1 else x
+    smooth = ops.softplus(scaled) * (1 / beta) if beta != 1 else ops.softplus(scaled)
+    return ops.where(scaled > threshold, x, smooth)
+
+
+def silu(x):
+    return x * ops.sigmoid(x)
+
+
+def mish(x):
+    return x * ops.tanh(ops.softplus(x))
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+    return ops.clip(x, min=min_val, max=max_val)
+
+
+def relu6(x):
+    return hardtanh(x, 0.0, 6.0)
+
+
+def softsign(x):
+    return x / (ops.abs(x) + 1)
+
+
+def logsigmoid(x):
+    return ops.log_sigmoid(x)
+
+
+def hardsigmoid(x):
+    return relu6(x + 3.0) * (1 / 6)
+
+
+def hardswish(x):
+    return x * hardsigmoid(x)
+
+
+def prelu(x, weight):
+    """max(0, x) + weight min(0, x), one weight per channel (axis 1; axis 0 of a 1-D input) or one shared."""
+    if weight.size != 1:
+        channel_axis = 1 if x.ndim >= 2 else 0
+        if x.shape[channel_axis] != weight.size:
+            raise ValueError(f"prelu: {weight.size} weights for {x.shape[channel_axis]} channels of input "
+                             f"shape {tuple(x.shape)}")
+        weight = ops.reshape(weight, (-1,) + (1,) * (x.ndim - channel_axis - 1))
+    return ops.maximum(x, 0.0) + ops.minimum(x, 0.0) * weight
+
+
+def softmin(x, dim=None):
+    return ops.softmax(-x, axis=-1 if dim is None else dim)
+
+
+def glu(x, dim=-1):
+    """a * sigmoid(b), a and b the two halves of x along `dim`."""
+    axis = dim % x.ndim
+    if x.shape[axis] % 2:
+        raise ValueError(f"glu: dimension {dim} of input shape {tuple(x.shape)} must have an even size")
+    half = x.shape[axis] // 2
+    lead = (slice(None),) * axis
+    return x[lead + (slice(0, half),)] * ops.sigmoid(x[lead + (slice(half, None),)])
+
+
+def threshold(x, threshold, value):
+    """x where x > threshold, else value."""
+    return ops.where(x > threshold, x, value)
+
+
+def tanhshrink(x):
+    return x - ops.tanh(x)
+
+
+def softshrink(x, lambd=0.5):
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
+    return ops.where(x > lambd, x - lambd, ops.where(x < -lambd, x + lambd, 0.0))
+
+
+def hardshrink(x, lambd=0.5):
+    return ops.where(ops.abs(x) > lambd, x, 0.0)
