@@ -68,9 +68,10 @@ def resolve_dtype(dtype, device, kind="real floating"):
     """
     xp = device.backend.xp
     if dtype is None:
-        name = {"real floating": _default_float, "bool": "bool"}.get(kind, "int64")
-        if name == "float64" and not device.backend.supports_float64(device):
-            name = "float32"
+        complex_ = "complex128" if _default_float == "float64" else "complex64"
+        name = {"real floating": _default_float, "complex floating": complex_, "bool": "bool"}.get(kind, "int64")
+        if name in ("float64", "complex128") and not device.backend.supports_float64(device):
+            name = {"float64": "float32", "complex128": "complex64"}[name]
         return getattr(xp, name)
     native = getattr(xp, dtypes.get(dtype).name, None)
     if native is None:
@@ -98,16 +99,18 @@ def _check_rectangular(obj, where=""):
 
 
 def _kind(obj):
-    """The dtype kind Python data asks for: bool < integral < real floating."""
+    """The dtype kind Python data asks for: bool < integral < real floating < complex floating."""
     if isinstance(obj, bool):
         return "bool"
     if isinstance(obj, int):
         return "integral"
     if isinstance(obj, float):
         return "real floating"
+    if isinstance(obj, complex):
+        return "complex floating"
     if isinstance(obj, (list, tuple)):
         kinds = {_kind(item) for item in obj}
-        for kind in ("real floating", "integral", "bool"):
+        for kind in ("complex floating", "real floating", "integral", "bool"):
             if kind in kinds:
                 return kind
         return "real floating"  # empty list

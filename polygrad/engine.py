@@ -25,6 +25,7 @@ import traceback
 import weakref
 from contextlib import contextmanager
 
+from . import dtypes
 from .errors import (
     AnomalyError,
     DeviceMismatchError,
@@ -344,6 +345,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
     def accumulate(tensor, grad):
         key = id(tensor)
         if grad.dtype != tensor.data.dtype:
+            _refuse_complex_into_real(grad, tensor)
             grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.data.dtype)
         if tensor._op is not None:
             # An intermediate's gradient is only read by the rules: its first one is
@@ -405,6 +407,16 @@ def _run_grad_hooks(tensor, g, create_graph):
         if result is not None:
             grad = result
     return grad if create_graph else grad.data
+
+
+def _refuse_complex_into_real(grad, tensor):
+    """Casting a complex gradient to a real tensor's dtype would drop its imaginary part,
+    and the rules do not conjugate: refuse rather than return a wrong number."""
+    if dtypes.get(grad.dtype).kind == "complex floating" and dtypes.get(tensor.data.dtype).kind != "complex floating":
+        raise DtypeError(
+            f"backward: a complex gradient reached {describe(tensor)}; gradients through complex "
+            "values are not supported (compute the real-valued part before complex operations, or detach)"
+        )
 
 
 def pullback(primitive, xp, g, out, args, params, needed):

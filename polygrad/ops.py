@@ -14,7 +14,7 @@ import math
 from . import engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .engine import Operation, apply, state
-from .errors import ShapeError, describe
+from .errors import DtypeError, ShapeError, describe
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 
@@ -131,7 +131,38 @@ def _public(primitive):
 
     function.__name__ = function.__qualname__ = primitive.name
     function.__doc__ = primitive.doc or f"polygrad.{primitive.name}: see the rule table in polygrad.primitives."
+    function.__signature__ = standard_signature(primitive)
     return function
+
+
+# Options the standard lets be passed by position (the rest are keyword-only).
+_POSITIONAL_OPTIONS = {"clip": ("min", "max"), "expand_dims": ("axis",)}
+# The standard's names of two inputs; rules name them a, b.
+_INPUT_NAMES = {"a": "x1", "b": "x2"}
+
+
+def standard_signature(primitive):
+    """The signature the Array API gives `primitive`, read off its forward: inputs
+    positional-only (a, b named x1, x2), then required options and those the
+    standard lets be positional, then the keyword-only rest.
+
+    It is what `inspect.signature` and help() show; the generated function is
+    more lenient than it (options may come by position, as polygrad always allowed).
+    """
+    P = inspect.Parameter
+    forward = list(inspect.signature(primitive.forward).parameters.values())[1:]
+    positional = _POSITIONAL_OPTIONS.get(primitive.name, ())
+    inputs, by_position, by_keyword = [], [], []
+    for p in forward:
+        if p.kind is P.VAR_POSITIONAL:
+            inputs.append(P("arrays", P.POSITIONAL_ONLY))
+        elif p.kind is P.POSITIONAL_OR_KEYWORD:
+            inputs.append(P(_INPUT_NAMES.get(p.name, p.name), P.POSITIONAL_ONLY))
+        elif p.default is P.empty or p.name in positional:
+            by_position.append(p.replace(kind=P.POSITIONAL_OR_KEYWORD))
+        else:
+            by_keyword.append(p)
+    return inspect.Signature(inputs + by_position + by_keyword)
 
 
 globals().update({name: _public(p) for name, p in PRIMITIVES.items()})
@@ -142,13 +173,33 @@ _take = globals()["take"]
 take_unchecked = _take  # the take primitive itself, for indices already checked (or made by polygrad)
 _reshape = globals()["reshape"]
 _sum = globals()["sum"]
+_prod = globals()["prod"]
+_cumulative_sum = globals()["cumulative_sum"]
+
+
+def _standard(stub):
+    """Show `stub`'s signature (the standard's) on a composite that also takes its options by position."""
+    def decorate(function):
+        function.__signature__ = inspect.signature(stub)
+        return function
+
+    return decorate
 
 
 # ================================================================ composites and special cases
-def astype(x, dtype, copy=True):
-    """Cast; a cast to a non-floating dtype carries no gradient."""
+@_standard(lambda x, dtype, /, *, copy=True, device=None: None)
+def astype(x, dtype, copy=True, device=None):
+    """Cast (and, with `device`, move); a cast to a non-floating dtype carries no gradient.
+
+    A cast to a complex dtype of a tensor that requires grad raises: gradients
+    through complex values are not supported.
+    """
     x = _operands([x])[0]
+    if device is not None:
+        x = x.to(device)
     native = resolve_dtype(dtype, x.device)
+    if x.requires_grad and state.grad_enabled and x.xp.isdtype(native, "complex floating"):
+        raise DtypeError(f"astype: gradients through complex values are not supported; {describe(x)} requires grad")
     if native == x.data.dtype and not copy:
         return x
     if not x.xp.isdtype(native, ("real floating", "complex floating")):
@@ -157,13 +208,43 @@ def astype(x, dtype, copy=True):
     return _astype(x, dtype=native)
 
 
-def reshape(x, shape):
+@_standard(lambda x, /, shape, *, copy=None: None)
+def reshape(x, shape, copy=None):
+    if copy is False:
+        raise ValueError("reshape: copy=False is not supported (polygrad does not promise views)")
     return _reshape(x, shape=(shape,) if isinstance(shape, int) else tuple(shape))
 
 
+@_standard(lambda x, /, *, axis=None, dtype=None, keepdims=False: None)
 def sum(x, axis=None, keepdims=False, dtype=None):
-    out = _sum(x, axis=axis, keepdims=keepdims)
-    return out if dtype is None else astype(out, dtype)
+    return _in(dtype, _sum(_accumulating(x, dtype), axis=axis, keepdims=keepdims))
+
+
+@_standard(lambda x, /, *, axis=None, dtype=None, keepdims=False: None)
+def prod(x, axis=None, keepdims=False, dtype=None):
+    return _in(dtype, _prod(_accumulating(x, dtype), axis=axis, keepdims=keepdims))
+
+
+@_standard(lambda x, /, *, axis=None, dtype=None, include_initial=False: None)
+def cumulative_sum(x, axis=None, dtype=None, include_initial=False):
+    """Running sums along `axis` (None only for a 1-D x)."""
+    x = _operands([x])[0]
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"cumulative_sum: axis=None needs a 1-D tensor, got {describe(x)}")
+        axis = 0
+    return _in(dtype, _cumulative_sum(_accumulating(x, dtype), axis=axis, include_initial=include_initial))
+
+
+def _accumulating(x, dtype):
+    """x cast to `dtype` for a sum-like reduction (the standard accumulates in it)."""
+    x = _operands([x])[0]
+    return x if dtype is None else astype(x, dtype, copy=False)
+
+
+def _in(dtype, out):
+    """A reduction's result in the asked dtype (libraries widen small integers on their own)."""
+    return out if dtype is None else astype(out, dtype, copy=False)
 
 
 def stack(tensors, axis=0):
@@ -178,6 +259,7 @@ def flatten(x, start_axis=0, end_axis=-1):
     return reshape(x, shape[:start_axis] + (middle,) + shape[end + 1:])
 
 
+@_standard(lambda x, source, destination, /: None)
 def moveaxis(x, source, destination):
     order = [i for i in range(x.ndim) if i != source % x.ndim]
     order.insert(destination % x.ndim, source % x.ndim)
@@ -190,10 +272,12 @@ def swapaxes(x, a, b):
     return globals()["permute_dims"](x, tuple(order))
 
 
+@_standard(lambda x, /: None)
 def square(x):
     return x * x
 
 
+@_standard(lambda x1, x2, /, *, axes=2: None)
 def tensordot(a, b, axes=2):
     """Contract the last `axes` dims of a with the first of b (or explicit axis lists)."""
     if isinstance(axes, int):
@@ -209,6 +293,7 @@ def tensordot(a, b, axes=2):
     return reshape(left @ right, shape)
 
 
+@_standard(lambda x1, x2, /: None)
 def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 

@@ -98,9 +98,11 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.data.dtype, ("real floating", "complex floating")):
+        if requires_grad and not self.xp.isdtype(self.data.dtype, "real floating"):
+            complex_ = self.xp.isdtype(self.data.dtype, "complex floating")
             raise DtypeError(
-                f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
+                f"requires_grad: gradients through complex values are not supported, got {describe(self)}" if complex_
+                else f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
             )
         if not requires_grad and self._op is not None:
             raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")

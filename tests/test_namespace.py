@@ -173,3 +173,55 @@ def test_python_scalar_conversions(target):
     assert [10, 20, 30][i] == 20 and i.__index__() == 1
     with pytest.raises(TypeError, match="__index__: only integer tensors"):
         [10, 20, 30][target.tensor(1.0)]
+
+
+# ---------------------------------------------------------------- signatures
+def test_functions_carry_the_standards_signatures():
+    import inspect
+
+    shown = {name: str(inspect.signature(getattr(pg, name))) for name in (
+        "add", "sum", "prod", "astype", "concat", "where", "clip", "reshape", "cumulative_sum", "roll", "argsort",
+        "tensordot", "matmul", "var")}
+    assert shown == {
+        "add": "(x1, x2, /)",
+        "sum": "(x, /, *, axis=None, dtype=None, keepdims=False)",
+        "prod": "(x, /, *, axis=None, dtype=None, keepdims=False)",
+        "astype": "(x, dtype, /, *, copy=True, device=None)",
+        "concat": "(arrays, /, *, axis=0)",
+        "where": "(condition, x1, x2, /)",
+        "clip": "(x, /, min=None, max=None)",
+        "reshape": "(x, /, shape, *, copy=None)",
+        "cumulative_sum": "(x, /, *, axis=None, dtype=None, include_initial=False)",
+        "roll": "(x, /, shift, *, axis=None)",
+        "argsort": "(x, /, *, axis=-1, descending=False, stable=True)",
+        "tensordot": "(x1, x2, /, *, axes=2)",
+        "matmul": "(x1, x2, /)",
+        "var": "(x, /, *, axis=None, correction=0, keepdims=False)",
+    }
+
+
+def test_reductions_take_the_standards_dtype(target):
+    x = pg.asarray([1, 2, 3], backend=target.backend, device=target.device, dtype="int32")
+    assert pg.sum(x, dtype=pg.int32).dtype is pg.int32 and pg.prod(x, dtype=pg.int32).dtype is pg.int32
+    assert pg.cumulative_sum(x, include_initial=True).tolist() == [0, 1, 3, 6]
+    assert pg.sum(x, dtype=target.dtype).dtype == target.dtype
+
+
+# ---------------------------------------------------------------- complex values
+def test_complex_values_forward(target):
+    complex_ = "complex128" if target.dtype == "float64" else "complex64"
+    z = pg.asarray([1 + 2j, 3 - 1j], backend=target.backend, device=target.device, dtype=complex_)
+    assert z.dtype == complex_ and (z * z).tolist() == [(1 + 2j) ** 2, (3 - 1j) ** 2]
+    assert pg.asarray([1j, 2], backend=target.backend, device=target.device).dtype in (pg.complex64, pg.complex128)
+
+
+def test_gradients_through_complex_values_raise_instead_of_being_wrong(target):
+    complex_ = "complex128" if target.dtype == "float64" else "complex64"
+    z = pg.asarray([1 + 2j, 3 - 1j], backend=target.backend, device=target.device, dtype=complex_)
+    with pytest.raises(pg.DtypeError, match="requires_grad: gradients through complex values are not supported"):
+        pg.asarray([1j], backend=target.backend, device=target.device).requires_grad_()
+    x = target.tensor([1.0, -2.0], requires_grad=True)
+    with pytest.raises(pg.DtypeError, match="astype: gradients through complex values"):
+        pg.astype(x, complex_)
+    with pytest.raises(pg.DtypeError, match="backward: a complex gradient reached"):
+        pg.sum(pg.abs(x * z)).backward()
