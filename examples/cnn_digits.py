@@ -3,10 +3,12 @@
     python examples/cnn_digits.py [--backend cupy] [--device cuda:0] [--epochs 8]
 
 Reaches about 98.5-99% validation accuracy; the best model is saved to
-cnn_digits.npz and reloaded at the end to show that it predicts the same.
+runs/examples/cnn_digits.npz (or --save PATH) and reloaded at the end to show
+that it predicts the same.
 """
 
 import argparse
+from pathlib import Path
 
 import polygrad as pg
 from polygrad import checkpoint, nn, optim
@@ -29,8 +31,9 @@ def main():
     parser.add_argument("--backend", default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--save", default="cnn_digits.npz")
+    parser.add_argument("--save", type=Path, default=Path("runs/examples/cnn_digits.npz"))
     args = parser.parse_args()
+    args.save.parent.mkdir(parents=True, exist_ok=True)
     where = {"backend": args.backend, "device": args.device}
     pg.manual_seed(0)
 

@@ -32,6 +32,7 @@ extra contenders); `devices()` runs the workloads on every backend and device pr
 """
 
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -372,20 +373,29 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
     def write(self, folder):
-        """`<date>-<kind>.md` and `.json` in `folder`; returns their paths."""
+        """`<date>-<kind>.md` and `.json` in `folder` (`<date>-<kind>-2...` if taken); returns their paths."""
         os.makedirs(folder, exist_ok=True)
-        stem = os.path.join(folder, f"{self.date}-{self.kind}")
+        stem = unused_stem(folder, f"{self.date}-{self.kind}")
         info = self.as_dict()
         header = [f"# {self.title}", "", f"- date: {self.date}"]
         header += [f"- {key}: {value}" for key, value in {**info["machine"], **info["versions"]}.items()]
         header += [f"- {key}: {value}" for key, value in info["settings"].items()]
         header += ["", "Times are medians over interleaved repeats (each repeat averages calls_per_repeat calls, "
                    "see the JSON); `time / X` is a row's median divided by X's (below 1: faster than X).", ""]
-        with open(stem + ".md", "w") as f:
+        with open(stem + ".md", "x") as f:  # "x": never overwrite, not even a file made since unused_stem looked
             f.write("\n".join(header) + "\n" + self.markdown())
-        with open(stem + ".json", "w") as f:
+        with open(stem + ".json", "x") as f:
             json.dump(info, f, indent=1)
         return [stem + ".md", stem + ".json"]
+
+
+def unused_stem(folder, stem):
+    """`folder/stem`, else `stem-2`, `stem-3`, ...: the first with neither .md nor .json, so that a
+    benchmark never overwrites an earlier result."""
+    for n in itertools.count(1):
+        path = os.path.join(folder, stem if n == 1 else f"{stem}-{n}")
+        if not os.path.exists(path + ".md") and not os.path.exists(path + ".json"):
+            return path
 
 
 def machine():

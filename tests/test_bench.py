@@ -102,3 +102,22 @@ def test_the_torch_contender_of_the_benchmark_scripts():
                    bench.Entry(workload, torch_contender.contenders("cpu")[0], cpu)]
         bench.check(workload, entries)  # same loss and gradients as the hand-written NumPy
         assert entries[1].label == "torch autograd (torch cpu)"
+
+
+def test_a_second_run_never_overwrites_an_earlier_result(capsys, tmp_path):
+    for _ in range(3):
+        assert main(["bench", "--quick", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    written = sorted(p.name[len("YYYY-MM-DD-"):] for p in tmp_path.iterdir())
+    assert written == ["cpu-quick-2.json", "cpu-quick-2.md", "cpu-quick-3.json", "cpu-quick-3.md",
+                       "cpu-quick.json", "cpu-quick.md"]
+    printed = capsys.readouterr().out
+    assert all(f"wrote {tmp_path / name}" in printed for name in (p.name for p in tmp_path.iterdir()))
+
+
+def test_unused_stem_skips_a_name_taken_by_either_file(tmp_path):
+    from polygrad.bench import unused_stem
+
+    assert unused_stem(tmp_path, "r") == str(tmp_path / "r")
+    (tmp_path / "r.json").write_text("{}")
+    (tmp_path / "r-2.md").write_text("")
+    assert unused_stem(tmp_path, "r") == str(tmp_path / "r-3")

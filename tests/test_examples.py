@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -24,3 +26,12 @@ def test_conv_autoencoder_beats_the_mean_image():
     out = run("conv_autoencoder.py", "--epochs", "2")
     error, baseline = map(float, re.findall(r"validation MSE ([\d.]+)  \(mean image: ([\d.]+)\)", out)[-1])
     assert error < baseline / 2
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_an_example_writes_nothing_into_the_working_directory(name, tmp_path):
+    """Only under runs/ (or a temporary folder): running an example never litters the current directory."""
+    out = subprocess.run([sys.executable, str(EXAMPLES / name), "--epochs", "1"], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert {p.name for p in tmp_path.iterdir()} <= {"runs"}
