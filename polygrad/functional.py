@@ -88,8 +88,9 @@ def outer_backward(grad_output, a, b):
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight of shape (out_features, in_features) as in PyTorch."""
-    out = ops.matmul(x, ops.matrix_transpose(weight))
-    return out if bias is None else out + bias
+    if bias is None:
+        return ops.matmul(x, ops.matrix_transpose(weight))
+    return ops.linear(x, weight, bias)
 
 
 def relu(x):
@@ -187,6 +188,53 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     return y
 
 
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize each sample over groups of num_groups consecutive channels (and every spatial axis)."""
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ShapeError(f"group_norm: {num_groups} groups do not divide the channels of {describe(x)}")
+    grouped = ops.reshape(x, (x.shape[0], num_groups, -1))
+    mean = ops.mean(grouped, axis=2, keepdims=True)
+    y = ops.reshape((grouped - mean) / ops.sqrt(ops.var(grouped, axis=2, keepdims=True) + eps), x.shape)
+    return _channel_affine(y, weight, bias)
+
+
+def _channel_affine(y, weight, bias):
+    """y * weight + bias with one weight and bias per channel (axis 1)."""
+    stat_shape = (y.shape[1],) + (1,) * (y.ndim - 2)
+    if weight is not None:
+        y = y * ops.reshape(weight, stat_shape)
+    if bias is not None:
+        y = y + ops.reshape(bias, stat_shape)
+    return y
+
+
+def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalize each sample's each channel over its spatial axes, as PyTorch's instance_norm.
+
+    With use_input_stats and running statistics given, these are updated in place with
+    the batch's mean of per-instance means and unbiased variances; without
+    use_input_stats, the running statistics normalize.
+    """
+    axes = tuple(range(2, x.ndim))
+    if not use_input_stats:
+        if running_mean is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        shape = (x.shape[1],) + (1,) * (x.ndim - 2)
+        y = (x - ops.reshape(running_mean, shape)) / ops.sqrt(ops.reshape(running_var, shape) + eps)
+        return _channel_affine(y, weight, bias)
+    count = math.prod(x.shape[2:])
+    if count == 1:
+        raise ShapeError(f"instance_norm: needs more than one spatial value per channel, got {describe(x)}")
+    mean, var = ops.mean(x, axis=axes, keepdims=True), ops.var(x, axis=axes, keepdims=True)
+    if running_mean is not None:
+        with no_grad():
+            running_mean.mul_(1 - momentum).add_(ops.mean(ops.reshape(mean, x.shape[:2]), axis=0), alpha=momentum)
+            unbiased = ops.mean(ops.reshape(var, x.shape[:2]), axis=0) * (count / (count - 1))
+            running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+    return _channel_affine((x - mean) / ops.sqrt(var + eps), weight, bias)
+
+
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing axes `normalized_shape`, then scale and shift elementwise."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -224,12 +272,31 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     return (1 - z) * n + z * h
 
 
-def embedding(indices, weight):
-    """Rows of weight picked by integer `indices` of any shape: shape indices.shape + (dim,)."""
+def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
+    """Rows of weight picked by integer `indices` of any shape: shape indices.shape + (dim,).
+
+    padding_idx: that row's lookups pass no gradient to it. max_norm: first, in place
+    (as PyTorch), every looked-up row whose norm_type-norm exceeds max_norm is scaled
+    to norm max_norm.
+    """
     indices = _on_device(indices, weight)
     flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False)
-    rows = ops.take_unchecked(weight, Tensor._wrap(flat, weight.device), axis=0)
+    flat = Tensor._wrap(flat, weight.device)
+    if max_norm is not None:
+        _renormalize_rows(weight, flat, max_norm, norm_type)
+    rows = ops.take_unchecked(weight, flat, axis=0)
+    if padding_idx is not None:
+        padding_idx = padding_idx % weight.shape[0]
+        rows = ops.where(ops.expand_dims(flat != padding_idx, axis=1), rows, rows.detach())
     return ops.reshape(rows, indices.shape + (weight.shape[1],))
+
+
+def _renormalize_rows(weight, flat, max_norm, norm_type):
+    with no_grad():
+        norms = ops.sum(ops.abs(weight) ** norm_type, axis=1) ** (1 / norm_type)
+        used = ops.scatter_add(ops.ones_like(ops.astype(flat, weight.dtype)), flat, axis=0, size=weight.shape[0]) > 0
+        scale = ops.where(used & (norms > max_norm), max_norm / (norms + 1e-7), 1.0)
+        weight.mul_(ops.expand_dims(scale, axis=1))
 
 
 def _on_device(value, like):
@@ -316,6 +383,9 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     are left out, as in PyTorch.
     """
     target = _on_device(target, logits)
+    fused = _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)
+    if fused is not None:
+        return fused
     log_probs = ops.log_softmax(logits, axis=1)
     classes = logits.shape[1]
     class_axis = (1, classes) + (1,) * (logits.ndim - 2)
@@ -338,6 +408,21 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     if weight is not None:
         target = target * ops.reshape(weight, class_axis)
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
+
+
+def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
+    """The common case, (N, C) logits and class indices with nothing weighted, smoothed
+    or ignored, as one primitive; None for everything else (the composite above)."""
+    xp = target.xp
+    if (logits.ndim != 2 or weight is not None or label_smoothing or reduction not in ("mean", "sum", "none")
+            or not xp.isdtype(target.data.dtype, "integral") or target.shape != logits.shape[:1]):
+        return None
+    if target.size and (ignore_index >= 0 or int(xp.min(target.data)) < 0):
+        return None  # some entries may be ignore_index: the composite leaves them out
+    classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False)
+    rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)
+    flat = Tensor._wrap(rows * logits.shape[1] + classes, logits.device)
+    return ops.softmax_cross_entropy(logits, flat, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weight=None, weight=None):

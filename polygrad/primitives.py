@@ -105,6 +105,35 @@ def _nonzero(xp, spread):
     return xp.where(spread == 0, xp.ones_like(spread), spread)
 
 
+def _linear_grad_weight(xp, g, x):
+    """gᵀ x summed over every leading axis: (out, in), one matmul."""
+    if x.ndim == 1:
+        return xp.reshape(g, (-1, 1)) * xp.reshape(x, (1, -1))
+    if x.ndim > 2:
+        g, x = xp.reshape(g, (-1, g.shape[-1])), xp.reshape(x, (-1, x.shape[-1]))
+    return xp.matmul(xp.matrix_transpose(g), x)
+
+
+def _pick_flat(xp, logits, flat_target):
+    return xp.take(xp.reshape(logits, (-1,)), flat_target, axis=0)
+
+
+def _softmax_minus_onehot(xp, logits, flat_target):
+    n, c = logits.shape
+    probs = xp.exp(logits - _logsumexp(xp, logits, axis=1, keepdims=True))
+    ones = xp.ones_like(_pick_flat(xp, logits, flat_target))
+    return probs - xp.reshape(xp.scatter_add(ones, flat_target, axis=0, size=n * c), (n, c))
+
+
+def _reduce_rows(xp, losses, reduction):
+    return xp.mean(losses) if reduction == "mean" else xp.sum(losses) if reduction == "sum" else losses
+
+
+def _row_scale(xp, g, rows, reduction):
+    """The output gradient as a factor per row: g / N (mean), g (sum), g[:, None] (none)."""
+    return g / rows if reduction == "mean" else g if reduction == "sum" else xp.reshape(g, (rows, 1))
+
+
 def _safe_log(xp, a):
     """log(a) where a > 0, else 0: the exponent's gradient of a**b away from a > 0."""
     return xp.log(xp.where(a > 0, a, xp.ones_like(a)))
@@ -333,6 +362,29 @@ defprim("softmax", _softmax,
 defprim("log_softmax", lambda xp, x, *, axis=-1: x - _logsumexp(xp, x, axis=axis, keepdims=True),
         vjp=[lambda xp, g, out, x, axis: g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True)],
         jvp=[lambda xp, t, out, x, axis: t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True)])
+
+# ================================================================ fused layers
+# One primitive each for the two ops a training step spends its time in, so each is
+# one pass forward and one backward. Their composite definitions (matmul + add;
+# log_softmax + pick + mean) are the reference the tests hold them to.
+defprim("linear", lambda xp, x, weight, bias: xp.matmul(x, xp.matrix_transpose(weight)) + bias,
+        vjp=[lambda xp, g, out, x, weight, bias: xp.matmul(g, weight),
+             lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
+             lambda xp, g, out, x, weight, bias: xp.sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g],
+        jvp=[lambda xp, t, out, x, weight, bias: xp.matmul(t, xp.matrix_transpose(weight)),
+             lambda xp, t, out, x, weight, bias: xp.matmul(x, xp.matrix_transpose(t)),
+             lambda xp, t, out, x, weight, bias: t],
+        doc="x @ weight.T + bias (weight: (out, in), as in PyTorch); the bias gradient sums g directly.")
+defprim("softmax_cross_entropy", lambda xp, logits, flat_target, *, reduction="mean":
+        _reduce_rows(xp, _logsumexp(xp, logits, axis=1) - _pick_flat(xp, logits, flat_target), reduction),
+        vjp=[lambda xp, g, out, logits, flat_target, reduction:
+             _softmax_minus_onehot(xp, logits, flat_target) * _row_scale(xp, g, logits.shape[0], reduction),
+             None],
+        jvp=[lambda xp, t, out, logits, flat_target, reduction:
+             _reduce_rows(xp, xp.sum(t * _softmax_minus_onehot(xp, logits, flat_target), axis=1), reduction),
+             None],
+        doc="Cross-entropy of logits (N, C) at flat_target = row * C + class (checked by the caller), "
+            "reduced by 'mean', 'sum' or 'none'; its gradient is (softmax - onehot) / N in one pass.")
 
 # ================================================================ shape
 defprim("reshape", lambda xp, x, *, shape: xp.reshape(x, shape),

@@ -45,6 +45,9 @@ CASES = {
         [t.randn(2, 3, seed=1), t.randn(2, 3, seed=2)],
     ),
     "astype": lambda t: (lambda x: pg.astype(x, "float64") * x, [t.randn(2, 3)]),
+    "linear": lambda t: (pg.linear, [t.randn(4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
+    "softmax_cross_entropy": lambda t: (
+        lambda x: pg.functional.cross_entropy(x, _index(t, [2, 0, 1, 2])), [t.randn(4, 3)]),
     "matmul": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, 2, seed=2)]),
     "matmul/matrix-vector": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),
     "matmul/vector-matrix": lambda t: (pg.matmul, [t.randn(3, seed=1), t.randn(3, 2, seed=2)]),

@@ -228,6 +228,18 @@ ROWS = [
     # ---- astype: the identity on values; the gradient comes back in the input's dtype
     Row("astype", [A], lambda x: pg.astype(x, other_float(x)), lambda w, x: [w]),
     Row("astype/same-dtype", [A], lambda x: pg.astype(x, x.dtype) * 3.0, lambda w, x: [3 * w]),
+    # ---- linear: d(x W^T + b) = g W, g^T x (summed over leading axes), g summed over rows
+    Row("linear", [grid(4, 3, seed=40), grid(2, 3, seed=41), [0.3, -0.2]], pg.linear,
+        lambda w, x, W, b: [w @ W, w.T @ x, w.sum(axis=0)]),
+    Row("linear/batched", [grid(2, 4, 3, seed=42), grid(2, 3, seed=43), [0.3, -0.2]], pg.linear,
+        lambda w, x, W, b: [w @ W, np.einsum("nlo,nli->oi", w, x), w.sum(axis=(0, 1))]),
+    # ---- cross-entropy of class indices, mean over N: (softmax(x) - onehot(t)) / N
+    Row("softmax_cross_entropy", [grid(4, 3, seed=44)],
+        lambda x: pg.functional.cross_entropy(x, index(x, [2, 0, 1, 2])),
+        lambda w, x: [w * (softmax(x, 1) - np.eye(3)[[2, 0, 1, 2]]) / 4]),
+    Row("softmax_cross_entropy/none", [grid(4, 3, seed=45)],
+        lambda x: pg.functional.cross_entropy(x, index(x, [2, 0, 1, 2]), reduction="none"),
+        lambda w, x: [w[:, None] * (softmax(x, 1) - np.eye(3)[[2, 0, 1, 2]])]),
     # ---- matmul: d(a @ b) = g @ b^T and a^T @ g, with 1-D operands promoted and broadcast batches summed
     Row("matmul/1d-1d", [V3, [0.5, 1.5, -0.3]], pg.matmul, lambda w, a, b: [w * b, w * a]),
     Row("matmul/2d-1d", [A, V3], pg.matmul, lambda w, a, b: [np.outer(w, b), a.T @ w]),

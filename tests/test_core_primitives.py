@@ -115,6 +115,12 @@ CASES = {
     + unary(lambda a: pg.take_along_axis(a, pg.asarray([[0, 2], [1, 1], [3, 0]], device=a.device), axis=1)),
     "scatter_add": unary(lambda a: pg.scatter_add(a, pg.asarray(IDX, device=a.device), axis=0, size=3), shapes=((4, 2),)),
     "erf": unary(pg.erf),
+    "linear": [(pg.linear, [("n", (4, 3)), ("n", (2, 3)), ("n", (2,))]),
+               (pg.linear, [("n", (2, 4, 3)), ("n", (2, 3)), ("n", (2,))]),
+               (pg.linear, [("n", (3,)), ("n", (2, 3)), ("n", (2,))])],
+    "softmax_cross_entropy": [
+        (lambda a: pg.functional.cross_entropy(a, pg.asarray(IDX, device=a.device), reduction=r), [("n", (4, 3))])
+        for r in ("mean", "sum", "none")],
     "windows": unary(lambda a: pg.ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
     "col2im": unary(lambda a: pg.ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
                     shapes=((2, 2, 3, 2, 2),)),
