@@ -27,7 +27,7 @@ import re
 import secrets
 import zipfile
 import zlib
-from collections import namedtuple
+from collections import Counter, namedtuple
 from contextlib import contextmanager, suppress
 from itertools import accumulate
 from pathlib import Path
@@ -102,7 +102,7 @@ def _write_atomically(path, arrays):
 
 def _remove_stale_temporaries(path):
     """Delete temporaries of `path` that a save killed outright (SIGKILL, power loss) left behind."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d{{1,9}})\.[0-9a-f]{{12}}\.tmp")  # pids fit 9 digits
     try:
         names = os.listdir(path.parent)
     except OSError:
@@ -110,7 +110,8 @@ def _remove_stale_temporaries(path):
     for name in names:
         match = pattern.fullmatch(name)
         if match and not _running(int(match[1])):
-            (path.parent / name).unlink(missing_ok=True)
+            with suppress(OSError):  # someone else's file we may not remove: not this save's problem
+                (path.parent / name).unlink(missing_ok=True)
 
 
 def _running(pid):
@@ -378,8 +379,7 @@ def _check_optimizer(path, archive, members, optimizer, saved):
     for i in {int(i) for i in saved["scalars"]} | {i for i, _ in entries}:
         if i >= len(params):
             raise CheckpointError(f"{path}: optimizer state for parameter {i}, but the optimizer has {len(params)}")
-    for i in {i for i, _ in entries}:
-        count = sum(1 for j, _ in entries if j == i)
+    for i, count in Counter(i for i, _ in entries).items():
         if count > MAX_STATE_TENSORS:
             raise CheckpointError(f"{path}: {count} optimizer tensors for parameter {i}, more than the "
                                   f"{MAX_STATE_TENSORS} an optimizer keeps")
