@@ -158,7 +158,14 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
 
 
 def tensor(data, dtype=None, device=None, backend=None, requires_grad=False):
-    """A new tensor holding a copy of `data`, as torch.tensor (`asarray` shares where it can)."""
+    """A new tensor holding a copy of `data`, as torch.tensor (`asarray` shares where it can).
+
+    Host data (nested lists, NumPy arrays: the format files are read into) lands on the
+    default backend, as torch.tensor puts it on the default device; an array of a device
+    library keeps its device, as with `asarray` (which also keeps a NumPy array on numpy).
+    """
+    if device is None and backend is None and getattr(backends.find_for_array(data), "name", None) == "numpy":
+        backend = backends.default()
     return asarray(data, dtype=dtype, device=device, backend=backend, requires_grad=requires_grad, copy=True)
 
 

@@ -17,8 +17,8 @@
 a primitive of the rule table would (`pg.custom` defines those the table's
 way, on raw arrays). backward sees Tensors and returns one gradient (or None)
 per argument of forward; written with polygrad functions, it is itself
-differentiable under `create_graph=True`. Forward mode cannot go through it
-(define a `pg.custom.primitive` with jvp rules for that).
+differentiable under `create_graph=True`. Forward mode differentiates the
+operations forward runs (backward is a reverse-mode rule only).
 """
 
 from .engine import Operation, Primitive, no_grad, state
@@ -60,7 +60,8 @@ class Function:
         if not isinstance(out, Tensor):
             raise TypeError(f"{cls.__name__}.forward: must return one Tensor, got {type(out).__name__}")
         if state.grad_enabled and any(t.requires_grad for t in inputs):
-            out = Tensor._wrap(out.data, out.device)  # a fresh node, even if forward returned an input
+            fresh = Tensor._wrap(out.data, out.device)  # a fresh node, even if forward returned an input
+            fresh.tangent, out = out.tangent, fresh
             out.requires_grad = True
             out._op = Operation(_primitive(cls, ctx, positions, len(args), out.device), inputs, {}, out)
         return out
@@ -78,8 +79,4 @@ def _primitive(cls, ctx, positions, n_args, device):
         picked = [grads[i] for i in positions]
         return picked if recorded else [None if p is None else p.data for p in picked]
 
-    def no_tangent(xp, tangents, out, *inputs):
-        raise NotImplementedError(f"{cls.__name__}: a pg.autograd.Function has no forward-mode rule; "
-                                  "use pg.custom.primitive with jvp=[...] for forward mode")
-
-    return Primitive(cls.__name__, forward=None, vjp=vjp, jvp=no_tangent)
+    return Primitive(cls.__name__, forward=None, vjp=vjp)

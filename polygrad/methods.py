@@ -17,12 +17,13 @@ as in PyTorch.
 """
 
 import functools
+import inspect
 import math
 from collections import namedtuple
 
 from . import engine, ops
 from .creation import asarray, resolve_dtype
-from .errors import ShapeError, describe
+from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
 
 # ================================================================ helpers
@@ -58,17 +59,36 @@ def _sizes(args):
     return tuple(args)
 
 
-def _standard_spellings(method):
-    """Let a PyTorch-style method take the standard's `axis=`/`keepdims=` too."""
+def _standard_spellings(method, name):
+    """Tensor.<name>: `method`, also taking the standard's `axis=`/`keepdims=`; a bad call names its parameters."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         if "axis" in kwargs:
             kwargs["dim"] = kwargs.pop("axis")
         if "keepdims" in kwargs:
             kwargs["keepdim"] = kwargs.pop("keepdims")
-        return method(self, *args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except TypeError:
+            _check_call(f"Tensor.{name}", method, self, args, kwargs)
+            raise  # the call itself was fine: the error came from inside
 
+    wrapper.__name__ = name
+    wrapper.__qualname__ = f"Tensor.{name}"
     return wrapper
+
+
+def _check_call(name, function, self, args, kwargs, method=True):
+    """Raise a TypeError naming `name` and its parameters if the arguments do not fit `function`."""
+    signature = inspect.signature(function)
+    parameters = list(signature.parameters)[1 if method else 0:]
+    try:
+        signature.bind(self, *args, **kwargs)
+    except TypeError as error:
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        if unknown:
+            raise unexpected_keyword(name, unknown[0], parameters) from None
+        raise TypeError(f"{name}(): {error}; its parameters are ({', '.join(parameters)})") from None
 
 
 def _raw(function, x, *args, **kwargs):
@@ -659,7 +679,7 @@ def _method(function):
 
 _PYTORCH_STYLE = {name for name, f in _METHODS.items() if getattr(f, "__module__", None) == __name__}
 for _name, _function in _METHODS.items():
-    setattr(Tensor, _name, _standard_spellings(_function) if _name in _PYTORCH_STYLE else _method(_function))
+    setattr(Tensor, _name, _standard_spellings(_function, _name) if _name in _PYTORCH_STYLE else _method(_function))
 
 Tensor.numel = lambda self: self.size
 Tensor.numel.__doc__ = "The number of elements (PyTorch's name for the standard's `size`)."
@@ -681,7 +701,11 @@ def torch_face(standard, method):
     @functools.wraps(standard)
     def function(x, *args, **kwargs):
         if _TORCH_KEYWORDS.isdisjoint(kwargs):
-            return standard(x, *args, **kwargs)
+            try:
+                return standard(x, *args, **kwargs)
+            except TypeError:
+                _check_call(standard.__name__, standard, x, args, kwargs, method=False)
+                raise
         if not isinstance(x, Tensor):
             x = asarray(x)
         return method(x, *args, **kwargs)

@@ -14,7 +14,7 @@ import math
 from . import engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .engine import Operation, apply, state
-from .errors import DtypeError, ShapeError, describe
+from .errors import DtypeError, ShapeError, describe, unexpected_keyword
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 
@@ -106,6 +106,7 @@ def signature(primitive):
 def _public(primitive):
     variadic, n_inputs, options = signature(primitive)
     option_names = list(options)
+    parameters = list(inspect.signature(primitive.forward).parameters)[1:]
     required = [name for name, default in options.items() if default is inspect.Parameter.empty]
     takes_axis = "axis" in options
     promotion = primitive.promotion
@@ -121,6 +122,8 @@ def _public(primitive):
                 inputs, rest = args[:n_inputs], args[n_inputs:]
             values = dict(options)
             values.update(zip(option_names, rest))
+            if kwargs.keys() - options.keys():
+                raise unexpected_keyword(primitive.name, builtins.min(kwargs.keys() - options.keys()), parameters)
             values.update(kwargs)
             for name in required:
                 if values[name] is inspect.Parameter.empty:

@@ -73,16 +73,14 @@ def load(f, map_location=None, weights_only=True):
     """
     path = Path(f)
     with _reading(path), _open(path) as archive:
-        members = {}
-        for info in archive.infolist():
-            key = info.filename.removesuffix(".npy")
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        if _META not in members:
+            raise CheckpointError(f"{path}: not a file written by pg.save (no {_META} record)")
+        meta = _header(path, archive, members, check=_check_header)  # first: it tells a checkpoint apart
+        for key, info in members.items():
             if key != _META and not (key.startswith("tensors/") and key[len("tensors/"):].isdecimal()):
                 raise CheckpointError(f"{path}: unexpected entry {info.filename!r} (pg.save writes {_META} and "
                                       "tensors/<i>)")
-            members[key] = info
-        if _META not in members:
-            raise CheckpointError(f"{path}: not a file written by pg.save (no {_META} record)")
-        meta = _header(path, archive, members, check=_check_header)
         arrays = {key: _inflate(path, archive, _declared(path, archive, info))
                   for key, info in members.items() if key != _META}
     return _decode(path, meta["tree"], arrays, map_location)

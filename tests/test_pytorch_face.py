@@ -421,3 +421,131 @@ def test_snippet_matches_torch(target, name, tmp_path):
     if torch is None:
         pytest.skip("torch is not installed: the snippet ran, nothing to compare with")
     assert_same(ours, _torch_result(name, tmp_path), 1e-10 if target.dtype == "float64" else 2e-5)
+
+
+# ================================================================ beyond the corpus
+GRADCHECKED = {
+    "sort_topk": lambda x: x.sort(dim=1).values * 2 + x.topk(2, dim=0).values.sum(),
+    "max_median_kth": lambda x: x.max(dim=1).values.sum() + x.median(dim=0).values.sum() + x.kthvalue(2).values.sum(),
+    "std_var": lambda x: x.std(dim=1) + x.var(0).sum(),
+    "cumulative": lambda x: x.cumsum(1) * x.cumprod(0),
+    "gather_scatter": lambda x: x.gather(1, pg.asarray([[0, 3], [2, 2], [1, 0]], device=x.device)).sum()
+    + x.scatter_add(1, pg.asarray([[0, 3], [2, 2], [1, 0]], device=x.device), x[:, 1:3] ** 2),
+    "scatter_mean": lambda x: x.scatter_reduce(1, pg.asarray([[0, 0], [3, 3], [1, 0]], device=x.device), x[:, :2] ** 2,
+                                               reduce="mean"),
+    "shapes": lambda x: x.repeat(2, 1).flip(0).roll(1, 1) + x.t().expand(2, 4, 3).sum(0).t().repeat(2, 1),
+    "einsum": lambda x: pg.einsum("ij,kj,k->i", x, x, x[:, 0]),
+    "norms": lambda x: x.norm() + x.norm(p=1, dim=0).sum() + x.norm(p=3),
+    "masked_index": lambda x: x.masked_fill(x > 0, 0.0) + x.index_select(1, pg.asarray([3, 0, 0, 1], device=x.device))
+    + x.index_add(0, pg.asarray([2, 0], device=x.device), x[:2] * 3),
+}
+
+
+@pytest.mark.parametrize("name", list(GRADCHECKED))
+def test_method_gradients_match_finite_differences(target64, name):
+    x = pg.tensor(DATA["a"], backend=target64.backend, device=target64.device, dtype="float64", requires_grad=True)
+    assert pg.gradcheck(GRADCHECKED[name], [x])
+
+
+def test_function_is_differentiable_twice(target64):
+    cube = _function_cube(pg)
+    x = pg.tensor([0.5, -2.0], backend=target64.backend, device=target64.device, dtype="float64", requires_grad=True)
+    g, = pg.autograd.grad(cube.apply(x, 2.0).sum(), x, create_graph=True)
+    h, = pg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(g.numpy(), 6 * x.numpy() ** 2)
+    np.testing.assert_allclose(h.numpy(), 12 * x.numpy())
+    # forward mode differentiates forward's own operations
+    _, tangent = pg.jvp(lambda t: cube.apply(t, 2.0), (x.detach(),), (pg.ones_like(x),))
+    np.testing.assert_allclose(tangent.numpy(), 6 * x.numpy() ** 2)
+
+
+def test_pg_functions_keep_the_standard_without_a_torch_keyword(target):
+    x = target.tensor(DATA["a"])
+    xs = DATA["a"]
+    np.testing.assert_allclose(pg.std(x).numpy(), xs.std(), rtol=target.tol)                  # correction 0
+    np.testing.assert_allclose(x.std().numpy(), xs.std(ddof=1), rtol=target.tol)              # unbiased
+    np.testing.assert_allclose(pg.std(x, dim=0).numpy(), xs.std(0, ddof=1), rtol=target.tol)  # dim= selects PyTorch
+    assert isinstance(pg.max(x, 1), pg.Tensor) and pg.max(x, axis=1).shape == (3,)           # values only
+    values, indices = pg.max(x, dim=1)
+    np.testing.assert_array_equal(indices.numpy(), xs.argmax(1))
+    assert x.size == 12 and isinstance(x.size, int) and x.size() == (3, 4) and x.size(-1) == 4
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda x: pg.sum(x, dimm=1), ["sum()", "'dimm'", "(x, axis, "]),
+    (lambda x: pg.expand_dims(x, dim=0), ["expand_dims()", "'dim'", "(x, axis)", "spelled axis="]),
+    (lambda x: pg.argmax(x, dimension=1), ["argmax()", "'dimension'", "(x, axis, keepdims)"]),
+    (lambda x: x.sum(dimm=1), ["Tensor.sum()", "'dimm'", "(dim, keepdim, dtype)"]),
+    (lambda x: x.max(1, 2, 3), ["Tensor.max()", "(dim, keepdim)"]),
+    (lambda x: x.sort(dimension=0), ["Tensor.sort()", "'dimension'", "(dim, descending, stable)"]),
+])
+def test_a_bad_keyword_names_the_function_and_its_parameters(target, call, names):
+    with pytest.raises(TypeError) as error:
+        call(target.tensor(DATA["a"]))
+    assert not isinstance(error.value, pg.DtypeError) and "<lambda>" not in str(error.value)
+    for name in names:
+        assert name in str(error.value)
+
+
+def test_hooks_can_be_removed_and_set_grad_enabled_works_as_a_call(target):
+    x = target.tensor([1.0, 2.0], requires_grad=True)
+    handle = x.register_hook(lambda g: g * 10)
+    handle.remove()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    previous = pg.is_grad_enabled()
+    try:
+        pg.set_grad_enabled(False)
+        assert not (x * 2).requires_grad
+    finally:
+        pg.set_grad_enabled(previous)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        target.tensor([1.0]).register_hook(print)
+
+
+def test_pickled_tensors_cross_a_process_boundary(target, tmp_path):
+    x = target.tensor(DATA["a"], requires_grad=True)
+    path = tmp_path / "x.pickle"
+    path.write_bytes(pickle.dumps(x))
+    code = ("import pickle, sys; t = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(t.device.backend.name, t.device.name, t.dtype, t.requires_grad, t.sum().item())")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[:4] == [target.backend, target.device, target.dtype, "True"]
+    assert float(out.stdout.split()[4]) == pytest.approx(DATA["a"].sum(), rel=target.tol)
+
+
+def test_load_moves_with_map_location_and_keeps_dtypes(target, tmp_path):
+    x = target.tensor(DATA["a"])
+    pg.save({"x": x, "labels": pg.asarray(DATA["labels"], device=x.device)}, tmp_path / "f.pt")
+    back = pg.load(tmp_path / "f.pt")
+    assert back["x"].device == x.device and back["x"].dtype == x.dtype and back["labels"].dtype == pg.int64
+    moved = pg.load(tmp_path / "f.pt", map_location="numpy")
+    assert moved["x"].backend.name == "numpy" and moved["x"].dtype == x.dtype
+    np.testing.assert_allclose(moved["x"].numpy(), x.numpy())
+
+
+def test_load_refuses_what_it_would_have_to_unpickle_and_other_files(tmp_path):
+    path = tmp_path / "evil.pt"
+    header = np.frombuffer(b'{"format": "polygrad-save", "version": 1, "tree": {"tensor": 0}}', dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **{"__polygrad__": header, "tensors/0": np.array([object()], dtype=object)})
+    with pytest.raises(pg.checkpoint.CheckpointError, match="not numbers"):
+        pg.load(path)
+    model = pg.nn.Linear(2, 2)
+    pg.checkpoint.save(tmp_path / "ckpt.npz", model)
+    with pytest.raises(pg.checkpoint.CheckpointError, match="pg.checkpoint.load"):
+        pg.load(tmp_path / "ckpt.npz")
+    with pytest.raises(TypeError, match="state_dict"):
+        pg.save(model, tmp_path / "model.pt")
+
+
+def test_module_paths_are_the_same_modules():
+    import polygrad.nn.functional as F
+    import polygrad.optim.lr_scheduler as schedulers
+    import polygrad.utils.data as data
+
+    assert F is pg.functional and data is pg.data and schedulers is pg.optim.lr_scheduler
+    assert schedulers.StepLR is pg.optim.StepLR and schedulers.ReduceLROnPlateau is pg.optim.ReduceLROnPlateau
