@@ -127,7 +127,9 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         if dtype is not None:
             out = out.astype(resolve_dtype(dtype, out.device))
         if copy and out is obj:
-            out = Tensor._wrap(obj.xp.asarray(obj.data, copy=True), obj.device)
+            from .ops import astype
+
+            out = astype(obj, obj.dtype, copy=True)  # a recorded copy: array-API code copies, then writes
         return out.requires_grad_() if requires_grad else out
     source = backends.find_for_array(obj)
     if source is not None:

@@ -395,12 +395,24 @@ def _is_mask(part):
     return isinstance(part, Tensor) and kind(part) == "bool"
 
 
+def _is_mask_over_leading_axes(x, key):
+    if len(key) != 1 or not x.backend.is_array(key[0]):
+        return False
+    mask = key[0]
+    return mask.dtype == x.xp.bool and tuple(mask.shape) == x.shape[:mask.ndim]
+
+
 def assign_slice(x, value, key):
     """x with x[key] replaced by value, recorded so both get their gradients.
 
     Basic keys only (ints, slices, None, Ellipsis): their adjoint is scatter_slice.
     """
     key = key if isinstance(key, tuple) else (key,)
+    if _is_mask_over_leading_axes(x, key) and value.ndim == 0:
+        # x[mask] = scalar, as array-API code writes it (array_api_extra.at(x)[mask].set(v)): a where()
+        mask = key[0]
+        mask = x.xp.reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - mask.ndim))
+        return globals()["where"](Tensor._wrap(mask, x.device), value, x)
     if not builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in key):
         raise IndexError(f"setitem: assigning through an index array is not recorded for backward on {describe(x)}; "
                          "use where(mask, value, x) or do it under no_grad()")

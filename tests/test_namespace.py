@@ -225,3 +225,11 @@ def test_gradients_through_complex_values_raise_instead_of_being_wrong(target):
         pg.astype(x, complex_)
     with pytest.raises(pg.DtypeError, match="backward: a complex gradient reached"):
         pg.sum(pg.abs(x * z)).backward()
+
+
+def test_setitem_through_a_boolean_mask_is_recorded(target):
+    x = target.tensor([[1.0, -2.0], [3.0, -4.0]], requires_grad=True)
+    y = pg.asarray(x, copy=True)  # array-API code copies, then writes; the copy stays on the tape
+    y[y < 0] = 0.5
+    pg.sum(y * y).backward()
+    assert y.tolist() == [[1.0, 0.5], [3.0, 0.5]] and x.grad.tolist() == [[2.0, 0.0], [6.0, 0.0]]

@@ -1,0 +1,69 @@
+"""Other libraries' array-API code, run on polygrad Tensors, records on the tape and differentiates.
+
+scipy (with SCIPY_ARRAY_API=1) and array-api-extra pick their namespace through
+`x.__array_namespace__()`; the gradient of their functions must match finite
+differences of the same functions run on NumPy arrays. Skipped without them.
+"""
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # read when scipy is first imported
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import polygrad as pg  # noqa: E402
+
+X = [[0.3, -1.2, 2.0, 0.7], [0.5, 0.1, -0.4, 1.5], [-0.9, 0.8, 0.2, -0.3]]
+
+
+def numpy_gradient(f, x, eps=1e-6):
+    """Central differences of sum(w * f(x)) for a fixed w, on NumPy arrays."""
+    w = np.linspace(0.5, 1.5, np.asarray(f(x)).size).reshape(np.shape(f(x)))
+    grad = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += eps
+        down[i] -= eps
+        grad[i] = np.sum(w * (f(up) - f(down))) / (2 * eps)
+    return w, grad
+
+
+def check_backward(target, f):
+    x = target.tensor(X, requires_grad=True)
+    out = f(x)
+    assert isinstance(out, pg.Tensor) and out.requires_grad  # recorded on the tape, not converted
+    w, expected = numpy_gradient(f, np.asarray(X))
+    pg.sum(out * target.tensor(w)).backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6, atol=1e-8)
+    assert pg.gradcheck(f, [target.tensor(X, requires_grad=True)])
+
+
+def _scipy_special():
+    special = pytest.importorskip("scipy.special")
+    from scipy._lib import _array_api
+
+    if not _array_api.SCIPY_ARRAY_API:
+        pytest.skip("scipy was imported before SCIPY_ARRAY_API=1 was set")
+    return special
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_scipy_logsumexp_differentiates(target64, axis):
+    special = _scipy_special()
+    check_backward(target64, lambda x: special.logsumexp(x, axis=axis))
+
+
+def test_scipy_softmax_differentiates(target64):
+    special = _scipy_special()
+    check_backward(target64, lambda x: special.softmax(x, axis=1))
+
+
+def test_array_api_extra_cov_differentiates(target64):
+    xpx = pytest.importorskip("array_api_extra")
+    check_backward(target64, xpx.cov)
+
+
+def test_array_api_extra_sinc_and_atleast_nd(target64):
+    xpx = pytest.importorskip("array_api_extra")
+    check_backward(target64, lambda x: xpx.sinc(xpx.atleast_nd(x, ndim=3)))
