@@ -101,7 +101,10 @@ def _layer_cases(target):
         "Softmax": lambda: (pg.nn.Softmax(dim=1), x(5, 4), True),
         "LogSoftmax": lambda: (pg.nn.LogSoftmax(dim=1), x(5, 4), True),
         "Unflatten": lambda: (pg.nn.Unflatten(1, (2, 3)), x(4, 6), True),
+        "Threshold": lambda: (pg.nn.Threshold(0.1, 0.5), x(5, 4), True),
         "Upsample": lambda: (pg.nn.Upsample(scale_factor=2), x(2, 2, 3, 3), True),
+        "BatchNorm3d": lambda: (pg.nn.BatchNorm3d(2, **f), x(2, 2, 3, 2, 3), True),
+        "GroupNorm": lambda: (pg.nn.GroupNorm(2, 4, **f), x(3, 4, 5), True),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
     }

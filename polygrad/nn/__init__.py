@@ -21,8 +21,8 @@ from .conv import (
     MaxUnpool2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Unflatten, Upsample, ZeroPad2d,
 )
 from .layers import (
-    BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, GRUCell, LayerNorm, LeakyReLU, Linear, LogSoftmax,
-    ReLU, RNNCell, Sigmoid, Softmax, Tanh,
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Embedding, Flatten, GroupNorm, GRUCell, InstanceNorm1d,
+    InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
 )
 from .losses import (
     BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, CTCLoss, GaussianNLLLoss, HuberLoss, KLDivLoss,
@@ -42,7 +42,7 @@ __all__ = [
     "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "MaxUnpool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
-    "Identity", "Unflatten",
+    "Identity", "Unflatten", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "ELU", "SELU", "CELU", "Softplus", "SiLU", "Mish", "Hardtanh", "ReLU6", "Softsign", "LogSigmoid", "Hardswish",
     "Hardsigmoid", "PReLU", "Softmin", "GLU", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",

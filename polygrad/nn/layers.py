@@ -10,6 +10,7 @@ import math
 from .. import functional as F
 from .. import ops
 from ..creation import empty, ones, zeros
+from ..engine import no_grad
 from ..errors import ShapeError, describe
 from . import init
 from .module import Module, Parameter
@@ -50,28 +51,41 @@ class _BatchNorm(Module):
 
     _ranks = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, *, device=None, backend=None, dtype=None):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, device=None,
+                 backend=None, dtype=None):
         super().__init__()
         factory = {"device": device, "backend": backend, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(ones((num_features,), **factory)) if affine else None
         self.bias = Parameter(zeros((num_features,), **factory)) if affine else None
-        self.register_buffer("running_mean", zeros((num_features,), **factory))
-        self.register_buffer("running_var", ones((num_features,), **factory))
-        self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device, backend=backend))
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros((num_features,), **factory))
+            self.register_buffer("running_var", ones((num_features,), **factory))
+            self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device, backend=backend))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def _factor(self):
+        """This step's averaging factor: momentum, or 1/steps for momentum=None (a cumulative average)."""
+        if not (self.training and self.track_running_stats):
+            return 0.0
+        self.num_batches_tracked.add_(1)
+        return 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
 
     def forward(self, x):
         if x.ndim not in self._ranks or x.shape[1] != self.num_features:
             raise ShapeError(f"{type(self).__name__}({self.num_features}): expected an input of rank "
                              f"{' or '.join(map(str, self._ranks))} with {self.num_features} channels on axis 1, "
                              f"got {describe(x)}")
-        if self.training:
-            self.num_batches_tracked.add_(1)
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                            self.momentum, self.eps)
+        factor = self._factor()
+        # batch statistics while training, and always without running statistics (as PyTorch)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats, factor, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -86,15 +100,74 @@ class BatchNorm2d(_BatchNorm):
     _ranks = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Over (N, C, D, H, W) inputs."""
+
+    _ranks = (5,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Per-sample, per-channel normalization over the spatial axes; PyTorch's defaults
+    (affine=False, track_running_stats=False). Unbatched (C, *spatial) inputs are taken too."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, *,
+                 device=None, backend=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, backend=backend,
+                         dtype=dtype)
+
+    def forward(self, x):
+        unbatched = x.ndim == self._ranks[0] - 1
+        if unbatched:
+            x = ops.expand_dims(x, axis=0)
+        if x.ndim != self._ranks[0] or x.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}({self.num_features}): expected an input of rank "
+                             f"{self._ranks[0]} (or {self._ranks[0] - 1} unbatched) with {self.num_features} "
+                             f"channels, got {describe(x)}")
+        factor = self.momentum or 0.0  # PyTorch's instance norm neither counts batches nor averages cumulatively
+        use_input_stats = self.training or not self.track_running_stats
+        # running statistics are updated while training and tracking, and read in eval when tracking
+        tracked = self.track_running_stats and (self.training or not use_input_stats)
+        stats = (self.running_mean, self.running_var) if tracked else (None, None)
+        y = F.instance_norm(x, *stats, self.weight, self.bias, use_input_stats, factor, self.eps)
+        return ops.squeeze(y, axis=0) if unbatched else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    _ranks = (3,)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    _ranks = (4,)
+
+
+class GroupNorm(Module):
+    """Normalization over groups of channels per sample; weight ones and bias zeros, per channel."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.weight = Parameter(ones((num_channels,), **factory)) if affine else None
+        self.bias = Parameter(zeros((num_channels,), **factory)) if affine else None
+
+    def forward(self, x):
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, *, device=None, backend=None,
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, device=None, backend=None,
                  dtype=None):
         super().__init__()
         factory = {"device": device, "backend": backend, "dtype": dtype}
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps = shape, eps
         self.weight = Parameter(ones(shape, **factory)) if elementwise_affine else None
-        self.bias = Parameter(zeros(shape, **factory)) if elementwise_affine else None
+        self.bias = Parameter(zeros(shape, **factory)) if elementwise_affine and bias else None
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -120,14 +193,22 @@ class Dropout(Module):
 class Embedding(Module):
     """A table of num_embeddings vectors, looked up by integer index; weights start N(0, 1)."""
 
-    def __init__(self, num_embeddings, embedding_dim, *, device=None, backend=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0, *,
+                 device=None, backend=None, dtype=None):
         super().__init__()
         factory = {"device": device, "backend": backend, "dtype": dtype}
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(f"Embedding: padding_idx {padding_idx} is outside [-{num_embeddings}, {num_embeddings})")
+        self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
+        self.max_norm, self.norm_type = max_norm, norm_type
         self.weight = init.normal_(_parameter((num_embeddings, embedding_dim), factory))
+        if self.padding_idx is not None:
+            with no_grad():  # the padding row starts at zeros, as in PyTorch
+                self.weight[self.padding_idx, ...] = 0.0
 
     def forward(self, indices):
-        return F.embedding(indices, self.weight)
+        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
