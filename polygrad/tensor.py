@@ -279,6 +279,27 @@ class Tensor:
     def __imatmul__(self, other):
         return self._update("@=", lambda old: ops.matmul(old, other))
 
+    def __ifloordiv__(self, other):
+        return self._update("//=", lambda old: ops.floor_divide(old, other))
+
+    def __imod__(self, other):
+        return self._update("%=", lambda old: ops.remainder(old, other))
+
+    def __iand__(self, other):
+        return self._update("&=", lambda old: ops.bitwise_and(old, other))
+
+    def __ior__(self, other):
+        return self._update("|=", lambda old: ops.bitwise_or(old, other))
+
+    def __ixor__(self, other):
+        return self._update("^=", lambda old: ops.bitwise_xor(old, other))
+
+    def __ilshift__(self, other):
+        return self._update("<<=", lambda old: ops.bitwise_left_shift(old, other))
+
+    def __irshift__(self, other):
+        return self._update(">>=", lambda old: ops.bitwise_right_shift(old, other))
+
     def copy_(self, value):
         source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
         return self._update("copy_", lambda old: ops.broadcast_to(source, self.shape))

@@ -233,3 +233,34 @@ def test_setitem_through_a_boolean_mask_is_recorded(target):
     y[y < 0] = 0.5
     pg.sum(y * y).backward()
     assert y.tolist() == [[1.0, 0.5], [3.0, 0.5]] and x.grad.tolist() == [[2.0, 0.0], [6.0, 0.0]]
+
+
+def test_in_place_integer_and_bitwise_operators(target):
+    x = pg.asarray([7, -7, 12], backend=target.backend, device=target.device)
+    same = x
+    x //= 2
+    assert x is same and x.tolist() == [3, -4, 6] and x._version == 1
+    x %= 4
+    x &= 6
+    x |= 1
+    x ^= 2
+    x <<= 2
+    x >>= 1
+    expected = []
+    for v in [7, -7, 12]:
+        v //= 2
+        v %= 4
+        v &= 6
+        v |= 1
+        v ^= 2
+        v <<= 2
+        v >>= 1
+        expected.append(v)
+    assert x.tolist() == expected and x._version == 7
+    w = target.tensor([5.5, -2.5], requires_grad=True)
+    with pytest.raises(RuntimeError, match="%=: in-place update of a leaf tensor that requires grad"):
+        w %= 2.0
+    y = w * 1.0
+    y %= 2.0  # recorded: d(y % 2)/dw = 1 away from the jumps
+    pg.sum(y).backward()
+    assert y.tolist() == [1.5, 1.5] and w.grad.tolist() == [1.0, 1.0]
