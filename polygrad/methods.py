@@ -131,7 +131,7 @@ def _extremum(name):
             return reduce(self)
         indices = arg(self, axis=dim, keepdims=True)
         # picked through the index: the whole gradient goes to that entry, as in PyTorch
-        values = ops.take_along_axis(self, indices, axis=dim)
+        values = ops.pick_along_axis(self, indices, dim % self.ndim)  # our own indices: no bounds check
         if not keepdim:
             values, indices = ops.squeeze(values, axis=dim), ops.squeeze(indices, axis=dim)
         return _RESULTS[name](values, indices)
@@ -200,7 +200,7 @@ def norm(self, p="fro", dim=None, keepdim=False):
 # ================================================================ sorting
 def sort(self, dim=-1, descending=False, stable=False):
     indices = _raw(self.xp.argsort, self, axis=dim, descending=descending, stable=True)
-    return _RESULTS["sort"](ops.take_along_axis(self, indices, axis=dim), indices)
+    return _RESULTS["sort"](ops.pick_along_axis(self, indices, dim % self.ndim), indices)
 
 
 def argsort(self, dim=-1, descending=False, stable=False):
@@ -243,7 +243,7 @@ def mode(self, dim=-1, keepdim=False):
     value = xp.take_along_axis(moved, best, axis=-1)
     positions = xp.where(moved == value, _arange(self, moved.shape[-1]), xp.full_like(order, -1))
     indices = ops.moveaxis(Tensor._wrap(xp.max(positions, axis=-1, keepdims=True), self.device), -1, dim)
-    values = ops.take_along_axis(self, indices, axis=dim)
+    values = ops.pick_along_axis(self, indices, dim)
     if not keepdim:
         values, indices = ops.squeeze(values, axis=dim), ops.squeeze(indices, axis=dim)
     return _RESULTS["mode"](values, indices)

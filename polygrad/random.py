@@ -19,7 +19,12 @@ class Generator:
 
     def __init__(self, seed=0, device=None, backend=None):
         self.device = resolve_device(device, backend)
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed):
+        """Restart from `seed` (PyTorch's `g = pg.Generator().manual_seed(0)`); returns self."""
         self.source = self.device.backend.rng(_seed_value(seed, "Generator"), self.device)
+        return self
 
     def rand(self, *shape, dtype=None, requires_grad=False, low=0.0, high=1.0):
         native = resolve_dtype(dtype, self.device)
@@ -80,16 +85,18 @@ def default_generator(device=None, backend=None):
     return _generators[key]
 
 
-def rand(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return default_generator(device, backend).rand(*shape, dtype=dtype, requires_grad=requires_grad)
+def rand(*shape, dtype=None, device=None, backend=None, requires_grad=False, generator=None):
+    source = generator or default_generator(device, backend)
+    return source.rand(*shape, dtype=dtype, requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return default_generator(device, backend).randn(*shape, dtype=dtype, requires_grad=requires_grad)
+def randn(*shape, dtype=None, device=None, backend=None, requires_grad=False, generator=None):
+    source = generator or default_generator(device, backend)
+    return source.randn(*shape, dtype=dtype, requires_grad=requires_grad)
 
 
-def randint(low, high, shape, dtype=None, device=None, backend=None):
-    return default_generator(device, backend).randint(low, high, shape, dtype=dtype)
+def randint(low, high, shape, dtype=None, device=None, backend=None, generator=None):
+    return (generator or default_generator(device, backend)).randint(low, high, shape, dtype=dtype)
 
 
 def permutation(n, dtype=None, device=None, backend=None):

@@ -304,6 +304,8 @@ SNIPPETS = {
     "functional_dim": lambda T, x: (T.nn.functional.softmax(x.a, dim=1), T.nn.functional.log_softmax(x.a, dim=-1)),
     "randperm": lambda T, x: T.randperm(6).sort().values,
     "manual_seed": lambda T, x: (T.manual_seed(3), T.randn(3))[1].equal((T.manual_seed(3), T.randn(3))[1]),
+    "generator": lambda T, x: T.randn(4, generator=T.Generator().manual_seed(5)).equal(
+        T.randn(4, generator=T.Generator().manual_seed(5))),
     "tensor_copies": lambda T, x: (lambda n: (T.tensor(n), n.__setitem__(0, 5.0))[0])(np.ones(3)),
     "from_numpy_shares": lambda T, x: (lambda n: (T.from_numpy(n), n.__setitem__(0, 5.0))[0])(np.ones(3)),
     "as_tensor": lambda T, x: T.as_tensor([[1.0, 2.0], [3.0, 4.0]]),
