@@ -255,8 +255,12 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), or relu."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    activation = ops.tanh if nonlinearity == "tanh" else ops.relu
-    return activation(linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh))
+    return rnn_update(linear(x, weight_ih, bias_ih), linear(h, weight_hh, bias_hh), nonlinearity)
+
+
+def rnn_update(gi, gh, nonlinearity="tanh"):
+    """The RNN step from its input part gi = x W_ih^T + b_ih and hidden part gh = h W_hh^T + b_hh."""
+    return ops.tanh(gi + gh) if nonlinearity == "tanh" else ops.relu(gi + gh)
 
 
 def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -264,12 +268,32 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
     n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h.
     """
+    return gru_update(linear(x, weight_ih, bias_ih), linear(h, weight_hh, bias_hh), h)
+
+
+def gru_update(gi, gh, h):
+    """The GRU step from its input and hidden projections (see gru_cell)."""
     size = h.shape[-1]
-    gi, gh = linear(x, weight_ih, bias_ih), linear(h, weight_hh, bias_hh)
     r = ops.sigmoid(gi[..., :size] + gh[..., :size])
     z = ops.sigmoid(gi[..., size:2 * size] + gh[..., size:2 * size])
     n = ops.tanh(gi[..., 2 * size:] + r * gh[..., 2 * size:])
     return (1 - z) * n + z * h
+
+
+def lstm_cell(x, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """PyTorch's LSTM cell on hx = (h, c), gates stacked i, f, g, o along the weights' rows:
+    i, f, o = σ(...), g = tanh(...), c' = f c + i g, h' = o tanh(c'). Returns (h', c')."""
+    h, c = hx
+    return lstm_update(linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh), c)
+
+
+def lstm_update(gates, c):
+    """(h', c') from the summed gate projections (see lstm_cell)."""
+    size = c.shape[-1]
+    i, f = ops.sigmoid(gates[..., :size]), ops.sigmoid(gates[..., size:2 * size])
+    g, o = ops.tanh(gates[..., 2 * size:3 * size]), ops.sigmoid(gates[..., 3 * size:])
+    c = f * c + i * g
+    return o * ops.tanh(c), c
 
 
 def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):

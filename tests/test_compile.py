@@ -75,6 +75,17 @@ def test_outputs_are_new_tensors_without_graph(target):
 
 
 # ---------------------------------------------------------------- every layer and loss, trained
+class _First(pg.nn.Module):
+    """A module's first result alone (recurrent modules return (output, states); the harness squares one tensor)."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x)[0]
+
+
 def _layer_cases(target):
     """name -> (module, input, whether the input is trained too); every case seeded."""
     x = lambda *shape: target.randn(*shape, seed=3)  # noqa: E731
@@ -105,6 +116,10 @@ def _layer_cases(target):
         "Upsample": lambda: (pg.nn.Upsample(scale_factor=2), x(2, 2, 3, 3), True),
         "BatchNorm3d": lambda: (pg.nn.BatchNorm3d(2, **f), x(2, 2, 3, 2, 3), True),
         "GroupNorm": lambda: (pg.nn.GroupNorm(2, 4, **f), x(3, 4, 5), True),
+        "RNN": lambda: (_First(pg.nn.RNN(4, 3, num_layers=2, **f)), x(5, 2, 4), True),
+        "GRU": lambda: (_First(pg.nn.GRU(4, 3, bidirectional=True, **f)), x(5, 2, 4), True),
+        "LSTM": lambda: (_First(pg.nn.LSTM(4, 3, batch_first=True, **f)), x(2, 5, 4), True),
+        "LSTMCell": lambda: (_First(pg.nn.LSTMCell(4, 3, **f)), x(5, 4), True),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
     }
