@@ -144,4 +144,6 @@ NO_DERIVATIVE = {
     "count_nonzero": lambda x: pg.astype(pg.count_nonzero(x > 0, axis=1), "float64"),
     "argsort": lambda x: pg.astype(pg.argsort(x, axis=1), "float64"),
     "searchsorted": lambda x: pg.astype(pg.searchsorted(pg.asarray([-1.0, 0.0, 1.0], device=x.device), x), "float64"),
+    "complex_part": lambda x: pg.imag(pg.astype(x > 0, "complex128") * (1 + 2j)),
+    "cumulative_prod": lambda x: pg.cumulative_prod(x, axis=1),
 }

@@ -264,3 +264,41 @@ def test_in_place_integer_and_bitwise_operators(target):
     y %= 2.0  # recorded: d(y % 2)/dw = 1 away from the jumps
     pg.sum(y).backward()
     assert y.tolist() == [1.5, 1.5] and w.grad.tolist() == [1.0, 1.0]
+
+
+# ---------------------------------------------------------------- the rest of the namespace
+def test_composites_match_numpy_and_differentiate(target64):
+    import numpy as np
+
+    data = np.array([[3.0, 1.0, 2.0, -0.5], [0.5, -1.0, 4.0, 2.5], [1.5, 0.25, -2.0, 0.75]])
+    x = target64.tensor(data)
+    np.testing.assert_array_equal(pg.sort(x, axis=1).numpy(), np.sort(data, axis=1))
+    np.testing.assert_array_equal(pg.sort(x, axis=0, descending=True).numpy(), -np.sort(-data, axis=0))
+    np.testing.assert_array_equal(pg.tile(x, (2, 1, 3)).numpy(), np.tile(data, (2, 1, 3)))
+    np.testing.assert_array_equal(pg.repeat(x, 2, axis=1).numpy(), np.repeat(data, 2, axis=1))
+    np.testing.assert_array_equal(pg.diff(x, axis=0, n=2).numpy(), np.diff(data, axis=0, n=2))
+    np.testing.assert_allclose(pg.vecdot(x, x).numpy(), np.sum(data * data, axis=-1))
+    np.testing.assert_array_equal(pg.unstack(x, axis=1)[2].numpy(), data[:, 2])
+    grids = pg.meshgrid(x[0], x[1, :3])
+    for got, expected in zip(grids, np.meshgrid(data[0], data[1, :3])):
+        np.testing.assert_array_equal(got.numpy(), expected)
+    assert [a.shape for a in pg.broadcast_arrays(x[:1], x[:, :1])] == [(3, 4), (3, 4)]
+    for f in [lambda a: pg.sort(a, axis=1), lambda a: pg.tile(a, (2, 1)), lambda a: pg.repeat(a, 2, axis=0),
+              lambda a: pg.diff(a, axis=1, prepend=a[:, :1] * 2.0), lambda a: pg.vecdot(a, pg.flip(a, axis=0)),
+              lambda a: pg.broadcast_arrays(a[:1], a)[0], lambda a: pg.unstack(a)[1] * 3.0, pg.real, pg.conj]:
+        assert pg.gradcheck(f, [target64.tensor(data, requires_grad=True)])
+
+
+def test_results_that_are_indices_or_sets(target):
+    x = pg.asarray([3, 1, 3, 0, 1, 3], backend=target.backend, device=target.device)
+    (i,) = pg.nonzero(x)
+    assert i.tolist() == [0, 1, 2, 4, 5]
+    u = pg.unique_counts(x)
+    assert u.values.tolist() == [0, 1, 3] and u.counts.tolist() == [1, 2, 3]
+    inv = pg.unique_inverse(x)
+    assert inv.values[inv.inverse_indices].tolist() == x.tolist()
+    assert pg.unique_values(x).tolist() == [0, 1, 3]
+    if target.backend != "torch":  # array-api-compat has no unique_all for torch
+        assert pg.unique_all(x).counts.tolist() == [1, 2, 3]
+    assert pg.cumulative_prod(pg.asarray([1, 2, 3], backend=target.backend, device=target.device)).tolist() == [1, 2, 6]
+    assert pg.imag(target.tensor([1.0])).tolist() == [0.0]
