@@ -467,8 +467,9 @@ class RAdam(Optimizer):
 
 
 class LBFGS(Optimizer):
-    """L-BFGS (PyTorch's algorithm, without line search): up to max_iter quasi-Newton
-    steps per `step(closure)`, the direction from the last history_size (s, y) pairs.
+    """L-BFGS (PyTorch's algorithm): up to max_iter quasi-Newton steps per `step(closure)`,
+    the direction from the last history_size (s, y) pairs; each step of length lr, or
+    the step a strong-Wolfe line search finds (line_search_fn="strong_wolfe").
 
     Works on one flat vector of all parameters (they must share one device); its
     history lives in `state` on the first parameter, as in PyTorch.
@@ -477,11 +478,11 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search_fn=None):
         _check("LBFGS", lr=lr, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change)
-        if line_search_fn is not None:
-            raise ValueError(f"LBFGS: line_search_fn={line_search_fn!r} is not implemented; use None")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval or max_iter * 5 // 4,
                                       tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-                                      history_size=history_size, line_search_fn=None))
+                                      history_size=history_size, line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS: takes one parameter group")
 
@@ -499,6 +500,17 @@ class LBFGS(Optimizer):
             w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
             p._version += 1
             offset += p.size
+
+    def _evaluate_at(self, closure, start, t, d):
+        """(loss, flat gradient) with the parameters at start + t d, then put back to start."""
+        self._move(t, d)
+        with enable_grad():
+            loss = float(closure())
+        flat_grad = self._flat_grad()
+        for p, saved in zip(self._params(), start, strict=True):
+            self._own(p)[...] = saved
+            p._version += 1
+        return loss, flat_grad
 
     def step(self, closure):
         group = self.param_groups[0]
@@ -548,13 +560,25 @@ class LBFGS(Optimizer):
             t = min(1.0, 1.0 / float(xp.sum(xp.abs(flat_grad)))) * lr if state["n_iter"] == 1 else lr
             if dot(flat_grad, d) > -tolerance_change:
                 break
-            self._move(t, d)
-            if n_iter != group["max_iter"]:
-                with enable_grad():
-                    loss = float(closure())
-                flat_grad = self._flat_grad()
-                evals += 1
-                state["func_evals"] += 1
+            if group["line_search_fn"] == "strong_wolfe":
+                start = [xp.asarray(p.data, copy=True) for p in self._params()]
+
+                def along(step, start=start, d=d):
+                    value, gradient = self._evaluate_at(closure, start, step, d)
+                    return value, gradient, dot(gradient, d)
+
+                loss, flat_grad, t, used = _strong_wolfe(along, t, largest(d), loss, flat_grad, dot(flat_grad, d),
+                                                         max_ls=group["max_eval"] - evals)
+                self._move(t, d)
+            else:
+                self._move(t, d)
+                used = 0
+                if n_iter != group["max_iter"]:
+                    with enable_grad():
+                        loss = float(closure())
+                    flat_grad, used = self._flat_grad(), 1
+            evals += used
+            state["func_evals"] += used
             if (n_iter == group["max_iter"] or evals >= group["max_eval"]
                     or largest(flat_grad) <= group["tolerance_grad"]
                     or largest(d) * abs(t) <= tolerance_change or abs(loss - prev_loss) < tolerance_change):
@@ -562,6 +586,81 @@ class LBFGS(Optimizer):
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_steps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_grad, prev_loss=prev_loss)
         return first_loss
+
+
+def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
+    """Where the cubic through (x1, f1) and (x2, f2) with slopes g1, g2 is least, within bounds."""
+    low, high = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    square = d1 * d1 - g1 * g2
+    if square < 0:
+        return (low + high) / 2
+    d2 = math.sqrt(square)
+    if x1 <= x2:
+        point = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        point = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(point, low), high)
+
+
+def _strong_wolfe(evaluate, t, d_norm, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """PyTorch's line search: a step t along d meeting the strong Wolfe conditions
+    (sufficient decrease c1, curvature c2), by bracketing then cubic zooming.
+
+    evaluate(t) gives (loss, flat gradient, slope along d) at t; points are
+    [t, loss, gradient, slope]. Returns (loss, gradient, t, evaluations).
+    """
+    f_new, g_new, gtd_new = evaluate(t)
+    evaluations, ls_iter, done = 1, 0, False
+    previous = [0.0, f, g, gtd]
+    bracket = None
+    while ls_iter < max_ls:
+        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= previous[1]):
+            bracket = [previous, [t, f_new, g_new, gtd_new]]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, done = [[t, f_new, g_new, gtd_new]], True
+            break
+        if gtd_new >= 0:  # past the minimum along d
+            bracket = [previous, [t, f_new, g_new, gtd_new]]
+            break
+        bounds = (t + 0.01 * (t - previous[0]), t * 10)  # extrapolate beyond t
+        step = _cubic_minimum(previous[0], previous[1], previous[3], t, f_new, gtd_new, bounds)
+        previous, t = [t, f_new, g_new, gtd_new], step
+        f_new, g_new, gtd_new = evaluate(t)
+        evaluations, ls_iter = evaluations + 1, ls_iter + 1
+    if ls_iter == max_ls:
+        bracket = [[0.0, f, g, None], [t, f_new, g_new, None]]
+    insufficient = False
+    low, high = (0, 1) if bracket[0][1] <= bracket[-1][1] else (1, 0)
+    while not done and ls_iter < max_ls:  # zoom into the bracket
+        if abs(bracket[1][0] - bracket[0][0]) * d_norm < tolerance_change:
+            break
+        (t0, f0, _, s0), (t1, f1, _, s1) = bracket
+        t = _cubic_minimum(t0, f0, s0, t1, f1, s1)
+        top, bottom = max(t0, t1), min(t0, t1)
+        eps = 0.1 * (top - bottom)
+        if min(top - t, t - bottom) < eps:  # too close to an end: move inward, unless progress was fine
+            if insufficient or t >= top or t <= bottom:
+                t = top - eps if abs(t - top) < abs(t - bottom) else bottom + eps
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
+        f_new, g_new, gtd_new = evaluate(t)
+        evaluations, ls_iter = evaluations + 1, ls_iter + 1
+        if f_new > f + c1 * t * gtd or f_new >= bracket[low][1]:
+            bracket[high] = [t, f_new, g_new, gtd_new]
+            low, high = (0, 1) if bracket[0][1] <= bracket[1][1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high][0] - bracket[low][0]) >= 0:
+                bracket[high] = bracket[low]
+            bracket[low] = [t, f_new, g_new, gtd_new]
+    t, f_new, g_new, _ = bracket[low]
+    return f_new, g_new, t, evaluations
 
 
 # ================================================================ schedulers

@@ -92,8 +92,10 @@ def test_optimizer_matches_pytorch_over_25_steps(target, name):
     assert set(ours["param_groups"][0]) <= set(theirs["param_groups"][0])
 
 
-@pytest.mark.parametrize("options", [dict(lr=0.5, max_iter=5, history_size=3), dict(lr=1.0), dict(max_iter=2)],
-                         ids=["short-history", "default", "two-iterations"])
+@pytest.mark.parametrize("options", [dict(lr=0.5, max_iter=5, history_size=3), dict(lr=1.0), dict(max_iter=2),
+                                     dict(line_search_fn="strong_wolfe"),
+                                     dict(line_search_fn="strong_wolfe", lr=0.3, history_size=2, max_eval=12)],
+                         ids=["short-history", "default", "two-iterations", "strong-wolfe", "strong-wolfe-short"])
 def test_lbfgs_matches_pytorch(target, options):
     def run(framework, w, v, a, b):
         opt = framework.LBFGS([w, v], **options)
