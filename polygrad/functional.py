@@ -296,6 +296,10 @@ def lstm_update(gates, c):
     return o * ops.tanh(c), c
 
 
+# In polygrad/attention.py: PyTorch's attention functions.
+from .attention import multi_head_attention, scaled_dot_product_attention  # noqa: E402
+
+
 def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
     """Rows of weight picked by integer `indices` of any shape: shape indices.shape + (dim,).
 

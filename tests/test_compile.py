@@ -76,14 +76,15 @@ def test_outputs_are_new_tensors_without_graph(target):
 
 # ---------------------------------------------------------------- every layer and loss, trained
 class _First(pg.nn.Module):
-    """A module's first result alone (recurrent modules return (output, states); the harness squares one tensor)."""
+    """A module's first result alone (recurrent modules return (output, states); the harness squares one
+    tensor), its input passed `copies` times (attention takes query, key and value)."""
 
-    def __init__(self, module):
+    def __init__(self, module, copies=1):
         super().__init__()
-        self.module = module
+        self.module, self.copies = module, copies
 
     def forward(self, x):
-        return self.module(x)[0]
+        return self.module(*[x] * self.copies)[0]
 
 
 def _layer_cases(target):
@@ -120,6 +121,8 @@ def _layer_cases(target):
         "GRU": lambda: (_First(pg.nn.GRU(4, 3, bidirectional=True, **f)), x(5, 2, 4), True),
         "LSTM": lambda: (_First(pg.nn.LSTM(4, 3, batch_first=True, **f)), x(2, 5, 4), True),
         "LSTMCell": lambda: (_First(pg.nn.LSTMCell(4, 3, **f)), x(5, 4), True),
+        "MultiheadAttention": lambda: (_First(pg.nn.MultiheadAttention(4, 2, **f), copies=3), x(3, 2, 4), True),
+        "TransformerEncoderLayer": lambda: (pg.nn.TransformerEncoderLayer(4, 2, 8, **f), x(3, 2, 4), True),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
     }

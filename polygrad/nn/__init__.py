@@ -30,6 +30,7 @@ from .losses import (
 )
 from .module import Module, ModuleList, Parameter, Sequential
 from .rnn import GRU, LSTM, RNN, LSTMCell
+from .transformer import MultiheadAttention, TransformerEncoderLayer
 from .. import functional  # noqa: E402  (pg.nn.functional is pg.functional, as torch.nn.functional)
 from . import utils  # noqa: E402
 
@@ -43,7 +44,7 @@ __all__ = [
     "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "MaxUnpool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
-    "RNN", "GRU", "LSTM", "LSTMCell",
+    "RNN", "GRU", "LSTM", "LSTMCell", "MultiheadAttention", "TransformerEncoderLayer",
     "Identity", "Unflatten", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "ELU", "SELU", "CELU", "Softplus", "SiLU", "Mish", "Hardtanh", "ReLU6", "Softsign", "LogSigmoid", "Hardswish",
     "Hardsigmoid", "PReLU", "Softmin", "GLU", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",
