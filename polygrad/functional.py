@@ -697,3 +697,45 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         return ops.mean(loss / divisors)
     loss = _reduce(loss, reduction)
     return loss[0] if unbatched and reduction == "none" else loss
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    """x where target is 1, max(0, margin - x) where it is -1 (both terms for other targets, as PyTorch)."""
+    target = _float_target(target, input)
+    return _reduce(ops.where(target != -1, input, 0.0) + ops.where(target != 1, ops.maximum(margin - input, 0.0), 0.0),
+                   reduction)
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    """log(1 + exp(-y x)) for labels y of 1 or -1."""
+    return _reduce(ops.softplus(-_float_target(target, input) * input), reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    """Per sample, the mean over its C classes of -[y log σ(x) + (1 - y) log σ(-x)] (times weight)."""
+    target = _float_target(target, input)
+    loss = -(target * ops.log_sigmoid(input) + (1 - target) * ops.log_sigmoid(-input))
+    return _reduce(ops.mean(_weighted(loss, weight), axis=-1), reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Per sample of input (N, C) and class index target (N,): the mean over classes i of
+    max(0, margin - x[target] + x[i]) ** p, the target's own class left out, times weight[target]."""
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    if input.ndim not in (1, 2):
+        raise ShapeError(f"multi_margin_loss: expected input (N, C) or (C,), got {describe(input)}")
+    unbatched = input.ndim == 1
+    x = ops.expand_dims(input, axis=0) if unbatched else input
+    target = ops.reshape(_on_device(target, x), (-1,))
+    picked = ops.expand_dims(_picked(x, target, "multi_margin_loss"), axis=1)
+    gaps = ops.maximum(x - picked + margin, 0.0)
+    classes = asarray(list(range(x.shape[1])), device=x.device)
+    gaps = ops.where(classes == ops.expand_dims(target, axis=1), 0.0, gaps ** p)
+    if weight is not None:
+        if tuple(weight.shape) != (x.shape[1],):
+            raise ShapeError(f"multi_margin_loss: weight must hold one number per class ({x.shape[1]}), "
+                             f"got {describe(weight)}")
+        gaps = gaps * ops.expand_dims(_class_weights(weight, target), axis=1)
+    loss = ops.mean(gaps, axis=1)
+    return _reduce(loss[0] if unbatched else loss, reduction)

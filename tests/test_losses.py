@@ -50,6 +50,14 @@ CASES = {
                                                                                           reduction=r)),
     "triplet_margin-p1-swap": ((X, Y, Z), (0, 1, 2), lambda f, a, p, n, r:
                                f.triplet_margin_loss(a, p, n, margin=2.0, p=1, swap=True, reduction=r)),
+    "hinge_embedding": ((X, np.array([1.0, -1.0, -1.0])[None].repeat(4, 0)), (0,),
+                        lambda f, a, y, r: f.hinge_embedding_loss(a, y, margin=0.5, reduction=r)),
+    "soft_margin": ((X, np.sign(Y)), (0,), lambda f, a, y, r: f.soft_margin_loss(a, y, reduction=r)),
+    "multilabel_soft_margin": ((X, LABELS01, VAR[0]), (0,), lambda f, a, y, w, r:
+                               f.multilabel_soft_margin_loss(a, y, weight=w, reduction=r)),
+    "multi_margin": ((X, np.array([0, 2, 1, 2])), (0,), lambda f, a, y, r: f.multi_margin_loss(a, y, reduction=r)),
+    "multi_margin-p2-weight": ((X, np.array([0, 2, 1, 2]), VAR[0]), (0,), lambda f, a, y, w, r:
+                               f.multi_margin_loss(a, y, p=2, margin=0.7, weight=w, reduction=r)),
 }
 
 
@@ -59,6 +67,12 @@ def t64(value):
 
 def _inputs(make, arrays, differentiable):
     return [make(a, i in differentiable) for i, a in enumerate(arrays)]
+
+
+def _ours(target, array, requires_grad):
+    """A float array in the target's dtype; class indices stay integers."""
+    integral = np.issubdtype(array.dtype, np.integer)
+    return target.tensor(array, requires_grad=requires_grad, dtype="int64" if integral else None)
 
 
 def _weights(shape):
@@ -73,7 +87,7 @@ def test_loss_matches_pytorch(target, name, reduction):
     arrays, differentiable, call = CASES[name]
     theirs = _inputs(lambda a, g: torch.tensor(a, requires_grad=g), arrays, differentiable)
     expected = call(torch.nn.functional, *theirs, reduction)
-    ours = _inputs(lambda a, g: target.tensor(a, requires_grad=g), arrays, differentiable)
+    ours = _inputs(lambda a, g: _ours(target, a, g), arrays, differentiable)
     got = call(F, *ours, reduction)
     assert got.shape == tuple(expected.shape)
     tol = 1e-10 if target.dtype == "float64" else 2e-5
@@ -90,7 +104,7 @@ def test_loss_matches_pytorch(target, name, reduction):
 @pytest.mark.parametrize("name", [name for name in CASES if not name.endswith("clamped")])
 def test_loss_gradients_match_finite_differences(target64, name):
     arrays, differentiable, call = CASES[name]
-    tensors = [target64.tensor(a) for a in arrays]
+    tensors = [_ours(target64, a, False) for a in arrays]
 
     def f(*xs):
         full = list(tensors)
@@ -246,6 +260,10 @@ MODULES = [  # (class name, options, inputs)
     ("CosineEmbeddingLoss", {"margin": 0.2}, (X, Y, SIGNS)),
     ("MarginRankingLoss", {"margin": 0.1, "reduction": "none"}, (X[:, 0].copy(), Y[:, 0].copy(), SIGNS)),
     ("TripletMarginLoss", {"margin": 0.5, "p": 3, "swap": True}, (X, Y, Z)),
+    ("HingeEmbeddingLoss", {"margin": 0.3}, (X, np.sign(Y))),
+    ("SoftMarginLoss", {"reduction": "sum"}, (X, np.sign(Y))),
+    ("MultiLabelSoftMarginLoss", {"weight": VAR[0]}, (X, LABELS01)),
+    ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": VAR[0]}, (X, np.array([0, 2, 1, 2]))),
 ]
 
 
@@ -256,7 +274,8 @@ def test_loss_modules_match_pytorch(name, options, arrays):
     theirs = getattr(torch.nn, name)(**{**options, **{k: torch.tensor(v) for k, v in buffers.items()}})
     ours = getattr(pg.nn, name)(**{**options, **{k: t64(v) for k, v in buffers.items()}})
     expected = theirs(*[torch.tensor(a) for a in arrays])
-    np.testing.assert_allclose(ours(*[t64(a) for a in arrays]).numpy(), expected.numpy(), rtol=1e-10)
+    ours_inputs = [pg.tensor(a) if np.issubdtype(a.dtype, np.integer) else t64(a) for a in arrays]
+    np.testing.assert_allclose(ours(*ours_inputs).numpy(), expected.numpy(), rtol=1e-10)
     assert set(ours.state_dict()) == set(buffers)  # weights travel with the module, as buffers
 
 

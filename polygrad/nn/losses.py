@@ -150,3 +150,40 @@ class CTCLoss(_Options):
     """Takes (log_probs (T, N, C), targets, input_lengths, target_lengths); see functional.ctc_loss."""
 
     function, defaults = F.ctc_loss, {"blank": 0, "zero_infinity": False}
+
+
+class HingeEmbeddingLoss(_Options):
+    """Takes (x, y) with y = 1 or -1."""
+
+    function, defaults = F.hinge_embedding_loss, {"margin": 1.0}
+
+
+class SoftMarginLoss(_Loss):
+    """Takes (x, y) with y = 1 or -1: log(1 + exp(-y x))."""
+
+    def forward(self, input, target):
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """Takes scores (N, C) and 0/1 labels (N, C); `weight` (one per class, a buffer) scales each class."""
+
+    def __init__(self, *, weight=None, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """Takes scores (N, C) and class indices (N,): the multi-class hinge loss."""
+
+    def __init__(self, *, p=1, margin=1.0, weight=None, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.p, self.margin = p, margin
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
+                                   reduction=self.reduction)
