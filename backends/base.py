@@ -74,6 +74,9 @@ class Backend:
         ns = types.ModuleType(f"polygrad.backends.{self.name}.xp")
         ns.__dict__.update({k: v for k, v in vars(xp).items() if not k.startswith("__")})
         ns.__array_namespace_info__ = xp.__array_namespace_info__
+        for extension in ("linalg", "fft"):  # the standard's extensions (array-api-strict loads them on access)
+            if hasattr(xp, extension):
+                setattr(ns, extension, getattr(xp, extension))
         ns.index_add = self.index_add
         ns.to_device = self.move
         ns.windows = self.windows

@@ -572,3 +572,64 @@ defprim("count_nonzero", lambda xp, x, *, axis=None, keepdims=False: xp.count_no
 defprim("argsort", lambda xp, x, *, axis=-1, descending=False, stable=True:
         xp.argsort(x, axis=axis, descending=descending, stable=stable))
 defprim("searchsorted", lambda xp, x1, x2, *, side="left", sorter=None: xp.searchsorted(x1, x2, side=side, sorter=sorter))
+
+
+# ================================================================ Array API: linear algebra (pg.linalg)
+# Closed-form adjoints; rules call xp.linalg, which is polygrad.linalg under create_graph.
+# Undefined where the matrix is singular (inv, solve, det's adjoint through inv).
+def _mT(xp, a):
+    return xp.matrix_transpose(a)
+
+
+def _trace_with(xp, m, t):
+    """trace(m @ t) over the last two axes, without forming the product."""
+    return xp.sum(_mT(xp, m) * t, axis=(-2, -1))
+
+
+def _lift(xp, g):
+    """A batch of scalars as a batch of 1x1 matrices, to scale matrices."""
+    return xp.expand_dims(xp.expand_dims(g, axis=-1), axis=-1)
+
+
+def _phi(xp, x):
+    """The lower triangle of x with its diagonal halved (the Cholesky adjoint's projection)."""
+    return xp.tril(x, k=-1) + (xp.tril(x) - xp.tril(x, k=-1)) * 0.5
+
+
+def _cholesky_vjp(xp, g, out, a, upper):
+    lower = _mT(xp, out) if upper else out
+    g = _mT(xp, g) if upper else g
+    inverse = xp.linalg.inv(lower)
+    grad = _mT(xp, inverse) @ _phi(xp, _mT(xp, lower) @ xp.tril(g)) @ inverse
+    return (grad + _mT(xp, grad)) * 0.5
+
+
+def _cholesky_jvp(xp, t, out, a, upper):
+    lower = _mT(xp, out) if upper else out
+    inverse = xp.linalg.inv(lower)
+    tangent = lower @ _phi(xp, inverse @ (t + _mT(xp, t)) * 0.5 @ _mT(xp, inverse))
+    return _mT(xp, tangent) if upper else tangent
+
+
+defprim("linalg_inv", lambda xp, x: xp.linalg.inv(x),
+        vjp=[lambda xp, g, out, x: -(_mT(xp, out) @ g @ _mT(xp, out))],
+        jvp=[lambda xp, t, out, x: -(out @ t @ out)],
+        doc="Matrix inverse: d inv(A) = -inv(A) dA inv(A); undefined for singular A.")
+defprim("linalg_solve", lambda xp, a, b: xp.linalg.solve(a, b),
+        vjp=[lambda xp, g, out, a, b: -(xp.linalg.solve(_mT(xp, a), g) @ _mT(xp, out)),
+             lambda xp, g, out, a, b: xp.linalg.solve(_mT(xp, a), g)],
+        jvp=[lambda xp, t, out, a, b: -xp.linalg.solve(a, t @ out),
+             lambda xp, t, out, a, b: xp.linalg.solve(a, t)],
+        doc="X with A X = B (B a stack of matrices); the adjoint solves with A transposed.")
+defprim("linalg_det", lambda xp, x: xp.linalg.det(x),
+        vjp=[lambda xp, g, out, x: _lift(xp, g * out) * _mT(xp, xp.linalg.inv(x))],
+        jvp=[lambda xp, t, out, x: out * _trace_with(xp, xp.linalg.inv(x), t)],
+        doc="Determinant: d det(A) = det(A) trace(inv(A) dA); the adjoint is undefined for singular A.")
+defprim("linalg_logabsdet", lambda xp, x: xp.linalg.slogdet(x)[1],
+        vjp=[lambda xp, g, out, x: _lift(xp, g) * _mT(xp, xp.linalg.inv(x))],
+        jvp=[lambda xp, t, out, x: _trace_with(xp, xp.linalg.inv(x), t)],
+        doc="log|det(A)| (slogdet's second part): d = trace(inv(A) dA); undefined for singular A.")
+defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, upper=upper),
+        vjp=[_cholesky_vjp], jvp=[_cholesky_jvp],
+        doc="Cholesky factor of a symmetric positive-definite A; the adjoint is the symmetric one "
+            "(perturbations of A are taken symmetric), as in PyTorch.")

@@ -9,6 +9,8 @@ case exercises, so a test can check that every primitive in the table has one.
 
 import polygrad as pg
 
+# a symmetric positive-definite matrix, for the decompositions
+SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
 # values away from 0, from each other, and from the clip bounds +-0.5
 SPREAD = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
 
@@ -97,6 +99,11 @@ CASES = {
     "tril": lambda t: (lambda x: pg.tril(x), [t.randn(3, 3)]),
     "triu": lambda t: (lambda x: pg.triu(x, k=1), [t.randn(3, 3)]),
     "cumulative_sum": lambda t: (lambda x: pg.cumulative_sum(x, axis=1), [t.randn(2, 3)]),
+    "linalg_inv": lambda t: (pg.linalg.inv, [t.tensor(SPD)]),
+    "linalg_solve": lambda t: (pg.linalg.solve, [t.tensor(SPD), t.randn(3, 2)]),
+    "linalg_det": lambda t: (pg.linalg.det, [t.tensor(SPD)]),
+    "linalg_logabsdet": lambda t: (lambda a: pg.linalg.slogdet(a).logabsdet, [t.tensor(SPD)]),
+    "linalg_cholesky": lambda t: (lambda a: pg.linalg.cholesky((a + pg.matrix_transpose(a)) * 0.5), [t.tensor(SPD)]),
     "erf": lambda t: (pg.erf, [t.randn(2, 3)]),
     "windows": lambda t: (
         lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), [t.randn(1, 5, 4)]),
@@ -146,4 +153,8 @@ NO_DERIVATIVE = {
     "searchsorted": lambda x: pg.astype(pg.searchsorted(pg.asarray([-1.0, 0.0, 1.0], device=x.device), x), "float64"),
     "complex_part": lambda x: pg.imag(pg.astype(x > 0, "complex128") * (1 + 2j)),
     "cumulative_prod": lambda x: pg.cumulative_prod(x, axis=1),
+    "linalg_svdvals": lambda x: pg.linalg.svdvals(x),
+    "linalg_eigvalsh": lambda x: pg.linalg.eigvalsh(x[:, :2]),
+    "linalg_matrix_rank": lambda x: pg.astype(pg.linalg.matrix_rank(x), "float64"),
+    "linalg_sign_of_det": lambda x: pg.linalg.slogdet(x[:, :2]).sign,
 }

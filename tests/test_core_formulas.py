@@ -27,6 +27,8 @@ A = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
 B = [[0.9, -1.2, 0.6], [1.3, 0.25, -0.8]]
 POS = [[0.5, 1.7, 2.5], [0.8, 1.2, 3.0]]
 U = [[-0.8, 0.3, 0.6], [0.1, -0.45, 0.9]]  # inside (-1, 1)
+SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]  # symmetric positive definite
+B3 = [[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]]
 V3 = [0.4, -1.1, 0.8]
 IDX = [2, 0, 2, 1]  # repeated index: gradients must accumulate
 
@@ -92,6 +94,14 @@ def product_of_others(x, axis):
     for i in range(moved.shape[-1]):
         out[..., i] = np.prod(np.delete(moved, i, axis=-1), axis=-1)
     return np.moveaxis(out, -1, axis)
+
+
+def cholesky_adjoint(w, a):
+    lower = np.linalg.cholesky(a)
+    m = lower.T @ np.tril(w)
+    phi = np.tril(m, -1) + np.diag(np.diag(m)) / 2
+    g = np.linalg.inv(lower).T @ phi @ np.linalg.inv(lower)
+    return (g + g.T) / 2
 
 
 def scatter_at(shape, key, w):
@@ -203,6 +213,14 @@ ROWS = [
         lambda w, x: [np.cumsum(w[:, ::-1], axis=1)[:, ::-1]]),
     Row("cumulative_sum/include-initial", [A], lambda x: pg.cumulative_sum(x, axis=0, include_initial=True),
         lambda w, x: [np.cumsum(w[1:][::-1], axis=0)[::-1]]),
+    # ---- pg.linalg: the closed-form adjoints (A symmetric positive definite, X = solve(A, B))
+    Row("linalg_inv", [SPD], pg.linalg.inv, lambda w, a: [-np.linalg.inv(a).T @ w @ np.linalg.inv(a).T]),
+    Row("linalg_solve", [SPD, B3], pg.linalg.solve, lambda w, a, b: [
+        -np.linalg.solve(a.T, w) @ np.linalg.solve(a, b).T, np.linalg.solve(a.T, w)]),
+    Row("linalg_det", [SPD], pg.linalg.det, lambda w, a: [w * np.linalg.det(a) * np.linalg.inv(a).T]),
+    Row("linalg_logabsdet", [SPD], lambda a: pg.linalg.slogdet(a).logabsdet, lambda w, a: [w * np.linalg.inv(a).T]),
+    # Cholesky A = L L^T: the symmetric adjoint sym(L^-T phi(L^T W) L^-1), phi = lower triangle, half diagonal
+    Row("linalg_cholesky", [SPD], pg.linalg.cholesky, lambda w, a: [cholesky_adjoint(w, a)]),
     # ---- maximum / minimum: the larger (smaller) operand takes the gradient, equal operands halve it
     Row("maximum", [A, [[0.1, 0.7, -1.0], [0.6, -2.0, 1.1]]], pg.maximum,
         lambda w, a, b: [w * ((a > b) + 0.5 * (a == b)), w * ((b > a) + 0.5 * (a == b))]),

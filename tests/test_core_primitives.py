@@ -85,6 +85,13 @@ CASES = {
     "triu": unary(lambda a: pg.triu(a, k=-1), shapes=((2, 3, 4),)),
     "cumulative_sum": unary(lambda a: pg.cumulative_sum(a, axis=1))
     + unary(lambda a: pg.cumulative_sum(a, axis=0, include_initial=True)),
+    # pg.linalg, on well-conditioned matrices ("d": a random matrix plus 3 on the diagonal)
+    "linalg_inv": unary(pg.linalg.inv, "d", ((3, 3), (2, 3, 3))),
+    "linalg_solve": [(pg.linalg.solve, [("d", (3, 3)), ("n", (3, 2))]), (pg.linalg.solve, [("d", (2, 3, 3)), ("n", (3,))])],
+    "linalg_det": unary(pg.linalg.det, "d", ((3, 3), (2, 3, 3))),
+    "linalg_logabsdet": unary(lambda a: pg.linalg.slogdet(a).logabsdet, "d", ((3, 3),)),
+    "linalg_cholesky": unary(lambda a: pg.linalg.cholesky(a @ pg.matrix_transpose(a)), "d", ((3, 3), (2, 3, 3)))
+    + unary(lambda a: pg.linalg.cholesky(a @ pg.matrix_transpose(a), upper=True), "d", ((3, 3),)),
     "sum": unary(pg.sum) + unary(lambda a: pg.sum(a, axis=1))
     + unary(lambda a: pg.sum(a, axis=(0, 2), keepdims=True), shapes=((2, 3, 4),)),
     "mean": unary(pg.mean) + unary(lambda a: pg.mean(a, axis=-1, keepdims=True)),
@@ -132,6 +139,9 @@ def make(target, kind, shape, seed):
         return target.rand(*shape, seed=seed, low=0.5, high=2.0)
     if kind == "u":
         return target.rand(*shape, seed=seed, low=-1.0, high=1.0)
+    if kind == "d":
+        return target.rand(*shape, seed=seed, low=-0.5, high=0.5) + 3.0 * pg.eye(shape[-1], dtype=target.dtype,
+                                                                                backend=target.backend, device=target.device)
     return target.randn(*shape, seed=seed)
 
 

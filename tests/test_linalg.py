@@ -1,0 +1,90 @@
+"""pg.linalg: values and gradients against NumPy, finite differences (grad of grad too) and torch.linalg."""
+
+import numpy as np
+import pytest
+
+import polygrad as pg
+
+SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+M = np.array([[1.5, -0.3, 0.8], [0.2, 2.0, -1.1], [0.7, 0.4, 1.8]])
+B = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+
+
+def sym(a):
+    return (a + pg.matrix_transpose(a)) * 0.5
+
+
+# name -> (polygrad function of one matrix, the same in torch, NumPy reference value or None)
+FUNCTIONS = {
+    "inv": (pg.linalg.inv, lambda t, a: t.linalg.inv(a), np.linalg.inv),
+    "det": (pg.linalg.det, lambda t, a: t.linalg.det(a), np.linalg.det),
+    "logabsdet": (lambda a: pg.linalg.slogdet(a).logabsdet, lambda t, a: t.linalg.slogdet(a)[1],
+                  lambda a: np.linalg.slogdet(a)[1]),
+    "solve": (lambda a: pg.linalg.solve(a, pg.asarray(B, device=a.device, dtype=a.dtype)),
+              lambda t, a: t.linalg.solve(a, t.tensor(B, dtype=a.dtype)), lambda a: np.linalg.solve(a, B)),
+    "solve-vector": (lambda a: pg.linalg.solve(a, a[0]), lambda t, a: t.linalg.solve(a, a[0]),
+                     lambda a: np.linalg.solve(a, a[0])),
+    "cholesky": (lambda a: pg.linalg.cholesky(sym(a)), lambda t, a: t.linalg.cholesky((a + a.mT) / 2),
+                 lambda a: np.linalg.cholesky((a + a.T) / 2)),
+    "cholesky-upper": (lambda a: pg.linalg.cholesky(sym(a), upper=True),
+                       lambda t, a: t.linalg.cholesky((a + a.mT) / 2, upper=True),
+                       lambda a: np.linalg.cholesky((a + a.T) / 2).T),
+    "diagonal": (lambda a: pg.linalg.diagonal(a, offset=1), lambda t, a: t.diagonal(a, offset=1, dim1=-2, dim2=-1),
+                 lambda a: np.diagonal(a, offset=1)),
+    "trace": (pg.linalg.trace, lambda t, a: t.trace(a), np.trace),
+    "vector_norm": (lambda a: pg.linalg.vector_norm(a, axis=1, ord=3), lambda t, a: t.linalg.vector_norm(a, ord=3, dim=1),
+                    lambda a: np.linalg.norm(a, ord=3, axis=1)),
+    "matrix_norm-fro": (pg.linalg.matrix_norm, lambda t, a: t.linalg.matrix_norm(a), np.linalg.norm),
+    "matrix_norm-1": (lambda a: pg.linalg.matrix_norm(a, ord=1), lambda t, a: t.linalg.matrix_norm(a, ord=1),
+                      lambda a: np.linalg.norm(a, ord=1)),
+    "cross": (lambda a: pg.linalg.cross(a, a * a), lambda t, a: t.linalg.cross(a, a * a),
+              lambda a: np.cross(a, a * a)),
+    "matrix_power": (lambda a: pg.linalg.matrix_power(a, 3), lambda t, a: t.linalg.matrix_power(a, 3),
+                     lambda a: np.linalg.matrix_power(a, 3)),
+    "matrix_power-negative": (lambda a: pg.linalg.matrix_power(a, -2), lambda t, a: t.linalg.matrix_power(a, -2),
+                              lambda a: np.linalg.matrix_power(a, -2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_values_and_gradients(target64, name):
+    f, _, reference = FUNCTIONS[name]
+    data = SPD if name.startswith("cholesky") else M
+    np.testing.assert_allclose(f(target64.tensor(data)).numpy(), reference(data), rtol=1e-10, atol=1e-12)
+    assert pg.gradcheck(f, [target64.tensor(data, requires_grad=True)], check_forward=True)
+    assert pg.gradgradcheck(f, [target64.tensor(data, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_gradients_match_torch_linalg(name):
+    torch = pytest.importorskip("torch")
+    f, torch_f, _ = FUNCTIONS[name]
+    data = SPD if name.startswith("cholesky") else M
+    x = pg.tensor(data, dtype="float64", backend="numpy", requires_grad=True)
+    out = f(x)
+    w = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
+    pg.sum(out * pg.tensor(w, dtype="float64")).backward()
+    tx = torch.tensor(data, dtype=torch.float64, requires_grad=True)
+    (torch_f(torch, tx) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_batched_matrices(target64):
+    batch = target64.tensor(np.stack([M, SPD]), requires_grad=True)
+    np.testing.assert_allclose(pg.linalg.det(batch).numpy(), np.linalg.det(np.stack([M, SPD])), rtol=1e-10)
+    assert pg.gradcheck(lambda a: pg.linalg.inv(a) @ a[..., :1], [batch])
+
+
+def test_values_without_gradients(target64):
+    x = target64.tensor(SPD, requires_grad=True)
+    np.testing.assert_allclose(pg.linalg.eigvalsh(x).numpy(), np.linalg.eigvalsh(SPD), rtol=1e-10)
+    np.testing.assert_allclose(pg.linalg.svdvals(x).numpy(), np.linalg.svd(SPD, compute_uv=False), rtol=1e-10)
+    assert int(pg.linalg.matrix_rank(x)) == 3 and float(pg.linalg.slogdet(x).sign) == 1.0
+    assert not pg.linalg.eigvalsh(x).requires_grad and not pg.linalg.slogdet(x).sign.requires_grad
+
+
+def test_non_square_input_is_a_clear_error(target):
+    with pytest.raises(pg.ShapeError, match=r"linalg.inv: expects a stack of square matrices, got shape \(2, 3\)"):
+        pg.linalg.inv(target.randn(2, 3))
+    with pytest.raises(pg.ShapeError, match="linalg.cross: needs size 3"):
+        pg.linalg.cross(target.randn(2, 2), target.randn(2, 2))
