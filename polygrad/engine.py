@@ -22,7 +22,6 @@ import contextlib
 import os
 import threading
 import traceback
-import weakref
 from contextlib import contextmanager
 
 from . import dtypes
@@ -166,13 +165,13 @@ class Primitive:
 class Operation:
     """A tape entry: which primitive made `out` from which inputs."""
 
-    __slots__ = ("primitive", "inputs", "params", "out", "versions", "out_version", "site")
+    __slots__ = ("primitive", "inputs", "params", "versions", "out_version", "site")
 
     def __init__(self, primitive, inputs, params, out):
+        # The output is not kept: the walk reaches an operation through its output tensor.
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
-        self.out = weakref.ref(out)
         self.versions = [t._version for t in inputs]
         self.out_version = out._version  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
@@ -347,15 +346,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
         if grad.dtype != tensor.data.dtype:
             _refuse_complex_into_real(grad, tensor)
             grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.data.dtype)
-        if tensor._op is not None:
-            # An intermediate's gradient is only read by the rules: its first one is
-            # kept as it is, with no zeros slot, and later ones are added out of place
-            # because that array may also be another tensor's (add passes g to both).
-            buffer[key] = buffer[key] + grad if key in buffer else grad
-            return
         if key not in buffer:
-            buffer[key] = _zeros_slot(tensor, create_graph)
-        buffer[key] += grad
+            # An intermediate's first gradient is kept as it is: only the rules read it.
+            # A leaf's slot must be polygrad's own array, since later gradients are added
+            # into it in place and it becomes .grad: the first one is copied (that array
+            # may also be another tensor's: add passes g to both), one pass instead of
+            # zeros plus an addition.
+            own = tensor._op is None and not create_graph
+            buffer[key] = tensor.device.backend.xp.asarray(grad, copy=True) if own else grad
+        elif tensor._op is None and not create_graph:
+            buffer[key] += grad
+        else:
+            buffer[key] = buffer[key] + grad  # out of place: the array may be shared, or recorded
 
     for root, grad in zip(roots, root_grads):
         accumulate(root, grad)
@@ -366,17 +368,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
     # as the backward of this op, rather than as forward ops of their own.
     with _set_grad_enabled(create_graph), detect_anomaly(anomaly and not create_graph):
         for tensor in reversed(order):
-            op = tensor._op
             g = buffer.get(id(tensor))
             if g is None:
                 continue
+            op = tensor._op
             if tensor._hooks is not None and "grad" in tensor._hooks:
                 g = buffer[id(tensor)] = _run_grad_hooks(tensor, g, create_graph)
             if op is None:
                 if on_leaf is not None:
                     on_leaf(tensor, g)
                 continue
-            _check_op(op, tensor)
+            if op.inputs is None or tensor._version != op.out_version or [t._version for t in op.inputs] != op.versions:
+                _check_op(op, tensor)  # raises, saying which
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:
@@ -386,7 +389,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
                     continue
-                grad = unbroadcast(xp, grad, parent.shape)
+                grad = unbroadcast(xp, grad, parent.data.shape)
                 if anomaly:
                     _check_finite(parent.xp, grad.data if create_graph else grad,
                                   f"the backward of {op.primitive.name}", op.site)
@@ -426,9 +429,3 @@ def pullback(primitive, xp, g, out, args, params, needed):
         return vjp(xp, g, out, *args, **params)
     return [rule(xp, g, out, *args, **params) if rule is not None and need else None
             for rule, need in zip(vjp, needed)]
-
-
-def _zeros_slot(tensor, create_graph):
-    xp = tensor.device.backend.xp
-    zeros = xp.zeros(tensor.shape, dtype=tensor.data.dtype, device=tensor.device.native)
-    return Tensor._wrap(zeros, tensor.device) if create_graph else zeros

@@ -25,18 +25,22 @@ _kinds = {}
 
 
 def kind(tensor):
-    """'bool', 'integral' or 'floating' (cached per backend and dtype: isdtype is slow)."""
+    """'bool', 'integral' or 'floating' (cached per native dtype: isdtype is slow).
+
+    Keyed by the native dtype alone: dtypes of two libraries that compare equal
+    are the same kind."""
     native = tensor.data.dtype
-    key = (tensor.device.backend.name, native)
-    if key not in _kinds:
+    found = _kinds.get(native)
+    if found is None:
         xp = tensor.xp
         floating = xp.isdtype(native, ("real floating", "complex floating"))
-        _kinds[key] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
-    return _kinds[key]
+        found = _kinds[native] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
+    return found
 
 
 # Scalar operands as 0-d arrays, made once per (device, dtype, value): creating one
 # costs more than the operation it feeds. Operands are never written in place.
+# Devices are made once and kept by their backend, so their ids are stable keys.
 _constants = {}
 
 
@@ -48,15 +52,16 @@ def asarray_like(value, like):
     """
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return asarray(value, device=like.device)
-    dtype = like.data.dtype
-    if isinstance(value, float) and kind(like) != "floating":
-        dtype = resolve_dtype(None, like.device)
-    # Device first: keys of different backends then never compare their dtypes.
-    key = (like.device, dtype, type(value), value)
+    kind_of_value = type(value)
+    if kind_of_value is not float and kind_of_value is not int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return asarray(value, device=like.device)
+    key = (id(like.device), like.data.dtype, kind_of_value, value)
     data = _constants.get(key)
     if data is None:
+        dtype = like.data.dtype
+        if kind_of_value is float and kind(like) != "floating":
+            dtype = resolve_dtype(None, like.device)
         if len(_constants) >= 1024:
             _constants.clear()
         data = _constants[key] = like.xp.asarray(value, dtype=dtype, device=like.device.native)
@@ -70,15 +75,28 @@ def _operands(args, promotion=None):
     gives 0.0 x's dtype). With `promotion`, integer operands meeting floating ones
     compute in floating point, as in PyTorch ("true_divide": integers alone too).
     """
+    operands = args
+    for a in args:
+        if not isinstance(a, Tensor):
+            operands = _join(args)
+            break
+    if not promotion or len(operands) == 2 and operands[0].data.dtype == operands[1].data.dtype:
+        return operands  # one dtype: nothing to promote (the common case, kept short)
+    return _promote(operands, promotion)
+
+
+def _join(args):
+    if len(args) == 2:  # tensor op scalar, scalar op tensor: the common cases, kept short
+        a, b = args
+        if isinstance(a, Tensor) and kind(a) != "bool":
+            return [a, asarray_like(b, a)]
+        if isinstance(b, Tensor) and kind(b) != "bool":
+            return [asarray_like(a, b), b]
     tensors = [a for a in args if isinstance(a, Tensor)]
-    if len(tensors) == len(args):
-        operands = args
-    elif not tensors:
+    if not tensors:
         return [asarray(a) for a in args]
-    else:
-        like = next((t for t in tensors if kind(t) != "bool"), tensors[0])
-        operands = [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
-    return _promote(operands, promotion) if promotion else operands
+    like = next((t for t in tensors if kind(t) != "bool"), tensors[0])
+    return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
 
 
 def _promote(tensors, promotion):

@@ -1,7 +1,6 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
 import math
-import weakref
 
 from . import dtypes, engine
 from .errors import DtypeError, ShapeError, describe, dtype_name
@@ -241,7 +240,7 @@ class Tensor:
         self._version += 1
         if recording and new._op is not None:
             self._op, self.requires_grad = new._op, True
-            self._op.out, self._op.out_version = weakref.ref(self), self._version
+            self._op.out_version = self._version
         return self
 
     def _assign(self, data):
