@@ -21,8 +21,8 @@ from .tensor import Tensor
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS",
     "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR",
-    "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR", "ChainedScheduler",
-    "ReduceLROnPlateau", "clip_grad_norm_",
+    "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "CyclicLR", "MultiplicativeLR",
+    "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau", "clip_grad_norm_",
 ]
 
 
@@ -750,6 +750,26 @@ class LambdaLR(LRScheduler):
         return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
 
 
+class MultiplicativeLR(LRScheduler):
+    """lr *= lr_lambda(epoch) at every step after the first; one function, or one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        groups = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(self.lr_lambdas) != groups:
+            raise ValueError(f"MultiplicativeLR: expected {groups} lr_lambdas, one per group, "
+                             f"got {len(self.lr_lambdas)}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._lrs()
+        return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas, self._lrs(), strict=True)]
+
+    def state_dict(self):
+        return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
+
+
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs: initial * gamma ** (epoch // step_size) alone."""
 
@@ -990,6 +1010,65 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """The lr cycles between base_lr and max_lr (Smith 2017): up over step_size_up steps,
+    down over step_size_down; "triangular2" halves the height every cycle, "exp_range"
+    scales it by gamma ** step, or give scale_fn (of the cycle, or of the step with
+    scale_mode="iterations"). Momentum (or Adam's beta1) cycles the other way. Step per batch.
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range', got {mode!r}")
+        groups = optimizer.param_groups
+        base_lrs = _per_group(base_lr, groups)
+        if last_epoch == -1:
+            for group, lr in zip(groups, base_lrs, strict=True):
+                group["lr"] = lr
+        self.max_lrs = _per_group(max_lr, groups)
+        up = float(step_size_up)
+        self.total_size = up + (up if step_size_down is None else float(step_size_down))
+        self.step_ratio = up / self.total_size
+        self.mode, self.gamma, self.scale_fn = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if not ({"momentum", "betas"} & set(optimizer.defaults)):
+                raise ValueError(f"CyclicLR: cycle_momentum needs an optimizer with momentum or betas, "
+                                 f"{type(optimizer).__name__} has neither")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group(base_momentum, groups)
+            self.max_momentums = _per_group(max_momentum, groups)
+            if last_epoch == -1:
+                for group, high, low in zip(groups, self.max_momentums, self.base_momentums, strict=True):
+                    _set_momentum(group, high, self.use_beta1)
+                    group.update(max_momentum=high, base_momentum=low)
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _scale(self, x):
+        if self.scale_fn is not None:
+            return self.scale_fn(x)
+        return {"triangular": 1.0, "triangular2": 1 / 2.0 ** (x - 1), "exp_range": self.gamma ** x}[self.mode]
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self._scale(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums,
+                                        strict=True):
+                _set_momentum(group, high - (high - low) * height * scale, self.use_beta1)
+        return [low + (high - low) * height * scale for low, high in zip(self.base_lrs, self.max_lrs, strict=True)]
+
+    def state_dict(self):
+        """scale_fn is not saved: it comes from the code that builds the scheduler."""
+        return {key: value for key, value in super().state_dict().items() if key != "scale_fn"}
 
 
 def _per_group(value, groups):

@@ -143,6 +143,12 @@ SCHEDULES = {
     "OneCycleLR": lambda o, opt: [o.OneCycleLR(opt, max_lr=[2.0, 0.2], total_steps=31)],
     "OneCycleLR-three-phase-linear": lambda o, opt: [o.OneCycleLR(opt, max_lr=1.0, epochs=4, steps_per_epoch=8,
                                                                   three_phase=True, anneal_strategy="linear")],
+    "MultiplicativeLR": lambda o, opt: [o.MultiplicativeLR(opt, lr_lambda=lambda e: 0.9 if e % 2 else 1.05)],
+    "CyclicLR": lambda o, opt: [o.CyclicLR(opt, base_lr=0.1, max_lr=[2.0, 0.5], step_size_up=4, step_size_down=3)],
+    "CyclicLR-triangular2": lambda o, opt: [o.CyclicLR(opt, 0.05, 1.0, step_size_up=3, mode="triangular2")],
+    "CyclicLR-exp_range": lambda o, opt: [o.CyclicLR(opt, 0.05, 1.0, step_size_up=5, mode="exp_range", gamma=0.97)],
+    "CyclicLR-scale_fn": lambda o, opt: [o.CyclicLR(opt, 0.05, 1.0, step_size_up=2, scale_fn=lambda x: 1 / x,
+                                                    cycle_momentum=False)],
     # two schedulers stepped back to back compose (chainable form)
     "StepLR+ExponentialLR": lambda o, opt: [o.StepLR(opt, step_size=5, gamma=0.5), o.ExponentialLR(opt, 0.95)],
     "CosineAnnealingLR+LinearLR": lambda o, opt: [o.CosineAnnealingLR(opt, T_max=10),
