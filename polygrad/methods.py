@@ -21,7 +21,7 @@ import inspect
 import math
 from collections import namedtuple
 
-from . import engine, ops
+from . import ops, standard
 from .creation import asarray, resolve_dtype
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
@@ -346,51 +346,26 @@ def repeat(self, *sizes):
     sizes = _sizes(sizes)
     if len(sizes) < self.ndim:
         raise ShapeError(f"repeat: {len(sizes)} repeats {sizes} for {describe(self)}; give one per dim")
-    x = ops.reshape(self, (1,) * (len(sizes) - self.ndim) + self.shape)
-    # interleave a new axis of size r before each dim, broadcast it, then merge the pairs
-    paired = ops.reshape(x, tuple(n for size in x.shape for n in (1, size)))
-    wide = ops.broadcast_to(paired, tuple(n for r, size in zip(sizes, x.shape) for n in (r, size)))
-    return ops.reshape(wide, tuple(r * size for r, size in zip(sizes, x.shape)))
+    return standard.tile(self, sizes)
 
 
 def tile(self, *dims):
-    dims = _sizes(dims)
-    return repeat(self, (1,) * (self.ndim - len(dims)) + dims)
+    return standard.tile(self, _sizes(dims))
 
 
 def flip(self, *dims):
-    out = self
-    for d in _sizes(dims):
-        n = self.shape[d]
-        backwards = self.xp.arange(n - 1, -1, -1, dtype=resolve_dtype("int64", self.device), device=self.device.native)
-        out = ops.take(out, Tensor._wrap(backwards, self.device), axis=d)
-    return out
+    return ops.flip(self, axis=tuple(_sizes(dims)))
 
 
 def roll(self, shifts, dims=None):
-    if dims is None:
-        return ops.reshape(roll(ops.reshape(self, (-1,)), shifts, 0), self.shape)
-    shifts = shifts if isinstance(shifts, (list, tuple)) else (shifts,)
-    dims = dims if isinstance(dims, (list, tuple)) else (dims,)
-    out = self
-    for shift, d in zip(shifts, dims):
-        n = self.shape[d]
-        source = (_arange(self, n) - shift) % n
-        out = ops.take(out, Tensor._wrap(source, self.device), axis=d)
-    return out
+    return ops.roll(self, shift=shifts, axis=dims)
 
 
 # ================================================================ cumulative
 def cumsum(self, dim, *, dtype=None):
-    """Running sums along dim: a product with a triangular matrix of ones (differentiable, any backend)."""
-    xp, n = self.xp, self.shape[dim]
-    if dtype is not None:
-        self = ops.astype(self, dtype)
-    elif xp.isdtype(self.data.dtype, "bool"):
-        self = ops.astype(self, "int64")
-    positions = _arange(self, n)
-    upper = Tensor._wrap(xp.astype(positions[:, None] <= positions[None, :], self.data.dtype), self.device)
-    return ops.moveaxis(ops.moveaxis(self, dim, -1) @ upper, -1, dim)
+    if dtype is None and self.xp.isdtype(self.data.dtype, "bool"):
+        dtype = "int64"  # PyTorch counts booleans in int64
+    return ops.cumulative_sum(self, axis=dim, dtype=dtype)
 
 
 def cumprod(self, dim, *, dtype=None):
