@@ -23,6 +23,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import polygrad as pg
 import polygrad.functional as F
+from polygrad.backends.base import Backend
+from polygrad.backends.numpy_backend import NumpyBackend
 
 
 def make_data(batch, size, seed=0):
@@ -94,10 +96,20 @@ def numpy_step(d):
 
 
 # ---------------------------------------------------------------- polygrad eager
-def polygrad_step(d):
-    x = pg.tensor(d["x"], backend="numpy")
-    labels = pg.tensor(d["labels"], backend="numpy")
-    params = [pg.tensor(d[name], backend="numpy", requires_grad=True) for name in PARAMS]
+class _SlicedWindows(NumpyBackend):
+    """NumPy with the pure-standard windows fallback (a stack of strided slices, as before the hook)."""
+
+    name = "numpy_sliced_windows"
+    windows = Backend.windows
+
+
+pg.backends.register(_SlicedWindows.name, _SlicedWindows)
+
+
+def polygrad_step(d, backend="numpy"):
+    x = pg.tensor(d["x"], backend=backend)
+    labels = pg.tensor(d["labels"], backend=backend)
+    params = [pg.tensor(d[name], backend=backend, requires_grad=True) for name in PARAMS]
 
     def step():
         for p in params:
@@ -167,7 +179,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
     data = make_data(args.batch, args.size)
-    steps = {"hand NumPy im2col": numpy_step(data), "polygrad eager (numpy)": polygrad_step(data)}
+    steps = {"hand NumPy im2col": numpy_step(data), "polygrad eager (numpy)": polygrad_step(data),
+             "polygrad eager, sliced windows (before the hook)": polygrad_step(data, _SlicedWindows.name)}
     try:
         steps["PyTorch CPU"] = torch_step(data)
     except ImportError:

@@ -154,18 +154,27 @@ def _conv(name, x, weight, bias, stride, padding, dilation, groups, n, padding_m
     cols = _windows(name, x, kernel, stride, dilation)  # (N, C, *out, *kernel), a view
     batch, out = x.shape[0], tuple(cols.shape[2:2 + n])
     taps, positions, per_group = group_channels * math.prod(kernel), math.prod(out), out_channels // groups
-    # im2col: (groups, N*positions, C/groups*taps), channel-major taps as in weight's layout
+    # im2col: ([groups,] N*positions, C/groups*taps), channel-major taps as in weight's layout
     cols = ops.reshape(cols, (batch, groups, group_channels) + out + kernel)
     order = (1, 0) + tuple(range(3, 3 + n)) + (2,) + tuple(range(3 + n, 3 + 2 * n))
-    cols = ops.reshape(ops.permute_dims(cols, order), (groups, batch * positions, taps))
-    w = ops.reshape(weight, (groups, per_group, taps))
-    y = ops.matmul(cols, ops.matrix_transpose(w))  # one GEMM per group
+    lead = (groups,) if groups > 1 else ()  # one plain GEMM without groups, a batch of them with
+    cols = ops.reshape(ops.permute_dims(cols, order), lead + (batch * positions, taps))
+    w = ops.reshape(weight, lead + (per_group, taps))
+    if groups == 1:
+        y, bias = _linear(cols, w, bias), None  # the bias joins the GEMM's output in the same pass
+    else:
+        y = ops.matmul(cols, ops.matrix_transpose(w))
     y = ops.permute_dims(ops.reshape(y, (groups, batch) + out + (per_group,)),
                          (1, 0, n + 2) + tuple(range(2, n + 2)))
     y = ops.reshape(y, (batch, out_channels) + out)
     if bias is not None:
         y = y + ops.reshape(bias, (-1,) + (1,) * n)
     return _unbatched(y, squeeze)
+
+
+def _linear(x, weight, bias):
+    """x W^T (+ b): the fused linear primitive when there is a bias."""
+    return ops.matmul(x, ops.matrix_transpose(weight)) if bias is None else ops.linear(x, weight, bias)
 
 
 def _padding_mode(padding_mode):
