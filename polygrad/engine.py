@@ -289,23 +289,27 @@ def unbroadcast(xp, grad, shape):
 
 
 def toposort(roots, requiring_grad_only=True):
-    """Tensors reachable from `roots`, each after all of its inputs, inputs in argument order."""
-    order, seen = [], set()
-    stack = [(root, False) for root in reversed(roots)]
+    """Tensors reachable from `roots`, each after all of its inputs.
+
+    Every tensor takes a number from one counter when it is made (`_seq`), and an
+    operation's output is made after its inputs, so creation order is a
+    topological order: find what is reachable, then sort by that number.
+    """
+    seen = {id(root): root for root in roots}
+    stack = list(roots)
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
+        op = stack.pop()._op
+        if op is None or op.inputs is None:
             continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        op = tensor._op
-        if op is not None and op.inputs is not None:
-            stack.extend((parent, False) for parent in reversed(op.inputs)
-                         if parent.requires_grad or not requiring_grad_only)
-    return order
+        for parent in op.inputs:
+            if id(parent) not in seen and (parent.requires_grad or not requiring_grad_only):
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return sorted(seen.values(), key=_creation_order)
+
+
+def _creation_order(tensor):
+    return tensor._seq
 
 
 def _check_op(op, out):

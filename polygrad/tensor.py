@@ -1,9 +1,13 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
+import itertools
 import math
 
 from . import dtypes, engine
 from .errors import DtypeError, ShapeError, describe, dtype_name
+
+
+_creation_counter = itertools.count()
 
 
 class Tensor:
@@ -16,7 +20,7 @@ class Tensor:
     tangent       forward-mode tangent (raw array) inside `polygrad.jvp`
     """
 
-    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "__weakref__")
+    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "__weakref__")
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
     def __init__(self, data, device=None, requires_grad=False):
@@ -26,6 +30,7 @@ class Tensor:
         self.data, self.device = t.data, t.device
         self.grad = self.tangent = self._op = self._hooks = None
         self._version = 0
+        self._seq = next(_creation_counter)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -38,6 +43,7 @@ class Tensor:
         t.requires_grad = False
         t.grad = t.tangent = t._op = t._hooks = None
         t._version = 0
+        t._seq = next(_creation_counter)  # creation order is a topological order (engine.toposort)
         return t
 
     # ---- attributes ---------------------------------------------------------
@@ -239,7 +245,7 @@ class Tensor:
         self.data, self.tangent = new.data, new.tangent
         self._version += 1
         if recording and new._op is not None:
-            self._op, self.requires_grad = new._op, True
+            self._op, self.requires_grad, self._seq = new._op, True, new._seq  # now made after `old`
             self._op.out_version = self._version
         return self
 
@@ -460,9 +466,10 @@ class Tensor:
             raise ValueError("to_device: polygrad does not take a stream")
         return self.to(device)
 
-    def __dlpack__(self, **kwargs):
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The raw array's DLPack capsule (the data is shared; no gradient travels with it)."""
-        return self.data.__dlpack__(**kwargs)
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
