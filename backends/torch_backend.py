@@ -32,7 +32,7 @@ class TorchBackend(Backend):
         return isinstance(obj, self.torch.Tensor)
 
     def to_host(self, array):
-        return array.detach().cpu().numpy().copy()
+        return array.detach().cpu().resolve_conj().numpy().copy()  # conj views (ihfft, conj) have no numpy()
 
     def from_host(self, host_array, device, dtype=None):
         return self.xp.asarray(self.torch.from_numpy(host_array.copy()), dtype=dtype, device=device.native)

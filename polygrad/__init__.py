@@ -50,7 +50,7 @@ from .dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside 
 )
 from . import dtypes  # noqa: E402,F401
 from .standard import *  # noqa: E402,F401,F403  (the rest of the Array API namespace)
-from . import linalg  # noqa: E402,F401
+from . import fft, linalg  # noqa: E402,F401
 from .array_api import __array_api_version__, __array_namespace_info__, e, inf, nan, newaxis, pi  # noqa: E402,F401
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401

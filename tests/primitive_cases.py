@@ -158,3 +158,19 @@ NO_DERIVATIVE = {
     "linalg_matrix_rank": lambda x: pg.astype(pg.linalg.matrix_rank(x), "float64"),
     "linalg_sign_of_det": lambda x: pg.linalg.slogdet(x[:, :2]).sign,
 }
+
+
+def _fft_case(name):
+    """The transform of a detached input: its result must carry no gradient (complex results: their real part)."""
+    real_input = name in ("rfft", "rfftn", "ihfft")
+
+    def f(x):
+        data = x.detach() if real_input else pg.astype(x.detach(), "complex128")
+        out = getattr(pg.fft, name)(data)
+        return pg.real(out) if pg.isdtype(out.dtype, "complex floating") else out
+
+    return f
+
+
+NO_DERIVATIVE.update({f"fft_{name}": _fft_case(name) for name in (
+    "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fftn", "ifftn", "rfftn", "irfftn")})
