@@ -22,7 +22,7 @@ import math
 from collections import namedtuple
 
 from . import ops, standard
-from .creation import asarray, resolve_dtype
+from .creation import asarray, empty, full, ones, resolve_dtype, tensor, zeros
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
 
@@ -353,8 +353,9 @@ def tile(self, *dims):
     return standard.tile(self, _sizes(dims))
 
 
-def flip(self, *dims):
-    return ops.flip(self, axis=tuple(_sizes(dims)))
+def flip(self, *args, dims=None):
+    """x.flip(0, 1), x.flip((0, 1)) or x.flip(dims=(0, 1))."""
+    return ops.flip(self, axis=_sizes(args if args else (dims,)))
 
 
 def roll(self, shifts, dims=None):
@@ -549,6 +550,35 @@ def element_size(self):
     return info(native).bits // 8
 
 
+def reciprocal(self):
+    return 1 / self
+
+
+def rsqrt(self):
+    return 1 / ops.sqrt(self)
+
+
+def _new(make):
+    """x.new_zeros(2, 3) and the like: x's dtype and device unless given."""
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        shape = _sizes(size)
+        return make(shape, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    method.__name__ = f"new_{make.__name__}"
+    return method
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return full(tuple(size), fill_value, dtype=self.dtype if dtype is None else dtype,
+                device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                  device=self.device if device is None else device, requires_grad=requires_grad)
+
+
 def cuda(self, device=None):
     return self.to("cuda" if device is None else f"cuda:{device}")
 
@@ -637,7 +667,9 @@ _METHODS = {
     "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "bfloat16": _cast("bfloat16"), "long": _cast("int64"), "int": _cast("int32"), "short": _cast("int16"),
     "bool": _cast("bool"), "type_as": type_as, "clone": clone, "contiguous": contiguous,
-    "element_size": element_size, "cuda": cuda,
+    "element_size": element_size, "cuda": cuda, "reciprocal": reciprocal, "rsqrt": rsqrt,
+    "new_zeros": _new(zeros), "new_ones": _new(ones), "new_empty": _new(empty), "new_full": new_full,
+    "new_tensor": new_tensor,
     "div_": div_, "clamp_": clamp_, "normal_": normal_, "uniform_": uniform_,
     "register_hook": register_hook, "retain_grad": retain_grad,
 }
@@ -665,7 +697,7 @@ Tensor.grad_fn = property(lambda self: self._op, doc="The Operation that made th
 
 
 # ================================================================ pg.* with PyTorch keywords
-_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased"})
+_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts"})
 
 
 def torch_face(standard, method):
@@ -699,8 +731,28 @@ def stack(tensors, dim=0, *, axis=None):
 
 # the pg.* functions that take PyTorch keywords too (polygrad/__init__.py exports these)
 FUNCTIONS = {
-    name: torch_face(getattr(ops, name), getattr(Tensor, name))
+    name: torch_face(getattr(ops, name, None) or getattr(standard, name), getattr(Tensor, name))
     for name in ("sum", "mean", "prod", "max", "min", "std", "var", "argmax", "argmin", "logsumexp",
-                 "softmax", "log_softmax", "squeeze")
+                 "softmax", "log_softmax", "squeeze", "sort", "argsort", "flip", "roll")
 }
+
+
+def _function_of(name):
+    """PyTorch's `torch.<name>(input, ...)`: the method `input.<name>(...)`."""
+    method = getattr(Tensor, name)
+
+    @functools.wraps(method)
+    def function(input, *args, **kwargs):
+        return method(input if isinstance(input, Tensor) else asarray(input), *args, **kwargs)
+
+    function.__qualname__ = name
+    return function
+
+
+# PyTorch functions the standard has no name for
+FUNCTIONS.update({name: _function_of(name) for name in (
+    "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "scatter_add", "index_select",
+    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
+    "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
+)})
 FUNCTIONS.update(cat=cat, stack=stack, concat=torch_face(ops.concat, lambda tensors, dim=0: cat(tensors, dim)))
