@@ -146,17 +146,20 @@ class Primitive:
          contribution to the output tangent; or one callable taking every tangent.
     promotion: None, or how integer operands meet floating ones ("mixed": they
          compute in floating point; "true_divide": integers alone too).
+    fresh: every vjp result is a new array (never g, an input or a view of one), so a
+         leaf may keep it as its gradient slot without a copy.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh")
 
-    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None):
+    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False):
         self.name = name
         self.forward = forward
         self.vjp = vjp
         self.jvp = jvp
         self.doc = doc
         self.promotion = promotion
+        self.fresh = fresh
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -345,7 +348,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
 
     buffer = {}
 
-    def accumulate(tensor, grad):
+    def accumulate(tensor, grad, fresh=False):
         key = id(tensor)
         if grad.dtype != tensor.data.dtype:
             _refuse_complex_into_real(grad, tensor)
@@ -353,10 +356,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
         if key not in buffer:
             # An intermediate's first gradient is kept as it is: only the rules read it.
             # A leaf's slot must be polygrad's own array, since later gradients are added
-            # into it in place and it becomes .grad: the first one is copied (that array
-            # may also be another tensor's: add passes g to both), one pass instead of
-            # zeros plus an addition.
-            own = tensor._op is None and not create_graph
+            # into it in place and it becomes .grad: the first one is copied unless its
+            # rule made it new (add passes g to both inputs), one pass instead of zeros
+            # plus an addition.
+            own = tensor._op is None and not create_graph and not fresh
             buffer[key] = tensor.device.backend.xp.asarray(grad, copy=True) if own else grad
         elif tensor._op is None and not create_graph:
             buffer[key] += grad
@@ -393,11 +396,14 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
                     continue
-                grad = unbroadcast(xp, grad, parent.data.shape)
+                shape = parent.data.shape
+                reduced = grad.shape != shape
+                if reduced:
+                    grad = unbroadcast(xp, grad, shape)
                 if anomaly:
                     _check_finite(parent.xp, grad.data if create_graph else grad,
                                   f"the backward of {op.primitive.name}", op.site)
-                accumulate(parent, grad)
+                accumulate(parent, grad, reduced or op.primitive.fresh)  # a reduction's sum is new too
             if not retain_graph:
                 op.free()
     return buffer, order

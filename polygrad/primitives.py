@@ -15,6 +15,8 @@ vjp=None                          no derivative: results never carry gradient.
 promotion="mixed"                 integer operands meeting floating ones compute in
                                   floating point, as in PyTorch ("true_divide": integer
                                   operands alone too). Without it dtypes are the backend's.
+fresh=True                        every vjp result is a new array (not g, not a view), so
+                                  a parameter can keep it as .grad without a copy.
 
 Rules never reduce broadcast gradients (the engine does that once) and only
 call functions that exist both in the Array API namespace and in polygrad's own
@@ -40,8 +42,8 @@ from .engine import Primitive
 PRIMITIVES = {}
 
 
-def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None):
-    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion)
+def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False):
+    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion, fresh)
     return PRIMITIVES[name]
 
 
@@ -223,7 +225,7 @@ defprim("multiply", lambda xp, a, b: xp.multiply(a, b),
              lambda xp, g, out, a, b: g * a],
         jvp=[lambda xp, t, out, a, b: t * b,
              lambda xp, t, out, a, b: a * t],
-        promotion="mixed")
+        promotion="mixed", fresh=True)
 defprim("divide", lambda xp, a, b: xp.divide(a, b),
         vjp=[lambda xp, g, out, a, b: g / b,
              lambda xp, g, out, a, b: -g * out / b],
@@ -312,7 +314,8 @@ defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
 defprim("matmul", lambda xp, a, b: xp.matmul(a, b),
         vjp=[_matmul_grad_a, _matmul_grad_b],
         jvp=[lambda xp, t, out, a, b: xp.matmul(t, b),
-             lambda xp, t, out, a, b: xp.matmul(a, t)])
+             lambda xp, t, out, a, b: xp.matmul(a, t)],
+        fresh=True)
 defprim("matrix_transpose", lambda xp, x: xp.matrix_transpose(x),
         vjp=[lambda xp, g, out, x: xp.matrix_transpose(g)],
         jvp=[lambda xp, t, out, x: xp.matrix_transpose(t)])
@@ -374,7 +377,8 @@ defprim("linear", lambda xp, x, weight, bias: xp.matmul(x, xp.matrix_transpose(w
         jvp=[lambda xp, t, out, x, weight, bias: xp.matmul(t, xp.matrix_transpose(weight)),
              lambda xp, t, out, x, weight, bias: xp.matmul(x, xp.matrix_transpose(t)),
              lambda xp, t, out, x, weight, bias: t],
-        doc="x @ weight.T + bias (weight: (out, in), as in PyTorch); the bias gradient sums g directly.")
+        doc="x @ weight.T + bias (weight: (out, in), as in PyTorch); the bias gradient sums g directly.",
+        fresh=True)
 defprim("softmax_cross_entropy", lambda xp, logits, flat_target, *, reduction="mean":
         _reduce_rows(xp, _logsumexp(xp, logits, axis=1) - _pick_flat(xp, logits, flat_target), reduction),
         vjp=[lambda xp, g, out, logits, flat_target, reduction:
@@ -418,7 +422,8 @@ defprim("scatter_slice", _scatter_slice,
 defprim("take", lambda xp, x, indices, *, axis=0: xp.take(x, indices, axis=axis),
         vjp=[lambda xp, g, out, x, indices, axis: xp.scatter_add(g, indices, axis=axis, size=x.shape[axis]),
              None],
-        jvp=[lambda xp, t, out, x, indices, axis: xp.take(t, indices, axis=axis), None])
+        jvp=[lambda xp, t, out, x, indices, axis: xp.take(t, indices, axis=axis), None],
+        fresh=True)
 defprim("scatter_add", _scatter_add,
         vjp=[lambda xp, g, out, values, indices, axis, size: xp.take(g, indices, axis=axis), None],
         jvp=[lambda xp, t, out, values, indices, axis, size: xp.scatter_add(t, indices, axis=axis, size=size),

@@ -165,3 +165,17 @@ def test_post_accumulate_grad_hook_only_on_leaves(target):
     x = target.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+def test_leaf_gradients_never_share_an_array(target):
+    """add hands the same gradient to both inputs: each leaf's .grad must still be its own array,
+    so accumulating into one (a second backward) leaves the other alone."""
+    a = target.tensor([1.0, 2.0], requires_grad=True)
+    b = target.tensor([3.0, 4.0], requires_grad=True)
+    w = target.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    y = pg.sum(a + b) + pg.sum(pg.matmul(w, a))
+    y.backward(retain_graph=True)
+    y.backward()
+    assert b.grad.numpy().tolist() == [2.0, 2.0]
+    assert a.grad.numpy().tolist() == [4.0, 4.0]  # 2 * (1 + column sums of w)
+    assert w.grad.numpy().tolist() == [[2.0, 4.0], [2.0, 4.0]]
