@@ -37,7 +37,9 @@ import builtins
 import functools
 import math
 import operator
+import os
 import re
+import sys
 import threading
 import types
 import warnings
@@ -59,6 +61,14 @@ _active = None  # the _Trace being recorded
 _lock = threading.Lock()
 _RETRACE = object()  # what a program returns when a guard on a number fails
 _MISSING = object()
+
+
+def _called_from_polygrad():
+    """Whether the code asking for a value is polygrad's own (a fast path, a check), not the user's."""
+    frame = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename) in _PLUMBING:
+        frame = frame.f_back
+    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(engine._PACKAGE)
 
 
 def _value_needed(what):
@@ -121,16 +131,16 @@ class Tracer:
     __hash__ = object.__hash__
 
     def __bool__(self):
-        _value_needed("bool()")
+        return self.trace.value_guard(self, bool, "bool()")
 
     def __float__(self):
-        _value_needed("float()")
+        return self.trace.value_guard(self, float, "float()")
 
     def __int__(self):
-        _value_needed("int()")
+        return self.trace.value_guard(self, int, "int()")
 
     def __index__(self):
-        _value_needed("using it as an index or size")
+        return self.trace.value_guard(self, operator.index, "using it as an index or size")
 
     def __complex__(self):
         _value_needed("complex()")
@@ -360,6 +370,8 @@ class _Trace:
         self._const_names = {}
         self.reads, self.scalar_reads, self.scalar_lines, self.steps, self.writes = [], [], [], [], []
         self.used = []  # names expr() gave out since the last record()
+        self.guards = []  # (steps moved to the front, condition): values polygrad's own code branched on
+        self.producer = {}  # name -> the step that made it
         self.count = 0
         self.depth = 0
         self.start = {}  # id(tensor) -> where it was found at the start
@@ -427,10 +439,52 @@ class _Trace:
         names = [self.fresh() for _ in outputs]
         target = names[0] if outputs[0] is result else ", ".join(names) + ","
         self.steps.append(_Step(names, self.used, pure, f"{target} = {call}"))
+        self.producer.update((name, self.steps[-1]) for name in names)
         tracers = [Tracer(r, n, self) for r, n in zip(outputs, names)]
         if outputs[0] is result:
             return tracers[0]
         return result._make(tracers) if hasattr(result, "_make") else type(result)(tracers)
+
+    def value_guard(self, tracer, convert, what):
+        """`convert(value)` for polygrad's own code, checked at the start of every replay.
+
+        polygrad's fast paths and checks branch on values (no ignored class, lengths in
+        range): the program then holds only if the value is the same, so a replay
+        recomputes it first from the inputs, before anything is written, and traces
+        again when it differs. The user's own code gets TraceError instead: a
+        compiled function must not depend on values silently.
+        """
+        moved = self._chain(tracer.name) if _called_from_polygrad() else None
+        if moved is None:
+            _value_needed(what)
+        value = convert(tracer.value)
+        host = value.tolist() if hasattr(value, "tolist") else value
+        check = f"{self.const(_host_list)}({self.const(convert)}({tracer.name}))"
+        self.guards.append((moved, f"if {check} != {self.expr(host) if type(host) is not list else self.const(host)}: "
+                                   "return _RETRACE"))
+        return value
+
+    def _chain(self, name):
+        """The pure steps computing `name` from the inputs, if none of those inputs has been written yet."""
+        chain, stack = [], [name]
+        while stack:
+            step = self.producer.get(stack.pop())
+            if step is None:
+                continue  # an input read at the start
+            if not step.pure:
+                return None
+            if step not in chain:
+                chain.append(step)
+                stack.extend(step.inputs)
+        reads = {n for step in chain for n in step.inputs if n not in self.producer} | ({name} - set(self.producer))
+        tainted = set(reads)
+        for step in self.steps:  # anything that may be a view of those inputs, written in place: too late
+            if tainted.isdisjoint(step.inputs):
+                continue
+            if not step.pure:
+                return None
+            tainted.update(step.outputs)
+        return [step for step in self.steps if step in chain]
 
     def read(self, tensor, value):
         """`tensor`'s data becomes an input of the program."""
@@ -452,7 +506,12 @@ class _Trace:
 
 
 # ------------------------------------------------------------------ while tracing
-_DATA = Tensor.__dict__["data"]  # the slot descriptor Tensor.data is while nothing is traced
+_DATA = Tensor.__dict__["data"]
+_PLUMBING = {os.path.abspath(__file__), os.path.abspath(sys.modules[Tensor.__module__].__file__)}
+
+
+def _host_list(value):
+    return value.tolist() if hasattr(value, "tolist") else value  # the slot descriptor Tensor.data is while nothing is traced
 
 
 def _get_data(tensor):
@@ -565,7 +624,7 @@ def _is_array_or_tracer(backend, is_array, obj):
 
 def _to_host(to_host, array):
     if isinstance(array, Tracer):
-        _value_needed("reading it on the host (.item(), .tolist(), .numpy(), print)")
+        return array.trace.value_guard(array, to_host, "reading it on the host (.item(), .tolist(), .numpy(), print)")
     return to_host(array)
 
 
@@ -755,8 +814,12 @@ class Program:
 
     def __init__(self, trace, output, name):
         steps, once = _optimize(trace.steps, "\n".join([*trace.writes, output]))
-        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *(s.text for s in steps), *trace.writes,
-                f"return {output}"]
+        first = []  # what value guards need, then the guards: before anything is written
+        for moved, condition in trace.guards:
+            first += [step for step in moved if step not in first] + [_Step([], [], False, condition)]
+        steps = [step for step in steps if step not in first]
+        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *(s.text for s in first + steps),
+                *trace.writes, f"return {output}"]
         self.source = "def replay(a):\n" + "".join(f"    {line}\n" for line in body)
         self.recorded, self.replayed = len(trace.steps), len(steps)
         namespace = dict(trace.consts, _RETRACE=_RETRACE, _wrap=Tensor._wrap, _fresh_like=_fresh_like)

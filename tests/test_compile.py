@@ -17,7 +17,7 @@ import pytest
 import polygrad as pg
 from polygrad.compile import Scalar, Tracer
 
-CALLS = 4
+CALLS = 3
 
 
 def _host(value):
@@ -130,7 +130,9 @@ def _layer_cases(target):
 
 # Arguments for layers without an entry above, by parameter name; inputs by the class name's 1d/2d.
 _ARGUMENTS = {"in_channels": 2, "out_channels": 3, "kernel_size": 2, "num_features": 2, "output_size": 2,
-              "padding": 1, "in_features": 4, "out_features": 3}
+              "padding": 1, "in_features": 4, "out_features": 3, "threshold": 0.1, "value": 0.5,
+              "lambd": 0.5, "upscale_factor": 2, "embed_dim": 4, "num_heads": 2, "normalized_shape": 4,
+              "num_groups": 1, "num_channels": 2, "size": 3}
 
 
 def _generic_case(target, cls):
@@ -235,18 +237,9 @@ class _LossModule(pg.nn.Module):
         return self.loss(x, *rest)
 
 
-# These read tensor values on the host (CTC's lengths set its loop; the variance is checked to be
-# positive), so tracing them raises TraceError rather than baking this call's values in.
-_READ_VALUES = {"CTCLoss", "GaussianNLLLoss"}
-
-
 @pytest.mark.parametrize("name", sorted(n for n in pg.nn.__all__ if n.endswith("Loss")))
 def test_loss_compiled_matches_eager(target, name):
     make = _loss_case(target, name)
-    if name in _READ_VALUES:
-        with pytest.raises(pg.TraceError, match="needs the value of a traced tensor"):
-            _train(make, True)
-        return
     eager, compiled = _train(make, False), _train(make, True)
     for what, a, b in zip(["outputs", "parameters", "gradients"], eager, compiled):
         _assert_same(a, b, f"{name}: {what}")
@@ -274,7 +267,7 @@ def test_every_optimizer_has_a_compile_case():
     assert not missing, f"add {missing} to _OPTIMIZERS in tests/test_compile.py"
 
 
-def _mlp_step(target, optimizer, compiled, calls=6, scheduler=False):
+def _mlp_step(target, optimizer, compiled, calls=4, scheduler=False):
     pg.manual_seed(1)
     f = dict(backend=target.backend, device=target.device, dtype=target.dtype)
     model = pg.nn.Sequential(pg.nn.Linear(5, 8, **f), pg.nn.BatchNorm1d(8, **f), pg.nn.ReLU(), pg.nn.Dropout(0.3),
@@ -323,7 +316,7 @@ def test_scheduler_changes_lr_between_replays(target):
     eager, *_ = _mlp_step(target, "SGD", False, scheduler=True)
     compiled, _, opt, run = _mlp_step(target, "SGD", True, scheduler=True)
     _assert_same(compiled, eager, "losses")
-    assert run.traces == 2 and opt.param_groups[0]["lr"] == 0.05 * 0.5 ** 3
+    assert run.traces == 2 and opt.param_groups[0]["lr"] == 0.05 * 0.5 ** 2
 
 
 def test_lbfgs_raises_naming_the_line(target):
@@ -411,7 +404,7 @@ def test_warns_when_it_keeps_retracing(target):
         warnings.simplefilter("always")
         for n in range(1, 5):
             run(target.randn(n))
-    messages = [str(w.message) for w in caught]
+    messages = [str(w.message) for w in caught if str(w.message).startswith("pg.compile")]
     assert len(messages) == 2 and "traced 3 times" in messages[0] and "argument[0]" in messages[0]
     assert len(run.programs) == 2
 
