@@ -282,8 +282,14 @@ def flatten(x, start_axis=0, end_axis=-1):
 
 @_standard(lambda x, source, destination, /: None)
 def moveaxis(x, source, destination):
-    order = [i for i in range(x.ndim) if i != source % x.ndim]
-    order.insert(destination % x.ndim, source % x.ndim)
+    """Axes `source` (an int or a tuple) moved to positions `destination`, the rest keeping their order."""
+    source = [a % x.ndim for a in ((source,) if isinstance(source, int) else source)]
+    destination = [a % x.ndim for a in ((destination,) if isinstance(destination, int) else destination)]
+    if len(source) != len(destination):
+        raise ValueError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
+    order = [i for i in range(x.ndim) if i not in source]
+    for at, axis in sorted(zip(destination, source)):
+        order.insert(at, axis)
     return globals()["permute_dims"](x, tuple(order))
 
 

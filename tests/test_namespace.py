@@ -302,3 +302,14 @@ def test_results_that_are_indices_or_sets(target):
         assert pg.unique_all(x).counts.tolist() == [1, 2, 3]
     assert pg.cumulative_prod(pg.asarray([1, 2, 3], backend=target.backend, device=target.device)).tolist() == [1, 2, 6]
     assert pg.imag(target.tensor([1.0])).tolist() == [0.0]
+
+
+def test_moveaxis_takes_tuples_like_numpy(target):
+    import numpy as np
+
+    data = np.arange(120.0).reshape(2, 3, 4, 5)
+    x = target.tensor(data)
+    for source, destination in [(0, -1), ((0, 1), (-1, -2)), ((3, 0), (1, 2)), (1, 1)]:
+        np.testing.assert_array_equal(pg.moveaxis(x, source, destination).numpy(), np.moveaxis(data, source, destination))
+    with pytest.raises(ValueError, match="moveaxis: 2 source axes but 1 destinations"):
+        pg.moveaxis(x, (0, 1), (2,))
