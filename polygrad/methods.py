@@ -63,10 +63,11 @@ def _standard_spellings(method, name):
     """Tensor.<name>: `method`, also taking the standard's `axis=`/`keepdims=`; a bad call names its parameters."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if "axis" in kwargs:
-            kwargs["dim"] = kwargs.pop("axis")
-        if "keepdims" in kwargs:
-            kwargs["keepdim"] = kwargs.pop("keepdims")
+        if kwargs:
+            if "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
         try:
             return method(self, *args, **kwargs)
         except TypeError:
