@@ -35,3 +35,14 @@ def test_an_example_writes_nothing_into_the_working_directory(name, tmp_path):
                          timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert {p.name for p in tmp_path.iterdir()} <= {"runs"}
+
+
+def test_char_lstm_learns():
+    out = run("char_lstm.py", "--epochs", "5")
+    losses = [float(v) for v in re.findall(r"loss ([\d.]+)  \(([\d.]+) at random\)", out)[-1]]
+    assert losses[0] < losses[1] * 0.8  # below the uniform guess after 5 epochs
+
+
+def test_transformer_digits_classifies():
+    out = run("transformer_digits.py", "--epochs", "3")
+    assert float(re.findall(r"val accuracy ([\d.]+)%", out)[-1]) > 60
