@@ -563,3 +563,21 @@ def test_module_paths_are_the_same_modules():
 
     assert F is pg.functional and data is pg.data and schedulers is pg.optim.lr_scheduler
     assert schedulers.StepLR is pg.optim.StepLR and schedulers.ReduceLROnPlateau is pg.optim.ReduceLROnPlateau
+
+
+def test_module_to_dtype_and_device_spellings(target):
+    model = pg.nn.Sequential(pg.nn.Linear(3, 2), pg.nn.ReLU())
+    model.to(target.device, backend=target.backend)
+    weight = model[0].weight
+    assert model.to(pg.float32) is model and weight.dtype == pg.float32 and model[0].weight is weight
+    if target.device != "no_float64":
+        assert model.to(weight.device, "float64")[0].bias.dtype == pg.float64
+        assert model.float()[0].weight.dtype == pg.float32
+
+
+def test_devices_answer_without_a_gpu():
+    assert pg.device("cpu") == pg.tensor(1.0).device
+    assert pg.cuda.is_available() == (pg.cuda.device_count() > 0)
+    if not pg.cuda.is_available():
+        with pytest.raises((ValueError, pg.BackendUnavailable)):
+            pg.device("cuda", 1)
