@@ -301,3 +301,30 @@ def test_clip_grad_norm_infinity_norm():
     w.grad = pg.tensor([1.0, -4.0, 2.0])
     assert optim.clip_grad_norm_([w], max_norm=2.0, norm_type=math.inf).item() == pytest.approx(4.0)
     assert w.grad.tolist() == pytest.approx([0.5, -2.0, 1.0], rel=1e-5)
+
+
+# ---------------------------------------------------------------- raw in-place steps
+ALL_OPTIMIZERS = [
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), lambda p: optim.Adam(p, amsgrad=True),
+    lambda p: optim.AdamW(p), lambda p: optim.RMSprop(p, centered=True, momentum=0.5), lambda p: optim.Adagrad(p),
+    lambda p: optim.Adadelta(p), lambda p: optim.Adamax(p), lambda p: optim.NAdam(p), lambda p: optim.RAdam(p),
+]
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=lambda m: m.__code__.co_names[-1])
+def test_steps_write_the_arrays_in_place_and_make_no_tensors(target, make, monkeypatch):
+    host = np.array([1.0, -2.0, 0.5])
+    w = pg.tensor(host, backend=target.backend, device=target.device, dtype=target.dtype, requires_grad=True)
+    opt = make([w])
+    w.grad = target.tensor([0.3, -0.1, 0.2])
+    opt.step()  # the first step makes the state and the optimizer's own copy of the array
+    np.testing.assert_array_equal(host, [1.0, -2.0, 0.5])  # never written through into a caller's array
+    array, version = w.data, w._version
+    made = []
+    monkeypatch.setattr(pg.Tensor, "__new__", lambda cls, *args, **kwargs: made.append(1) or object.__new__(cls))
+    before = w.numpy()
+    for _ in range(3):
+        opt.step()
+    assert made == []  # no Tensor per parameter per step
+    assert w.data is array and w._version == version + 3  # the same array, updated in place, versions bumped
+    assert not np.array_equal(w.numpy(), before)
