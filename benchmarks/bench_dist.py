@@ -10,8 +10,10 @@ use 2 cores and 1 process uses 1:
              pg.distributed.all_reduce on a numpy Tensor (adds a host copy each way);
   training   samples/s of SGD steps at a fixed global batch, for the default model
              of `polygrad train` (MLP 64-128-64-10, batch 32) and the benchmarks'
-             MLP (784-512-512-10, batch 256): 1 process, and 2 processes with
-             DistributedDataParallel each taking half the batch;
+             MLP (784-512-512-10, batch 256): 1 process; 2 processes with
+             DistributedDataParallel each taking half the batch; and, as a control,
+             2 processes each stepping on its half alone (no allreduce): the
+             difference between the last two is the cost of synchronising;
   polygrad train  the default run (20 epochs, global batch 32) with 1 and 2
              processes: final validation accuracy and samples/s.
 Timings are medians over repeats after a warm-up (training: the median of 3
@@ -67,7 +69,7 @@ def worker_allreduce(repeats):
         print(json.dumps(rows))
 
 
-def worker_train(model_name, steps, repeats):
+def worker_train(model_name, steps, repeats, communicate):
     import polygrad as pg
     from polygrad import models, nn, optim
 
@@ -78,7 +80,7 @@ def worker_train(model_name, steps, repeats):
     (features, classes, hidden), batch = MODELS[model_name]
     pg.manual_seed(0)
     model = models.mlp(features, classes, hidden=hidden, dtype="float32")
-    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    trained = nn.parallel.DistributedDataParallel(model) if world > 1 and communicate else model
     opt, loss_fn = optim.SGD(model.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
     rng = np.random.default_rng(rank)
     local = batch // world
@@ -104,7 +106,8 @@ def worker_train(model_name, steps, repeats):
         samples.append(batch * steps / (time.perf_counter() - start))
     if rank == 0:
         gradient_floats = sum(p.size for p in model.parameters())
-        print(json.dumps({"model": model_name, "processes": world, "global_batch": batch, "steps_per_repeat": steps,
+        print(json.dumps({"model": model_name, "processes": world, "allreduce": world > 1 and communicate,
+                          "global_batch": batch, "steps_per_repeat": steps,
                           "samples_per_s": statistics.median(samples), "gradient_floats": gradient_floats}))
 
 
@@ -118,9 +121,10 @@ def launch(processes, *arguments):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def training_row(name, processes, repeats, rounds):
+def training_row(name, processes, repeats, rounds, communicate=True):
     """The median over `rounds` launches: on a shared machine one launch can catch a busy moment."""
-    runs = [launch(processes, "--worker", "train", "--model", name, "--repeats", str(repeats)) for _ in range(rounds)]
+    arguments = ["--worker", "train", "--model", name, "--repeats", str(repeats)] + ([] if communicate else ["--alone"])
+    runs = [launch(processes, *arguments) for _ in range(rounds)]
     return {**runs[0], "samples_per_s": statistics.median(r["samples_per_s"] for r in runs),
             "samples_per_s_of_each_launch": [r["samples_per_s"] for r in runs]}
 
@@ -171,12 +175,14 @@ def report(meta, allreduce, training, train_runs):
         lines.append(f"| {_size(row['bytes'])} | {row['mpi4py_s'] * 1e6:,.1f} | {row['polygrad_s'] * 1e6:,.1f} | "
                      f"{bus(row['mpi4py_s']):.3f} | {bus(row['polygrad_s']):.3f} |")
     lines += ["", "Training throughput (SGD steps, fixed global batch; 2 processes: DistributedDataParallel, half the "
-              "batch each).", "", "| model | gradient | global batch | processes | samples/s | speed-up |",
+              "batch each; \"alone\": the same without the allreduce, a control).", "",
+              "| model | gradient | global batch | processes | samples/s | speed-up |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in training:
         one = next(r for r in training if r["model"] == row["model"] and r["processes"] == 1)
+        processes = f"{row['processes']}" + ("" if row["allreduce"] or row["processes"] == 1 else ", alone")
         lines.append(f"| {row['model']} | {_size(4 * row['gradient_floats'])} | {row['global_batch']} | "
-                     f"{row['processes']} | {row['samples_per_s']:,.0f} | "
+                     f"{processes} | {row['samples_per_s']:,.0f} | "
                      f"{row['samples_per_s'] / one['samples_per_s']:.2f} |")
     lines += ["", "`polygrad train` with its defaults (MLP on the digits, 20 epochs, global batch 32).", "",
               "| processes | final validation accuracy | samples/s (epochs' mean) |", "| ---: | ---: | ---: |"]
@@ -199,14 +205,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="launches per training configuration (default: 3)")
     parser.add_argument("--worker", choices=("allreduce", "train"), help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=tuple(MODELS), help=argparse.SUPPRESS)
+    parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "allreduce":
         return worker_allreduce(args.repeats)
     if args.worker == "train":
-        return worker_train(args.model, steps=max(5, math.ceil(2048 / MODELS[args.model][1])), repeats=args.repeats)
+        return worker_train(args.model, steps=max(5, math.ceil(2048 / MODELS[args.model][1])), repeats=args.repeats,
+                            communicate=not args.alone)
     meta = environment()
     allreduce = launch(2, "--worker", "allreduce", "--repeats", str(args.repeats))
-    training = [training_row(name, p, args.repeats, args.rounds) for name in MODELS for p in (1, 2)]
+    training = [training_row(name, p, args.repeats, args.rounds, communicate)
+                for name in MODELS for p, communicate in ((1, True), (2, True), (2, False))]
     train_runs = [train_command(p) for p in (1, 2)]
     meta["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     folder = Path(args.out)
