@@ -115,7 +115,7 @@ def test_rank_and_local_rank():
     D.barrier()
 
 
-def test_torch_gloo_engine():
+def test_torch_gloo_engine(monkeypatch):
     """torch.distributed's gloo engine, rendezvousing on a port rank 0 picked and sent over MPI."""
     pytest.importorskip("torch")
     import socket
@@ -126,7 +126,7 @@ def test_torch_gloo_engine():
         port = pg.tensor(float(s.getsockname()[1]), dtype="float64")
     D.broadcast(port, 0)
     D.destroy_process_group()
-    os.environ["MASTER_PORT"] = str(int(port.item()))
+    monkeypatch.setenv("MASTER_PORT", str(int(port.item())))
     try:
         D.init_process_group("gloo")
         assert D.get_backend() == "gloo" and D.get_world_size() == n

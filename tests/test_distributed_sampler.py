@@ -1,6 +1,9 @@
-"""DistributedSampler: PyTorch's index assignment (padding, drop_last, striding), no MPI needed."""
+"""DistributedSampler: PyTorch's index assignment (padding, drop_last, striding); and the distributed
+package's errors without MPI. No MPI needed."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +97,21 @@ def test_data_loader_takes_a_sampler(target):
     assert [row for (xb,) in loader for row in xb.numpy()[:, 0].tolist()] == [float(i) for i in expected]
     with pytest.raises(ValueError, match="DataLoader: pass either sampler or shuffle=True"):
         pg.data.DataLoader(pg.data.TensorDataset(x), sampler=sampler, shuffle=True)
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("None", "mpi4py is not installed (pip install 'polygrad[dist]')"),
+    ("'gloo'", "the gloo engine needs torch (pip install 'polygrad[torch]')"),
+    ("'ucc'", "init_process_group: unknown backend 'ucc'; known: mpi, nccl, gloo"),
+])
+def test_a_missing_engine_says_what_to_install(backend, message):
+    code = ("import sys; sys.modules['mpi4py'] = sys.modules['torch'] = None\n"
+            f"import polygrad as pg\npg.distributed.init_process_group({backend})\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and message in out.stderr
+
+
+def test_collectives_without_a_process_group_raise():
+    with pytest.raises(RuntimeError, match=r"all_reduce: the process group is not initialized; call "
+                                           r"pg.distributed.init_process_group\(\)"):
+        pg.distributed.all_reduce(pg.ones(2))

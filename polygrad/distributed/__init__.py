@@ -5,8 +5,9 @@
     pg.distributed.all_reduce(t, op=pg.distributed.ReduceOp.AVG)
 
 Engines (one short adapter each; only those files name their library):
-  "mpi"   mpi4py, CPU processes started by mpiexec or srun (the default). Arrays
-          that are not host memory go through their backend's host transfer.
+  "mpi"   mpi4py, CPU processes started by mpiexec or srun (the default; "gloo"
+          under torchrun). Arrays that are not host memory go through their
+          backend's host transfer.
   "nccl"  NCCL: CuPy's (cupyx.distributed) for cupy tensors, torch.distributed's
           when `device_id` is a torch device or torch is polygrad's default backend.
   "gloo"  torch.distributed's CPU engine, for torch-backend tensors.
@@ -66,10 +67,8 @@ def launcher_environment():
 
 def _engine_name(backend, device_id):
     if backend is None:
-        # torchrun sets MASTER_ADDR and no MPI variables; everything else is MPI's (a lone process too)
-        launched_by_torchrun = "MASTER_ADDR" in os.environ and "PMI_RANK" not in os.environ \
-            and "OMPI_COMM_WORLD_RANK" not in os.environ
-        return "gloo" if launched_by_torchrun else "mpi"
+        # torchrun's own variable; everything else is MPI's (a lone process too)
+        return "gloo" if "TORCHELASTIC_RUN_ID" in os.environ else "mpi"
     if backend == "nccl":
         if device_id is not None:
             library = backends.for_device(device_id) if isinstance(device_id, str) else device_id.backend
@@ -85,7 +84,7 @@ def _engine_name(backend, device_id):
 def init_process_group(backend=None, device_id=None):
     """Join the process group: every rank calls it once, before any collective.
 
-    backend    "mpi" (default under mpiexec/srun and for a lone process), "nccl" or "gloo"
+    backend    "mpi" (default; "gloo" under torchrun), "nccl" or "gloo"
     device_id  for "nccl": a polygrad Device or device name whose backend (cupy or
                torch) picks the NCCL binding. A GPU rank uses the GPU of its local rank.
     """

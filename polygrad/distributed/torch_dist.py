@@ -1,8 +1,8 @@
 """torch.distributed's engines (gloo on CPUs, nccl on GPUs) for torch-backend tensors.
 
-The rendezvous is torch's env:// one: MASTER_ADDR and MASTER_PORT (default
-127.0.0.1:29500); rank and world size come from the launcher's environment, so
-`mpiexec -n 2` and torchrun both work. Collectives work in place on the tensor's
+The rendezvous is at MASTER_ADDR:MASTER_PORT (default 127.0.0.1:29500); rank and
+world size come from the launcher's environment, so `mpiexec -n 2` and torchrun
+both work. Collectives work in place on the tensor's
 storage, as in PyTorch (a non-contiguous one on a contiguous copy).
 """
 
@@ -34,11 +34,10 @@ class TorchEngine:
             raise RuntimeError(f"the {name} engine needs a torch built with torch.distributed")
         self.name, self.torch, self.dist = name, torch, dist
         self.rank, self.world_size, self.local_rank = launcher_environment()
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", "29500")
         if name == "nccl":
             torch.cuda.set_device(self.local_rank % torch.cuda.device_count())
-        dist.init_process_group(name, rank=self.rank, world_size=self.world_size)
+        address = f"tcp://{os.environ.get('MASTER_ADDR', '127.0.0.1')}:{os.environ.get('MASTER_PORT', '29500')}"
+        dist.init_process_group(name, init_method=address, rank=self.rank, world_size=self.world_size)
         self.ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 
     def _contiguous(self, array):

@@ -77,7 +77,10 @@ class DistributedDataParallel(Module):
 
     The process group must be initialized. Use `no_sync()` to accumulate gradients
     locally over several backward passes; the first backward after it averages them.
-    Each forward with gradients enabled must be followed by one backward.
+    Gradients are averaged by the one backward after each forward (with gradients
+    enabled, outside no_sync); a second backward after it, or a backward that reached
+    only part of the parameters the forward used, raises instead of leaving the
+    ranks' gradients silently different.
     """
 
     def __init__(self, module, broadcast_buffers=True, bucket_cap_mb=25):
@@ -86,7 +89,9 @@ class DistributedDataParallel(Module):
         self.module = module
         self.broadcast_buffers = broadcast_buffers
         self._sync = True
+        self._synced_forward = False  # whether the last forward is to be averaged
         self._waiting = None  # ids of the parameters this backward still owes a gradient, or None
+        self._reported = False  # whether any of them has arrived
         with no_grad():
             for tensor in list(module.parameters()) + list(module.buffers()):
                 distributed.broadcast(tensor, 0)
@@ -111,11 +116,18 @@ class DistributedDataParallel(Module):
                 for buffer in self.module.buffers():
                     distributed.broadcast(buffer, 0)
         out = self.module(*args, **kwargs)
-        if self._sync and is_grad_enabled():
-            self._prepare(out)
+        if is_grad_enabled():
+            self._synced_forward = self._sync
+            if self._sync:
+                self._prepare(out)
         return out
 
     def _prepare(self, out):
+        if self._waiting is not None and self._reported:
+            names = [name for name, p in self.module.named_parameters() if id(p) in self._waiting]
+            raise RuntimeError(f"DistributedDataParallel: the last backward gave no gradient to {', '.join(names)}, "
+                               "which the forward used, so the ranks' gradients were not averaged; backward from "
+                               "a loss that depends on the whole output")
         roots = [t for t in _tensors(out) if t.requires_grad]
         used = {id(t) for t in toposort(roots) if t._op is None}
         self._waiting = set()
@@ -127,10 +139,17 @@ class DistributedDataParallel(Module):
                     bucket.expected += 1
                     self._waiting.add(id(p))
         self._next = 0
+        self._reported = False
 
     def _on_gradient(self, param):
-        if self._waiting is None or id(param) not in self._waiting:
-            return  # no_sync, or no synchronized forward before this backward
+        if self._waiting is None:
+            if self._synced_forward:
+                raise RuntimeError("DistributedDataParallel: a second backward after one forward would not be "
+                                   "averaged across the ranks; call the model again before each backward")
+            return  # the forward ran under no_sync: accumulate locally
+        if id(param) not in self._waiting:
+            return
+        self._reported = True
         self._waiting.discard(id(param))
         self._bucket_of[id(param)].expected -= 1
         while self._next < len(self._buckets) and self._buckets[self._next].expected == 0:
