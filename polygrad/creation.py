@@ -117,6 +117,11 @@ def _kind(obj):
     raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__}")
 
 
+def _holds_tensor(obj):
+    """Whether nested lists hold a Tensor anywhere (they are then stacked, keeping the graph)."""
+    return any(isinstance(item, Tensor) or (isinstance(item, (list, tuple)) and _holds_tensor(item)) for item in obj)
+
+
 def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, copy=None):
     """A Tensor from a Tensor, an array of any backend, a scalar or nested lists."""
     if isinstance(obj, Tensor):
@@ -149,7 +154,7 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
             native = None if dtype is None else resolve_dtype(dtype, target)
             data = target.backend.from_host(source.to_host(obj), target, native)
         return _finish(data, target, requires_grad)
-    if isinstance(obj, (list, tuple)) and any(isinstance(item, Tensor) for item in obj):
+    if isinstance(obj, (list, tuple)) and _holds_tensor(obj):
         from .ops import stack
 
         return asarray(stack([asarray(item, dtype, device, backend) for item in obj]), requires_grad=requires_grad)

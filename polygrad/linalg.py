@@ -8,8 +8,9 @@ take, norms through abs/pow/sum/max, cross through products).
 Undefined gradients: inv, solve, det and slogdet at singular matrices;
 cholesky needs a symmetric positive-definite input and takes perturbations
 symmetric. svdvals, eigvalsh and matrix_rank give values only: their results
-carry no gradient (eigenvalue adjoints are undefined at repeated eigenvalues,
-and eigenvectors/singular vectors are not offered yet).
+carry no gradient (eigenvalue adjoints are undefined at repeated eigenvalues).
+eigh, qr, svd and pinv give values only too, and refuse a tensor that requires
+grad (their adjoints are not written yet).
 """
 
 import builtins
@@ -17,7 +18,8 @@ import math
 from collections import namedtuple
 
 from . import ops
-from .errors import ShapeError, describe
+from .engine import state
+from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
 from .primitives import PRIMITIVES, defprim
 from .tensor import Tensor
@@ -198,3 +200,45 @@ def vecdot(x1, x2, /, *, axis=-1):
 
 # rules call xp.linalg.<name>; under create_graph that xp is polygrad.ops
 ops.linalg = __import__("sys").modules[__name__]
+
+
+# ---------------------------------------------------------------- decompositions without gradients yet
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+
+
+def _values_only(name, x):
+    """The backend's linalg.<name> of x; refuses a tensor that requires grad rather than dropping its gradient."""
+    x = ops._operands([x])[0]
+    if x.requires_grad and state.grad_enabled:
+        raise DtypeError(f"linalg.{name}: gradients are not supported yet; {describe(x)} requires grad "
+                         "(detach it, or compute under no_grad())")
+    return x
+
+
+@_standard(lambda x, /: None)
+def eigh(x):
+    x = _values_only("eigh", _square("eigh", x))
+    return EighResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.eigh(x.data)))
+
+
+@_standard(lambda x, /, *, mode="reduced": None)
+def qr(x, mode="reduced"):
+    x = _values_only("qr", x)
+    return QRResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.qr(x.data, mode=mode)))
+
+
+@_standard(lambda x, /, *, full_matrices=True: None)
+def svd(x, full_matrices=True):
+    x = _values_only("svd", x)
+    return SVDResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.svd(x.data, full_matrices=full_matrices)))
+
+
+@_standard(lambda x, /, *, rtol=None: None)
+def pinv(x, rtol=None):
+    x = _values_only("pinv", x)
+    return Tensor._wrap(x.xp.linalg.pinv(x.data, rtol=rtol), x.device)
+
+
+__all__ += ["eigh", "qr", "svd", "pinv"]

@@ -165,7 +165,8 @@ def diff(x, axis=-1, n=1, prepend=None, append=None):
 def vecdot(x1, x2, axis=-1):
     """sum(conj(x1) * x2) along `axis`, broadcasting the rest."""
     x1, x2 = ops._operands([x1, x2])
-    return ops.sum(conj(x1) * x2, axis=axis)
+    product = conj(x1) * x2
+    return ops.sum(product, axis=axis, dtype=product.dtype)  # libraries widen small integers in sums
 
 
 def _complex_only(part, real_value):

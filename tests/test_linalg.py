@@ -88,3 +88,31 @@ def test_non_square_input_is_a_clear_error(target):
         pg.linalg.inv(target.randn(2, 3))
     with pytest.raises(pg.ShapeError, match="linalg.cross: needs size 3"):
         pg.linalg.cross(target.randn(2, 2), target.randn(2, 2))
+
+
+def test_decompositions_without_gradients_yet(target64):
+    x = target64.tensor(SPD)
+    values, vectors = pg.linalg.eigh(x)
+    np.testing.assert_allclose(values.numpy(), np.linalg.eigh(SPD)[0])
+    np.testing.assert_allclose(((vectors * values[None, :]) @ pg.matrix_transpose(vectors)).numpy(), SPD, atol=1e-12)
+    q, r = pg.linalg.qr(target64.tensor(M))
+    np.testing.assert_allclose((q @ r).numpy(), M, atol=1e-12)
+    u, s, vh = pg.linalg.svd(target64.tensor(M), full_matrices=False)
+    np.testing.assert_allclose((u * s[None, :] @ vh).numpy(), M, atol=1e-12)
+    np.testing.assert_allclose(pg.linalg.pinv(target64.tensor(M)).numpy(), np.linalg.pinv(M), atol=1e-12)
+    for name in ("eigh", "qr", "svd", "pinv"):
+        with pytest.raises(pg.DtypeError, match=f"linalg.{name}: gradients are not supported yet"):
+            getattr(pg.linalg, name)(target64.tensor(SPD, requires_grad=True))
+
+
+def test_vecdot_keeps_small_integer_dtypes(target):
+    x = pg.asarray([1, 2, 3], backend=target.backend, device=target.device, dtype="uint8")
+    assert pg.linalg.vecdot(x, x).dtype is pg.uint8 and int(pg.vecdot(x, x)) == 14
+
+
+def test_nested_lists_of_tensors(target):
+    a, b = target.tensor(1.0, requires_grad=True), target.tensor(2.0)
+    m = pg.asarray([[a, b], [b, a]])
+    assert m.shape == (2, 2)
+    pg.sum(m).backward()
+    assert float(a.grad) == 2.0
