@@ -217,6 +217,11 @@ class Backend:
         for CUDA backends); CPU backends have nothing to stage and return it unchanged."""
         return host_array
 
+    def elementwise_kernel(self, in_params, out_params, operation, name):
+        """A compiled kernel for a fused elementwise group (pg.compile(fuse=True)), called with the
+        inputs and returning a tuple of the outputs; None where the library compiles none."""
+        return None
+
     def synchronize(self, device):
         """Wait for queued work on `device` (for timing). CPU backends are synchronous."""
 

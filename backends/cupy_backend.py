@@ -29,6 +29,11 @@ class CupyBackend(Backend):
         self.count = count
         return xp
 
+    def elementwise_kernel(self, in_params, out_params, operation, name):
+        kernel = self.cupy.ElementwiseKernel(in_params, out_params, operation, name)
+        single = "," not in out_params
+        return (lambda *arrays: (kernel(*arrays),)) if single else kernel
+
     def native_devices(self):
         return [(self.cupy.cuda.Device(i), f"cuda:{i}") for i in range(self.count)]
 

@@ -62,7 +62,8 @@ def run(repeats, quick):
     for workload in workloads(quick):
         bench._log(f"bench: {workload.name}")
         entries = bench._entries(workload, found, report)
-        numbers = bench.measure(workload, entries, repeats, report.min_time)
+        # float32 sums over a batch of 4096 in another order (XLA's) differ by ~1e-3 of the largest entry
+        numbers = bench.measure(workload, entries, repeats, report.min_time, rtol=5e-3)
         torch_entry = next((e for e in entries if e.label.startswith(torch_contender.LABEL)), None)
         report.add(workload, entries, numbers, {
             "time / hand-written": lambda e, ref=entries[0]: ref,

@@ -317,9 +317,9 @@ def check(workload, entries, rtol=1e-3):
                 )
 
 
-def measure(workload, entries, repeats, min_time):
-    """Check, then time every entry `repeats` times, interleaved; fills entry.samples."""
-    check(workload, entries)
+def measure(workload, entries, repeats, min_time, rtol=1e-3):
+    """Check (within `rtol`), then time every entry `repeats` times, interleaved; fills entry.samples."""
+    check(workload, entries, rtol)
     numbers = [max(1, round(min_time / entry.timed(1))) for entry in entries]
     for r in range(repeats):
         for k in range(len(entries)):

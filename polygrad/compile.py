@@ -45,9 +45,9 @@ import types
 import warnings
 import weakref
 
-from . import backends, engine
+from . import backends, engine, fusion
 from . import random as _random
-from .errors import describe
+from .errors import describe, dtype_name
 from .tensor import Tensor
 
 __all__ = ["compile", "TraceError", "Compiled"]
@@ -90,6 +90,7 @@ class Tracer:
     def __init__(self, value, name, trace):
         self.value, self.name, self.trace = value, name, trace
         self.backend = trace.backend_of(value)
+        trace.meta[name] = (dtype_name(value.dtype), self.backend)
 
     shape = property(lambda self: self.value.shape)
     dtype = property(lambda self: self.value.dtype)
@@ -372,6 +373,7 @@ class _Trace:
         self.used = []  # names expr() gave out since the last record()
         self.guards = []  # (steps moved to the front, condition): values polygrad's own code branched on
         self.producer = {}  # name -> the step that made it
+        self.meta = {}  # name -> (dtype name, backend) of every array in the program
         self.count = 0
         self.depth = 0
         self.start = {}  # id(tensor) -> where it was found at the start
@@ -438,7 +440,12 @@ class _Trace:
             return result  # a Python value (isdtype, namespace info): not part of the program
         names = [self.fresh() for _ in outputs]
         target = names[0] if outputs[0] is result else ", ".join(names) + ","
-        self.steps.append(_Step(names, self.used, pure, f"{target} = {call}"))
+        elementwise = None
+        dtype = dtype_name(result.dtype) if outputs[0] is result else None
+        if pure and dtype and not any(p.startswith("c") for p in parts) and \
+                fusion.fusible(getattr(fn, "__name__", ""), parts, kwargs, dtype):
+            elementwise = fusion.Call(fn.__name__, parts, names[0], tuple(result.shape), dtype)
+        self.steps.append(_Step(names, self.used, pure, f"{target} = {call}", elementwise))
         self.producer.update((name, self.steps[-1]) for name in names)
         tracers = [Tracer(r, n, self) for r, n in zip(outputs, names)]
         if outputs[0] is result:
@@ -774,12 +781,13 @@ def _describe_where(where):
 
 # ------------------------------------------------------------------ the program
 class _Step:
-    """One recorded call: the names it defines and reads, whether it only makes its result, its source line."""
+    """One recorded call: the names it defines and reads, whether it only makes its result, its source line,
+    and for an elementwise call what fusion needs (a fusion.Call, else None)."""
 
-    __slots__ = ("outputs", "inputs", "pure", "text")
+    __slots__ = ("outputs", "inputs", "pure", "text", "call")
 
-    def __init__(self, outputs, inputs, pure, text):
-        self.outputs, self.inputs, self.pure, self.text = outputs, set(inputs), pure, text
+    def __init__(self, outputs, inputs, pure, text, call=None):
+        self.outputs, self.inputs, self.pure, self.text, self.call = outputs, set(inputs), pure, text, call
 
 
 _NAMES = re.compile(r"\b[avs]\d+\b")
@@ -809,15 +817,45 @@ def _optimize(steps, needed_text):
     return [step for step in kept if step not in once], once
 
 
-class Program:
-    """One recorded variant: `run(args)` replays it (or returns _RETRACE when a number guard fails)."""
+def _fuse(trace, steps, needed_text):
+    """The program's elementwise groups, and the steps with each group as one kernel call where the
+    backend compiles kernels (CuPy)."""
+    escaping = set(_NAMES.findall(needed_text))
+    later = [set() for _ in steps]  # names read after each step
+    for i in range(len(steps) - 2, -1, -1):
+        later[i] = later[i + 1] | steps[i + 1].inputs
+    groups = fusion.fusions([step.call for step in steps], lambda name, i: name in escaping or name in later[i])
+    replaced = list(steps)
+    for group in groups:
+        for name in group.types:
+            group.types[name] = trace.meta[name][0]
+        backend = trace.meta[group.inputs[0]][1] if group.inputs else None
+        kernel = backend.elementwise_kernel(*group.cuda(), group.name) if backend is not None else None
+        if kernel is None or not group.outputs:
+            continue
+        members = [step for step in replaced if step.call in group.calls]
+        at = replaced.index(members[0])
+        text = f"{', '.join(group.outputs)}, = {trace.const(kernel)}({', '.join(group.inputs)})"
+        replaced[at:at + len(members)] = [_Step(group.outputs, group.inputs, True, text)]
+    return groups, replaced
 
-    def __init__(self, trace, output, name):
+
+class Program:
+    """One recorded variant: `run(args)` replays it (or returns _RETRACE when a number guard fails).
+
+    `fusions`: with fuse=True, the elementwise groups found (fusion.Group), fused
+    into one kernel each on backends that compile kernels.
+    """
+
+    def __init__(self, trace, output, name, fuse=False):
         steps, once = _optimize(trace.steps, "\n".join([*trace.writes, output]))
         first = []  # what value guards need, then the guards: before anything is written
         for moved, condition in trace.guards:
             first += [step for step in moved if step not in first] + [_Step([], [], False, condition)]
         steps = [step for step in steps if step not in first]
+        self.fusions = []
+        if fuse:
+            self.fusions, steps = _fuse(trace, steps, "\n".join([*trace.writes, output]))
         body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *(s.text for s in first + steps),
                 *trace.writes, f"return {output}"]
         self.source = "def replay(a):\n" + "".join(f"    {line}\n" for line in body)
@@ -951,9 +989,10 @@ def _restore(trace):
 class Compiled:
     """A compiled function: call it like the original. `programs` holds the recorded variants."""
 
-    def __init__(self, fn, max_programs=8):
+    def __init__(self, fn, max_programs=8, fuse=False):
         self.fn = fn
         self.max_programs = max_programs
+        self.fuse = fuse
         self.programs = {}
         self.traces = 0
         self._holders = None
@@ -1009,7 +1048,7 @@ class Compiled:
                         _restore(trace)
             finally:
                 _active = None
-        program = Program(trace, output, getattr(self.fn, "__name__", "function"))
+        program = Program(trace, output, getattr(self.fn, "__name__", "function"), self.fuse)
         self.traces += 1
         after = _signature(args, holders)
         # a call that created state (Adam's moments) is not replayed: the next one traces from that state
@@ -1038,12 +1077,14 @@ def _is_grad(where):
     return isinstance(where, tuple) and isinstance(where[-1], str) and where[-1] == ".grad"
 
 
-def compile(fn=None, *, max_programs=8):
+def compile(fn=None, *, max_programs=8, fuse=False):
     """Trace `fn` on its first call, replay the recorded backend calls on later ones.
 
     See the module docstring for what is recorded and what is checked. Usable
-    as a decorator, with or without arguments.
+    as a decorator, with or without arguments. `fuse=True` finds the program's
+    elementwise groups (`programs[...].fusions`) and, on CuPy, replays each as one
+    kernel (polygrad.fusion).
     """
     if fn is None:
-        return functools.partial(compile, max_programs=max_programs)
-    return Compiled(fn, max_programs)
+        return functools.partial(compile, max_programs=max_programs, fuse=fuse)
+    return Compiled(fn, max_programs, fuse)

@@ -476,3 +476,45 @@ def test_state_is_restored_after_a_failed_trace(target):
     assert not isinstance(p.data, Tracer) and not isinstance(p.grad.data, Tracer)
     assert isinstance(opt.param_groups[0]["lr"], float)
     assert type(pg.Tensor.__dict__["data"]).__name__ == "member_descriptor"
+
+
+# ---------------------------------------------------------------- fusion (the CuPy kernels' source, checked on the CPU)
+def test_fused_group_source_and_numbers():
+    from polygrad.fusion import Call, fusions
+
+    calls = [Call("tanh", ["a1"], "v2", (3,), "float32"), Call("mul", ["v2", "0.5"], "v3", (3,), "float32"),
+             Call("radd", ["v3", "a1"], "v4", (3,), "float32"), None,
+             Call("exp", ["v4"], "v6", (3,), "float32")]
+    (group,) = fusions(calls, lambda name, index: name == "v4")  # a lone call after the matmul is no group
+    group.types.update(a1="float32")
+    assert group.inputs == ["a1"] and group.outputs == ["v4"]
+    assert group.cuda() == ("float32 a1", "float32 v4",
+                            "float v2 = tanh(a1);\nfloat v3 = (v2 * 0.5f);\nv4 = (a1 + v3);")
+    x = np.linspace(-2, 2, 3, dtype=np.float32)
+    (out,) = group.evaluate(pg.backends.get("numpy").xp, x)
+    np.testing.assert_allclose(out, x + np.tanh(x) * 0.5, rtol=1e-6)
+
+
+def test_fuse_finds_the_groups_of_a_program_and_they_compute_what_it_does(target):
+    def f(x, w):
+        h = x @ w
+        return pg.sum(pg.exp(pg.tanh(h) * 0.5 + h) * h)
+
+    step = pg.compile(pg.value_and_grad(f, argnums=1), fuse=True)
+    x, w = target.randn(4, 3), target.randn(3, 5, seed=1)
+    for _ in range(2):
+        _assert_same(step(x, w), pg.value_and_grad(f, argnums=1)(x, w), "fused program's result")
+    (program,) = step.programs.values()
+    assert len(program.fusions) >= 2  # the forward chain and the backward one
+    # every named value of one replay, to feed each group and compare its outputs
+    source = program.source.rsplit("    return ", 1)[0] + "    return locals()\n"
+    namespace = dict(program.run.__globals__)
+    exec(source, namespace)
+    values = namespace["replay"]((x, w))
+    xp = x.xp
+    for group in program.fusions:
+        outputs = group.evaluate(xp, *(values[n] for n in group.inputs))
+        for name, got in zip(group.outputs, outputs):
+            np.testing.assert_allclose(_host(pg.asarray(got)), _host(pg.asarray(values[name])), rtol=target.tol)
+        in_params, out_params, operation = group.cuda()
+        assert all(n in in_params for n in group.inputs) and operation.count(";") == len(group.calls)
