@@ -212,11 +212,6 @@ class Backend:
         for CUDA backends); CPU backends have nothing to stage and return it unchanged."""
         return host_array
 
-    def pin_host(self, host_array):
-        """`host_array` staged for a fast copy to this backend's devices (page-locked memory
-        for CUDA backends); CPU backends have nothing to stage and return it unchanged."""
-        return host_array
-
     def elementwise_kernel(self, in_params, out_params, operation, name):
         """A compiled kernel for a fused elementwise group (pg.compile(fuse=True)), called with the
         inputs and returning a tuple of the outputs; None where the library compiles none."""

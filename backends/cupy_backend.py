@@ -72,11 +72,6 @@ class CupyBackend(Backend):
         pinned[...] = host_array
         return pinned
 
-    def pin_host(self, host_array):
-        pinned = self.cupyx.empty_pinned(host_array.shape, host_array.dtype)
-        pinned[...] = host_array
-        return pinned
-
     def rng(self, seed, device):
         return CupyRNG(self.cupy, seed, device.native)
 
