@@ -321,7 +321,8 @@ SNIPPETS = {
     "tensor_copies": lambda T, x: (lambda n: (T.tensor(n), n.__setitem__(0, 5.0))[0])(np.ones(3)),
     "from_numpy_shares": lambda T, x: (lambda n: (T.from_numpy(n), n.__setitem__(0, 5.0))[0])(np.ones(3)),
     "as_tensor": lambda T, x: T.as_tensor([[1.0, 2.0], [3.0, 4.0]]),
-    "device_cuda": lambda T, x: (str(T.device("cpu")), T.cuda.is_available() == (T.cuda.device_count() > 0)),
+    "device_cuda": lambda T, x: (T.device("cpu") == T.tensor(1.0).device,
+                                 T.cuda.is_available() == (T.cuda.device_count() > 0)),
     # ---- autograd
     "grad_max_dim": lambda T, x: _grad(T, x, lambda w: w.max(dim=1).values.sum()),
     "grad_topk_sort": lambda T, x: _grad(T, x, lambda w: (w.topk(2).values * 3).sum() + w.sort(0).values[0].sum()),
