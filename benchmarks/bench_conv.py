@@ -12,6 +12,7 @@ benchmarks/results/ (an existing file is never overwritten).
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import platform
 import statistics
@@ -202,13 +203,17 @@ def main(argv=None):
                     f"batch {args.batch}, {args.size}x{args.size}, float32",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "label": args.label, "machine": platform.processor() or platform.machine(), "versions": versions,
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        "load_average": os.getloadavg(),
         "repeats": args.repeats, "calls_per_repeat": calls, "median_ms": {k: v * 1e3 for k, v in medians.items()},
         "ratio_to_hand_numpy": {k: v / medians["hand NumPy im2col"] for k, v in medians.items()},
     }
     if "PyTorch CPU" in medians:
         record["ratio_to_pytorch"] = {k: v / medians["PyTorch CPU"] for k, v in medians.items()}
     lines = [f"# {record['workload']}", "", f"- date: {record['date']}", f"- label: {args.label}",
-             f"- versions: {versions}", f"- repeats: {args.repeats} (interleaved), medians", "",
+             f"- versions: {versions}", f"- threads: {record['threads']}",
+             f"- load average after: {record['load_average']}",
+             f"- repeats: {args.repeats} (interleaved), medians", "",
              "| contender | median ms | / hand NumPy | / PyTorch CPU |", "| --- | ---: | ---: | ---: |"]
     for name, median in medians.items():
         torch_ratio = f"{record['ratio_to_pytorch'][name]:.2f}" if "ratio_to_pytorch" in record else "n/a"

@@ -56,6 +56,8 @@ def test_conv_padding_modes_match_torch_modules(mode, padding):
 @pytest.mark.parametrize("case", [CONV_CASES[0], CONV_CASES[2], CONV_CASES[3]], ids=str)
 def test_conv_gradcheck(target64, case):
     x_shape, w_shape, options = case
+    if len(x_shape) == len(w_shape):
+        x_shape = (1,) + x_shape[1:]  # one sample: finite differences cost one pass per input entry
     conv = F.conv1d if len(w_shape) == 3 else F.conv2d
     x, w, b = (target64.tensor(host(*s) * 0.5) for s in (x_shape, w_shape, (w_shape[0],)))
     pg.gradcheck(lambda x, w, b: conv(x, w, b, **options), [x, w, b], check_forward=True)
