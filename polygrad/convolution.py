@@ -154,27 +154,18 @@ def _conv(name, x, weight, bias, stride, padding, dilation, groups, n, padding_m
     cols = _windows(name, x, kernel, stride, dilation)  # (N, C, *out, *kernel), a view
     batch, out = x.shape[0], tuple(cols.shape[2:2 + n])
     taps, positions, per_group = group_channels * math.prod(kernel), math.prod(out), out_channels // groups
-    # im2col: ([groups,] N*positions, C/groups*taps), channel-major taps as in weight's layout
+    # im2col as ([groups,] C/groups*taps, N*positions), channel-major taps as in weight's layout: the
+    # copy then reads runs of the input's last axis, and col2im adds whole rows back (2-3x faster on
+    # NumPy than positions-major columns)
     cols = ops.reshape(cols, (batch, groups, group_channels) + out + kernel)
-    order = (1, 0) + tuple(range(3, 3 + n)) + (2,) + tuple(range(3 + n, 3 + 2 * n))
+    order = (1, 2) + tuple(range(3 + n, 3 + 2 * n)) + (0,) + tuple(range(3, 3 + n))
     lead = (groups,) if groups > 1 else ()  # one plain GEMM without groups, a batch of them with
-    cols = ops.reshape(ops.permute_dims(cols, order), lead + (batch * positions, taps))
-    w = ops.reshape(weight, lead + (per_group, taps))
-    if groups == 1:
-        y, bias = _linear(cols, w, bias), None  # the bias joins the GEMM's output in the same pass
-    else:
-        y = ops.matmul(cols, ops.matrix_transpose(w))
-    y = ops.permute_dims(ops.reshape(y, (groups, batch) + out + (per_group,)),
-                         (1, 0, n + 2) + tuple(range(2, n + 2)))
-    y = ops.reshape(y, (batch, out_channels) + out)
+    cols = ops.reshape(ops.permute_dims(cols, order), lead + (taps, batch * positions))
+    y = ops.matmul(ops.reshape(weight, lead + (per_group, taps)), cols)  # ([groups,] out/groups, N*positions)
     if bias is not None:
-        y = y + ops.reshape(bias, (-1,) + (1,) * n)
-    return _unbatched(y, squeeze)
-
-
-def _linear(x, weight, bias):
-    """x W^T (+ b): the fused linear primitive when there is a bias."""
-    return ops.matmul(x, ops.matrix_transpose(weight)) if bias is None else ops.linear(x, weight, bias)
+        y = y + ops.reshape(bias, lead + (per_group, 1))
+    y = ops.permute_dims(ops.reshape(y, (groups, per_group, batch) + out), (2, 0, 1) + tuple(range(3, 3 + n)))
+    return _unbatched(ops.reshape(y, (batch, out_channels) + out), squeeze)
 
 
 def _padding_mode(padding_mode):
