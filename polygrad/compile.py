@@ -840,6 +840,22 @@ def _fuse(trace, steps, needed_text):
     return groups, replaced
 
 
+def _with_deletes(steps, kept):
+    """The steps' lines, each followed by `del` of the arrays nothing reads afterwards: without it a
+    replay would hold every intermediate until it returns, where eager code frees them as it goes."""
+    last = {}
+    for i, step in enumerate(steps):
+        for name in (*step.inputs, *step.outputs):
+            last[name] = i
+    lines = []
+    for i, step in enumerate(steps):
+        lines.append(step.text)
+        done = sorted(n for n in (*step.inputs, *step.outputs) if last[n] == i and n not in kept and n[0] == "v")
+        if done:
+            lines.append(f"del {', '.join(dict.fromkeys(done))}")
+    return lines
+
+
 class Program:
     """One recorded variant: `run(args)` replays it (or returns _RETRACE when a number guard fails).
 
@@ -851,12 +867,14 @@ class Program:
         steps, once = _optimize(trace.steps, "\n".join([*trace.writes, output]))
         first = []  # what value guards need, then the guards: before anything is written
         for moved, condition in trace.guards:
-            first += [step for step in moved if step not in first] + [_Step([], [], False, condition)]
+            first += [step for step in moved if step not in first] + [_Step([], _NAMES.findall(condition), False,
+                                                                              condition)]
         steps = [step for step in steps if step not in first]
         self.fusions = []
         if fuse:
             self.fusions, steps = _fuse(trace, steps, "\n".join([*trace.writes, output]))
-        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads, *(s.text for s in first + steps),
+        body = [*trace.scalar_reads, *trace.scalar_lines, *trace.reads,
+                *_with_deletes(first + steps, set(_NAMES.findall("\n".join([*trace.writes, output])))),
                 *trace.writes, f"return {output}"]
         self.source = "def replay(a):\n" + "".join(f"    {line}\n" for line in body)
         self.recorded, self.replayed = len(trace.steps), len(steps)

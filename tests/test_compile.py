@@ -502,12 +502,16 @@ def test_fuse_finds_the_groups_of_a_program_and_they_compute_what_it_does(target
 
     step = pg.compile(pg.value_and_grad(f, argnums=1), fuse=True)
     x, w = target.randn(4, 3), target.randn(3, 5, seed=1)
-    for _ in range(2):
-        _assert_same(step(x, w), pg.value_and_grad(f, argnums=1)(x, w), "fused program's result")
+    for _ in range(2):  # a fused kernel (CuPy) may contract a*b+c into one rounding: close, not equal
+        got, want = step(x, w), pg.value_and_grad(f, argnums=1)(x, w)
+        for a, b in zip([got[0], *got[1]] if isinstance(got[1], list) else got, [want[0], *want[1]]
+                        if isinstance(want[1], list) else want):
+            np.testing.assert_allclose(_host(a), _host(b), rtol=target.tol)
     (program,) = step.programs.values()
     assert len(program.fusions) >= 2  # the forward chain and the backward one
     # every named value of one replay, to feed each group and compare its outputs
-    source = program.source.rsplit("    return ", 1)[0] + "    return locals()\n"
+    lines = [line for line in program.source.splitlines() if not line.strip().startswith("del ")]
+    source = "\n".join(lines).rsplit("    return ", 1)[0] + "    return locals()\n"
     namespace = dict(program.run.__globals__)
     exec(source, namespace)
     values = namespace["replay"]((x, w))
