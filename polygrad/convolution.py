@@ -199,11 +199,12 @@ def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, grou
                          f"or dilation {dilation}")
     batch, sizes = x.shape[0], tuple(x.shape[2:])
     group_in, taps = in_channels // groups, per_group * math.prod(kernel)
-    rows = ops.reshape(ops.moveaxis(ops.reshape(x, (batch, groups, group_in, math.prod(sizes))), 2, -1),
-                       (batch, groups, -1, group_in))
-    cols = ops.matmul(rows, ops.reshape(weight, (groups, group_in, taps)))  # (N, G, positions, out/G * taps)
-    cols = ops.reshape(cols, (batch, groups) + sizes + (per_group,) + kernel)
-    order = (0, 1, 2 + n) + tuple(range(2, 2 + n)) + tuple(range(3 + n, 3 + 2 * n))
+    # columns in (taps, positions) layout, as in _conv: col2im then adds whole rows
+    x = ops.permute_dims(ops.reshape(x, (batch, groups, group_in, math.prod(sizes))), (1, 2, 0, 3))
+    w = ops.matrix_transpose(ops.reshape(weight, (groups, group_in, taps)))
+    cols = ops.matmul(w, ops.reshape(x, (groups, group_in, -1)))  # (G, out/G * taps, N * positions)
+    cols = ops.reshape(cols, (groups, per_group) + kernel + (batch,) + sizes)
+    order = (2 + n, 0, 1) + tuple(range(3 + n, 3 + 2 * n)) + tuple(range(2, 2 + n))
     cols = ops.reshape(ops.permute_dims(cols, order), (batch, groups * per_group) + sizes + kernel)
     full_sizes = tuple((m - 1) * s + d * (k - 1) + 1 + o
                        for m, s, d, k, o in zip(sizes, stride, dilation, kernel, output_padding))
