@@ -701,10 +701,11 @@ Tensor.grad_fn = property(lambda self: self._op, doc="The Operation that made th
 _TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts"})
 
 
-def torch_face(standard, method):
+def torch_face(standard, method, tensor_first=True):
     """`standard` (a pg.* function), except that a PyTorch keyword selects `method`'s meaning.
 
     functools.wraps keeps the standard's name, docstring and signature visible.
+    With tensor_first, data given for the first argument is made a Tensor for `method`.
     """
     @functools.wraps(standard)
     def function(x, *args, **kwargs):
@@ -714,7 +715,7 @@ def torch_face(standard, method):
             except TypeError:
                 _check_call(standard.__name__, standard, x, args, kwargs, method=False)
                 raise
-        if not isinstance(x, Tensor):
+        if tensor_first and not isinstance(x, Tensor):
             x = asarray(x)
         return method(x, *args, **kwargs)
 
@@ -750,10 +751,11 @@ def _function_of(name):
     return function
 
 
-# PyTorch functions the standard has no name for
+# PyTorch functions the standard has no name for (pg.scatter_add is the primitive behind indexing's gradient)
 FUNCTIONS.update({name: _function_of(name) for name in (
-    "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "scatter_add", "index_select",
+    "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
     "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
 )})
-FUNCTIONS.update(cat=cat, stack=stack, concat=torch_face(ops.concat, lambda tensors, dim=0: cat(tensors, dim)))
+FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
+                 stack=torch_face(ops.stack, stack, tensor_first=False))

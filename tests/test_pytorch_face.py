@@ -260,7 +260,7 @@ SNIPPETS = {
     "split": lambda T, x: (x.a.split(3, dim=1), x.a.split([1, 3], dim=1)),
     "unbind": lambda T, x: x.a.unbind(1),
     "cat": lambda T, x: (T.cat([x.a, x.b], dim=1), T.cat((x.a, x.b))),
-    "stack": lambda T, x: T.stack([x.a, x.b], dim=2),
+    "stack": lambda T, x: (T.stack([x.a, x.b], dim=2), T.stack((x.a, x.b)), T.concat([x.a, x.b], dim=1)),
     "repeat": lambda T, x: (x.a.repeat(2, 1), x.v.repeat(2, 3)),
     "tile": lambda T, x: (x.a.tile((2,)), x.v.tile((2, 1))),
     "flip": lambda T, x: (x.a.flip(0), x.c.flip([0, 2])),
@@ -555,6 +555,14 @@ def test_load_refuses_what_it_would_have_to_unpickle_and_other_files(tmp_path):
         pg.load(tmp_path / "ckpt.npz")
     with pytest.raises(TypeError, match="state_dict"):
         pg.save(model, tmp_path / "model.pt")
+
+
+def test_pytorch_functions_leave_the_standard_ones_in_place():
+    """pg.* names from the rule table and the standard keep their own function (wrapped at most)."""
+    for name in pg.methods.FUNCTIONS:
+        own = getattr(pg.ops, name, None) or getattr(pg.standard, name, None)
+        if own is not None:
+            assert getattr(pg, name).__wrapped__ is own, name
 
 
 def test_module_paths_are_the_same_modules():
