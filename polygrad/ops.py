@@ -80,8 +80,9 @@ def _operands(args, promotion=None):
         if not isinstance(a, Tensor):
             operands = _join(args)
             break
-    if not promotion or len(operands) == 2 and operands[0].data.dtype == operands[1].data.dtype:
-        return operands  # one dtype: nothing to promote (the common case, kept short)
+    if not promotion or (promotion == "mixed" and len(operands) == 2
+                         and operands[0].data.dtype == operands[1].data.dtype):
+        return operands  # one dtype meets itself: nothing to promote (the common case, kept short)
     return _promote(operands, promotion)
 
 
