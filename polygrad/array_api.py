@@ -7,9 +7,10 @@ polygrad dtype objects, and polygrad's default dtypes (float32 unless
 `pg.set_default_dtype("float64")`, never the library's own default).
 """
 
+import inspect
 import math
 
-from . import backends, dtypes
+from . import backends, creation, dtypes
 from .creation import get_default_dtype, resolve_device
 
 __array_api_version__ = "2024.12"
@@ -19,6 +20,11 @@ pi = math.pi
 inf = math.inf
 nan = math.nan
 newaxis = None
+
+# zeros(2, 3) works too (PyTorch's spelling, see creation.py); help() and tooling see the standard's
+for _make in (creation.zeros, creation.ones, creation.empty):
+    _make.__signature__ = inspect.signature(
+        lambda shape, *, dtype=None, device=None, backend=None, requires_grad=False: None)
 
 
 class Info:

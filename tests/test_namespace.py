@@ -313,3 +313,11 @@ def test_moveaxis_takes_tuples_like_numpy(target):
         np.testing.assert_array_equal(pg.moveaxis(x, source, destination).numpy(), np.moveaxis(data, source, destination))
     with pytest.raises(ValueError, match="moveaxis: 2 source axes but 1 destinations"):
         pg.moveaxis(x, (0, 1), (2,))
+
+
+def test_creation_functions_show_the_standards_shape_parameter():
+    import inspect
+
+    for make in (pg.zeros, pg.ones, pg.empty):
+        assert str(inspect.signature(make)) == "(shape, *, dtype=None, device=None, backend=None, requires_grad=False)"
+    assert pg.zeros((2, 3)).shape == pg.zeros(2, 3).shape == (2, 3)
