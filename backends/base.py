@@ -8,7 +8,6 @@ their library does better or differently.
 
 import itertools
 import math
-import math
 import sys
 import types
 
