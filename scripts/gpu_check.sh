@@ -7,7 +7,8 @@
 # 1. installs .whl/*.whl into a scratch folder (pip --no-index --no-deps --target),
 #    puts the repository and that folder on PYTHONPATH (polygrad mounts backends/ itself);
 # 2. runs the test suite with --backend cupy, then --backend torch;
-# 3. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA).
+# 3. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA, eager and pg.compile'd,
+#    fused into CuPy kernels on cupy); the test sessions run tests/test_compile.py on the GPU too.
 # .whl/ is git-ignored: a runner that copies the working tree must carry it along.
 # Every log and result lands in OUT_DIR, with a summary.txt. Something missing is
 # recorded and the script goes on; it exits nonzero only when a test session fails
