@@ -108,7 +108,7 @@ def _arange(x, n, dtype="int64"):
 
 
 _RESULTS = {name: namedtuple(name, ("values", "indices"))
-            for name in ("max", "min", "sort", "topk", "median", "mode", "kthvalue", "cummax", "cummin")}
+            for name in ("max", "min", "sort", "topk", "median", "mode", "kthvalue")}
 
 
 # ================================================================ reductions
@@ -200,15 +200,17 @@ def norm(self, p="fro", dim=None, keepdim=False):
 
 # ================================================================ sorting
 def sort(self, dim=-1, descending=False, stable=False):
+    """(values, indices); always a stable sort (`stable` is accepted for PyTorch's sake)."""
     indices = _raw(self.xp.argsort, self, axis=dim, descending=descending, stable=True)
     return _RESULTS["sort"](ops.pick_along_axis(self, indices, dim % self.ndim), indices)
 
 
 def argsort(self, dim=-1, descending=False, stable=False):
-    return sort(self, dim, descending).indices
+    return _raw(self.xp.argsort, self, axis=dim, descending=descending, stable=True)
 
 
 def topk(self, k, dim=-1, largest=True, sorted=True):
+    """The k largest (smallest) entries along dim and their indices, always in sorted order."""
     values, indices = sort(self, dim, descending=largest)
     window = slice(0, k)
     return _RESULTS["topk"](_along(values, dim, window), _along(indices, dim, window))
