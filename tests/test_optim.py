@@ -1,6 +1,7 @@
 """Optimizers against their update formulas written out in NumPy; schedulers; clipping; state."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -311,8 +312,17 @@ ALL_OPTIMIZERS = [
 ]
 
 
+def _next_creation_number():
+    """Every Tensor takes the next number of this counter when it is made (and so does this call).
+
+    Counting there, rather than patching Tensor.__new__, leaves the class as it was: CPython
+    does not restore a subclass's constructor slot when a patched __new__ is deleted again.
+    """
+    return next(sys.modules["polygrad.tensor"]._creation_counter)
+
+
 @pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=lambda m: m.__code__.co_names[-1])
-def test_steps_write_the_arrays_in_place_and_make_no_tensors(target, make, monkeypatch):
+def test_steps_write_the_arrays_in_place_and_make_no_tensors(target, make):
     host = np.array([1.0, -2.0, 0.5])
     w = pg.tensor(host, backend=target.backend, device=target.device, dtype=target.dtype, requires_grad=True)
     opt = make([w])
@@ -320,11 +330,10 @@ def test_steps_write_the_arrays_in_place_and_make_no_tensors(target, make, monke
     opt.step()  # the first step makes the state and the optimizer's own copy of the array
     np.testing.assert_array_equal(host, [1.0, -2.0, 0.5])  # never written through into a caller's array
     array, version = w.data, w._version
-    made = []
-    monkeypatch.setattr(pg.Tensor, "__new__", lambda cls, *args, **kwargs: made.append(1) or object.__new__(cls))
     before = w.numpy()
+    first = _next_creation_number()
     for _ in range(3):
         opt.step()
-    assert made == []  # no Tensor per parameter per step
+    assert _next_creation_number() == first + 1  # no Tensor per parameter per step
     assert w.data is array and w._version == version + 3  # the same array, updated in place, versions bumped
     assert not np.array_equal(w.numpy(), before)
