@@ -389,40 +389,62 @@ def _restrict(x, shape, dim=None):
     return x if key == (slice(None),) * x.ndim else x[key]
 
 
+def _checked_index(operation, x, dim, index, src=None):
+    """`index`'s raw entries after PyTorch's checks for gather and the scatters.
+
+    index has x's number of dims and is no larger than x outside `dim` (nor than src
+    anywhere), and its entries lie in [0, x.shape[dim]) (negative ones refused, as
+    PyTorch does): otherwise a flat position computed from it would silently land in
+    another row.
+    """
+    if index.ndim != x.ndim:
+        raise ShapeError(f"{operation}: index {describe(index)} needs as many dims as the tensor {describe(x)}")
+    for d, n in enumerate(index.shape):
+        if d != dim and n > x.shape[d]:
+            raise ShapeError(f"{operation}: index {describe(index)} is larger than the tensor {describe(x)} "
+                             f"in dim {d}")
+        if isinstance(src, Tensor) and n > src.shape[d]:
+            raise ShapeError(f"{operation}: index {describe(index)} is larger than src {describe(src)} in dim {d}")
+    return ops.checked_indices(index, x.shape[dim], operation, dim, negative=False)
+
+
 def gather(self, dim, index):
     dim = dim % self.ndim
-    return ops.take_along_axis(_restrict(self, index.shape, dim), index, axis=dim)
+    data = _checked_index("gather", self, dim, index)
+    return ops.pick_along_axis(_restrict(self, index.shape, dim), Tensor._wrap(data, self.device), dim)
 
 
-def _flat_positions(x, dim, index):
+def _flat_positions(operation, x, dim, index, src):
     """Where each entry of `index` points in x flattened: index along dim, its own coordinate elsewhere."""
+    dim = dim % x.ndim
+    data = _checked_index(operation, x, dim, index, src)
     xp = x.xp
-    flat = xp.zeros_like(index.data)
+    flat = xp.zeros_like(data)
     for d, n in enumerate(x.shape):
         if d == dim:
-            coordinate = index.data
+            coordinate = data
         else:
             coordinate = xp.reshape(_arange(x, index.shape[d]), tuple(-1 if i == d else 1 for i in range(x.ndim)))
         flat = flat * n + coordinate
     return Tensor._wrap(xp.reshape(flat, (-1,)), x.device)
 
 
-def _scattered(x, dim, index, src):
-    """Zeros like x with src's entries added where index points (x's dtype and device)."""
+def _scattered(x, positions, index, src):
+    """Zeros like x with src's entries added at `positions` (x's dtype and device)."""
     if not isinstance(src, Tensor):
         src = ops.full_like(index, src, dtype=x.dtype)
     values = ops.reshape(_restrict(src, index.shape), (-1,))
-    added = ops.scatter_add(values, _flat_positions(x, dim % x.ndim, index), axis=0, size=x.size)
+    added = ops.scatter_add(values, positions, axis=0, size=x.size)
     return ops.reshape(added, x.shape)
 
 
-def scatter_add(self, dim, index, src):
-    return self + _scattered(self, dim, index, src)
-
-
-def _hit(x, dim, index):
+def _hit(x, positions, index):
     """Per entry of x, how many index entries point at it."""
-    return _scattered(ops.zeros_like(x, dtype="int64"), dim, index, 1)
+    return _scattered(ops.zeros_like(x, dtype="int64"), positions, index, 1)
+
+
+def scatter_add(self, dim, index, src):
+    return self + _scattered(self, _flat_positions("scatter_add", self, dim, index, src), index, src)
 
 
 def scatter(self, dim, index, src=None, *, value=None, reduce=None):
@@ -431,20 +453,22 @@ def scatter(self, dim, index, src=None, *, value=None, reduce=None):
         return scatter_reduce(self, dim, index, src if src is not None else value,
                               {"add": "sum", "multiply": "prod"}.get(reduce, reduce))
     src = value if src is None else src
-    return ops.where(_hit(self, dim, index) > 0, _scattered(self, dim, index, src), self)
+    positions = _flat_positions("scatter", self, dim, index, src)
+    return ops.where(_hit(self, positions, index) > 0, _scattered(self, positions, index, src), self)
 
 
 def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
     """reduce "sum" or "mean" of src's entries into the places index points at."""
-    total = _scattered(self, dim, index, src)
-    hits = _hit(self, dim, index)
+    if reduce not in ("sum", "mean"):
+        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported; use 'sum' or 'mean'")
+    positions = _flat_positions("scatter_reduce", self, dim, index, src)
+    total = _scattered(self, positions, index, src)
+    hits = _hit(self, positions, index)
     base = self if include_self else ops.where(hits > 0, ops.zeros_like(self), self)
     if reduce == "sum":
         return base + total
-    if reduce == "mean":
-        count = ops.astype(hits, self.dtype) + (1 if include_self else 0)
-        return ops.where(hits > 0, (base + total) / ops.maximum(count, 1), self)
-    raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported; use 'sum' or 'mean'")
+    count = ops.astype(hits, self.dtype) + (1 if include_self else 0)
+    return ops.where(hits > 0, (base + total) / ops.maximum(count, 1), self)
 
 
 def index_select(self, dim, index):

@@ -27,14 +27,15 @@ _kinds = {}
 def kind(tensor):
     """'bool', 'integral' or 'floating' (cached per native dtype: isdtype is slow).
 
-    Keyed by the native dtype alone: dtypes of two libraries that compare equal
-    are the same kind."""
+    Keyed by the dtype's class as well: array_api_strict's dtypes hash like NumPy's
+    and warn when a dictionary compares the two, and the class tells them apart first."""
     native = tensor.data.dtype
-    found = _kinds.get(native)
+    key = (type(native), native)
+    found = _kinds.get(key)
     if found is None:
         xp = tensor.xp
         floating = xp.isdtype(native, ("real floating", "complex floating"))
-        found = _kinds[native] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
+        found = _kinds[key] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
     return found
 
 

@@ -98,3 +98,29 @@ def test_random_indices_raise_or_match_numpy(n, rows, picks):
         else:
             with pytest.raises(IndexError, match=f"out of bounds for axis 1 with size {n}"):
                 ours()
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, i: x.scatter(1, i, pg.ones_like(x)),
+    lambda x, i: x.scatter_add(1, i, pg.ones_like(x)),
+    lambda x, i: x.scatter_reduce(1, i, pg.ones_like(x), "mean"),
+    lambda x, i: x.scatter(1, i, value=2.0),
+    lambda x, i: x.gather(1, i),
+], ids=["scatter", "scatter_add", "scatter_reduce", "scatter_value", "gather"])
+def test_scatter_and_gather_refuse_what_would_land_in_another_row(target, call):
+    """PyTorch's rules: entries in [0, n) (no negatives), index no larger than the tensor outside dim."""
+    x = target.tensor(np.zeros((2, 3)))
+    name = r"(scatter|scatter_add|scatter_reduce|gather)"
+    for bad, value in (([[3], [0]], 3), ([[-1], [0]], -1)):
+        with pytest.raises(IndexError, match=rf"{name}: index {value} is out of bounds for axis 1 with size 3 "
+                                             r"\(allowed: \[0, 3\)\)"):
+            call(x, target.tensor(bad, dtype="int64"))
+    with pytest.raises(pg.ShapeError, match=rf"{name}: index .* is larger than the tensor .* in dim 0"):
+        call(x, target.tensor([[0], [0], [1]], dtype="int64"))
+    assert to_numpy(x).tolist() == [[0.0] * 3] * 2  # nothing written
+
+
+def test_scatter_in_range_writes_only_its_own_row(target):
+    x = target.tensor(np.zeros((2, 3)))
+    out = x.scatter(1, target.tensor([[2], [0]], dtype="int64"), target.tensor([[5.0], [7.0]]))
+    assert to_numpy(out).tolist() == [[0.0, 0.0, 5.0], [7.0, 0.0, 0.0]]
