@@ -47,7 +47,9 @@ from .creation import (  # noqa: E402,F401
 from .dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside this module's namespace)
     bool, complex64, complex128, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
     can_cast, finfo, iinfo, isdtype, result_type,
+    bfloat16, float16, TORCH_NAMES as _TORCH_DTYPE_NAMES,
 )
+globals().update(_TORCH_DTYPE_NAMES)  # pg.float, pg.double, pg.long, pg.int, pg.half, ... (PyTorch's names)
 from . import dtypes  # noqa: E402,F401
 from .standard import *  # noqa: E402,F401,F403  (the rest of the Array API namespace)
 from . import fft, linalg  # noqa: E402,F401

@@ -252,3 +252,12 @@ def iinfo(type, /):
 
 # pg.bool and the rest; `bool` names the dtype from here on (the builtin is builtins.bool)
 globals().update({name: _BY_NAME[name] for name in STANDARD})
+
+# The two half-precision dtypes outside the standard, for the backends that have them, and
+# PyTorch's names for the dtype objects (`x.to(pg.long)`, `dtype=pg.float`): polygrad exports
+# those, not this module, where they would shadow the builtins int and float.
+float16, bfloat16 = get("float16"), get("bfloat16")
+TORCH_NAMES = {
+    "float": get("float32"), "double": get("float64"), "half": float16, "long": get("int64"),
+    "int": get("int32"), "short": get("int16"), "cfloat": get("complex64"), "cdouble": get("complex128"),
+}

@@ -728,14 +728,21 @@ _TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts"})
 
 
 def torch_face(standard, method, tensor_first=True):
-    """`standard` (a pg.* function), except that a PyTorch keyword selects `method`'s meaning.
+    """`standard` (a pg.* function), except that PyTorch's calls select `method`'s meaning:
+    a PyTorch keyword, or more positional arguments than the standard's signature has
+    (`pg.max(x, 1)`: the standard's axis is keyword-only, so only PyTorch code passes
+    it by position, and `_, predicted = torch.max(outputs, 1)` must get the indices).
 
     functools.wraps keeps the standard's name, docstring and signature visible.
     With tensor_first, data given for the first argument is made a Tensor for `method`.
     """
+    P = inspect.Parameter
+    positional = len([p for p in inspect.signature(standard).parameters.values()
+                      if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)])
+
     @functools.wraps(standard)
     def function(x, *args, **kwargs):
-        if _TORCH_KEYWORDS.isdisjoint(kwargs):
+        if len(args) < positional and _TORCH_KEYWORDS.isdisjoint(kwargs):
             try:
                 return standard(x, *args, **kwargs)
             except TypeError:

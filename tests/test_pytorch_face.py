@@ -480,10 +480,26 @@ def test_pg_functions_keep_the_standard_without_a_torch_keyword(target):
     np.testing.assert_allclose(pg.std(x).numpy(), xs.std(), rtol=target.tol)                  # correction 0
     np.testing.assert_allclose(x.std().numpy(), xs.std(ddof=1), rtol=target.tol)              # unbiased
     np.testing.assert_allclose(pg.std(x, dim=0).numpy(), xs.std(0, ddof=1), rtol=target.tol)  # dim= selects PyTorch
-    assert isinstance(pg.max(x, 1), pg.Tensor) and pg.max(x, axis=1).shape == (3,)           # values only
+    assert isinstance(pg.max(x, axis=1), pg.Tensor) and pg.max(x, axis=1).shape == (3,)      # values only
     values, indices = pg.max(x, dim=1)
     np.testing.assert_array_equal(indices.numpy(), xs.argmax(1))
     assert x.size == 12 and isinstance(x.size, int) and x.size() == (3, 4) and x.size(-1) == 4
+
+
+def test_pg_functions_given_a_dim_by_position_are_pytorch_calls(target):
+    """The standard's axis is keyword-only, so `torch.max(outputs, 1)` under `import polygrad as torch`
+    is PyTorch code: it gets PyTorch's (values, indices), unbiased std/var and sort's pair."""
+    x = target.tensor(DATA["a"])
+    xs = DATA["a"]
+    values, predicted = pg.max(x, 1)
+    np.testing.assert_array_equal(predicted.numpy(), xs.argmax(1))
+    np.testing.assert_allclose(values.numpy(), xs.max(1), rtol=target.tol)
+    np.testing.assert_array_equal(pg.min(x, 0, True).indices.numpy(), xs.argmin(0)[None])
+    np.testing.assert_allclose(pg.std(x, 0).numpy(), xs.std(0, ddof=1), rtol=target.tol)
+    np.testing.assert_allclose(pg.var(x, 1, False).numpy(), xs.var(1), rtol=target.tol)
+    np.testing.assert_array_equal(pg.sort(x, 0).indices.numpy(), np.argsort(xs, 0, kind="stable"))
+    np.testing.assert_allclose(pg.sum(x, 1).numpy(), xs.sum(1), rtol=target.tol)
+    np.testing.assert_allclose(pg.max(x, x * 0.5).numpy(), np.maximum(xs, xs * 0.5), rtol=target.tol)
 
 
 @pytest.mark.parametrize("call, names", [
@@ -590,3 +606,11 @@ def test_devices_answer_without_a_gpu():
     if not pg.cuda.is_available():
         with pytest.raises((ValueError, pg.BackendUnavailable)):
             pg.device("cuda", 1)
+
+
+def test_pytorch_dtype_names_are_the_same_objects(target):
+    assert (pg.float, pg.double, pg.long, pg.int, pg.short) == (pg.float32, pg.float64, pg.int64, pg.int32, pg.int16)
+    assert (pg.cfloat, pg.cdouble) == (pg.complex64, pg.complex128) and pg.half == "float16"
+    x = target.tensor([1.5, -2.5])
+    assert x.to(pg.long).dtype is pg.int64 and x.to(pg.long).numpy().tolist() == [1, -2]
+    assert pg.zeros(2, dtype=pg.float, backend=target.backend, device=target.device).dtype is pg.float32
