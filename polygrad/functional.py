@@ -394,9 +394,18 @@ def _reduce_weighted(loss, weights, reduction):
     return ops.sum(loss) / ops.sum(weights)
 
 
+def _one_sample(loss_function, input, target, reduction, *options):
+    """loss_function on one unbatched sample (input (C,)) as on a batch of one, its axis then dropped."""
+    loss = loss_function(ops.expand_dims(input, axis=0), ops.expand_dims(target, axis=0), reduction, *options)
+    return loss[0] if reduction == "none" else loss
+
+
 def nll_loss(log_probs, target, reduction="mean", weight=None, ignore_index=-100):
     """Negative log-likelihood of class indices `target` under log_probs (N, C, ...):
-    -weight[target] log_probs[target], entries equal to ignore_index left out."""
+    -weight[target] log_probs[target], entries equal to ignore_index left out.
+    One sample: log_probs (C,) and a 0-d target."""
+    if log_probs.ndim == 1:
+        return _one_sample(nll_loss, log_probs, _on_device(target, log_probs), reduction, weight, ignore_index)
     loss, weights, _ = _class_loss(log_probs, _on_device(target, log_probs), weight, ignore_index, "nll_loss")
     return _reduce_weighted(loss if weights is None else loss * weights, weights, reduction)
 
@@ -408,9 +417,11 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     With label_smoothing ε the target becomes (1 - ε) target + ε / C, as in PyTorch.
     weight (one per class) scales each class's terms; with class indices the mean
     divides by the summed weights of the entries, and entries equal to ignore_index
-    are left out, as in PyTorch.
+    are left out, as in PyTorch. One sample: logits (C,) and a 0-d or (C,) target.
     """
     target = _on_device(target, logits)
+    if logits.ndim == 1:
+        return _one_sample(cross_entropy, logits, target, reduction, label_smoothing, weight, ignore_index)
     fused = _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)
     if fused is not None:
         return fused
@@ -463,9 +474,13 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean", pos_weigh
 
 
 def one_hot(indices, num_classes=-1):
-    """PyTorch's one_hot: int64 with a new last axis of length num_classes (-1: the largest index + 1)."""
+    """PyTorch's one_hot: int64 with a new last axis of length num_classes (-1: the largest index + 1).
+
+    Indices outside [0, num_classes) raise IndexError, as in PyTorch (they would match no class: a row of zeros).
+    """
     if num_classes == -1:
         num_classes = int(ops.max(indices).item()) + 1
+    ops.checked_indices(indices, num_classes, "one_hot", indices.ndim, negative=False)
     classes = indices.xp.arange(num_classes, dtype=indices.data.dtype, device=indices.device.native)
     return ops.astype(ops.expand_dims(indices, axis=-1) == Tensor._wrap(classes, indices.device), "int64")
 
@@ -504,12 +519,22 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """-w [y log x + (1 - y) log(1 - x)] on probabilities x, each log clamped at -100 as in PyTorch."""
+    """-w [y log x + (1 - y) log(1 - x)] on probabilities x, as PyTorch: each log clamped at -100,
+    and the gradient in x PyTorch's (x - y) / max(x (1 - x), 1e-12), finite at x = 0 and 1.
+
+    The logs are taken of x detached (their clamp would zero the gradient at the ends) and
+    x's gradient is added as (x - x.detach()) * slope, whose value is 0; it is a first
+    derivative only (slope is detached too). y keeps the clamped logs' gradient.
+    """
     target = _float_target(target, input)
     if target.shape != input.shape:
         raise ShapeError(f"binary_cross_entropy: target {describe(target)} must match input {describe(input)}")
-    floor = math.exp(-100)  # log(max(p, e^-100)) = max(log p, -100), with a finite gradient at p = 0
-    loss = -(target * ops.log(ops.maximum(input, floor)) + (1 - target) * ops.log(ops.maximum(1 - input, floor)))
+    p = input.detach()
+    # log p and log1p(-p) only where they are finite (log 0 would warn); -100 elsewhere
+    log_p = ops.where(p > 0, ops.maximum(ops.log(ops.where(p > 0, p, 1.0)), -100.0), -100.0)
+    log_q = ops.where(p < 1, ops.maximum(ops.log1p(ops.where(p < 1, -p, 0.0)), -100.0), -100.0)
+    slope = (p - target.detach()) / ops.maximum(p * (1 - p), 9.999999960041972e-13)  # PyTorch's float 1e-12
+    loss = (target - 1) * log_q - target * log_p + (input - p) * slope
     return _reduce(_weighted(loss, weight), reduction)
 
 
@@ -598,11 +623,12 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6,
 
 # ---------------------------------------------------------------- CTC
 def _host_ints(value, name):
-    """Lengths or labels as a list of Python ints (read from the host once per call)."""
-    if isinstance(value, Tensor):
+    """Lengths or labels as a list of Python ints (read from the host once per call); one
+    number (an int or a 0-d array, one unbatched sequence's length) is a list of one."""
+    if hasattr(value, "tolist"):  # Tensors and host arrays
         value = value.tolist()
-    elif not isinstance(value, (list, tuple)):
-        value = value.tolist() if hasattr(value, "tolist") else [value]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
     if not all(_is_int(v) for v in value):
         raise TypeError(f"ctc_loss: {name} must hold integers, got {value!r}")
     return [int(v) for v in value]

@@ -142,6 +142,49 @@ def test_kl_div_batchmean_matches_pytorch(target, log_target):
     assert got.item() == pytest.approx(expected.item(), rel=target.tol * 10)
 
 
+# p = 0 and 1 on the wrong target, a float32 subnormal, and ends on the right target
+BCE_ENDS = (np.array([0.0, 1.0, 1e-45, 0.5, 0.0, 1.0]), np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_cross_entropy_at_the_ends_matches_pytorch(target, reduction, weighted):
+    """Each log clamped at -100 and PyTorch's gradient (p - y) / max(p (1 - p), 1e-12), finite
+    at p = 0 and 1; in float32 a floor of e^-100 (a subnormal) made the loss 99.98 and the gradient NaN."""
+    torch = pytest.importorskip("torch")
+    dtype = getattr(torch, target.dtype)
+    p, y = BCE_ENDS
+    weight = _weights(p.shape) if weighted else None
+    theirs = torch.tensor(p, dtype=dtype, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy(
+        theirs, torch.tensor(y, dtype=dtype), weight=None if weight is None else torch.tensor(weight, dtype=dtype),
+        reduction=reduction)
+    ours = target.tensor(p, requires_grad=True)
+    got = F.binary_cross_entropy(ours, target.tensor(y), weight=None if weight is None else target.tensor(weight),
+                                 reduction=reduction)
+    np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=target.tol)
+    cotangent = _weights(got.shape)
+    (expected * torch.tensor(cotangent, dtype=dtype)).sum().backward()
+    (got * target.tensor(cotangent)).sum().backward()
+    assert np.isfinite(ours.grad.numpy()).all()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=target.tol)
+
+
+def test_bce_loss_after_a_saturated_sigmoid_matches_pytorch(target):
+    """BCELoss(sigmoid(x), y) with sigmoid(x) rounding to exactly 0 or 1 (in float32)."""
+    torch = pytest.importorskip("torch")
+    x, y = np.array([-200.0, 200.0, -30.0, 3.0]), np.array([1.0, 0.0, 1.0, 0.0])
+    theirs = torch.tensor(x, dtype=getattr(torch, target.dtype), requires_grad=True)
+    expected = torch.nn.BCELoss()(torch.sigmoid(theirs), torch.tensor(y, dtype=theirs.dtype))
+    expected.backward()
+    ours = target.tensor(x, requires_grad=True)
+    got = pg.nn.BCELoss()(pg.sigmoid(ours), target.tensor(y))
+    got.backward()
+    assert got.item() == pytest.approx(expected.item(), rel=target.tol)
+    assert np.isfinite(ours.grad.numpy()).all()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=target.tol, atol=1e-30)
+
+
 def test_loss_errors_name_the_operation():
     with pytest.raises(pg.ShapeError, match="binary_cross_entropy"):
         F.binary_cross_entropy(pg.tensor([0.5, 0.5]), pg.tensor([1.0]))
@@ -348,3 +391,66 @@ def test_ignored_entries_are_exempt_from_the_bound_check():
         F.cross_entropy(logits, pg.tensor(CLASSES), weight=t64(CLASS_WEIGHTS), label_smoothing=0.1).item())
     assert pg.nn.NLLLoss(ignore_index=2)(logits, pg.tensor(np.abs(CLASSES) % 4)).item() == pytest.approx(
         F.nll_loss(logits, pg.tensor(np.abs(CLASSES) % 4), ignore_index=2).item())
+
+
+# ---------------------------------------------------------------- one sample, no batch axis (as PyTorch)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", [{}, {"weight": CLASS_WEIGHTS}, {"label_smoothing": 0.2}, {"ignore_index": 2}],
+                         ids=["plain", "weight", "smoothing", "ignore-other"])
+def test_unbatched_cross_entropy_and_nll_match_pytorch(target, reduction, options):
+    torch = pytest.importorskip("torch")
+    logits = LOGITS[0, :, 0].copy()
+    tol = 1e-10 if target.dtype == "float64" else 2e-5
+    targets = [np.array(3), np.exp(logits) / np.exp(logits).sum()]  # a class index (0-d) and probabilities (C,)
+    for name, label in [("cross_entropy", targets[0]), ("cross_entropy", targets[1]), ("nll_loss", targets[0])]:
+        if name == "nll_loss" and "label_smoothing" in options:
+            continue
+        if label.ndim and "ignore_index" in options:
+            continue  # ignore_index applies to class indices only
+        weight = options.get("weight")
+        rest = {k: v for k, v in options.items() if k != "weight"}
+        z = torch.tensor(logits, requires_grad=True)
+        expected = getattr(torch.nn.functional, name)(
+            z if name == "cross_entropy" else z.log_softmax(0), torch.tensor(label),
+            weight=None if weight is None else torch.tensor(weight), reduction=reduction, **rest)
+        ours = target.tensor(logits, requires_grad=True)
+        label_ours = target.tensor(label, dtype="int64" if label.ndim == 0 else None)
+        got = getattr(F, name)(ours if name == "cross_entropy" else pg.log_softmax(ours, axis=0), label_ours,
+                               weight=None if weight is None else target.tensor(weight), reduction=reduction, **rest)
+        assert got.shape == ()
+        np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=tol, atol=tol)
+        expected.backward()
+        got.backward()
+        np.testing.assert_allclose(ours.grad.numpy(), z.grad.numpy(), rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_unbatched_ctc_matches_pytorch(target, reduction):
+    """log_probs (T, C), targets (S,), and 0-d lengths (PyTorch's form) or Python ints."""
+    torch = pytest.importorskip("torch")
+    logits, _, padded, _, _ = _ctc_inputs()
+    z = torch.tensor(logits[:, 0], requires_grad=True)
+    expected = torch.nn.functional.ctc_loss(z.log_softmax(1), torch.tensor(padded[0, :2]), torch.tensor(5),
+                                            torch.tensor(2), reduction=reduction)
+    expected.backward()
+    tol = 1e-10 if target.dtype == "float64" else 2e-5
+    for lengths in [(pg.tensor(5), pg.tensor(2)), (5, 2)]:
+        ours = target.tensor(logits[:, 0], requires_grad=True)
+        got = F.ctc_loss(pg.log_softmax(ours, axis=1), pg.tensor(padded[0, :2]), *lengths, reduction=reduction)
+        assert got.shape == ()
+        np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=tol)
+        got.backward()
+        np.testing.assert_allclose(ours.grad.numpy(), z.grad.numpy(), rtol=tol * 10, atol=tol * 10)
+
+
+def test_one_hot_checks_its_indices_as_pytorch():
+    torch = pytest.importorskip("torch")
+    labels = np.array([[0, 2], [1, 2]])
+    assert F.one_hot(pg.tensor(labels), 4).tolist() == torch.nn.functional.one_hot(torch.tensor(labels), 4).tolist()
+    assert F.one_hot(pg.tensor(labels)).tolist() == torch.nn.functional.one_hot(torch.tensor(labels)).tolist()
+    # out of range: PyTorch raises, where comparing with each class gave a row of zeros
+    for labels, classes, bad, size in [([3], 3, 3, 3), ([-1], 3, -1, 3), ([0, -1], -1, -1, 1)]:  # -1: inferred
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.one_hot(torch.tensor(labels), classes)
+        with pytest.raises(IndexError, match=rf"one_hot: index {bad} is out of bounds .* size {size}"):
+            F.one_hot(pg.tensor(labels), classes)
