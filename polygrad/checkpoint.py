@@ -13,11 +13,14 @@ previous checkpoint whole; a temporary left by a save that was killed outright
 is removed by the next save to that path.
 
 Loading trusts nothing in the file. From the zip's directory and each array's
-.npy header alone (nothing inflated yet) it checks the entries' names, the
-declared shapes, dtypes and sizes against the model and optimizer and against
-the sizes the directory records; the JSON header is bounded in size and depth
-and every value in it is type-checked. Only then are the arrays read, and the
-model, then the optimizer, are loaded, on their current devices and dtypes.
+.npy header alone (nothing inflated yet) it checks the entries' names, where
+their data lies (inside the file, no two overlapping), their compression (stored
+or deflated, sizes deflate can produce), the declared shapes, dtypes and sizes
+against the model and optimizer and against the sizes the directory records;
+the JSON header is bounded in size and depth and every value in it is
+type-checked. Only then are the arrays read, each stopping at its declared size,
+and the model, then the optimizer, are loaded, on their current devices and
+dtypes. pg.load (polygrad/serialization.py) reads its files with the same checks.
 """
 
 import json
@@ -173,6 +176,9 @@ def metadata(path):
 MAX_HEADER_BYTES = 2**24  # the JSON record; a history of 100,000 epochs takes about 15 MB
 MAX_HEADER_DEPTH = 64     # nesting of the JSON record; save writes 5 levels plus what metadata nests
 MAX_STATE_TENSORS = 8     # optimizer tensors per parameter (Adam keeps 2, with amsgrad 3)
+DEFLATE_MAX_RATIO = 1032  # no deflate stream inflates more: 2 bits at least per 258-byte match
+_LOCAL_HEADER_BYTES = 30  # a zip local file header without its name and extra field
+_READ_CHUNK = 2**20       # inflate this much at a time into the array's buffer
 _NUMERIC = "biufc"        # dtype kinds a tensor can be loaded from: bool, integers, floats, complex
 _OPTIMIZER_ENTRY = re.compile(r"optimizer/(\d+)/(\w+)")
 
@@ -181,19 +187,23 @@ _Declared = namedtuple("_Declared", "name shape dtype fortran_order info offset"
 
 
 @contextmanager
-def _reading(path):
-    """Turn what reading a hostile or broken file can raise into a CheckpointError naming `path`."""
+def _reading(path, operation=None):
+    """Turn what reading a hostile or broken file can raise into a CheckpointError naming `path`,
+    every message starting with `operation: ` where one is given (pg.load gives "load")."""
+    where = f"{operation}: {path}" if operation else f"{path}"
     try:
         yield
-    except CheckpointError:
+    except CheckpointError as error:
+        if operation:
+            error.args = (f"{operation}: {error}",)
         raise
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
+        raise CheckpointError(f"{where}: no such checkpoint file") from None
     except OSError as error:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror or error})") from None
+        raise CheckpointError(f"{where}: cannot read the checkpoint ({error.strerror or error})") from None
     # zipfile: BadZipFile (CRC, structure), NotImplementedError (compression), RuntimeError (encryption)
     except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({error})") from None
+        raise CheckpointError(f"{where}: unreadable checkpoint, truncated or corrupt ({error})") from None
 
 
 def _open(path):
@@ -207,15 +217,8 @@ def _open(path):
 
 
 def _members(path, archive):
-    """{key: ZipInfo} from the archive's directory, where `key.npy` is the member's name; inflates nothing."""
-    members = {}
-    for info in archive.infolist():
-        key = info.filename.removesuffix(".npy")
-        if key == info.filename:
-            raise CheckpointError(f"{path}: unexpected entry {key!r} (every entry of a checkpoint is an .npy array)")
-        if key in members:
-            raise CheckpointError(f"{path}: holds {key!r} twice")
-        members[key] = info
+    """{key: ZipInfo} of a checkpoint's entries, names checked; inflates nothing."""
+    members = _listing(path, archive)
     if _META not in members:
         raise CheckpointError(f"{path}: not a polygrad checkpoint (no {_META} record)")
     unexpected = [key for key in members
@@ -224,6 +227,32 @@ def _members(path, archive):
         raise CheckpointError(f"{path}: unexpected entries {', '.join(map(repr, unexpected[:5]))}"
                               f"{' and more' if len(unexpected) > 5 else ''} (a checkpoint holds {_META}, "
                               "model/<name> and optimizer/<index>/<name>)")
+    return members
+
+
+def _listing(path, archive):
+    """{key: ZipInfo} from the archive's directory, where `key.npy` is the member's name; inflates nothing.
+
+    Every member is an .npy array, no name comes twice, and every member's data lies inside the file
+    before the directory, overlapping no other member's: so the entries' compressed sizes add up to
+    at most the file's size (no entry can claim data the file does not hold, no two can share a bomb).
+    """
+    members = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key == info.filename:
+            raise CheckpointError(f"{path}: unexpected entry {key!r} (every entry of a checkpoint is an .npy array)")
+        if key in members:
+            raise CheckpointError(f"{path}: holds {key!r} twice")
+        members[key] = info
+    placed = sorted(archive.infolist(), key=lambda info: info.header_offset)
+    for info, after in zip(placed, placed[1:] + [None]):
+        end = info.header_offset + _LOCAL_HEADER_BYTES + info.compress_size  # at least; name and extra follow
+        limit = archive.start_dir if after is None else after.header_offset
+        if end > limit:
+            where = "past the end of the entries" if after is None else f"over {after.filename!r}"
+            raise CheckpointError(f"{path}: the zip directory gives {info.filename!r} {info.compress_size:,} bytes "
+                                  f"at offset {info.header_offset:,}, reaching {where} (a truncated or forged archive)")
     return members
 
 
@@ -256,9 +285,14 @@ def _depth(text):
     return max(accumulate(1 if c in "[{" else -1 if c in "]}" else 0 for c in brackets), default=0)
 
 
-def _declared(path, archive, info):
-    """The member's shape and dtype from its .npy header, checked against its size in the zip directory."""
+def _declared(path, archive, info, max_ratio=DEFLATE_MAX_RATIO):
+    """The member's shape and dtype from its .npy header, checked against its size in the zip directory.
+
+    Before the member is opened its sizes in the directory are checked: stored (as np.savez writes)
+    or deflated, and then only by at most `max_ratio` to 1 (the default: what deflate can reach).
+    """
     name = info.filename.removesuffix(".npy")
+    _check_compression(path, name, info, max_ratio)
     with archive.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version not in ((1, 0), (2, 0)):
@@ -275,13 +309,45 @@ def _declared(path, archive, info):
     return _Declared(name, shape, dtype, fortran_order, info, offset)
 
 
+def _check_compression(path, name, info, max_ratio):
+    """The member's sizes in the zip directory are ones its compression can produce, `max_ratio` at most."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise CheckpointError(f"{path}: {name!r} is stored uncompressed, but the zip directory gives it "
+                                  f"{info.file_size:,} bytes in {info.compress_size:,} (a forged archive)")
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        for ratio, what in ((DEFLATE_MAX_RATIO, "deflate can reach: a forged archive"),
+                            (max_ratio, "accepted here (a likely deflate bomb; polygrad writes entries uncompressed)")):
+            if info.file_size > ratio * info.compress_size + 1024:
+                raise CheckpointError(f"{path}: {name!r} would inflate {info.compress_size:,} bytes to "
+                                      f"{info.file_size:,}, more than the {ratio:,}:1 {what}")
+        if info.compress_size > info.file_size + info.file_size // 1024 + 1024:  # deflate's worst case is ~0.03%
+            raise CheckpointError(f"{path}: {name!r} has {info.compress_size:,} bytes of deflated data for "
+                                  f"{info.file_size:,} bytes, more than deflate writes (a forged archive)")
+    else:
+        raise CheckpointError(f"{path}: {name!r} is compressed with zip method {info.compress_type}; polygrad reads "
+                              "stored or deflated entries")
+
+
 def _inflate(path, archive, entry):
-    """The array `entry` declares, reading exactly its size (CRC checked) and nothing more."""
-    data = bytearray(math.prod(entry.shape) * entry.dtype.itemsize)
-    with archive.open(entry.info) as f:
-        f.seek(entry.offset)
-        if f.readinto(data) != len(data) or f.read(1):
-            raise CheckpointError(f"{path}: {entry.name!r} is shorter or longer than it declares")
+    """The array `entry` declares: exactly its size (the directory's, checked by `_declared`), read a
+    chunk at a time and stopping there (CRC checked), so more data than it declares is never inflated."""
+    size = math.prod(entry.shape) * entry.dtype.itemsize
+    data = bytearray(size)
+    view, filled = memoryview(data), 0
+    try:
+        with archive.open(entry.info) as f:
+            f.seek(entry.offset)
+            while filled < size and (chunk := f.read(min(size - filled, _READ_CHUNK))):
+                view[filled:filled + len(chunk)] = chunk
+                filled += len(chunk)
+            if filled != size or f.read(1):
+                raise CheckpointError(f"{path}: {entry.name!r} is shorter or longer than it declares")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise CheckpointError(f"{path}: {entry.name!r} does not inflate to the {size:,} bytes it declares; stopped "
+                              f"there ({error})") from None
+    finally:
+        view.release()
     array = np.frombuffer(data, entry.dtype).reshape(entry.shape, order="F" if entry.fortran_order else "C")
     return array if entry.dtype.isnative else array.astype(entry.dtype.newbyteorder("="))
 

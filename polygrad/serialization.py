@@ -8,8 +8,16 @@ bool or None), lists, tuples, and plain numbers, strings and None. The file
 is an .npz archive written atomically by the checkpoint writer: each tensor is
 an entry `tensors/<i>` holding a host copy; the `__polygrad__` record is JSON
 describing the structure and, per tensor, its dtype, backend, device and
-requires_grad. Loading reads the structure as data and never unpickles; it
-uses the checkpoint reader's bounded, checked access to the archive.
+requires_grad, and shape. Loading reads the structure as data and never
+unpickles; it uses the checkpoint reader's bounded, checked access to the
+archive. Before any tensor is inflated: the record is bounded in size and
+depth and its whole structure type-checked; the archive holds exactly the
+entries the record refers to, each once; every entry's data lies inside the
+file, its sizes in the zip directory are ones its compression can produce (a
+tensor's at most MAX_COMPRESSION_RATIO to 1: pg.save stores entries
+uncompressed), and its .npy header's shape x dtype is the size the directory
+gives and the shape the record gives. Each entry is then inflated only up to that size. Every
+error is a CheckpointError starting "load: <path>:" and naming the entry.
 
 map_location: None puts each tensor back on the backend and device it was
 saved from; a backend name ("torch"), a device ("cpu", "cuda:1", a Device)
@@ -23,7 +31,8 @@ import numpy as np
 
 from . import backends
 from .checkpoint import (
-    MAX_HEADER_DEPTH, CheckpointError, _declared, _header, _inflate, _META, _open, _reading, _write_atomically,
+    MAX_HEADER_DEPTH, CheckpointError, _declared, _header, _inflate, _listing, _META, _open, _reading,
+    _write_atomically,
 )
 from .creation import asarray, resolve_target
 from .tensor import Tensor
@@ -31,6 +40,7 @@ from .tensor import Tensor
 FORMAT = "polygrad-save"
 VERSION = 1
 _KEY_TYPES = (str, int, float, bool, type(None))
+MAX_COMPRESSION_RATIO = 100  # a deflated entry may inflate this much; pg.save writes stored entries
 
 
 def save(obj, f):
@@ -48,8 +58,8 @@ def _encode(obj, arrays, where, depth):
         raise ValueError(f"save: {where} nests deeper than {MAX_HEADER_DEPTH // 2 - 2} containers")
     if isinstance(obj, Tensor):
         arrays.append(obj.numpy())
-        return {"tensor": len(arrays) - 1, "dtype": obj.dtype.name, "backend": obj.device.backend.name,
-                "device": obj.device.name, "requires_grad": obj.requires_grad,
+        return {"tensor": len(arrays) - 1, "shape": list(arrays[-1].shape), "dtype": obj.dtype.name,
+                "backend": obj.device.backend.name, "device": obj.device.name, "requires_grad": obj.requires_grad,
                 "parameter": type(obj).__name__ == "Parameter"}
     if isinstance(obj, dict):
         for key in obj:
@@ -70,20 +80,35 @@ def load(f, map_location=None, weights_only=True):
     """What `save` wrote to `f`, tensors on their saved backend and device or on `map_location`.
 
     `weights_only` is accepted for PyTorch's sake; loading never runs code from the file either way.
+    Everything is checked before any tensor is inflated (see the module's docstring).
     """
     path = Path(f)
-    with _reading(path), _open(path) as archive:
-        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+    with _reading(path, "load"), _open(path) as archive:
+        members = _listing(path, archive)
         if _META not in members:
             raise CheckpointError(f"{path}: not a file written by pg.save (no {_META} record)")
         meta = _header(path, archive, members, check=_check_header)  # first: it tells a checkpoint apart
+        nodes = {}
+        _decode(path, meta["tree"], lambda node: _refer(path, node, nodes))  # the whole structure, checked
         for key, info in members.items():
-            if key != _META and not (key.startswith("tensors/") and key[len("tensors/"):].isdecimal()):
-                raise CheckpointError(f"{path}: unexpected entry {info.filename!r} (pg.save writes {_META} and "
-                                      "tensors/<i>)")
-        arrays = {key: _inflate(path, archive, _declared(path, archive, info))
-                  for key, info in members.items() if key != _META}
-    return _decode(path, meta["tree"], arrays, map_location)
+            if key != _META and key not in nodes:
+                raise CheckpointError(f"{path}: unexpected entry {info.filename!r} (pg.save writes {_META} and the "
+                                      f"tensors/<i> its record refers to)")
+        declared = {}
+        for key, node in nodes.items():
+            if key not in members:
+                raise CheckpointError(f"{path}: corrupt {_META} record: refers to {key!r}, which the archive does "
+                                      "not hold")
+            entry = declared[key] = _declared(path, archive, members[key], max_ratio=MAX_COMPRESSION_RATIO)
+            if "shape" in node and tuple(node["shape"]) != entry.shape:  # files saved before shapes were recorded
+                raise CheckpointError(f"{path}: {key!r} holds shape {entry.shape}, but the {_META} record says "
+                                      f"{tuple(node['shape'])}")
+        arrays = {key: _inflate(path, archive, entry) for key, entry in declared.items()}
+    try:
+        return _decode(path, meta["tree"], lambda node: _tensor(path, arrays[_key(node)], node, map_location))
+    except CheckpointError as error:
+        error.args = (f"load: {error}",)
+        raise
 
 
 def _check_header(path, meta):
@@ -97,28 +122,55 @@ def _check_header(path, meta):
         raise CheckpointError(f"{path}: corrupt {_META} record: no 'tree'")
 
 
-def _decode(path, node, arrays, map_location):
+def _key(node):
+    return f"tensors/{node['tensor']}"
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_NODE_TYPES = {"dtype": str, "backend": str, "device": str, "requires_grad": bool, "parameter": bool}
+
+
+def _refer(path, node, nodes):
+    """Check a tensor's record and note it in `nodes` under its entry's key; each entry is referred to once."""
+    def bad(problem):
+        raise CheckpointError(f"{path}: corrupt {_META} record: {problem}")
+
+    if not _is_count(node["tensor"]):
+        bad(f"a tensor's index must be a non-negative integer, got {node['tensor']!r:.80}")
+    for name, kind in _NODE_TYPES.items():
+        if name in node and not isinstance(node[name], kind):
+            bad(f"tensor {node['tensor']}'s {name!r} must be a {kind.__name__}, got {node.get(name)!r:.80}")
+    if "shape" in node and not (isinstance(node["shape"], list) and all(map(_is_count, node["shape"]))):
+        bad(f"tensor {node['tensor']}'s 'shape' must be a list of non-negative integers, got {node['shape']!r:.80}")
+    key = _key(node)
+    if key in nodes:
+        bad(f"refers to {key!r} twice")
+    nodes[key] = node
+
+
+def _decode(path, node, tensor):
+    """The object `node` describes, each tensor's record given to `tensor`; raises on a malformed record."""
     def bad(problem):
         raise CheckpointError(f"{path}: corrupt {_META} record: {problem}")
 
     if not isinstance(node, dict) or len(node) < 1:
         bad(f"expected an object, got {node!r:.80}")
     if "tensor" in node:
-        key = f"tensors/{node['tensor']}"
-        if key not in arrays:
-            bad(f"refers to {key!r}, which the archive does not hold")
-        return _tensor(path, arrays[key], node, map_location)
+        return tensor(node)
     if "dict" in node:
         pairs = node["dict"]
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], _KEY_TYPES)
                                                   for p in pairs):
             bad("a dict must be a list of [key, value] pairs")
-        return {key: _decode(path, value, arrays, map_location) for key, value in pairs}
+        return {key: _decode(path, value, tensor) for key, value in pairs}
     for kind, make in (("list", list), ("tuple", tuple)):
         if kind in node:
             if not isinstance(node[kind], list):
                 bad(f"a {kind} must be a JSON array")
-            return make(_decode(path, item, arrays, map_location) for item in node[kind])
+            return make(_decode(path, item, tensor) for item in node[kind])
     if "value" in node and isinstance(node["value"], _KEY_TYPES):
         return node["value"]
     bad(f"unknown entry {node!r:.80}")
