@@ -148,11 +148,15 @@ class Primitive:
          compute in floating point; "true_divide": integers alone too).
     fresh: every vjp result is a new array (never g, an input or a view of one), so a
          leaf may keep it as its gradient slot without a copy.
+    view: for the primitives PyTorch calls views (indexing, reshapes, transposes),
+         rule(xp, old, new, **params) -> the input's value once the output's has
+         become `new` (old: the input's value before); an in-place update of the
+         output is written back into its input through it (Tensor._update).
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view")
 
-    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False):
+    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None):
         self.name = name
         self.forward = forward
         self.vjp = vjp
@@ -160,6 +164,7 @@ class Primitive:
         self.doc = doc
         self.promotion = promotion
         self.fresh = fresh
+        self.view = view
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -215,6 +220,8 @@ def apply(primitive, inputs, params):
     except Exception as error:
         raise _explain(primitive, inputs, error) from error
     out = Tensor._wrap(data, device)
+    if primitive.view is not None:
+        out._view = (inputs[0], primitive, params, inputs[0]._version)  # where an in-place update of out goes
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
             if t.requires_grad:

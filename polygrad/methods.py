@@ -611,26 +611,22 @@ def cuda(self, device=None):
 
 
 # ================================================================ in place
-def div_(self, value):
-    return self._assign(ops.divide(self.detach(), value).data)
-
-
 def clamp_(self, min=None, max=None):
-    return self._assign(self.xp.clip(self.data, min, max))
+    return self._update("clamp_", lambda old: ops.clip(old, min, max))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     from .random import default_generator
 
     source = generator or default_generator(self.device)
-    return self._assign(source.randn(*self.shape, dtype=self.dtype, mean=mean, std=std).data)
+    return self._assign(source.randn(*self.shape, dtype=self.dtype, mean=mean, std=std).data, "normal_")
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     from .random import default_generator
 
     source = generator or default_generator(self.device)
-    return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).data)
+    return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).data, "uniform_")
 
 
 # ================================================================ autograd
@@ -697,7 +693,7 @@ _METHODS = {
     "element_size": element_size, "cuda": cuda, "reciprocal": reciprocal, "rsqrt": rsqrt,
     "new_zeros": _new(zeros), "new_ones": _new(ones), "new_empty": _new(empty), "new_full": new_full,
     "new_tensor": new_tensor,
-    "div_": div_, "clamp_": clamp_, "normal_": normal_, "uniform_": uniform_,
+    "clamp_": clamp_, "normal_": normal_, "uniform_": uniform_,
     "register_hook": register_hook, "retain_grad": retain_grad,
 }
 

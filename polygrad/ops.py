@@ -442,7 +442,8 @@ def assign_slice(x, value, key):
     if not builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in key):
         raise IndexError(f"setitem: assigning through an index array is not recorded for backward on {describe(x)}; "
                          "use where(mask, value, x) or do it under no_grad()")
-    key = key + (Ellipsis,)
+    if Ellipsis not in key:
+        key = key + (Ellipsis,)
     xp = x.xp
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True

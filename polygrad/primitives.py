@@ -42,8 +42,8 @@ from .engine import Primitive
 PRIMITIVES = {}
 
 
-def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False):
-    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion, fresh)
+def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None):
+    PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion, fresh, view)
     return PRIMITIVES[name]
 
 
@@ -318,7 +318,8 @@ defprim("matmul", lambda xp, a, b: xp.matmul(a, b),
         fresh=True)
 defprim("matrix_transpose", lambda xp, x: xp.matrix_transpose(x),
         vjp=[lambda xp, g, out, x: xp.matrix_transpose(g)],
-        jvp=[lambda xp, t, out, x: xp.matrix_transpose(t)])
+        jvp=[lambda xp, t, out, x: xp.matrix_transpose(t)],
+        view=lambda xp, old, new: xp.matrix_transpose(new))
 
 # ================================================================ reductions
 defprim("sum", lambda xp, x, *, axis=None, keepdims=False: xp.sum(x, axis=axis, keepdims=keepdims),
@@ -393,19 +394,31 @@ defprim("softmax_cross_entropy", lambda xp, logits, flat_target, *, reduction="m
 # ================================================================ shape
 defprim("reshape", lambda xp, x, *, shape: xp.reshape(x, shape),
         vjp=[lambda xp, g, out, x, shape: xp.reshape(g, x.shape)],
-        jvp=[lambda xp, t, out, x, shape: xp.reshape(t, out.shape)])
+        jvp=[lambda xp, t, out, x, shape: xp.reshape(t, out.shape)],
+        view=lambda xp, old, new, shape: xp.reshape(new, old.shape))
 defprim("permute_dims", lambda xp, x, *, axes: xp.permute_dims(x, axes),
         vjp=[lambda xp, g, out, x, axes: xp.permute_dims(g, _inverse(axes))],
-        jvp=[lambda xp, t, out, x, axes: xp.permute_dims(t, axes)])
+        jvp=[lambda xp, t, out, x, axes: xp.permute_dims(t, axes)],
+        view=lambda xp, old, new, axes: xp.permute_dims(new, _inverse(axes)))
 defprim("expand_dims", lambda xp, x, *, axis=0: xp.expand_dims(x, axis=axis),
         vjp=[lambda xp, g, out, x, axis: xp.reshape(g, x.shape)],
-        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)])
+        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)],
+        view=lambda xp, old, new, axis: xp.reshape(new, old.shape))
 defprim("squeeze", lambda xp, x, *, axis: xp.squeeze(x, axis=axis),
         vjp=[lambda xp, g, out, x, axis: xp.reshape(g, x.shape)],
-        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)])
+        jvp=[lambda xp, t, out, x, axis: xp.reshape(t, out.shape)],
+        view=lambda xp, old, new, axis: xp.reshape(new, old.shape))
+
+
+def _refuse_write_through_broadcast(xp, old, new, shape):
+    raise RuntimeError(f"in-place update of a broadcast view: several of its {shape} entries are one entry "
+                       f"of the {tuple(old.shape)} tensor it came from; clone() it first")
+
+
 defprim("broadcast_to", lambda xp, x, *, shape: xp.broadcast_to(x, shape),
         vjp=[lambda xp, g, out, x, shape: g],  # the engine sums it back to x's shape
-        jvp=[lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)])
+        jvp=[lambda xp, t, out, x, shape: xp.broadcast_to(t, shape)],
+        view=_refuse_write_through_broadcast)
 defprim("concat", lambda xp, *arrays, axis=0: xp.concat(arrays, axis=axis),
         vjp=_slice_grads,
         jvp=lambda xp, tangents, out, *arrays, axis=0: xp.concat(tangents, axis=axis))
@@ -414,6 +427,7 @@ defprim("concat", lambda xp, *arrays, axis=0: xp.concat(arrays, axis=axis),
 defprim("getitem", lambda xp, x, *, key: x[key],
         vjp=[lambda xp, g, out, x, key: xp.scatter_slice(g, key=key, shape=x.shape)],
         jvp=[lambda xp, t, out, x, key: t[key]],
+        view=lambda xp, old, new, key: xp.assign_slice(old, new, key),
         doc="Basic indexing (ints, slices, None, Ellipsis); array keys go through take.")
 defprim("scatter_slice", _scatter_slice,
         vjp=[lambda xp, g, out, values, key, shape: g[key]],

@@ -4,7 +4,7 @@ import itertools
 import math
 
 from . import dtypes, engine
-from .errors import DtypeError, ShapeError, describe, dtype_name
+from .errors import DtypeError, InplaceModificationError, ShapeError, describe, dtype_name
 
 
 _creation_counter = itertools.count()
@@ -20,7 +20,8 @@ class Tensor:
     tangent       forward-mode tangent (raw array) inside `polygrad.jvp`
     """
 
-    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "__weakref__")
+    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "_view",
+                 "__weakref__")
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
     def __init__(self, data, device=None, requires_grad=False):
@@ -28,7 +29,7 @@ class Tensor:
 
         t = asarray(data, device=device)
         self.data, self.device = t.data, t.device
-        self.grad = self.tangent = self._op = self._hooks = None
+        self.grad = self.tangent = self._op = self._hooks = self._view = None
         self._version = 0
         self._seq = next(_creation_counter)
         self.requires_grad = False
@@ -41,7 +42,7 @@ class Tensor:
         t.data = data
         t.device = device
         t.requires_grad = False
-        t.grad = t.tangent = t._op = t._hooks = None
+        t.grad = t.tangent = t._op = t._hooks = t._view = None
         t._version = 0
         t._seq = next(_creation_counter)  # creation order is a topological order (engine.toposort)
         return t
@@ -221,18 +222,49 @@ class Tensor:
     # into, so arrays saved for backward (and views sharing memory) stay intact,
     # and the version counter makes any graph that saved the old value refuse
     # to run. PyTorch's rules: anything goes under no_grad(); a leaf that
-    # requires grad cannot be updated outside it; otherwise the update is
-    # recorded on the tape as an operation on the old value.
-    def _update(self, name, compute):
-        """self takes the value `compute(old)`, where old is a snapshot of self."""
-        recording = engine.state.grad_enabled
-        if recording and self.requires_grad and self._op is None:
+    # requires grad (or a view of one) cannot be updated outside it; otherwise the
+    # update is recorded on the tape as an operation on the old value.
+    # A view (x[0], x.view(-1), x.t(), ...) written in place passes its new value
+    # back into the tensor it was taken from, then is taken again from it, so
+    # `x[0].fill_(1)` and `row = x[0]; row += 1` change x as they do in PyTorch.
+    def _refuse_leaf(self, name):
+        """Check an in-place update may go ahead: not into a leaf that requires grad while
+        recording, and not through a view whose tensor changed since it was taken."""
+        root = self
+        while root._view is not None:
+            parent, _, _, version = root._view
+            if parent._version != version:
+                raise InplaceModificationError(
+                    f"{name}: {describe(root)} is a view of {describe(parent)}, which was modified in place "
+                    "after the view was taken, so the view no longer shows it; take the view again"
+                )
+            root = parent
+        if engine.state.grad_enabled and root.requires_grad and root._op is None:
+            what = "a leaf tensor" if root is self else f"a view of a leaf tensor ({describe(root)})"
             raise RuntimeError(
-                f"{name}: in-place update of a leaf tensor that requires grad; wrap it in polygrad.no_grad() "
+                f"{name}: in-place update of {what} that requires grad; wrap it in polygrad.no_grad() "
                 "(e.g. for a manual optimizer step: with pg.no_grad(): p -= lr * p.grad)"
             )
+
+    def _snapshot(self):
+        """A tensor standing for self's value as it is now: it takes over self's place in the
+        graph (its operation, version and creation number), so self can take a new value."""
         old = Tensor._wrap(self.data, self.device)
         old.requires_grad, old._op, old.tangent, old._version = self.requires_grad, self._op, self.tangent, self._version
+        old._seq = self._seq
+        return old
+
+    def _update(self, name, compute, old=None):
+        """self takes the value `compute(old)`, where old is a snapshot of self."""
+        recording = engine.state.grad_enabled
+        self._refuse_leaf(name)
+        if self._view is not None:
+            parent, primitive, params, _ = self._view
+            parent_old = parent._snapshot()
+            if self._op is not None and self._op.inputs is not None:
+                # self was taken from parent's present value, which the snapshot now stands for
+                self._op.inputs = [parent_old if t is parent else t for t in self._op.inputs]
+        old = old if old is not None else self._snapshot()
         new = compute(old)
         if not isinstance(new, Tensor):
             new = ops.asarray_like(new, self)
@@ -242,6 +274,10 @@ class Tensor:
             if ops.kind(new) != ops.kind(self):
                 raise DtypeError(f"{name}: the result, {describe(new)}, cannot be cast into {describe(self)}")
             new = ops.astype(new, self.data.dtype)
+        if self._view is not None:
+            parent._update(name, lambda _: primitive.view(ops, parent_old, new, **params), old=parent_old)
+            new = engine.apply(primitive, [parent], params)  # the view taken again, of the updated parent
+            self._view = new._view
         self.data, self.tangent = new.data, new.tangent
         self._version += 1
         if recording and new._op is not None:
@@ -249,16 +285,21 @@ class Tensor:
             self._op.out_version = self._version
         return self
 
-    def _assign(self, data):
+    def _assign(self, data, name="in-place update"):
         """self takes the raw array `data` (broadcast and cast to self), outside the tape."""
-        if self.requires_grad and self._op is None and engine.state.grad_enabled:
-            raise RuntimeError(
-                "in-place update of a leaf tensor that requires grad; wrap it in polygrad.no_grad()"
-            )
+        self._refuse_leaf(name)
         if tuple(data.shape) != self.shape:
             data = self.xp.broadcast_to(data, self.shape)
         if data.dtype != self.data.dtype:
             data = self.xp.astype(data, self.data.dtype)
+        if self._view is not None:
+            parent, primitive, params, _ = self._view
+            with engine.no_grad():
+                value = primitive.view(ops, Tensor._wrap(parent.data, parent.device), Tensor._wrap(data, self.device),
+                                       **params)
+            parent._assign(value.data, name)
+            data = primitive.forward(self.xp, parent.data, **params)
+            self._view = (parent, primitive, params, parent._version)
         self.data = data
         self._version += 1
         return self
@@ -322,13 +363,15 @@ class Tensor:
         return self._update("div_", lambda old: ops.divide(old, value))
 
     def zero_(self):
-        return self._assign(self.xp.zeros_like(self.data))
+        return self._assign(self.xp.zeros_like(self.data), "zero_")
 
     def fill_(self, value):
-        return self._assign(self.xp.full_like(self.data, value))
+        return self._assign(self.xp.full_like(self.data, value), "fill_")
 
     def __setitem__(self, key, value):
         """x[key] = value; recorded (value and the rest of x get their gradients) for basic keys."""
+        if self._is_view_of_self_at(key, value):
+            return  # nothing to write: x[key] += v has written x[key]'s new value into x already
         key = ops.raw_key(key, self, "setitem")
         source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
 
@@ -340,6 +383,21 @@ class Tensor:
             return ops.assign_slice(old, source, key)
 
         return self._update("setitem", compute)
+
+    def _is_view_of_self_at(self, key, value):
+        """Whether `value` is self[key] as self is now, for a basic key.
+
+        Python runs `x[key] += v` as `view = x[key]; view += v; x[key] = view`; the
+        in-place update already wrote the view's new value into x, and writing it
+        again would record a second update that the view, taken before it, predates.
+        """
+        view = value._view if isinstance(value, Tensor) else None
+        if view is None or view[0] is not self or view[3] != self._version or view[1].name != "getitem":
+            return False
+        parts = key if isinstance(key, tuple) else (key,)
+        if not all(p is None or p is Ellipsis or type(p) in (int, slice) for p in parts):
+            return False
+        return view[2]["key"] == (parts if Ellipsis in parts else parts + (Ellipsis,))
 
     # ---- operators ----------------------------------------------------------
     def __add__(self, other):

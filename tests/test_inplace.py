@@ -111,3 +111,81 @@ def test_in_place_result_must_fit(target):
     assert to_numpy(i).tolist() == [1, 2]
     i += 1
     assert to_numpy(i).tolist() == [2, 3] and str(i.dtype) == "int32"
+
+
+# ---------------------------------------------------------------- views
+# An in-place update of a view (x[0], x.view(-1), x.t(), a row from iteration) reaches the tensor
+# it was taken from, as in PyTorch where the two share memory.
+VIEW_WRITES = {
+    "fill_ a row": (lambda x: x[0].fill_(5.0), [[5, 5, 5], [0, 0, 0]]),
+    "add_ through view(-1)": (lambda x: x.view(-1).add_(1.0), [[1, 1, 1], [1, 1, 1]]),
+    "fill_ through t()": (lambda x: x.t().fill_(2.0), [[2, 2, 2], [2, 2, 2]]),
+    "+= on a row held in a name": (lambda x: x[1].__iadd__(3.0), [[0, 0, 0], [3, 3, 3]]),
+    "a view of a view": (lambda x: x[0].unsqueeze(0).transpose(0, 1)[2].fill_(4.0), [[0, 0, 4], [0, 0, 0]]),
+    "column *= after a row +=": (lambda x: (x[0].__iadd__(2.0), x[:, 1].mul_(3.0)), [[2, 6, 2], [0, 0, 0]]),
+    "x[0][1] = 7": (lambda x: x[0].__setitem__(1, 7.0), [[0, 7, 0], [0, 0, 0]]),
+    "zero_ a row of ones + 1": (lambda x: (x.add_(1.0), x[1].zero_()), [[1, 1, 1], [0, 0, 0]]),
+}
+
+
+@pytest.mark.parametrize("name", list(VIEW_WRITES))
+def test_in_place_update_of_a_view_reaches_its_tensor(target, name):
+    write, expected = VIEW_WRITES[name]
+    x = target.tensor(np.zeros((2, 3)))
+    write(x)
+    assert to_numpy(x).tolist() == expected
+
+
+def test_rows_updated_while_iterating_change_the_tensor(target):
+    x = target.tensor(np.zeros((2, 3)))
+    for row in x:
+        row += target.tensor([0.0, 1.0, 2.0])
+    assert to_numpy(x).tolist() == [[0, 1, 2], [0, 1, 2]]
+
+
+def test_a_view_updated_in_place_stays_a_view(target):
+    x = target.tensor(np.zeros((2, 3)))
+    row = x[0]
+    row += 1.0
+    row *= 4.0
+    assert to_numpy(row).tolist() == [4, 4, 4] and to_numpy(x).tolist() == [[4, 4, 4], [0, 0, 0]]
+
+
+def test_indexed_in_place_on_a_non_leaf_differentiates(target64):
+    """y = 2w; y[0] *= 3; loss = sum(y * y): d/dw = 2y * dy/dw, with dy/dw = 6 on row 0 and 2 on row 1."""
+    w = target64.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = w * 2.0
+    y[0] *= 3.0
+    v = y[:, 1]
+    v += 1.0  # through a column held in a name, recorded as well
+    (y * y).sum().backward()
+    y_expected = np.array([[6.0, 13.0], [6.0, 9.0]])
+    np.testing.assert_allclose(to_numpy(y), y_expected)
+    np.testing.assert_allclose(to_numpy(w.grad), 2 * y_expected * np.array([[6.0, 6.0], [2.0, 2.0]]))
+
+
+def test_a_view_of_a_leaf_that_requires_grad_refuses_in_place_outside_no_grad(target):
+    w = target.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"mul_: in-place update of a view of a leaf tensor .* polygrad.no_grad"):
+        w[0].mul_(2.0)
+    assert to_numpy(w).tolist() == [[1, 1, 1]] * 2
+    with pg.no_grad():
+        w[:, 0].zero_()  # the usual way to initialise part of a parameter
+    assert to_numpy(w).tolist() == [[0, 1, 1]] * 2 and w.is_leaf
+
+
+def test_a_view_whose_tensor_changed_since_refuses_to_write(target):
+    """The view would write its stale values back over the change (PyTorch's view would show it)."""
+    x = target.tensor(np.zeros((2, 3)))
+    row = x[0]
+    x += 1.0
+    with pytest.raises(pg.InplaceModificationError, match=r"fill_: .* is a view of .* modified in place after the view"):
+        row.fill_(5.0)
+    assert to_numpy(x).tolist() == [[1, 1, 1]] * 2
+
+
+def test_a_broadcast_view_refuses_in_place(target):
+    x = target.tensor(np.zeros(3))
+    with pytest.raises(RuntimeError, match=r"broadcast view: several of its \(2, 3\) entries are one entry"):
+        pg.broadcast_to(x, (2, 3)).fill_(1.0)
+    assert to_numpy(x).tolist() == [0, 0, 0]
