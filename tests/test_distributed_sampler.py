@@ -9,7 +9,7 @@ import pytest
 
 import polygrad as pg
 from polygrad.data import DistributedSampler
-from polygrad.data.datasets import permutation
+from polygrad.data.datasets import torch_permutation
 
 
 class Sized:
@@ -49,17 +49,28 @@ def test_the_ranks_cover_the_dataset_like_pytorch_describes(n, replicas, drop_la
 @pytest.mark.parametrize("drop_last", [False, True])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_indices_equal_torch_distributed_sampler(n, replicas, drop_last, shuffle):
-    """shuffle=False: torch's indices exactly. shuffle=True: torch's layout over polygrad's permutation of
-    (seed, epoch), i.e. torch's unshuffled positions mapped through that permutation."""
+    """The very indices of torch's sampler, shuffled or not, over several epochs."""
     torch_data = pytest.importorskip("torch.utils.data")
     for rank in range(replicas):
         ours = DistributedSampler(Sized(n), replicas, rank, shuffle=shuffle, seed=7, drop_last=drop_last)
-        theirs = torch_data.DistributedSampler(Sized(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        theirs = torch_data.DistributedSampler(Sized(n), replicas, rank, shuffle=shuffle, seed=7, drop_last=drop_last)
         assert len(ours) == len(theirs)
         for epoch in range(3):
             theirs.set_epoch(epoch)
-            order = permutation(n, (7, epoch)).tolist() if shuffle else list(range(n))
-            assert epoch_indices(ours, epoch) == [order[i] for i in theirs]
+            assert epoch_indices(ours, epoch) == list(theirs)
+
+
+@pytest.mark.parametrize("n, seed", [(0, 0), (1, 3), (2, 5), (10, 0), (1000, 12345), (50000, 2**31 + 5)])
+def test_torch_permutation_is_torch_randperm(n, seed):
+    torch = pytest.importorskip("torch")
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    assert torch_permutation(n, seed) == torch.randperm(n, generator=generator).tolist()
+
+
+def test_torch_permutation_without_torch():
+    """Fixed from torch 2.13's torch.randperm(10) after manual_seed(0), so it holds where torch is absent."""
+    assert torch_permutation(10, 0) == [4, 1, 7, 5, 3, 9, 0, 8, 6, 2]
 
 
 def test_shuffle_changes_with_the_epoch_and_is_the_same_on_every_rank():

@@ -89,6 +89,24 @@ def permutation(n, seed):
     return np.random.default_rng(seed).permutation(n)
 
 
+def torch_permutation(n, seed):
+    """0..n-1 in the order PyTorch's CPU `torch.randperm(n, generator=g)` gives after `g.manual_seed(seed)`.
+
+    PyTorch's generator is MT19937 with the classic integer seeding, which NumPy's
+    legacy RandomState also uses; randperm is a Fisher-Yates pass, swapping entry i
+    with entry i + (the next 32-bit draw) mod (n - i). Exact for n below 2**32 / 20,
+    where PyTorch switches to 64-bit draws.
+    """
+    if n >= 2**32 // 20:
+        raise ValueError(f"torch_permutation: n = {n} is past the size whose order is reproduced")
+    draws = np.random.RandomState(seed & 0xFFFFFFFF)._bit_generator.random_raw(max(n - 1, 0)).tolist()
+    order = list(range(n))
+    for i, draw in enumerate(draws):
+        j = i + draw % (n - i)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def seed_host(seed):
     """Seed Python's and NumPy's global generators (a DataLoader worker's random augmentations)."""
     import random

@@ -2,7 +2,7 @@
 
 import math
 
-from .datasets import permutation
+from .datasets import torch_permutation
 
 
 class DistributedSampler:
@@ -11,11 +11,10 @@ class DistributedSampler:
     PyTorch's assignment: without drop_last the index list is padded with its own
     first entries to a multiple of num_replicas (every rank gets the same count);
     with drop_last its tail is cut to one; rank r takes every num_replicas-th index
-    starting at r. shuffle=False gives PyTorch's indices exactly. shuffle=True
-    applies that same layout to polygrad's own permutation of (seed, epoch), the one
-    DataLoader uses (PyTorch's comes from torch.randperm): the same seed and epoch
-    give the same order on every rank, run and backend. Call set_epoch(e) before
-    each epoch so the shuffle changes.
+    starting at r. shuffle=True shuffles with PyTorch's own permutation of
+    seed + epoch (torch.randperm's, reproduced on the host without torch), so the
+    indices are PyTorch's exactly either way, on every rank, run and backend. Call
+    set_epoch(e) before each epoch so the shuffle changes.
 
     num_replicas and rank default to the process group's (1 and 0 without one).
     """
@@ -50,7 +49,7 @@ class DistributedSampler:
 
     def __iter__(self):
         n = len(self.dataset)
-        indices = permutation(n, (self.seed, self.epoch)).tolist() if self.shuffle else list(range(n))
+        indices = torch_permutation(n, self.seed + self.epoch) if self.shuffle else list(range(n))
         if self.drop_last:
             indices = indices[:self.total_size]
         else:
