@@ -5,6 +5,7 @@ polygrad's default floating dtype is float32 on every backend (set it with
 `set_default_dtype`); it never relies on a library's own default.
 """
 
+import math
 import operator
 
 from . import backends, dtypes
@@ -223,12 +224,21 @@ def full(shape, fill_value, dtype=None, device=None, backend=None, requires_grad
 
 
 def eye(n_rows, n_cols=None, k=0, dtype=None, device=None, backend=None, requires_grad=False):
+    _shape((n_rows,) if n_cols is None else (n_rows, n_cols), "eye")
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"eye: k must be an integer, got {k!r}")
     target = resolve_device(device, backend)
     data = target.backend.xp.eye(n_rows, n_cols, k=k, dtype=resolve_dtype(dtype, target), device=target.native)
     return _finish(data, target, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None, backend=None, requires_grad=False):
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    first, last = (0, start) if stop is None else (start, stop)
+    count = max(0, math.ceil((last - first) / step))
+    if count >= 2**48:  # far past any memory: the libraries' own errors here are unhelpful
+        raise ShapeError(f"arange({start!r}, {stop!r}, {step!r}): {count} elements is more than can be made")
     target = resolve_device(device, backend)
     kind = "real floating" if any(isinstance(v, float) for v in (start, stop, step)) else "integral"
     native = resolve_dtype(dtype, target, kind)
@@ -237,6 +247,8 @@ def arange(start, stop=None, step=1, dtype=None, device=None, backend=None, requ
 
 
 def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=None, requires_grad=False):
+    if not _is_size(num):
+        raise ShapeError(f"linspace: num must be a non-negative integer, got {num!r}")
     target = resolve_device(device, backend)
     native = resolve_dtype(dtype, target)
     data = target.backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=native, device=target.native)

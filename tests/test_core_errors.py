@@ -160,11 +160,26 @@ def test_gradcheck_catches_a_wrong_rule():
     (lambda where, shape: pg.randn(*shape, **where), "randn", (-1, 3)),
     (lambda where, shape: pg.rand(shape, **where), "rand", (3, 0.5)),
     (lambda where, shape: pg.randint(0, 4, shape, **where), "randint", (-2,)),
+    (lambda where, shape: pg.eye(*shape, **where), "eye", (-1,)),
+    (lambda where, shape: pg.eye(*shape, **where), "eye", (3, -2)),
+    (lambda where, shape: pg.eye(*shape, **where), "eye", (2.5,)),
 ])
 def test_a_bad_shape_names_the_function(target, make, name, shape):
     with pytest.raises(pg.ShapeError, match=rf"^{name}: shape must be a non-negative integer or a sequence of them, "
                                             rf"got {re.escape(repr(shape))}$"):
         make({"backend": target.backend, "device": target.device}, shape)
+
+
+def test_bad_ranges_name_the_function(target):
+    where = {"backend": target.backend, "device": target.device}
+    with pytest.raises(ValueError, match=r"^arange: step must not be zero$"):
+        pg.arange(0, 5, 0, **where)
+    with pytest.raises(pg.ShapeError, match=r"^arange\(10{30}, None, 1\): .* elements is more than can be made$"):
+        pg.arange(10**30, **where)
+    with pytest.raises(pg.ShapeError, match=r"^linspace: num must be a non-negative integer, got -2$"):
+        pg.linspace(0.0, 1.0, -2, **where)
+    with pytest.raises(TypeError, match=r"^eye: k must be an integer, got 1.5$"):
+        pg.eye(3, k=1.5, **where)
 
 
 def test_integer_scalars_of_any_library_are_sizes(target):
