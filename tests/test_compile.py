@@ -123,6 +123,12 @@ def _layer_cases(target):
         "LSTMCell": lambda: (_First(pg.nn.LSTMCell(4, 3, **f)), x(5, 4), True),
         "MultiheadAttention": lambda: (_First(pg.nn.MultiheadAttention(4, 2, **f), copies=3), x(3, 2, 4), True),
         "TransformerEncoderLayer": lambda: (pg.nn.TransformerEncoderLayer(4, 2, 8, **f), x(3, 2, 4), True),
+        "TransformerEncoder": lambda: (pg.nn.TransformerEncoder(pg.nn.TransformerEncoderLayer(4, 2, 8, **f), 2),
+                                       x(3, 2, 4), True),
+        "TransformerDecoderLayer": lambda: (pg.nn.TransformerDecoderLayer(4, 2, 8, **f), x(3, 2, 4), True,
+                                            target.randn(5, 2, 4, seed=4)),
+        "TransformerDecoder": lambda: (pg.nn.TransformerDecoder(pg.nn.TransformerDecoderLayer(4, 2, 8, **f), 2),
+                                       x(3, 2, 4), True, target.randn(5, 2, 4, seed=4)),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
     }
@@ -188,7 +194,7 @@ def _loss_case(target, name):
     raise AssertionError(f"{name}: no argument list in _loss_inputs suits it; add one in tests/test_compile.py")
 
 
-_CONTAINERS = {"Module", "ModuleList", "Parameter", "Sequential"}
+_CONTAINERS = {"Module", "ModuleList", "ModuleDict", "Parameter", "ParameterList", "ParameterDict", "Sequential"}
 
 
 def _train(make, compiled, mode="train"):

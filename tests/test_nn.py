@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import polygrad as pg
 from polygrad import nn
@@ -100,6 +101,53 @@ def test_module_list_and_sequential_from_dict():
     named = nn.Sequential({"first": nn.Linear(2, 3), "act": nn.ReLU()})
     assert [name for name, _ in named.named_parameters()] == ["first.weight", "first.bias"]
     assert named(pg.ones((1, 2))).shape == (1, 3)
+
+
+def test_module_dict_and_parameter_containers_register_their_entries():
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = nn.ModuleDict({"a": nn.Linear(2, 3), "b": nn.BatchNorm1d(3)})
+            self.scales = nn.ParameterList([pg.ones((2,)), nn.Parameter(pg.zeros((3,)))])
+            self.extra = nn.ParameterDict({"w": pg.ones((2, 2))})
+
+    model = Model()
+    keys = ["heads.a.weight", "heads.a.bias", "heads.b.weight", "heads.b.bias", "heads.b.running_mean",
+            "heads.b.running_var", "heads.b.num_batches_tracked", "scales.0", "scales.1", "extra.w"]
+    assert sorted(model.state_dict()) == sorted(keys)
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in model.parameters())
+    assert not model.eval().heads["b"].training
+    model.to(dtype="float64")
+    assert model.scales[0].dtype == pg.float64 and model.extra["w"].dtype == pg.float64
+    heads = model.heads
+    assert list(heads) == ["a", "b"] and "a" in heads and len(heads) == 2 and heads.b is heads["b"]
+    heads["c"] = nn.Linear(3, 1)
+    del heads["a"]
+    heads.update([("d", nn.ReLU())])
+    assert list(heads.keys()) == ["b", "c", "d"] and isinstance(heads.pop("d"), nn.ReLU)
+    assert [name for name, _ in model.named_parameters()][:4] == ["heads.b.weight", "heads.b.bias", "heads.c.weight",
+                                                                  "heads.c.bias"]
+    model.scales.append(pg.ones(()))
+    model.scales[0] = pg.zeros((4,))
+    assert [p.shape for p in model.scales] == [(4,), (3,), ()] and isinstance(model.scales[1:], nn.ParameterList)
+    with pytest.raises(TypeError, match="expected a Module"):
+        heads["e"] = pg.ones(2)
+    with pytest.raises(TypeError, match="expected a Parameter or a Tensor"):
+        model.extra["v"] = 1.0
+    with pytest.raises(KeyError, match="without '.'"):
+        heads["a.b"] = nn.ReLU()
+
+
+@needs_torch
+def test_containers_have_pytorchs_state_dict_keys():
+    def build(nn):
+        model = nn.Module()
+        model.blocks = nn.ModuleDict({"enc": nn.Sequential(nn.Linear(2, 2)), "out": nn.Linear(2, 1)})
+        model.plist = nn.ParameterList([nn.Parameter(pg.ones(2) if nn is pg.nn else torch.ones(2))])
+        model.pdict = nn.ParameterDict({"s": nn.Parameter(pg.ones(()) if nn is pg.nn else torch.ones(()))})
+        return model
+
+    assert list(build(pg.nn).state_dict()) == list(build(torch.nn).state_dict())
 
 
 def test_train_eval_and_zero_grad():

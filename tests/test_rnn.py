@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from torch_oracle import copy_parameters, needs_torch, same_as_torch, torch
+from torch_oracle import copy_parameters, needs_torch, same_as_torch, same_parameter_grads, torch
 
 import polygrad as pg
 import polygrad.functional as F
@@ -29,6 +29,12 @@ CONFIGS = [
 ]
 
 
+def flat(result):
+    """output, then every final state."""
+    output, states = result
+    return (output,) + (tuple(states) if isinstance(states, tuple) else (states,))
+
+
 def _pair(name, options):
     ours = getattr(nn, name)(3, 4, dtype="float64", **options)
     theirs = getattr(torch.nn, name)(3, 4, dtype=torch.float64, **options)
@@ -45,10 +51,6 @@ def test_sequence_modules_match_torch(name, options):
     x = host(2, 5, 3) if batch_first else host(5, 2, 3)
     layers = options.get("num_layers", 1) * (2 if options.get("bidirectional") else 1)
 
-    def flat(result):  # output, then every final state
-        output, states = result
-        return (output,) + (tuple(states) if isinstance(states, tuple) else (states,))
-
     same_as_torch(lambda x: flat(ours(x)), lambda x: flat(theirs(x)), x)
     h0, c0 = host(layers, 2, 4), host(layers, 2, 4)
     if name == "LSTM":
@@ -61,18 +63,25 @@ def test_sequence_modules_match_torch(name, options):
 
 
 @needs_torch
-def test_parameter_gradients_match_torch():
-    ours, theirs = _pair("LSTM", dict(num_layers=2, bidirectional=True))
-    x = host(4, 3, 3)
-    out, (h, c) = ours(pg.tensor(x))
-    expected, (eh, ec) = theirs(torch.tensor(x))
-    w = host(*out.shape)
-    (pg.sum(out * pg.tensor(w)) + pg.sum(h) + pg.sum(c * c)).backward()
-    ((expected * torch.tensor(w)).sum() + eh.sum() + (ec * ec).sum()).backward()
-    mine = dict(ours.named_parameters())
-    for name, parameter in theirs.named_parameters():
-        np.testing.assert_allclose(mine[name].grad.numpy(), parameter.grad.numpy(), rtol=1e-9, atol=1e-12,
-                                   err_msg=name)
+@pytest.mark.parametrize("options", [dict(num_layers=2, bidirectional=True),
+                                     dict(num_layers=2, bidirectional=True, proj_size=3, batch_first=True)], ids=str)
+def test_lstm_parameter_gradients_match_torch(options):
+    ours, theirs = _pair("LSTM", options)
+    assert {n: tuple(p.shape) for n, p in ours.named_parameters()} == {
+        n: tuple(p.shape) for n, p in theirs.named_parameters()}
+    same_as_torch(lambda x: flat(ours(x)), lambda x: flat(theirs(x)), host(4, 3, 3))
+    same_parameter_grads(ours, theirs)
+
+
+@needs_torch
+def test_lstm_proj_size_matches_torch_with_given_states():
+    ours, theirs = _pair("LSTM", dict(proj_size=2, num_layers=2))
+    h0, c0 = host(2, 3, 2), host(2, 3, 4)
+    same_as_torch(lambda x, h, c: flat(ours(x, (h, c))), lambda x, h, c: flat(theirs(x, (h, c))),
+                  host(5, 3, 3), h0, c0)
+    same_parameter_grads(ours, theirs)
+    same_as_torch(lambda x, h, c: flat(ours(x, (h, c))), lambda x, h, c: flat(theirs(x, (h, c))),
+                  host(5, 3), h0[:, 0], c0[:, 0])  # unbatched
 
 
 @needs_torch
@@ -111,6 +120,8 @@ def test_lstm_gradcheck(target64):
     layer = nn.LSTM(2, 2, bidirectional=True, backend=target64.backend, device=target64.device, dtype="float64")
     x = target64.tensor(host(3, 1, 2))
     pg.gradcheck(lambda x: layer(x)[0], [x], check_forward=True)
+    projected = nn.LSTM(2, 3, proj_size=2, backend=target64.backend, device=target64.device, dtype="float64")
+    pg.gradcheck(lambda x: projected(x)[1][0], [x])
 
 
 def test_gru_and_rnn_gradcheck(target64):
@@ -132,3 +143,9 @@ def test_rnn_errors():
         nn.GRU(3, 4, num_layers=2)(pg.zeros((5, 2, 3)), pg.zeros((1, 2, 4)))
     with pytest.raises(ValueError, match="LSTM: hx must be a pair"):
         nn.LSTM(3, 4)(pg.zeros((5, 2, 3)), pg.zeros((1, 2, 4)))
+    with pytest.raises(ValueError, match="GRU: proj_size is only supported for LSTM"):
+        nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"LSTM: proj_size must be in \[0, hidden_size 4\), got 4"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(pg.ShapeError, match=r"LSTM: expected initial states of shape \(1, 2, 2\)"):
+        nn.LSTM(3, 4, proj_size=2)(pg.zeros((5, 2, 3)), (pg.zeros((1, 2, 4)), pg.zeros((1, 2, 4))))

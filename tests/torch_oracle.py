@@ -57,3 +57,12 @@ def copy_parameters(ours, theirs):
         with pg.no_grad():
             mine[name].copy_(pg.tensor(parameter.detach().numpy(), backend=mine[name].backend.name,
                                        device=mine[name].device, dtype=mine[name].dtype))
+
+
+def same_parameter_grads(ours, theirs, rtol=1e-10, atol=1e-10):
+    """After a backward through both modules (same_as_torch's): every parameter's gradient agrees, by name."""
+    mine = dict(ours.named_parameters())
+    for name, parameter in theirs.named_parameters():
+        assert mine[name].grad is not None, f"no gradient for {name}"
+        np.testing.assert_allclose(mine[name].grad.numpy(), parameter.grad.numpy(), rtol=rtol, atol=atol,
+                                   err_msg=name)

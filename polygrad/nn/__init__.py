@@ -29,23 +29,27 @@ from .losses import (
     L1Loss, MarginRankingLoss, MSELoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss,
     HingeEmbeddingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss,
 )
-from .module import Module, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .rnn import GRU, LSTM, RNN, LSTMCell
-from .transformer import MultiheadAttention, TransformerEncoderLayer
+from .transformer import (
+    MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
 from .. import functional  # noqa: E402  (pg.nn.functional is pg.functional, as torch.nn.functional)
 from . import utils  # noqa: E402
 
 sys.modules[f"{__name__}.functional"] = functional  # `import polygrad.nn.functional as F` too
 
 __all__ = [
-    "init", "parallel", "functional", "utils", "Module", "ModuleList", "Parameter", "Sequential",
+    "init", "parallel", "functional", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "ParameterList",
+    "ParameterDict", "Sequential",
     "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
     "Embedding", "Flatten", "RNNCell", "GRUCell",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
     "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "MaxUnpool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
-    "RNN", "GRU", "LSTM", "LSTMCell", "MultiheadAttention", "TransformerEncoderLayer",
+    "RNN", "GRU", "LSTM", "LSTMCell", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "TransformerDecoderLayer", "TransformerDecoder",
     "Identity", "Unflatten", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "ELU", "SELU", "CELU", "Softplus", "SiLU", "Mish", "Hardtanh", "ReLU6", "Softsign", "LogSigmoid", "Hardswish",
     "Hardsigmoid", "PReLU", "Softmin", "GLU", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",

@@ -281,29 +281,104 @@ def _check_module(value):
     return value
 
 
-class _Container(Module):
-    """Modules kept in order under the names "0", "1", ..."""
+def _as_parameter(value):
+    """A Parameter as it is; a Tensor wrapped as one, sharing its data (as PyTorch's ParameterList/Dict)."""
+    if isinstance(value, Parameter):
+        return value
+    if not isinstance(value, Tensor):
+        raise TypeError(f"expected a Parameter or a Tensor, got {type(value).__name__}")
+    return Parameter(value.detach())
 
-    def append(self, module):
-        self._modules[str(len(self._modules))] = _check_module(module)
-        return self
+
+class _Holder(Module):
+    """A container whose entries are one of its own registries: `_registry` names it, `_check` admits an entry.
+
+    Entries live in the registry itself, so parameters(), state_dict(), to() and train() see them
+    as they see any child or parameter."""
+
+    _registry = "_modules"
+    _check = staticmethod(_check_module)
+
+    def _entries(self):
+        return self.__dict__[self._registry]
 
     def __len__(self):
-        return len(self._modules)
+        return len(self._entries())
+
+
+class _Container(_Holder):
+    """Entries kept in order under the names "0", "1", ..."""
+
+    def append(self, value):
+        entries = self._entries()
+        entries[str(len(entries))] = self._check(value)
+        return self
 
     def __iter__(self):
-        return iter(self._modules.values())
+        return iter(self._entries().values())
 
     def __getitem__(self, index):
-        items = list(self._modules.values())
+        items = list(self._entries().values())
         if isinstance(index, slice):
             return type(self)().extend(items[index])
         return items[index]
 
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
+    def __setitem__(self, index, value):
+        self._entries()[list(self._entries())[index]] = self._check(value)
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
         return self
+
+
+class _Dict(_Holder):
+    """Entries kept under string keys, in insertion order, with a dict's methods."""
+
+    def __init__(self, entries=None):
+        super().__init__()
+        if entries is not None:
+            self.update(entries)
+
+    def __getitem__(self, key):
+        return self._entries()[key]
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"{type(self).__name__}: keys are non-empty strings without '.', got {key!r}")
+        self._entries()[key] = self._check(value)
+
+    def __delitem__(self, key):
+        del self._entries()[key]
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key):
+        return key in self._entries()
+
+    def keys(self):
+        return self._entries().keys()
+
+    def items(self):
+        return self._entries().items()
+
+    def values(self):
+        return self._entries().values()
+
+    def get(self, key, default=None):
+        return self._entries().get(key, default)
+
+    def pop(self, key):
+        return self._entries().pop(key)
+
+    def clear(self):
+        self._entries().clear()
+
+    def update(self, entries):
+        """Add or replace entries from a mapping, or from an iterable of (key, value) pairs."""
+        for key, value in (entries.items() if hasattr(entries, "items") else entries):
+            self[key] = value
 
 
 class Sequential(_Container):
@@ -332,3 +407,25 @@ class ModuleList(_Container):
     def __init__(self, modules=()):
         super().__init__()
         self.extend(modules)
+
+
+class ParameterList(_Container):
+    """A list of parameters (Tensors are wrapped as Parameters), registered under "0", "1", ..."""
+
+    _registry = "_parameters"
+    _check = staticmethod(_as_parameter)
+
+    def __init__(self, values=None):
+        super().__init__()
+        self.extend(values or ())
+
+
+class ModuleDict(_Dict):
+    """A dict of modules whose parameters the owner sees (state_dict keys "name.key...."); no forward."""
+
+
+class ParameterDict(_Dict):
+    """A dict of parameters (Tensors are wrapped as Parameters), registered under their keys."""
+
+    _registry = "_parameters"
+    _check = staticmethod(_as_parameter)

@@ -1,5 +1,5 @@
-"""Recurrent sequence modules RNN, GRU and LSTM, and LSTMCell, with PyTorch's parameter names,
-shapes, init (every parameter U(-1/sqrt(H), 1/sqrt(H))) and call conventions.
+"""Recurrent sequence modules RNN, GRU and LSTM (with proj_size too), and LSTMCell, with PyTorch's
+parameter names, shapes, init (every parameter U(-1/sqrt(H), 1/sqrt(H))) and call conventions.
 
 Each layer and direction projects the whole input sequence at once (one matmul), then steps
 through time with the hidden projection and the cell's update from polygrad.functional.
@@ -22,25 +22,32 @@ class _RNNBase(Module):
     _mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, nonlinearity="tanh", device=None, backend=None, dtype=None):
+                 bidirectional=False, *, nonlinearity="tanh", proj_size=0, device=None, backend=None, dtype=None):
         super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"{self._mode}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{self._mode}: dropout must be in [0, 1], got {dropout}")
+        if proj_size and self._mode != "LSTM":
+            raise ValueError(f"{self._mode}: proj_size is only supported for LSTM")
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{self._mode}: proj_size must be in [0, hidden_size {hidden_size}), got {proj_size}")
         factory = {"device": device, "backend": backend, "dtype": dtype}
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
-        self.nonlinearity = nonlinearity
+        self.nonlinearity, self.proj_size = nonlinearity, proj_size
         rows = _GATES[self._mode] * hidden_size
+        out = proj_size or hidden_size  # the size of h: an LSTM with proj_size projects it down by weight_hr
         for layer in range(num_layers):
-            width = input_size if layer == 0 else hidden_size * self._directions
+            width = input_size if layer == 0 else out * self._directions
             for suffix in self._suffixes():
                 setattr(self, f"weight_ih_l{layer}{suffix}", _parameter((rows, width), factory))
-                setattr(self, f"weight_hh_l{layer}{suffix}", _parameter((rows, hidden_size), factory))
+                setattr(self, f"weight_hh_l{layer}{suffix}", _parameter((rows, out), factory))
                 if bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", _parameter((rows,), factory))
                     setattr(self, f"bias_hh_l{layer}{suffix}", _parameter((rows,), factory))
+                if proj_size:
+                    setattr(self, f"weight_hr_l{layer}{suffix}", _parameter((proj_size, hidden_size), factory))
         bound = 1 / math.sqrt(hidden_size)
         for parameter in self.parameters():
             init.uniform_(parameter, -bound, bound)
@@ -53,12 +60,13 @@ class _RNNBase(Module):
         return ("", "_reverse") if self.bidirectional else ("",)
 
     def _weights(self, layer, suffix):
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
         return [getattr(self, f"{n}_l{layer}{suffix}", None) for n in names]
 
     def forward(self, input, hx=None):
         """input (L, N, H_in), (N, L, H_in) with batch_first, or unbatched (L, H_in); hx (layers*D, N, H)
-        (for LSTM the pair (h_0, c_0)), zeros by default. Returns (output, h_n) (LSTM: (output, (h_n, c_n)))."""
+        (for LSTM the pair (h_0, c_0), h_0 of size proj_size if given), zeros by default.
+        Returns (output, h_n) (LSTM: (output, (h_n, c_n)))."""
         unbatched = input.ndim == 2
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ShapeError(f"{self._mode}: expected an input (L, N, {self.input_size}) or (L, {self.input_size}), "
@@ -83,23 +91,22 @@ class _RNNBase(Module):
         return output, (tuple(stacked) if self._mode == "LSTM" else stacked[0])
 
     def _initial_states(self, hx, x, unbatched):
-        count = self.num_layers * self._directions
-        shape = (count, x.shape[1], self.hidden_size)
-        n_states = 2 if self._mode == "LSTM" else 1
+        sizes = (self.proj_size or self.hidden_size, self.hidden_size)[:2 if self._mode == "LSTM" else 1]
+        shapes = [(self.num_layers * self._directions, x.shape[1], size) for size in sizes]
         if hx is None:
-            return [zeros(shape, dtype=x.dtype, device=x.device)] * n_states
+            return [zeros(shape, dtype=x.dtype, device=x.device) for shape in shapes]
         states = list(hx) if self._mode == "LSTM" else [hx]
-        if len(states) != n_states:
-            raise ValueError(f"{self._mode}: hx must be {'a pair (h_0, c_0)' if n_states == 2 else 'one tensor'}")
+        if len(states) != len(shapes):
+            raise ValueError(f"{self._mode}: hx must be {'a pair (h_0, c_0)' if len(shapes) == 2 else 'one tensor'}")
         states = [ops.expand_dims(s, axis=1) if unbatched else s for s in states]
-        for s in states:
+        for s, shape in zip(states, shapes):
             if tuple(s.shape) != shape:
                 raise ShapeError(f"{self._mode}: expected initial states of shape {shape}, got {describe(s)}")
         return states
 
     def _run(self, x, state, weights, direction):
         """One layer, one direction: the output sequence (L, N, H) and the final state(s)."""
-        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = weights
         gi = F.linear(x, weight_ih, bias_ih)  # every time step's input projection in one matmul
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outputs = [None] * x.shape[0]
@@ -107,6 +114,8 @@ class _RNNBase(Module):
             gh = F.linear(state[0], weight_hh, bias_hh)
             if self._mode == "LSTM":
                 state = list(F.lstm_update(gi[t] + gh, state[1]))
+                if weight_hr is not None:
+                    state[0] = F.linear(state[0], weight_hr)
             elif self._mode == "GRU":
                 state = [F.gru_update(gi[t], gh, state[0])]
             else:
@@ -117,7 +126,7 @@ class _RNNBase(Module):
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
         for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False)):
+                              ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, name) != default:
                 text += f", {name}={getattr(self, name)}"
         return text
@@ -141,9 +150,17 @@ class GRU(_RNNBase):
 
 
 class LSTM(_RNNBase):
-    """Long short-term memory over sequences (gates i, f, g, o, as polygrad.functional.lstm_cell)."""
+    """Long short-term memory over sequences (gates i, f, g, o, as polygrad.functional.lstm_cell).
+
+    With proj_size > 0 each step's h is projected to proj_size by weight_hr_l{k} (proj_size, hidden_size),
+    and h_0, h_n, the output and the next layer's input have that size (c stays hidden_size)."""
 
     _mode = "LSTM"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, *, device=None, backend=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size=proj_size, device=device, backend=backend, dtype=dtype)
 
 
 class LSTMCell(_Cell):
