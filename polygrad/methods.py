@@ -458,17 +458,70 @@ def scatter(self, dim, index, src=None, *, value=None, reduce=None):
 
 
 def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
-    """reduce "sum" or "mean" of src's entries into the places index points at."""
-    if reduce not in ("sum", "mean"):
-        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported; use 'sum' or 'mean'")
+    """src's entries reduced ("sum", "prod", "mean", "amax" or "amin") into the places index points at, as PyTorch.
+
+    include_self=False leaves self's own value out of a place index points at; the other places keep it.
+    """
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise ValueError(f"scatter_reduce: reduce={reduce!r}; use 'sum', 'prod', 'mean', 'amax' or 'amin'")
     positions = _flat_positions("scatter_reduce", self, dim, index, src)
-    total = _scattered(self, positions, index, src)
     hits = _hit(self, positions, index)
+    if reduce in ("prod", "amax", "amin"):
+        reduced = _reduced_by_place(self, positions, index, src, reduce, include_self)
+        return ops.where(hits > 0, ops.reshape(reduced, self.shape), self)
+    total = _scattered(self, positions, index, src)
     base = self if include_self else ops.where(hits > 0, ops.zeros_like(self), self)
     if reduce == "sum":
         return base + total
     count = ops.astype(hits, self.dtype) + (1 if include_self else 0)
     return ops.where(hits > 0, (base + total) / ops.maximum(count, 1), self)
+
+
+def _reduced_by_place(x, positions, index, src, reduce, include_self):
+    """x flattened, holding at each place the product, largest or smallest of the src entries put there
+    (and of x's own entry, with include_self).
+
+    The entries are sorted by place, so that each place's lie together, and for "amax"/"amin"
+    by value within a place, so that its last entry is its largest (smallest). A product is a
+    running product within each place's entries: log2 of the most entries at one place rounds.
+    """
+    if not isinstance(src, Tensor):
+        src = ops.full_like(index, src, dtype=x.dtype)
+    xp = x.xp
+
+    def wrapped(data):
+        return Tensor._wrap(data, x.device)
+
+    values, places = ops.reshape(_restrict(src, index.shape), (-1,)), positions.data
+    if include_self:  # x's own entries join in, one at each place
+        values = ops.concat([ops.reshape(x, (-1,)), values])
+        places = xp.concat([_arange(x, x.size), places])
+    order = xp.argsort(places, stable=True)
+    if reduce != "prod":  # sorted by value first: the stable sort by place keeps that order within a place
+        by_value = xp.argsort(values.data if reduce == "amax" else -values.data, stable=True)
+        order = xp.take(by_value, xp.argsort(xp.take(places, by_value), stable=True))
+    places = xp.take(places, order)
+    values = ops.take_unchecked(values, wrapped(order), axis=0)
+    steps = _arange(x, places.shape[0])
+    last = xp.searchsorted(places, places, side="right") - 1  # where each entry's place ends
+
+    def by_place(entries):
+        return ops.scatter_add(entries, wrapped(places), axis=0, size=x.size)
+
+    if reduce == "prod":
+        rank = steps - xp.searchsorted(places, places)
+        product, span = values, 1
+        while bool(xp.any(rank >= span)):  # each entry times the running product `span` before it in its place
+            later = rank >= span
+            earlier = ops.take_unchecked(product, wrapped(xp.where(later, steps - span, steps)), axis=0)
+            product = product * ops.where(wrapped(later), earlier, 1)
+            span *= 2
+        return by_place(ops.where(wrapped(steps == last), product, 0))
+    best = xp.take(values.data, last)
+    ties = wrapped((values.data == best) | xp.isnan(best))  # a NaN wins: its place's result is NaN
+    # the ties share the gradient evenly, as in PyTorch
+    total, count = by_place(ops.where(ties, values, 0)), ops.maximum(by_place(ops.astype(ties, x.dtype)), 1)
+    return total / count if ops.kind(total) == "floating" else total // count
 
 
 def index_select(self, dim, index):

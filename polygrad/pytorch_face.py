@@ -6,10 +6,12 @@ backend and device has them and gradients come with them.
 """
 
 import math
+import string
 
 from . import backends, ops
 from .creation import asarray, resolve_device
 from .errors import ShapeError, describe
+from .linalg import diagonal
 from .methods import bmm  # noqa: F401 (exported as pg.bmm)
 
 
@@ -17,46 +19,92 @@ from .methods import bmm  # noqa: F401 (exported as pg.bmm)
 def einsum(equation, *operands):
     """Einstein summation, e.g. `pg.einsum("bij,bjk->bik", a, b)`, differentiable on every backend.
 
-    Built from permute/reshape/matmul/sum: operands are folded in pairwise, each
-    pair as one batched matrix product. Not supported: "..." and an index
-    repeated within one operand (a diagonal or trace; use pg.diagonal / trace).
+    As torch.einsum: "..." stands for the dims no letter names (aligned from the
+    right and broadcast across operands; leading in an implicit output, summed
+    when an explicit output leaves it out), size-1 dims broadcast, and an index
+    repeated within one operand takes its diagonal ("ii->i"; "ii" is the trace).
+    Built from permute/reshape/take/matmul/sum: each operand's diagonals are
+    taken first, then operands are folded in pairwise, each pair as one batched
+    matrix product.
     """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     inputs, output = _parse(equation, operands)
+    terms = [_diagonals(equation, x, letters) for x, letters in zip(operands, inputs)]
     sizes = {}
-    for letters, x in zip(inputs, operands):
+    for x, letters in terms:
         for letter, n in zip(letters, x.shape):
-            if sizes.setdefault(letter, n) != n:
-                raise ShapeError(f"einsum {equation!r}: index {letter!r} has size {sizes[letter]} and {n}")
-    acc, letters = operands[0], inputs[0]
-    for i in range(1, len(operands)):
-        needed = set(output).union(*inputs[i + 1:])
-        acc, letters = _sum_out(acc, letters, needed | set(inputs[i]))
-        b, b_letters = _sum_out(operands[i], inputs[i], needed | set(letters))
+            known = sizes.setdefault(letter, n)
+            if n != known and 1 not in (n, known):
+                raise ShapeError(f"einsum {equation!r}: {_name(letter)} has size {known} and {n}")
+            sizes[letter] = n if known == 1 else known
+    terms = [_unbroadcast(x, letters, sizes) for x, letters in terms]
+    acc, letters = terms[0]
+    for i in range(1, len(terms)):
+        needed = set(output).union(*(later for _, later in terms[i + 1:]))
+        acc, letters = _sum_out(acc, letters, needed | set(terms[i][1]))
+        b, b_letters = _sum_out(*terms[i], needed | set(letters))
         acc, letters = _pair(acc, letters, b, b_letters, needed, sizes)
     acc, letters = _sum_out(acc, letters, set(output))
     return ops.permute_dims(acc, tuple(letters.index(letter) for letter in output)) if letters != output else acc
 
 
 def _parse(equation, operands):
+    """Each operand's subscripts and the output's, "..." spelled out as one character per dim it stands for."""
     equation = equation.replace(" ", "")
-    if "." in equation:
-        raise NotImplementedError(f"einsum {equation!r}: '...' is not supported; name every index")
     left, arrow, output = equation.partition("->")
     inputs = left.split(",")
     if len(inputs) != len(operands):
         raise ValueError(f"einsum {equation!r}: {len(inputs)} subscripts for {len(operands)} operands")
+    for letters in inputs + ([output] if arrow else []):
+        if not all(letter in string.ascii_letters for letter in letters.replace("...", "", 1)):
+            raise ValueError(f"einsum {equation!r}: subscript {letters!r} is not letters and at most one '...'")
+    spans = []
     for letters, x in zip(inputs, operands):
-        if len(letters) != x.ndim:
+        named = len(letters.replace("...", ""))
+        if x.ndim < named or ("..." not in letters and x.ndim != named):
             raise ShapeError(f"einsum {equation!r}: subscript {letters!r} for {describe(x)}")
-        if len(set(letters)) != len(letters):
-            raise NotImplementedError(f"einsum {equation!r}: an index repeated within one operand ({letters!r}) "
-                                      "is not supported; take the diagonal first")
-    if not arrow:  # implicit output: the indices that occur once, in alphabetical order
-        counts = "".join(inputs)
-        output = "".join(sorted(letter for letter in set(counts) if counts.count(letter) == 1))
+        spans.append(x.ndim - named)
+    # characters no subscript can hold, one per dim "..." stands for; an operand's "..." is the last `span` of them
+    broadcast = "".join(chr(0x100 + i) for i in range(max(spans, default=0)))
+    inputs = [letters.replace("...", broadcast[len(broadcast) - span:]) for letters, span in zip(inputs, spans)]
+    counts = "".join(inputs)
+    if not arrow:  # implicit output: the "..." dims, then the indices that occur once, in alphabetical order
+        once = sorted(letter for letter in set(counts) - set(broadcast) if counts.count(letter) == 1)
+        return inputs, broadcast + "".join(once)
+    output = output.replace("...", broadcast)
+    for letter in output:
+        if output.count(letter) > 1 or letter not in counts:
+            where = "more than once in the output" if output.count(letter) > 1 else "in the output only"
+            raise ValueError(f"einsum {equation!r}: {_name(letter)} appears {where}")
     return inputs, output
+
+
+def _name(letter):
+    return f"index {letter!r}" if letter in string.ascii_letters else "'...'"
+
+
+def _diagonals(equation, x, letters):
+    """x with each index repeated within it taken along its diagonal, the index moved last ("iji" -> "ji")."""
+    while len(set(letters)) < len(letters):
+        letter = next(letter for letter in letters if letters.count(letter) > 1)
+        first = letters.index(letter)
+        second = letters.index(letter, first + 1)
+        if x.shape[first] != x.shape[second]:
+            raise ShapeError(f"einsum {equation!r}: index {letter!r} repeated within {describe(x)} "
+                             f"has sizes {x.shape[first]} and {x.shape[second]}")
+        rest = tuple(i for i in range(x.ndim) if i not in (first, second))
+        x = diagonal(ops.permute_dims(x, rest + (first, second)))
+        letters = "".join(letters[i] for i in rest) + letter
+    return x, letters
+
+
+def _unbroadcast(x, letters, sizes):
+    """x without its size-1 dims that broadcast against a larger size: x is constant along them."""
+    keep = [i for i, letter in enumerate(letters) if x.shape[i] == sizes[letter]]
+    if len(keep) == len(letters):
+        return x, letters
+    return ops.reshape(x, tuple(x.shape[i] for i in keep)), "".join(letters[i] for i in keep)
 
 
 def _sum_out(x, letters, keep):
