@@ -163,7 +163,9 @@ class Backend:
     def index_add(self, target, indices, values):
         """`target` with `values[k]` added to row `indices[k]`, repeats accumulating.
 
-        Pure-standard fallback: a one-hot matrix product, O(rows x indices).
+        Pure-standard fallback: a one-hot matrix product, O(rows x indices). An
+        infinite or NaN value would meet the product's zeros there (inf * 0 is NaN)
+        and spoil every row: those values are left out of it and added one by one.
         """
         xp = self.xp
         rows = target.shape[0]
@@ -171,7 +173,18 @@ class Backend:
         one_hot = xp.astype(positions[:, None] == indices[None, :], values.dtype)
         # the row size spelled out: with zero indices, -1 would be ambiguous
         flat = xp.reshape(values, (indices.shape[0], math.prod(target.shape[1:])))
-        return target + xp.reshape(one_hot @ flat, target.shape)
+        finite = xp.isfinite(flat)
+        if bool(xp.all(finite)):
+            return target + xp.reshape(one_hot @ flat, target.shape)
+        zero = xp.zeros_like(flat)
+        out = xp.reshape(target, (rows, flat.shape[1])) + one_hot @ xp.where(finite, flat, zero)
+        rest = xp.where(finite, zero, flat)
+        spoilt = xp.nonzero(xp.logical_not(xp.all(finite, axis=1)))[0]
+        for k in range(spoilt.shape[0]):
+            k = int(spoilt[k])
+            row = int(indices[k])
+            out[row, :] = out[row, :] + rest[k, :]
+        return xp.reshape(out, target.shape)
 
     def windows(self, x, *, kernel, stride, dilation):
         """x's sliding windows over its last len(kernel) axes: shape x.shape[:-n] + counts + kernel.

@@ -124,3 +124,10 @@ def test_scatter_in_range_writes_only_its_own_row(target):
     x = target.tensor(np.zeros((2, 3)))
     out = x.scatter(1, target.tensor([[2], [0]], dtype="int64"), target.tensor([[5.0], [7.0]]))
     assert to_numpy(out).tolist() == [[0.0, 0.0, 5.0], [7.0, 0.0, 0.0]]
+
+
+def test_scatter_add_keeps_infinities_and_nan_in_their_own_rows(target64):
+    """The pure-standard fallback (a one-hot product on strict) must not spread inf * 0 = NaN to other rows."""
+    values = target64.tensor([[1.0, np.inf], [2.0, 3.0], [np.nan, 1.0], [-np.inf, 1.0]])
+    out = pg.scatter_add(values, target64.tensor([0, 1, 1, 0], dtype="int64"), axis=0, size=3)
+    np.testing.assert_array_equal(to_numpy(out), [[-np.inf, np.inf], [np.nan, 4.0], [0.0, 0.0]])
