@@ -57,7 +57,7 @@ from .array_api import __array_api_version__, __array_namespace_info__, e, inf, 
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401
-    AnomalyError, BackendMismatchError, DeviceMismatchError, DtypeError, GraphFreedError,
+    AnomalyError, AxisError, BackendMismatchError, DeviceMismatchError, DtypeError, GraphFreedError,
     InplaceModificationError, PolygradError, ShapeError,
 )
 from . import random  # noqa: E402,F401

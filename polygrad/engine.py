@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from . import dtypes
 from .errors import (
     AnomalyError,
+    AxisError,
     DeviceMismatchError,
     BackendMismatchError,
     DtypeError,
@@ -248,7 +249,7 @@ def _raise_mismatch(primitive, a, b):
 
 def _explain(primitive, inputs, error):
     sides = " and ".join(describe(t) for t in inputs)
-    kind = DtypeError if isinstance(error, TypeError) else ShapeError
+    kind = DtypeError if isinstance(error, TypeError) else AxisError if isinstance(error, IndexError) else ShapeError
     return kind(f"{primitive.name}: cannot apply to {sides}: {error}")
 
 

@@ -13,6 +13,10 @@ class DtypeError(PolygradError, TypeError):
     pass
 
 
+class AxisError(ShapeError, IndexError):
+    """An axis or index out of range: a ShapeError, and the IndexError the standard and Python code expect."""
+
+
 class DeviceMismatchError(PolygradError, ValueError):
     pass
 

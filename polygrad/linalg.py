@@ -31,9 +31,11 @@ __all__ = [
 ]
 
 # values without a gradient
-for _name in ("svdvals", "eigvalsh", "matrix_rank"):
+for _name in ("svdvals", "eigvalsh"):
     defprim(f"linalg_{_name}", (lambda name: lambda xp, x: getattr(xp.linalg, name)(x))(_name),
             doc=f"linalg.{_name}: values only, no gradient.")
+defprim("linalg_matrix_rank", lambda xp, x, *, rtol=None: xp.linalg.matrix_rank(x, rtol=rtol),
+        doc="linalg.matrix_rank: values only, no gradient.")
 defprim("linalg_sign_of_det", lambda xp, x: xp.linalg.slogdet(x)[0], doc="slogdet's sign: no gradient.")
 
 _f = {name: ops._public(PRIMITIVES[f"linalg_{name}"]) for name in (
@@ -43,6 +45,11 @@ matmul = ops.matmul
 matrix_transpose = ops.matrix_transpose
 tensordot = ops.tensordot
 outer = ops.outer
+
+
+def _raw(option):
+    """A Tensor passed as an option (rtol), as the raw array the backend's function takes."""
+    return option.data if isinstance(option, Tensor) else option
 
 
 def _square(name, x):
@@ -98,9 +105,8 @@ def eigvalsh(x):
 
 @_standard(lambda x, /, *, rtol=None: None)
 def matrix_rank(x, rtol=None):
-    if rtol is not None:
-        raise ValueError("linalg.matrix_rank: rtol is not supported yet")
-    return _f["matrix_rank"](x)
+    """The number of singular values above rtol (a float, or one per matrix) times the largest."""
+    return _f["matrix_rank"](x, rtol=_raw(rtol))
 
 
 @_standard(lambda x, /, *, offset=0: None)
@@ -123,7 +129,10 @@ def trace(x, offset=0, dtype=None):
 
 @_standard(lambda x, /, *, axis=None, keepdims=False, ord=2: None)
 def vector_norm(x, axis=None, keepdims=False, ord=2):
-    """The ord-norm over `axis` (all axes by default); inf/-inf the largest/smallest |x|, 0 the count of nonzeros."""
+    """The ord-norm over `axis` (all axes by default); inf/-inf the largest/smallest |x|, 0 the count of nonzeros.
+
+    Real-valued for complex x too (in its components' dtype): every norm is built from |x|.
+    """
     x = ops._operands([x])[0]
     abs_x = ops.abs(x)
     if ord == math.inf:
@@ -131,11 +140,11 @@ def vector_norm(x, axis=None, keepdims=False, ord=2):
     if ord == -math.inf:
         return ops.min(abs_x, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return ops.sum(ops.astype(x != 0, x.dtype), axis=axis, keepdims=keepdims)
+        return ops.sum(ops.astype(x != 0, abs_x.dtype), axis=axis, keepdims=keepdims)
     if ord == 1:
         return ops.sum(abs_x, axis=axis, keepdims=keepdims)
     if ord == 2:
-        return ops.sqrt(ops.sum(x * x, axis=axis, keepdims=keepdims))
+        return ops.sqrt(ops.sum(abs_x * abs_x, axis=axis, keepdims=keepdims))
     return ops.sum(abs_x ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
 
 
@@ -238,7 +247,7 @@ def svd(x, full_matrices=True):
 @_standard(lambda x, /, *, rtol=None: None)
 def pinv(x, rtol=None):
     x = _values_only("pinv", x)
-    return Tensor._wrap(x.xp.linalg.pinv(x.data, rtol=rtol), x.device)
+    return Tensor._wrap(x.xp.linalg.pinv(x.data, rtol=_raw(rtol)), x.device)
 
 
 __all__ += ["eigh", "qr", "svd", "pinv"]

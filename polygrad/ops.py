@@ -13,8 +13,9 @@ import math
 
 from . import engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
+from .dtypes import result_type
 from .engine import Operation, apply, state
-from .errors import DtypeError, ShapeError, describe, unexpected_keyword
+from .errors import DtypeError, describe, unexpected_keyword
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 
@@ -49,20 +50,24 @@ def asarray_like(value, like):
     """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
 
     A float meeting an integer tensor becomes the default float dtype rather
-    than being truncated.
+    than being truncated; a complex meeting a floating tensor becomes its complex
+    dtype (complex128 for float64), not the default one: 0.99j in complex64 is
+    0.9900000095367432j.
     """
     if isinstance(value, Tensor):
         return value
     kind_of_value = type(value)
-    if kind_of_value is not float and kind_of_value is not int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return asarray(value, device=like.device)
+    in_like = kind_of_value is float or kind_of_value is int or (kind_of_value is complex and kind(like) == "floating")
+    if not in_like and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return asarray(value, device=like.device)
     key = (id(like.device), like.data.dtype, kind_of_value, value)
     data = _constants.get(key)
     if data is None:
         dtype = like.data.dtype
         if kind_of_value is float and kind(like) != "floating":
             dtype = resolve_dtype(None, like.device)
+        elif kind_of_value is complex:
+            dtype = resolve_dtype(result_type(like, value), like.device)
         if len(_constants) >= 1024:
             _constants.clear()
         data = _constants[key] = like.xp.asarray(value, dtype=dtype, device=like.device.native)
@@ -198,6 +203,7 @@ _reshape = globals()["reshape"]
 _sum = globals()["sum"]
 _prod = globals()["prod"]
 _cumulative_sum = globals()["cumulative_sum"]
+_searchsorted = globals()["searchsorted"]
 
 
 def _standard(stub):
@@ -456,9 +462,9 @@ def getitem(x, key):
     """Basic indexing is a primitive; integer-array and boolean-mask keys go through take.
 
     Supported array keys: one integer array (picks along axis 0), one boolean
-    mask over the leading axes, a tuple of integer arrays, one per leading
-    axis (the form every backend allows), or one integer array or 1-D mask
-    among slices (`x[:, idx]`).
+    mask over the leading axes, a tuple of integer arrays and integers, one per
+    leading axis (the integers taken as 0-d arrays, as the standard says), or
+    one integer array or 1-D mask among slices (`x[:, idx]`).
     """
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
@@ -466,16 +472,20 @@ def getitem(x, key):
         if Ellipsis not in parts:
             parts = parts + (Ellipsis,)  # the standard wants every axis spelled out
         return _getitem(x, key=parts)
-    if len(arrays) != len(parts):
+    integers = [k for k in parts if isinstance(k, int) and not isinstance(k, bool)]
+    if len(arrays) + len(integers) != len(parts):
         return _slices_around_array(x, parts)
     indices = [asarray(k, device=x.device) if not isinstance(k, Tensor) else k for k in parts]
     xp = x.xp
     if len(indices) == 1 and indices[0].dtype == xp.bool:
         mask = indices[0]
-        if mask.shape != x.shape[:mask.ndim]:
-            raise ShapeError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
+        # the standard lets a mask's axis have size 0 (it then picks nothing) where x's has any size
+        if mask.ndim > x.ndim or not builtins.all(m in (n, 0) for m, n in zip(mask.shape, x.shape)):
+            raise IndexError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
         flat = xp.nonzero(xp.reshape(mask.data, (-1,)))[0]
-        return _take(reshape(x, (-1,) + x.shape[mask.ndim:]), Tensor._wrap(flat, x.device), axis=0)
+        # the row count spelled out: -1 is ambiguous when x is empty (x[False] on shape (0,))
+        rows = reshape(x, (math.prod(x.shape[:mask.ndim]),) + x.shape[mask.ndim:])
+        return _take(rows, Tensor._wrap(flat, x.device), axis=0)
     if len(indices) > x.ndim:
         raise IndexError(f"getitem: {len(indices)} index arrays for {describe(x)}")
     data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis) for axis, i in enumerate(indices)])
@@ -515,6 +525,15 @@ def _slices_around_array(x, parts):
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
+
+
+@_standard(lambda x1, x2, /, *, side="left", sorter=None: None)
+def searchsorted(x1, x2, side="left", sorter=None):
+    """Where x2's values go in the sorted 1-D x1 (with `sorter`, in x1 ordered by it); no gradient."""
+    x1, x2 = _operands([x1, x2])
+    if sorter is not None:
+        x1 = take(x1, sorter)  # the positions the standard means are those in the sorted x1
+    return _searchsorted(x1, x2, side=side)
 
 
 def to_device(x, device):

@@ -36,7 +36,7 @@ std          0 where the spread is 0 (every entry equal), as in PyTorch.
 
 import math
 
-from . import backends
+from . import backends, dtypes
 from .engine import Primitive
 
 PRIMITIVES = {}
@@ -45,6 +45,11 @@ PRIMITIVES = {}
 def defprim(name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None):
     PRIMITIVES[name] = Primitive(name, forward, vjp, jvp, doc, promotion, fresh, view)
     return PRIMITIVES[name]
+
+
+def _kind(array):
+    """The dtype kind of a raw array ("complex floating", ...), cached: xp.isdtype costs as much as a small op."""
+    return dtypes.from_native(array.dtype).kind
 
 
 def _as(xp, condition, like):
@@ -244,7 +249,21 @@ defprim("pow", lambda xp, a, b: xp.pow(a, b),
 defprim("exp", lambda xp, x: xp.exp(x),
         vjp=[lambda xp, g, out, x: g * out],
         jvp=[lambda xp, t, out, x: t * out])
-defprim("expm1", lambda xp, x: xp.expm1(x),
+
+
+def _expm1(xp, x):
+    """xp.expm1, with exp(x) - 1 for complex x at zero or not finite.
+
+    There exp meets the standard's special cases and NumPy's complex expm1 does not
+    (it gives nan + nanj for inf + 0j, -0 + 0j for -0 + 0j).
+    """
+    out = xp.expm1(x)
+    if _kind(out) != "complex floating":
+        return out
+    return xp.where(xp.isfinite(x) & (x != 0), out, xp.exp(x) - 1)
+
+
+defprim("expm1", _expm1,
         vjp=[lambda xp, g, out, x: g * (out + 1)],
         jvp=[lambda xp, t, out, x: t * (out + 1)])
 defprim("log", lambda xp, x: xp.log(x),
@@ -262,7 +281,22 @@ defprim("sin", lambda xp, x: xp.sin(x),
 defprim("cos", lambda xp, x: xp.cos(x),
         vjp=[lambda xp, g, out, x: -g * xp.sin(x)],
         jvp=[lambda xp, t, out, x: -t * xp.sin(x)])
-defprim("tanh", lambda xp, x: xp.tanh(x),
+
+
+def _tanh(xp, x):
+    """xp.tanh; for complex x with an infinite real part and a finite imaginary one, ±1 ± 0j.
+
+    The standard signs that zero as imag(x); NumPy signs it as sin(2 imag(x)).
+    """
+    out = xp.tanh(x)
+    if _kind(out) != "complex floating":
+        return out
+    imag = xp.imag(x)
+    missigned = xp.isinf(xp.real(x)) & xp.isfinite(imag) & (xp.signbit(xp.imag(out)) != xp.signbit(imag))
+    return xp.where(missigned, xp.conj(out), out)
+
+
+defprim("tanh", _tanh,
         vjp=[lambda xp, g, out, x: g * (1 - out * out)],
         jvp=[lambda xp, t, out, x: t * (1 - out * out)])
 defprim("sigmoid", _sigmoid,
@@ -579,10 +613,23 @@ defprim("cumulative_sum", _cumulative_sum,
 
 # ================================================================ Array API: no derivative
 # Integer, bitwise and logical operators, sign tests, searching: results carry no gradient.
-for _name in ("floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+def _floor_divide(xp, a, b):
+    """xp.floor_divide, with floor(a / b) where an operand is infinite, as the standard asks.
+
+    NumPy and PyTorch follow Python there: inf // 2 is nan and 5 // -inf is -1, where
+    the standard wants inf and -0.
+    """
+    out = xp.floor_divide(a, b)
+    if _kind(out) != "real floating":
+        return out
+    return xp.where(xp.isinf(a) | xp.isinf(b), xp.floor(a / b), out)
+
+
+defprim("floor_divide", _floor_divide, promotion="mixed")
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
               "bitwise_right_shift", "logical_xor", "nextafter"):
     defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name),
-            promotion="mixed" if _name in ("floor_divide", "nextafter") else None)
+            promotion="mixed" if _name == "nextafter" else None)
 for _name in ("bitwise_invert", "signbit"):
     defprim(_name, (lambda name: lambda xp, x: getattr(xp, name)(x))(_name))
 defprim("all", lambda xp, x, *, axis=None, keepdims=False: xp.all(x, axis=axis, keepdims=keepdims))
@@ -590,7 +637,7 @@ defprim("any", lambda xp, x, *, axis=None, keepdims=False: xp.any(x, axis=axis, 
 defprim("count_nonzero", lambda xp, x, *, axis=None, keepdims=False: xp.count_nonzero(x, axis=axis, keepdims=keepdims))
 defprim("argsort", lambda xp, x, *, axis=-1, descending=False, stable=True:
         xp.argsort(x, axis=axis, descending=descending, stable=stable))
-defprim("searchsorted", lambda xp, x1, x2, *, side="left", sorter=None: xp.searchsorted(x1, x2, side=side, sorter=sorter))
+defprim("searchsorted", lambda xp, x1, x2, *, side="left": xp.searchsorted(x1, x2, side=side))
 
 
 # ================================================================ Array API: linear algebra (pg.linalg)

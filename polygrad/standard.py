@@ -163,8 +163,15 @@ def diff(x, axis=-1, n=1, prepend=None, append=None):
 
 @_standard(lambda x1, x2, /, *, axis=-1: None)
 def vecdot(x1, x2, axis=-1):
-    """sum(conj(x1) * x2) along `axis`, broadcasting the rest."""
+    """sum(conj(x1) * x2) along `axis`, broadcasting the rest.
+
+    The contracted axis is not broadcast: x1 and x2 must have it, of one size.
+    """
     x1, x2 = ops._operands([x1, x2])
+    last = axis - builtins.max(x1.ndim, x2.ndim) if axis >= 0 else axis  # from the end, where the shapes line up
+    if -last > builtins.min(x1.ndim, x2.ndim) or x1.shape[last] != x2.shape[last]:
+        raise ShapeError(f"vecdot: the contracted axis {axis} must have one size in both operands (it is not "
+                         f"broadcast), got {describe(x1)} and {describe(x2)}")
     product = conj(x1) * x2
     return ops.sum(product, axis=axis, dtype=product.dtype)  # libraries widen small integers in sums
 

@@ -92,8 +92,9 @@ def test_indexing_forms(target):
     np.testing.assert_array_equal(x[:, idx].numpy(), base[:, [3, 0, -1]])
     np.testing.assert_array_equal(x[1:, [[0, 1], [2, 2]]].numpy(), base[1:, [[0, 1], [2, 2]]])
     np.testing.assert_array_equal(x[..., [True, False, True, False]].numpy(), base[..., [True, False, True, False]])
+    np.testing.assert_array_equal(x[0, [0, -1]].numpy(), base[0, [0, -1]])  # an integer is a 0-d index array
     with pytest.raises(IndexError, match="only with slices"):
-        x[0, [0, 1]]
+        x[None, [0, 1]]
 
 
 def test_index_gradient_accumulates_repeats(target):

@@ -1,5 +1,7 @@
 """pg.linalg: values and gradients against NumPy, finite differences (grad of grad too) and torch.linalg."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,34 @@ def test_nested_lists_of_tensors(target):
     assert m.shape == (2, 2)
     pg.sum(m).backward()
     assert float(a.grad) == 2.0
+
+
+# ---------------------------------------------------------------- the standard's edge cases (array-api-tests)
+def test_norms_of_complex_tensors_are_real(target):
+    complex_ = "complex128" if target.dtype == "float64" else "complex64"
+    z = pg.asarray([[3 + 4j, 0j], [0j, 0j]], backend=target.backend, device=target.device, dtype=complex_)
+    for ord, expected in ((2, 5.0), (1, 5.0), (0, 1.0), (math.inf, 5.0), (3, 5.0)):
+        norm = pg.linalg.vector_norm(z, ord=ord)
+        assert norm.dtype == target.dtype and float(norm) == pytest.approx(expected)
+    fro = pg.linalg.matrix_norm(z)
+    assert fro.dtype == target.dtype and float(fro) == pytest.approx(5.0)
+
+
+def test_matrix_rank_and_pinv_take_rtol_per_matrix_or_for_all(target):
+    stack = target.tensor(np.stack([np.diag([1.0, 1e-3, 0.0]), np.diag([1.0, 0.5, 1e-3])]))
+    assert pg.linalg.matrix_rank(stack).tolist() == [2, 3]
+    assert pg.linalg.matrix_rank(stack, rtol=1e-2).tolist() == [1, 2]
+    assert pg.linalg.matrix_rank(stack, rtol=target.tensor([1e-2, 1e-4])).tolist() == [1, 3]
+    inverse = pg.linalg.pinv(stack, rtol=target.tensor([1e-2, 1e-4])).numpy()
+    np.testing.assert_allclose(np.diagonal(inverse, axis1=-2, axis2=-1), [[1, 0, 0], [1, 2, 1e3]], rtol=1e-4)
+    empty = target.tensor(np.zeros((0, 2, 3, 3)))
+    assert pg.linalg.pinv(empty, rtol=target.tensor(np.zeros((0, 2)))).shape == (0, 2, 3, 3)
+
+
+def test_vecdot_does_not_broadcast_the_contracted_axis(target):
+    assert float(pg.vecdot(target.tensor([1.0, 2.0]), target.tensor([3.0, 4.0]))) == 11.0
+    assert pg.vecdot(target.tensor(np.ones((2, 3))), target.tensor([1.0, 2.0, 3.0])).tolist() == [6.0, 6.0]
+    with pytest.raises(pg.ShapeError, match="vecdot: the contracted axis -1 must have one size in both operands"):
+        pg.vecdot(target.tensor([1.0, 2.0]), target.tensor([1.0]))
+    with pytest.raises(pg.ShapeError, match="vecdot: the contracted axis -2"):
+        pg.linalg.vecdot(target.tensor(np.ones((3, 2))), target.tensor([1.0, 2.0]), axis=-2)

@@ -321,3 +321,105 @@ def test_creation_functions_show_the_standards_shape_parameter():
     for make in (pg.zeros, pg.ones, pg.empty):
         assert str(inspect.signature(make)) == "(shape, *, dtype=None, device=None, backend=None, requires_grad=False)"
     assert pg.zeros((2, 3)).shape == pg.zeros(2, 3).shape == (2, 3)
+
+
+# ---------------------------------------------------------------- the standard's edge cases (array-api-tests)
+def test_integers_among_index_arrays_are_0d_index_arrays(target):
+    import numpy as np
+
+    data = np.arange(24.0).reshape(2, 3, 4)
+    x = target.tensor(data, requires_grad=True)
+    rows = pg.asarray([[2], [0]], backend=target.backend, device=target.device)
+    columns = pg.asarray([1, 3, 3], backend=target.backend, device=target.device)
+    picked = x[-1, rows, columns]
+    np.testing.assert_array_equal(picked.numpy(), data[-1, [[2], [0]], [1, 3, 3]])
+    assert x[0, 1, pg.asarray(2, backend=target.backend, device=target.device)].tolist() == 6.0
+    pg.sum(picked).backward()
+    expected = np.zeros_like(data)
+    np.add.at(expected, (-1, [[2], [0]], [1, 3, 3]), 1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_masks_on_empty_tensors_and_masks_with_empty_axes(target):
+    import numpy as np
+
+    def mask(value):
+        return pg.asarray(value, backend=target.backend, device=target.device)
+
+    x = target.tensor([])
+    for value, shape in ((False, (0, 0)), (True, (1, 0))):
+        assert x[mask(value)].shape == shape
+    # a mask axis of size 0 picks nothing, whatever the size of x's axis (the standard allows it)
+    assert target.tensor(np.zeros((0, 1)))[mask(np.zeros((0, 0), dtype=bool))].shape == (0,)
+    assert target.tensor(np.zeros((2, 3, 4)))[mask(np.zeros((2, 0), dtype=bool))].shape == (0, 4)
+    with pytest.raises(IndexError, match=r"getitem: mask of shape \(2, 2\) does not match"):
+        target.tensor(np.zeros((2, 3)))[mask(np.ones((2, 2), dtype=bool))]
+
+
+def test_complex_scalars_take_the_tensors_precision(target):
+    import numpy as np
+
+    complex_ = "complex128" if target.dtype == "float64" else "complex64"
+    exact = complex(np.asarray(0.99j, dtype=complex_))  # 0.9900000095367432j in complex64
+    x = target.tensor([1.0, 2.0])
+    assert (x + 0.99j).dtype == complex_ and (x + 0.99j).tolist() == [1 + exact, 2 + exact]
+    z = pg.asarray([1j, 2j], backend=target.backend, device=target.device, dtype=complex_)
+    z[pg.asarray([True, False], backend=target.backend, device=target.device)] = 0.99j
+    assert z.dtype == complex_ and z.tolist() == [exact, 2j]
+
+
+def test_searchsorted_with_a_sorter(target):
+    import numpy as np
+
+    data, values, order = np.array([3.0, 1.0, 2.0, 5.0]), np.array([2.0, 4.0, 0.0]), np.array([1, 2, 0, 3])
+    x1, x2 = target.tensor(data), target.tensor(values)
+    sorter = pg.asarray(order, backend=target.backend, device=target.device)
+    for side in ("left", "right"):
+        assert pg.searchsorted(x1, x2, side=side, sorter=sorter).tolist() == \
+            np.searchsorted(data, values, side=side, sorter=order).tolist()
+
+
+def test_an_axis_out_of_range_is_an_index_error_too(target):
+    for bad in (lambda: pg.expand_dims(target.tensor(1.0), axis=-2), lambda: pg.sum(target.tensor([1.0]), axis=1)):
+        with pytest.raises(pg.AxisError) as raised:
+            bad()
+        assert isinstance(raised.value, IndexError) and isinstance(raised.value, pg.ShapeError)
+
+
+def test_floor_divide_by_and_of_infinities_is_floor_of_the_quotient(target):
+    import numpy as np
+
+    inf = float("inf")
+    a = target.tensor([inf, -inf, inf, 5.0, 5.0, -5.0, -5.0, inf, 7.0, -7.0])
+    b = target.tensor([2.0, 2.0, -2.0, inf, -inf, inf, -inf, inf, 2.0, 2.0])
+    with np.errstate(invalid="ignore"):
+        out = (a // b).numpy()
+    expected = np.array([inf, -inf, -inf, 0.0, -0.0, -0.0, 0.0, np.nan, 3.0, -4.0])
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out[3:7]), [False, True, True, False])  # the zeros' signs
+    assert (pg.asarray([7, -7], backend=target.backend, device=target.device) // 2).tolist() == [3, -4]
+
+
+def test_complex_special_values_of_expm1_and_tanh(target):
+    import numpy as np
+
+    complex_ = "complex128" if target.dtype == "float64" else "complex64"
+    inf, nan = float("inf"), float("nan")
+    cases = {  # the standard's special cases: x -> expm1(x)
+        complex(inf, 0.0): complex(inf, 0.0), complex(-inf, inf): complex(-1.0, 0.0),
+        complex(-inf, nan): complex(-1.0, 0.0), complex(nan, 0.0): complex(nan, 0.0),
+        complex(-0.0, 0.0): complex(0.0, 0.0), complex(0.0, 5.0): complex(np.expm1(5j)),
+    }
+    with np.errstate(invalid="ignore"):  # NumPy warns about the nan it gives before polygrad replaces it
+        out = pg.expm1(pg.asarray(list(cases), backend=target.backend, device=target.device, dtype=complex_)).numpy()
+        at_inf = pg.expm1(pg.asarray([complex(inf, inf), complex(inf, nan)], backend=target.backend,
+                                     device=target.device, dtype=complex_)).numpy()
+    np.testing.assert_allclose(out, np.array(list(cases.values()), dtype=complex_), rtol=1e-6)
+    assert not np.signbit(out[4].real)  # +0, where NumPy's expm1 gives -0
+    assert np.isinf(at_inf.real).all() and np.isnan(at_inf.imag).all()  # inf + nan j, the real part's sign unspecified
+    # tanh(±inf + bj), b finite, is ±1 + 0j with the zero signed as b (NumPy: as sin(2b), negative for b = 2)
+    z = pg.asarray([complex(inf, 1.0), complex(inf, 2.0), complex(inf, -2.0), complex(-inf, 2.0)],
+                   backend=target.backend, device=target.device, dtype=complex_)
+    out = pg.tanh(z).numpy()
+    assert out.real.tolist() == [1.0, 1.0, 1.0, -1.0] and out.imag.tolist() == [0.0] * 4
+    assert np.signbit(out.imag).tolist() == [False, False, True, False]
