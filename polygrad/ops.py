@@ -204,6 +204,7 @@ _sum = globals()["sum"]
 _prod = globals()["prod"]
 _cumulative_sum = globals()["cumulative_sum"]
 _searchsorted = globals()["searchsorted"]
+_clip = globals()["clip"]
 
 
 def _standard(stub):
@@ -534,6 +535,21 @@ def searchsorted(x1, x2, side="left", sorter=None):
     if sorter is not None:
         x1 = take(x1, sorter)  # the positions the standard means are those in the sorted x1
     return _searchsorted(x1, x2, side=side)
+
+
+@_standard(lambda x, /, min=None, max=None: None)
+def clip(x, min=None, max=None):
+    """x held within [min, max]. A number bound is the clip primitive's option; a Tensor bound
+    is an input of its own (it broadcasts with x and gets its gradient, as in torch.clamp), so
+    the clip is two wheres, x keeping its gradient on the bound as the primitive's rule does."""
+    if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        return _clip(x, min=min, max=max)
+    out = x
+    if min is not None:
+        out = where(out < min, min, out)  # noqa: F821 (generated)
+    if max is not None:
+        out = where(out > max, max, out)  # noqa: F821 (generated)
+    return out
 
 
 def to_device(x, device):

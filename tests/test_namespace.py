@@ -2,6 +2,7 @@
 
 import pickle
 
+import numpy as np
 import pytest
 
 import polygrad as pg
@@ -423,3 +424,19 @@ def test_complex_special_values_of_expm1_and_tanh(target):
     out = pg.tanh(z).numpy()
     assert out.real.tolist() == [1.0, 1.0, 1.0, -1.0] and out.imag.tolist() == [0.0] * 4
     assert np.signbit(out.imag).tolist() == [False, False, True, False]
+
+
+def test_clip_with_tensor_bounds_broadcasts_and_gives_them_gradients(target64):
+    """torch.clamp's rule: the bound gets the gradient where it binds, x elsewhere (x keeps it on a tie)."""
+    x = target64.tensor([[-2.0, 0.5, 3.0, -1.0], [1.0, 2.0, 0.25, 5.0]], requires_grad=True)
+    low = target64.tensor([[-1.0], [0.0]], requires_grad=True)
+    high = target64.tensor([1.0, 1.0, 2.0, 2.0], requires_grad=True)
+    y = pg.clip(x, low, high)
+    (y * y).sum().backward()
+    expected = np.array([[-1.0, 0.5, 2.0, -1.0], [1.0, 1.0, 0.25, 2.0]])
+    np.testing.assert_array_equal(y.numpy(), expected)
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 1.0, 0.0, -2.0], [2.0, 0.0, 0.5, 0.0]])
+    np.testing.assert_array_equal(low.grad.numpy(), [[-2.0], [0.0]])
+    np.testing.assert_array_equal(high.grad.numpy(), [0.0, 2.0, 4.0, 4.0])
+    wide = pg.clip(target64.tensor([0.5]), min=target64.tensor([[0.0], [1.0]]))  # the bound's shape counts
+    np.testing.assert_array_equal(wide.numpy(), [[0.5], [1.0]])
