@@ -15,7 +15,7 @@ from .random import default_generator
 
 
 def _is_bool(mask):
-    return mask.xp.isdtype(mask.data.dtype, "bool")
+    return mask.xp.isdtype(mask.array.dtype, "bool")
 
 
 def _apply_mask(scores, mask, allowed_when_true):

@@ -21,7 +21,7 @@ def _root_grads(roots, grads, create_graph):
                     f"backward: output {i} is not a scalar ({describe(root)}); "
                     "pass grad= with the same shape (the vector in the vector-Jacobian product)"
                 )
-            grad = root.xp.ones(root.shape, dtype=root.data.dtype, device=root.device.native)
+            grad = root.xp.ones(root.shape, dtype=root.array.dtype, device=root.device.native)
         else:
             if not isinstance(grad, Tensor):
                 from .creation import asarray
@@ -31,7 +31,7 @@ def _root_grads(roots, grads, create_graph):
                 raise DeviceMismatchError(f"backward: grad is {describe(grad)} but the output is {describe(root)}")
             if grad.shape != root.shape:
                 raise ShapeError(f"backward: grad is {describe(grad)} but the output is {describe(root)}")
-            grad = grad if create_graph else grad.data
+            grad = grad if create_graph else grad.array
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._wrap(grad, root.device)
         result.append(grad)
@@ -52,7 +52,7 @@ def _accumulate(leaf, grad):
     if leaf.grad is None:
         leaf.grad = Tensor._wrap(grad, leaf.device)
     else:
-        leaf.grad.data += grad
+        leaf.grad.array += grad
     _post_accumulate(leaf)
 
 
@@ -91,7 +91,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is None:
             if not allow_unused:
                 raise RuntimeError(f"grad: input {position} ({describe(tensor)}) was not used to compute the outputs")
-            g = tensor.xp.zeros(tensor.shape, dtype=tensor.data.dtype, device=tensor.device.native)
+            g = tensor.xp.zeros(tensor.shape, dtype=tensor.array.dtype, device=tensor.device.native)
         if not isinstance(g, Tensor):
             g = Tensor._wrap(g, tensor.device)
         result.append(g)

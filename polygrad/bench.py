@@ -53,7 +53,7 @@ class BenchError(RuntimeError):
 
 def raw_copy(tensor, device):
     """A fresh raw array of `tensor` on `device`, shared with no other contender."""
-    return device.backend.xp.asarray(tensor.to(device).data, copy=True)
+    return device.backend.xp.asarray(tensor.to(device).array, copy=True)
 
 
 def _leaf(tensor, device, requires_grad=True):

@@ -28,7 +28,7 @@ every replay. Reading a traced tensor's value (`.item()`, `bool(t)`, `float(t)`,
 
 Outputs are new Tensors without a graph: compile the whole step, backward
 included. A call under anomaly detection, or inside another trace, runs
-eagerly. Tracing changes process-wide state (it swaps `Tensor.data` and the
+eagerly. Tracing changes process-wide state (it swaps `Tensor.array` and the
 backend namespaces): do not run polygrad in other threads while a function is
 being traced.
 """
@@ -497,7 +497,7 @@ class _Trace:
         """`tensor`'s data becomes an input of the program."""
         name = self.fresh("a")
         where = self.start.get(id(tensor))
-        self.reads.append(f"{name} = {self.where(where) if where else self.const(tensor)}.data")
+        self.reads.append(f"{name} = {self.where(where) if where else self.const(tensor)}.array")
         tracer = self.inputs[id(tensor)] = Tracer(value, name, self)
         _DATA.__set__(tensor, tracer)
         self.touched.append(weakref.ref(tensor))
@@ -513,12 +513,12 @@ class _Trace:
 
 
 # ------------------------------------------------------------------ while tracing
-_DATA = Tensor.__dict__["data"]
+_DATA = Tensor.__dict__["array"]
 _PLUMBING = {os.path.abspath(__file__), os.path.abspath(sys.modules[Tensor.__module__].__file__)}
 
 
 def _host_list(value):
-    return value.tolist() if hasattr(value, "tolist") else value  # the slot descriptor Tensor.data is while nothing is traced
+    return value.tolist() if hasattr(value, "tolist") else value  # the slot descriptor Tensor.array is while nothing is traced
 
 
 def _get_data(tensor):
@@ -558,7 +558,7 @@ class _Patches:
         from . import ops, optim
 
         self.constants = dict(ops._constants)  # its cache must not keep tracers
-        self.set(Tensor, "data", property(_get_data, _set_data))
+        self.set(Tensor, "array", property(_get_data, _set_data))
         self.set(ops, "check_bounds", functools.partial(_recorded_check, ops.check_bounds))
         self.set(ops, "asarray_like", functools.partial(_asarray_like, ops.asarray_like))
         self.set(optim, "math", _symbolic_math)
@@ -619,7 +619,7 @@ def _asarray_like(original, value, like):
     trace = _active
     trace.depth += 1
     try:
-        dtype = original(value.concrete, like).data.dtype
+        dtype = original(value.concrete, like).array.dtype
     finally:
         trace.depth -= 1
     return Tensor._wrap(like.xp.asarray(value, dtype=dtype, device=like.device.native), like.device)
@@ -902,7 +902,7 @@ def _symbolize(trace, holders):
         owned = getattr(opt, "_owned", {})
         for p, array in owned.items():
             if array is _DATA.__get__(p, Tensor) and trace.is_array(array):
-                owned[p] = p.data
+                owned[p] = p.array
         containers = [((opt, ".param_groups", g), group) for g, group in enumerate(opt.param_groups)]
         containers += [((opt, ".state", p), state) for p, state in opt.state.items()]
         for where, container in containers:
@@ -938,7 +938,7 @@ def _desymbolize(trace, holders):
 def _output(trace, result):
     """Source text rebuilding the function's result from the program's arrays."""
     if isinstance(result, Tensor):
-        data = result.data  # through the tracing property: an untouched tensor becomes an input
+        data = result.array  # through the tracing property: an untouched tensor becomes an input
         if not isinstance(data, Tracer):
             return trace.const(result)
         return f"_wrap({data.name}, {trace.const(result.device)})"
@@ -978,7 +978,7 @@ def _finish(trace, args, holders):
             # made during the call (a new .grad): replays make a new one too, as eager calls do
             trace.writes.append(f"{text} = _fresh_like({trace.const(t)}, {data.name})")
         elif data is not trace.inputs.get(id(t)):
-            trace.writes.append(f"{text or trace.const(t)}.data = {data.name}")
+            trace.writes.append(f"{text or trace.const(t)}.array = {data.name}")
 
 
 def _detached(result):

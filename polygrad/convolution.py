@@ -86,7 +86,7 @@ def _pad(x, widths, mode="constant", value=0.0):
         padded = ops.scatter_slice(x, key=key, shape=shape)
         if value == 0:
             return padded
-        border = x.xp.full(shape, value, dtype=x.data.dtype, device=x.device.native)
+        border = x.xp.full(shape, value, dtype=x.array.dtype, device=x.device.native)
         border[key] = 0
         return padded + Tensor._wrap(border, x.device)
     for axis, (before, after) in enumerate(widths, start=first):
@@ -272,7 +272,7 @@ def _max_pool(name, x, kernel_size, stride, padding, dilation, ceil_mode, return
 def _argmax_positions(x, cols, kernel, stride, dilation, widths, out):
     """Each window maximum's index into the flattened spatial axes of x (the first maximum, as PyTorch)."""
     xp, n = x.xp, len(kernel)
-    data = cols.data
+    data = cols.array
     flat = xp.reshape(data, tuple(data.shape[:2 + n]) + (-1,))
     tap = xp.argmax(flat, axis=-1)
     index = xp.zeros_like(tap)

@@ -257,7 +257,7 @@ def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=N
 
 def _like(function_name, x, dtype, device, requires_grad, *args):
     target = x.device if device is None else resolve_target(device, x.device)
-    native = x.data.dtype if dtype is None else resolve_dtype(dtype, target)
+    native = x.array.dtype if dtype is None else resolve_dtype(dtype, target)
     make = getattr(target.backend.xp, function_name)
     return _finish(make(x.shape, *args, dtype=native, device=target.native), target, requires_grad)
 

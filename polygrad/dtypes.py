@@ -1,7 +1,7 @@
 """polygrad's own dtype objects, one per dtype of the Array API standard.
 
 `Tensor.dtype` is one of these on every backend (`x.dtype == pg.float32` holds on
-numpy, cupy, torch and array-api-strict alike); the raw array `x.data` keeps its
+numpy, cupy, torch and array-api-strict alike); the raw array `x.array` keeps its
 library's native dtype, and that native dtype is what polygrad hands to the
 library's own functions.
 

@@ -215,7 +215,7 @@ def apply(primitive, inputs, params):
         if other.device is not device and other.device != device:
             _raise_mismatch(primitive, inputs[0], other)
     xp = device.backend.xp
-    arrays = [t.data for t in inputs]
+    arrays = [t.array for t in inputs]
     try:
         data = primitive.forward(xp, *arrays, **params)
     except Exception as error:
@@ -358,9 +358,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
 
     def accumulate(tensor, grad, fresh=False):
         key = id(tensor)
-        if grad.dtype != tensor.data.dtype:
+        if grad.dtype != tensor.array.dtype:
             _refuse_complex_into_real(grad, tensor)
-            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.data.dtype)
+            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.array.dtype)
         if key not in buffer:
             # An intermediate's first gradient is kept as it is: only the rules read it.
             # A leaf's slot must be polygrad's own array, since later gradients are added
@@ -398,18 +398,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:
-                xp, out = tensor.device.backend.xp, tensor.data
-                args = [t.data for t in op.inputs]
+                xp, out = tensor.device.backend.xp, tensor.array
+                args = [t.array for t in op.inputs]
             grads = pullback(op.primitive, xp, g, out, args, op.params, [t.requires_grad for t in op.inputs])
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
                     continue
-                shape = parent.data.shape
+                shape = parent.array.shape
                 reduced = grad.shape != shape
                 if reduced:
                     grad = unbroadcast(xp, grad, shape)
                 if anomaly:
-                    _check_finite(parent.xp, grad.data if create_graph else grad,
+                    _check_finite(parent.xp, grad.array if create_graph else grad,
                                   f"the backward of {op.primitive.name}", op.site)
                 accumulate(parent, grad, reduced or op.primitive.fresh)  # a reduction's sum is new too
             if not retain_graph:
@@ -427,13 +427,13 @@ def _run_grad_hooks(tensor, g, create_graph):
         result = hook(grad)
         if result is not None:
             grad = result
-    return grad if create_graph else grad.data
+    return grad if create_graph else grad.array
 
 
 def _refuse_complex_into_real(grad, tensor):
     """Casting a complex gradient to a real tensor's dtype would drop its imaginary part,
     and the rules do not conjugate: refuse rather than return a wrong number."""
-    if dtypes.get(grad.dtype).kind == "complex floating" and dtypes.get(tensor.data.dtype).kind != "complex floating":
+    if dtypes.get(grad.dtype).kind == "complex floating" and dtypes.get(tensor.array.dtype).kind != "complex floating":
         raise DtypeError(
             f"backward: a complex gradient reached {describe(tensor)}; gradients through complex "
             "values are not supported (compute the real-valued part before complex operations, or detach)"

@@ -60,7 +60,7 @@ class Function:
         if not isinstance(out, Tensor):
             raise TypeError(f"{cls.__name__}.forward: must return one Tensor, got {type(out).__name__}")
         if state.grad_enabled and any(t.requires_grad for t in inputs):
-            fresh = Tensor._wrap(out.data, out.device)  # a fresh node, even if forward returned an input
+            fresh = Tensor._wrap(out.array, out.device)  # a fresh node, even if forward returned an input
             fresh.tangent, out = out.tangent, fresh
             out.requires_grad = True
             out._op = Operation(_primitive(cls, ctx, positions, len(args), out.device), inputs, {}, out)
@@ -77,6 +77,6 @@ def _primitive(cls, ctx, positions, n_args, device):
             raise ValueError(f"{cls.__name__}.backward: returned {len(grads)} gradients, forward took {n_args} "
                              "arguments (return None for those without one)")
         picked = [grads[i] for i in positions]
-        return picked if recorded else [None if p is None else p.data for p in picked]
+        return picked if recorded else [None if p is None else p.array for p in picked]
 
     return Primitive(cls.__name__, forward=None, vjp=vjp)

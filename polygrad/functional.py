@@ -428,7 +428,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     log_probs = ops.log_softmax(logits, axis=1)
     classes = logits.shape[1]
     class_axis = (1, classes) + (1,) * (logits.ndim - 2)
-    if target.xp.isdtype(target.data.dtype, "integral"):
+    if target.xp.isdtype(target.array.dtype, "integral"):
         loss, weights, kept = _class_loss(log_probs, target, weight, ignore_index, "cross_entropy")
         if weights is not None:
             loss = loss * weights
@@ -454,9 +454,9 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
     or ignored, as one primitive; None for everything else (the composite above)."""
     xp = target.xp
     if (logits.ndim != 2 or weight is not None or label_smoothing or reduction not in ("mean", "sum", "none")
-            or not xp.isdtype(target.data.dtype, "integral") or target.shape != logits.shape[:1]):
+            or not xp.isdtype(target.array.dtype, "integral") or target.shape != logits.shape[:1]):
         return None
-    if target.size and (ignore_index >= 0 or int(xp.min(target.data)) < 0):
+    if target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0):
         return None  # some entries may be ignore_index: the composite leaves them out
     classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False)
     rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)
@@ -481,7 +481,7 @@ def one_hot(indices, num_classes=-1):
     if num_classes == -1:
         num_classes = int(ops.max(indices).item()) + 1
     ops.checked_indices(indices, num_classes, "one_hot", indices.ndim, negative=False)
-    classes = indices.xp.arange(num_classes, dtype=indices.data.dtype, device=indices.device.native)
+    classes = indices.xp.arange(num_classes, dtype=indices.array.dtype, device=indices.device.native)
     return ops.astype(ops.expand_dims(indices, axis=-1) == Tensor._wrap(classes, indices.device), "int64")
 
 

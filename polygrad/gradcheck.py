@@ -18,7 +18,7 @@ def _float64(tensor):
             f"gradcheck: {describe(tensor)} is on a device without float64; finite differences "
             "need float64 to be meaningful. Run gradcheck on a device that has it."
         )
-    return Tensor._wrap(backend.xp.astype(tensor.data, backend.xp.float64), device)
+    return Tensor._wrap(backend.xp.astype(tensor.array, backend.xp.float64), device)
 
 
 def _projection(outputs, seed):
@@ -49,17 +49,17 @@ def numerical_grads(f, inputs, weights, eps):
             up[position] = x + step
             down[position] = x - step
             difference = _scalar(f, up, weights) - _scalar(f, down, weights)
-            columns.append(difference.data / (2 * eps))
+            columns.append(difference.array / (2 * eps))
         xp = x.xp
-        stacked = xp.stack(columns) if columns else xp.zeros((0,), dtype=x.data.dtype, device=x.device.native)
+        stacked = xp.stack(columns) if columns else xp.zeros((0,), dtype=x.array.dtype, device=x.device.native)
         result.append(Tensor._wrap(xp.reshape(stacked, x.shape), x.device))
     return result
 
 
 def _compare(what, analytic, numeric, atol, rtol):
     xp = numeric.xp
-    difference = xp.abs(analytic.data - numeric.data)
-    if not bool(xp.all(difference <= atol + rtol * xp.abs(numeric.data))):
+    difference = xp.abs(analytic.array - numeric.array)
+    if not bool(xp.all(difference <= atol + rtol * xp.abs(numeric.array))):
         worst = float(xp.max(difference))
         raise GradcheckError(
             f"gradcheck: {what} differs from finite differences by up to {worst:.3g} "
@@ -75,7 +75,7 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, check_forward=F
     device. f may return one tensor or several.
     """
     inputs = [_float64(asarray(x)) for x in _as_list(inputs)]
-    variables = [x.requires_grad_() for x in [Tensor._wrap(x.data, x.device) for x in inputs]]
+    variables = [x.requires_grad_() for x in [Tensor._wrap(x.array, x.device) for x in inputs]]
     weights = _projection(_as_list(f(*inputs)), seed)
     total = _scalar(f, variables, weights)
     # f constant in its inputs (such as the gradient of a linear function): zero derivative

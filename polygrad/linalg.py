@@ -49,7 +49,7 @@ outer = ops.outer
 
 def _raw(option):
     """A Tensor passed as an option (rtol), as the raw array the backend's function takes."""
-    return option.data if isinstance(option, Tensor) else option
+    return option.array if isinstance(option, Tensor) else option
 
 
 def _square(name, x):
@@ -196,8 +196,8 @@ def matrix_power(x, n):
         if n:
             x = x @ x
     if result is None:
-        eye = ops.zeros_like(x) + x.xp.eye(x.shape[-1], dtype=x.data.dtype, device=x.device.native)
-        return Tensor._wrap(eye.data, x.device)
+        eye = ops.zeros_like(x) + x.xp.eye(x.shape[-1], dtype=x.array.dtype, device=x.device.native)
+        return Tensor._wrap(eye.array, x.device)
     return result
 
 
@@ -229,25 +229,25 @@ def _values_only(name, x):
 @_standard(lambda x, /: None)
 def eigh(x):
     x = _values_only("eigh", _square("eigh", x))
-    return EighResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.eigh(x.data)))
+    return EighResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.eigh(x.array)))
 
 
 @_standard(lambda x, /, *, mode="reduced": None)
 def qr(x, mode="reduced"):
     x = _values_only("qr", x)
-    return QRResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.qr(x.data, mode=mode)))
+    return QRResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.qr(x.array, mode=mode)))
 
 
 @_standard(lambda x, /, *, full_matrices=True: None)
 def svd(x, full_matrices=True):
     x = _values_only("svd", x)
-    return SVDResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.svd(x.data, full_matrices=full_matrices)))
+    return SVDResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.svd(x.array, full_matrices=full_matrices)))
 
 
 @_standard(lambda x, /, *, rtol=None: None)
 def pinv(x, rtol=None):
     x = _values_only("pinv", x)
-    return Tensor._wrap(x.xp.linalg.pinv(x.data, rtol=_raw(rtol)), x.device)
+    return Tensor._wrap(x.xp.linalg.pinv(x.array, rtol=_raw(rtol)), x.device)
 
 
 __all__ += ["eigh", "qr", "svd", "pinv"]

@@ -94,7 +94,7 @@ def _check_call(name, function, self, args, kwargs, method=True):
 
 def _raw(function, x, *args, **kwargs):
     """A result with no gradient computed on x's raw array (booleans, indices)."""
-    return Tensor._wrap(function(x.data, *args, **kwargs), x.device)
+    return Tensor._wrap(function(x.array, *args, **kwargs), x.device)
 
 
 def _along(x, dim, index):
@@ -237,7 +237,7 @@ def median(self, dim=None, keepdim=False):
 def mode(self, dim=-1, keepdim=False):
     """The most frequent value along dim (the smallest of equally frequent ones), and its last index."""
     xp, dim = self.xp, dim % self.ndim
-    moved = ops.moveaxis(self, dim, -1).data
+    moved = ops.moveaxis(self, dim, -1).array
     counts = xp.sum(xp.astype(moved[..., :, None] == moved[..., None, :], xp.int64), axis=-1)
     # candidates in increasing value order: the first with the highest count is the smallest mode
     order = xp.argsort(moved, axis=-1, stable=True)
@@ -367,7 +367,7 @@ def roll(self, shifts, dims=None):
 
 # ================================================================ cumulative
 def cumsum(self, dim, *, dtype=None):
-    if dtype is None and self.xp.isdtype(self.data.dtype, "bool"):
+    if dtype is None and self.xp.isdtype(self.array.dtype, "bool"):
         dtype = "int64"  # PyTorch counts booleans in int64
     return ops.cumulative_sum(self, axis=dim, dtype=dtype)
 
@@ -492,13 +492,13 @@ def _reduced_by_place(x, positions, index, src, reduce, include_self):
     def wrapped(data):
         return Tensor._wrap(data, x.device)
 
-    values, places = ops.reshape(_restrict(src, index.shape), (-1,)), positions.data
+    values, places = ops.reshape(_restrict(src, index.shape), (-1,)), positions.array
     if include_self:  # x's own entries join in, one at each place
         values = ops.concat([ops.reshape(x, (-1,)), values])
         places = xp.concat([_arange(x, x.size), places])
     order = xp.argsort(places, stable=True)
     if reduce != "prod":  # sorted by value first: the stable sort by place keeps that order within a place
-        by_value = xp.argsort(values.data if reduce == "amax" else -values.data, stable=True)
+        by_value = xp.argsort(values.array if reduce == "amax" else -values.array, stable=True)
         order = xp.take(by_value, xp.argsort(xp.take(places, by_value), stable=True))
     places = xp.take(places, order)
     values = ops.take_unchecked(values, wrapped(order), axis=0)
@@ -517,8 +517,8 @@ def _reduced_by_place(x, positions, index, src, reduce, include_self):
             product = product * ops.where(wrapped(later), earlier, 1)
             span *= 2
         return by_place(ops.where(wrapped(steps == last), product, 0))
-    best = xp.take(values.data, last)
-    ties = wrapped((values.data == best) | xp.isnan(best))  # a NaN wins: its place's result is NaN
+    best = xp.take(values.array, last)
+    ties = wrapped((values.array == best) | xp.isnan(best))  # a NaN wins: its place's result is NaN
     # the ties share the gradient evenly, as in PyTorch
     total, count = by_place(ops.where(ties, values, 0)), ops.maximum(by_place(ops.astype(ties, x.dtype)), 1)
     return total / count if ops.kind(total) == "floating" else total // count
@@ -539,8 +539,8 @@ def masked_fill(self, mask, value):
 
 def masked_select(self, mask):
     mask = mask if isinstance(mask, Tensor) else asarray(mask, device=self.device)
-    shape = tuple(self.xp.broadcast_arrays(self.data, mask.data)[0].shape)
-    return ops.broadcast_to(self, shape)[Tensor._wrap(self.xp.broadcast_to(mask.data, shape), self.device)]
+    shape = tuple(self.xp.broadcast_arrays(self.array, mask.array)[0].shape)
+    return ops.broadcast_to(self, shape)[Tensor._wrap(self.xp.broadcast_to(mask.array, shape), self.device)]
 
 
 def where(self, condition, other):
@@ -621,7 +621,7 @@ def contiguous(self):
 
 def element_size(self):
     xp = self.xp
-    native = self.data.dtype
+    native = self.array.dtype
     if xp.isdtype(native, "bool"):
         return 1
     if xp.isdtype(native, "complex floating"):
@@ -672,14 +672,14 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
     from .random import default_generator
 
     source = generator or default_generator(self.device)
-    return self._assign(source.randn(*self.shape, dtype=self.dtype, mean=mean, std=std).data, "normal_")
+    return self._assign(source.randn(*self.shape, dtype=self.dtype, mean=mean, std=std).array, "normal_")
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     from .random import default_generator
 
     source = generator or default_generator(self.device)
-    return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).data, "uniform_")
+    return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).array, "uniform_")
 
 
 # ================================================================ autograd

@@ -30,7 +30,7 @@ def kind(tensor):
 
     Keyed by the dtype's class as well: array_api_strict's dtypes hash like NumPy's
     and warn when a dictionary compares the two, and the class tells them apart first."""
-    native = tensor.data.dtype
+    native = tensor.array.dtype
     key = (type(native), native)
     found = _kinds.get(key)
     if found is None:
@@ -60,10 +60,10 @@ def asarray_like(value, like):
     in_like = kind_of_value is float or kind_of_value is int or (kind_of_value is complex and kind(like) == "floating")
     if not in_like and (isinstance(value, bool) or not isinstance(value, (int, float))):
         return asarray(value, device=like.device)
-    key = (id(like.device), like.data.dtype, kind_of_value, value)
+    key = (id(like.device), like.array.dtype, kind_of_value, value)
     data = _constants.get(key)
     if data is None:
-        dtype = like.data.dtype
+        dtype = like.array.dtype
         if kind_of_value is float and kind(like) != "floating":
             dtype = resolve_dtype(None, like.device)
         elif kind_of_value is complex:
@@ -87,7 +87,7 @@ def _operands(args, promotion=None):
             operands = _join(args)
             break
     if not promotion or (promotion == "mixed" and len(operands) == 2
-                         and operands[0].data.dtype == operands[1].data.dtype):
+                         and operands[0].array.dtype == operands[1].array.dtype):
         return operands  # one dtype meets itself: nothing to promote (the common case, kept short)
     return _promote(operands, promotion)
 
@@ -111,7 +111,7 @@ def _promote(tensors, promotion):
     if "integral" not in kinds:
         return tensors
     if "floating" in kinds:
-        target = tensors[kinds.index("floating")].data.dtype
+        target = tensors[kinds.index("floating")].array.dtype
     elif promotion == "true_divide":
         target = resolve_dtype(None, tensors[0].device)
     else:
@@ -230,7 +230,7 @@ def astype(x, dtype, copy=True, device=None):
     native = resolve_dtype(dtype, x.device)
     if x.requires_grad and state.grad_enabled and x.xp.isdtype(native, "complex floating"):
         raise DtypeError(f"astype: gradients through complex values are not supported; {describe(x)} requires grad")
-    if native == x.data.dtype and not copy:
+    if native == x.array.dtype and not copy:
         return x
     if not x.xp.isdtype(native, ("real floating", "complex floating")):
         with engine.no_grad():
@@ -344,9 +344,9 @@ def checked_indices(indices, n, operation, axis, negative=True):
     synchronisation); indices polygrad computes itself skip it.
     """
     xp = indices.xp
-    if not xp.isdtype(indices.data.dtype, "integral"):
+    if not xp.isdtype(indices.array.dtype, "integral"):
         raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
-    data = indices.data
+    data = indices.array
     if math.prod(data.shape) == 0:
         return data
     low = check_bounds(xp, data, n, operation, axis, negative)
@@ -392,8 +392,8 @@ def pick_along_axis(x, indices, axis):
     index_last = broadcast_to(index_last, lead + (k,))  # noqa: F821 (generated)
     rows = math.prod(lead)
     xp = x.xp
-    offsets = xp.reshape(xp.arange(rows, dtype=indices.data.dtype, device=x.device.native) * n, lead + (1,))
-    flat = xp.reshape(index_last.data + offsets, (-1,))
+    offsets = xp.reshape(xp.arange(rows, dtype=indices.array.dtype, device=x.device.native) * n, lead + (1,))
+    flat = xp.reshape(index_last.array + offsets, (-1,))
     picked = _take(reshape(x_last, (-1,)), Tensor._wrap(flat, x.device), axis=0)
     return moveaxis(reshape(picked, lead + (k,)), -1, axis)
 
@@ -416,7 +416,7 @@ def raw_key(key, x, operation):
                 if part.shape != x.shape[axis:axis + width]:
                     raise IndexError(f"{operation}: boolean mask of shape {part.shape} does not match axes "
                                      f"{axis}..{axis + width - 1} of {describe(x)}")
-                part = part.data
+                part = part.array
             else:
                 part = checked_indices(part, x.shape[axis], operation, axis)
         raw.append(part)
@@ -454,7 +454,7 @@ def assign_slice(x, value, key):
     xp = x.xp
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True
-    region = tuple(x.data[key].shape)
+    region = tuple(x.array[key].shape)
     placed = globals()["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
     return globals()["where"](Tensor._wrap(mask, x.device), placed, x)
 
@@ -483,7 +483,7 @@ def getitem(x, key):
         # the standard lets a mask's axis have size 0 (it then picks nothing) where x's has any size
         if mask.ndim > x.ndim or not builtins.all(m in (n, 0) for m, n in zip(mask.shape, x.shape)):
             raise IndexError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
-        flat = xp.nonzero(xp.reshape(mask.data, (-1,)))[0]
+        flat = xp.nonzero(xp.reshape(mask.array, (-1,)))[0]
         # the row count spelled out: -1 is ambiguous when x is empty (x[False] on shape (0,))
         rows = reshape(x, (math.prod(x.shape[:mask.ndim]),) + x.shape[mask.ndim:])
         return _take(rows, Tensor._wrap(flat, x.device), axis=0)
@@ -520,7 +520,7 @@ def _slices_around_array(x, parts):
         if index.shape[0] != n:
             raise IndexError(f"getitem: boolean mask of length {index.shape[0]} for axis {axis} with size {n} "
                              f"of {describe(x)}")
-        flat = xp.nonzero(index.data)[0]
+        flat = xp.nonzero(index.array)[0]
     else:
         flat = xp.reshape(checked_indices(index, n, "getitem", axis), (-1,))
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
@@ -554,7 +554,7 @@ def clip(x, min=None, max=None):
 
 def to_device(x, device):
     """x moved to `device` (of any backend); gradients flow back to x's device."""
-    out = Tensor._wrap(x.xp.to_device(x.data, device), device)
+    out = Tensor._wrap(x.xp.to_device(x.array, device), device)
     if state.grad_enabled and x.requires_grad:
         out.requires_grad = True
         out._op = Operation(_TO_DEVICE, [x], {"source": x.device}, out)

@@ -86,7 +86,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = -p.grad.data if group.get("maximize") else p.grad.data
+                grad = -p.grad.array if group.get("maximize") else p.grad.array
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {}
@@ -97,15 +97,15 @@ class Optimizer:
     def _own(self, p):
         """p's array, to be written in place.
 
-        The first time (and whenever something rebound p.data since) the array is
+        The first time (and whenever something rebound p.array since) the array is
         replaced by a private copy, so a step never writes into an array the
         caller handed in: a NumPy array wrapped without a copy, a read-only or
         broadcast view. After that every step is in place.
         """
-        if self._owned.get(p) is not p.data:
-            p.data = p.xp.asarray(p.data, copy=True)
-            self._owned[p] = p.data
-        return p.data
+        if self._owned.get(p) is not p.array:
+            p.array = p.xp.asarray(p.array, copy=True)
+            self._owned[p] = p.array
+        return p.array
 
     def _update(self, p, w, grad, state, group):
         raise NotImplementedError
@@ -212,9 +212,9 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = _like(p, p.xp.asarray(grad, copy=True))
             else:
-                buf.data *= momentum
-                buf.data += grad * (1 - group["dampening"])
-            grad = grad + buf.data * momentum if group["nesterov"] else buf.data
+                buf.array *= momentum
+                buf.array += grad * (1 - group["dampening"])
+            grad = grad + buf.array * momentum if group["nesterov"] else buf.array
         w -= grad * group["lr"]
 
 
@@ -245,14 +245,14 @@ class Adam(Optimizer):
                 state.update(_zeros(p, "max_exp_avg_sq"))
         state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
         v += grad * grad * (1 - beta2)
         if group["amsgrad"]:
             peak = state["max_exp_avg_sq"]
-            v = peak.data = p.xp.maximum(peak.data, v)
+            v = peak.array = p.xp.maximum(peak.array, v)
         denominator = p.xp.sqrt(v)
         denominator /= math.sqrt(1 - beta2 ** t)
         denominator += group["eps"]
@@ -295,11 +295,11 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state.update(_zeros(p, "grad_avg"))
         state["step"] += 1
-        square = state["square_avg"].data
+        square = state["square_avg"].array
         square *= alpha
         square += grad * grad * (1 - alpha)
         if group["centered"]:
-            mean = state["grad_avg"].data
+            mean = state["grad_avg"].array
             mean *= alpha
             mean += grad * (1 - alpha)
             root = p.xp.sqrt(square - mean * mean)
@@ -308,7 +308,7 @@ class RMSprop(Optimizer):
         root += group["eps"]
         step = grad / root
         if group["momentum"]:
-            buf = state["momentum_buffer"].data
+            buf = state["momentum_buffer"].array
             buf *= group["momentum"]
             buf += step
             step = buf
@@ -330,13 +330,13 @@ class Adagrad(Optimizer):
                                       maximize=maximize))
         for group in self.param_groups:
             for p in group["params"]:
-                start = p.xp.full_like(p.data, group["initial_accumulator_value"])
+                start = p.xp.full_like(p.array, group["initial_accumulator_value"])
                 self.state[p] = {"step": 0, "sum": _like(p, start)}
 
     def _update(self, p, w, grad, state, group):
         grad = _decayed(grad, w, group["weight_decay"])
         state["step"] += 1
-        total = state["sum"].data
+        total = state["sum"].array
         total += grad * grad
         root = p.xp.sqrt(total)
         root += group["eps"]
@@ -360,7 +360,7 @@ class Adadelta(Optimizer):
         if not state:
             state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
         state["step"] += 1
-        square, accumulated = state["square_avg"].data, state["acc_delta"].data
+        square, accumulated = state["square_avg"].array, state["acc_delta"].array
         square *= rho
         square += grad * grad * (1 - rho)
         delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad
@@ -386,11 +386,11 @@ class Adamax(Optimizer):
         if not state:
             state.update(step=0, **_zeros(p, "exp_avg", "exp_inf"))
         state["step"] += 1
-        m, peak = state["exp_avg"].data, state["exp_inf"]
+        m, peak = state["exp_avg"].array, state["exp_inf"]
         m *= beta1
         m += grad * (1 - beta1)
-        peak.data = p.xp.maximum(peak.data * beta2, p.xp.abs(grad) + group["eps"])
-        w -= m / peak.data * (group["lr"] / (1 - beta1 ** state["step"]))
+        peak.array = p.xp.maximum(peak.array * beta2, p.xp.abs(grad) + group["eps"])
+        w -= m / peak.array * (group["lr"] / (1 - beta1 ** state["step"]))
 
 
 class NAdam(Optimizer):
@@ -418,7 +418,7 @@ class NAdam(Optimizer):
         mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
         state["mu_product"] *= mu
         product = state["mu_product"]
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -449,7 +449,7 @@ class RAdam(Optimizer):
             state.update(step=0, **_zeros(p, "exp_avg", "exp_avg_sq"))
         state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -489,7 +489,7 @@ class LBFGS(Optimizer):
     def _flat_grad(self):
         params = self._params()
         xp = params[0].xp
-        parts = [xp.reshape(p.grad.data if p.grad is not None else xp.zeros_like(p.data), (-1,)) for p in params]
+        parts = [xp.reshape(p.grad.array if p.grad is not None else xp.zeros_like(p.array), (-1,)) for p in params]
         return xp.concat(parts)
 
     def _move(self, t, d):
@@ -561,7 +561,7 @@ class LBFGS(Optimizer):
             if dot(flat_grad, d) > -tolerance_change:
                 break
             if group["line_search_fn"] == "strong_wolfe":
-                start = [xp.asarray(p.data, copy=True) for p in self._params()]
+                start = [xp.asarray(p.array, copy=True) for p in self._params()]
 
                 def along(step, start=start, d=d):
                     value, gradient = self._evaluate_at(closure, start, step, d)

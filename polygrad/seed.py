@@ -21,7 +21,7 @@ def _backend_of(array, what):
     """The backend of a raw array; anything else is a TypeError naming `what`."""
     backend = backends.find_for_array(array)
     if backend is None:
-        hint = (" (a polygrad Tensor: pass tensor.data, or use the Tensor engine's backward())"
+        hint = (" (a polygrad Tensor: pass tensor.array, or use the Tensor engine's backward())"
                 if isinstance(array, Tensor) else
                 "; wrap constants in an array of the inputs' backend, e.g. xp.asarray(2.0)")
         shown = reprlib.repr(array)

@@ -185,7 +185,7 @@ def _tensor(path, host, node, map_location):
     else:
         here = asarray(host, dtype=node.get("dtype"))
         t = asarray(here, device=resolve_target(map_location, here.device))
-        t = Tensor._wrap(t.data, t.device)
+        t = Tensor._wrap(t.array, t.device)
     if node.get("parameter"):
         from .nn import Parameter
 

@@ -51,7 +51,7 @@ def nonzero(x):
     x = ops._operands([x])[0]
     if x.ndim == 0:
         raise ValueError(f"nonzero: needs at least one dimension, got {describe(x)}")
-    return tuple(_raw(x, i) for i in x.xp.nonzero(x.data))
+    return tuple(_raw(x, i) for i in x.xp.nonzero(x.array))
 
 
 UniqueAllResult = namedtuple("UniqueAllResult", ["values", "indices", "inverse_indices", "counts"])
@@ -62,7 +62,7 @@ UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indi
 def _unique(name, result):
     def function(x, /):
         x = ops._operands([x])[0]
-        out = getattr(x.xp, name)(x.data)
+        out = getattr(x.xp, name)(x.array)
         return result(*(_raw(x, part) for part in out))
 
     function.__name__ = function.__qualname__ = name
@@ -79,7 +79,7 @@ unique_inverse = _unique("unique_inverse", UniqueInverseResult)
 def unique_values(x):
     """The sorted distinct values of x; no gradient."""
     x = ops._operands([x])[0]
-    return _raw(x, x.xp.unique_values(x.data))
+    return _raw(x, x.xp.unique_values(x.array))
 
 
 def _broadcast_shape(shapes):
@@ -136,7 +136,7 @@ def repeat(x, repeats, axis=None):
         x, axis = ops.reshape(x, (-1,)), 0
     xp, n = x.xp, x.shape[axis]
     positions = xp.arange(n, device=x.device.native)
-    counts = repeats.data if isinstance(repeats, Tensor) else repeats
+    counts = repeats.array if isinstance(repeats, Tensor) else repeats
     return ops.take(x, _raw(x, xp.repeat(positions, counts)), axis=axis)
 
 
@@ -179,7 +179,7 @@ def vecdot(x1, x2, axis=-1):
 def _complex_only(part, real_value):
     def function(x, /):
         x = ops._operands([x])[0]
-        if ops.kind(x) != "floating" or not x.xp.isdtype(x.data.dtype, "complex floating"):
+        if ops.kind(x) != "floating" or not x.xp.isdtype(x.array.dtype, "complex floating"):
             return real_value(x)
         return _complex_part(x, part=part)
 

@@ -13,14 +13,15 @@ _creation_counter = itertools.count()
 class Tensor:
     """A backend array plus what autograd needs to know about it.
 
-    data          the raw array of the backend (numpy.ndarray, cupy.ndarray, ...)
+    array         the raw array of the backend (numpy.ndarray, cupy.ndarray, ...); `.data` is
+                  PyTorch's: this tensor's values as a Tensor outside autograd
     device        a polygrad Device; `device.backend` is the backend
     requires_grad whether gradients flow to this tensor
     grad          accumulated gradient (a Tensor on the same device), or None
     tangent       forward-mode tangent (raw array) inside `polygrad.jvp`
     """
 
-    __slots__ = ("data", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "_view",
+    __slots__ = ("array", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "_view",
                  "__weakref__")
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
@@ -28,7 +29,7 @@ class Tensor:
         from .creation import asarray
 
         t = asarray(data, device=device)
-        self.data, self.device = t.data, t.device
+        self.array, self.device = t.array, t.device
         self.grad = self.tangent = self._op = self._hooks = self._view = None
         self._version = 0
         self._seq = next(_creation_counter)
@@ -39,7 +40,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, data, device):
         t = cls.__new__(cls)
-        t.data = data
+        t.array = data
         t.device = device
         t.requires_grad = False
         t.grad = t.tangent = t._op = t._hooks = t._view = None
@@ -50,26 +51,46 @@ class Tensor:
     # ---- attributes ---------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
+
+    @property
+    def data(self):
+        """PyTorch's `.data`: this tensor's values as a Tensor outside autograd, sharing its array.
+
+        In-place updates of it change this tensor without being recorded and without
+        the leaf check (`p.data.copy_(w)`, `p.data.normal_()`, `p.data -= lr * p.grad`).
+        The raw backend array is `.array`.
+        """
+        out = Tensor._wrap(self.array, self.device)
+        out._view = (self, None, None, self._version)  # no primitive: a write goes straight to self's array
+        return out
+
+    @data.setter
+    def data(self, value):
+        """`p.data = t`: p takes t's values, shape and device, outside autograd (as in PyTorch)."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: assign a Tensor, got {type(value).__name__} (the raw array is .array)")
+        self.array, self.device = value.array, value.device
+        self._version += 1
 
     @property
     def ndim(self):
-        return len(self.data.shape)
+        return len(self.array.shape)
 
     @property
     def size(self):
         """The element count (an int, as the standard says); `size()` / `size(d)` also work, as in PyTorch."""
-        return Size(tuple(self.data.shape))
+        return Size(tuple(self.array.shape))
 
     def __len__(self):
-        if not self.data.shape:
+        if not self.array.shape:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     @property
     def dtype(self):
-        """polygrad's dtype object (pg.float32, ...); the raw array keeps its native one: t.data.dtype."""
-        return dtypes.from_native(self.data.dtype)
+        """polygrad's dtype object (pg.float32, ...); the raw array keeps its native one: t.array.dtype."""
+        return dtypes.from_native(self.array.dtype)
 
     @property
     def backend(self):
@@ -104,8 +125,8 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.data.dtype, "real floating"):
-            complex_ = self.xp.isdtype(self.data.dtype, "complex floating")
+        if requires_grad and not self.xp.isdtype(self.array.dtype, "real floating"):
+            complex_ = self.xp.isdtype(self.array.dtype, "complex floating")
             raise DtypeError(
                 f"requires_grad: gradients through complex values are not supported, got {describe(self)}" if complex_
                 else f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
@@ -140,7 +161,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data, self.device)
+        return Tensor._wrap(self.array, self.device)
 
     def zero_grad(self):
         self.grad = None
@@ -148,7 +169,7 @@ class Tensor:
     # ---- conversion ---------------------------------------------------------
     def numpy(self):
         """A host (NumPy) copy."""
-        return self.device.backend.to_host(self.data)
+        return self.device.backend.to_host(self.array)
 
     def item(self):
         if self.size != 1:
@@ -204,7 +225,7 @@ class Tensor:
         """A copy on the same device (not via the host), with a copy of the gradient."""
         if self._op is not None:
             raise RuntimeError("deepcopy: only leaf tensors can be deep-copied; detach() first")
-        out = type(self)._wrap(self.xp.asarray(self.data, copy=True), self.device)
+        out = type(self)._wrap(self.xp.asarray(self.array, copy=True), self.device)
         out.requires_grad = self.requires_grad
         memo[id(self)] = out
         if self.grad is not None:
@@ -232,7 +253,14 @@ class Tensor:
         recording, and not through a view whose tensor changed since it was taken."""
         root = self
         while root._view is not None:
-            parent, _, _, version = root._view
+            parent, primitive, _, version = root._view
+            if primitive is None:  # root is parent.data: it writes into parent past autograd
+                if parent.array is not root.array:
+                    raise InplaceModificationError(
+                        f"{name}: {describe(root)} is the .data of {describe(parent)}, which has taken another "
+                        "array since; take .data again"
+                    )
+                return
             if parent._version != version:
                 raise InplaceModificationError(
                     f"{name}: {describe(root)} is a view of {describe(parent)}, which was modified in place "
@@ -249,7 +277,7 @@ class Tensor:
     def _snapshot(self):
         """A tensor standing for self's value as it is now: it takes over self's place in the
         graph (its operation, version and creation number), so self can take a new value."""
-        old = Tensor._wrap(self.data, self.device)
+        old = Tensor._wrap(self.array, self.device)
         old.requires_grad, old._op, old.tangent, old._version = self.requires_grad, self._op, self.tangent, self._version
         old._seq = self._seq
         return old
@@ -258,7 +286,8 @@ class Tensor:
         """self takes the value `compute(old)`, where old is a snapshot of self."""
         recording = engine.state.grad_enabled
         self._refuse_leaf(name)
-        if self._view is not None:
+        viewed = self._view is not None and self._view[1] is not None
+        if viewed:
             parent, primitive, params, _ = self._view
             parent_old = parent._snapshot()
             if self._op is not None and self._op.inputs is not None:
@@ -270,42 +299,49 @@ class Tensor:
             new = ops.asarray_like(new, self)
         if new.shape != self.shape:
             raise ShapeError(f"{name}: the result, {describe(new)}, cannot be written into {describe(self)}")
-        if new.data.dtype != self.data.dtype:
+        if new.array.dtype != self.array.dtype:
             if ops.kind(new) != ops.kind(self):
                 raise DtypeError(f"{name}: the result, {describe(new)}, cannot be cast into {describe(self)}")
-            new = ops.astype(new, self.data.dtype)
-        if self._view is not None:
+            new = ops.astype(new, self.array.dtype)
+        if viewed:
             parent._update(name, lambda _: primitive.view(ops, parent_old, new, **params), old=parent_old)
             new = engine.apply(primitive, [parent], params)  # the view taken again, of the updated parent
             self._view = new._view
-        self.data, self.tangent = new.data, new.tangent
+        elif self._view is not None:  # self is .data: the owner takes the new array, outside autograd
+            self._view[0]._assign(new.array, name, autograd=False)
+        self.array, self.tangent = new.array, new.tangent
         self._version += 1
         if recording and new._op is not None:
             self._op, self.requires_grad, self._seq = new._op, True, new._seq  # now made after `old`
             self._op.out_version = self._version
         return self
 
-    def _assign(self, data, name="in-place update"):
-        """self takes the raw array `data` (broadcast and cast to self), outside the tape."""
-        self._refuse_leaf(name)
+    def _assign(self, data, name="in-place update", autograd=True):
+        """self takes the raw array `data` (broadcast and cast to self), outside the tape.
+
+        autograd=False: a write through `.data`, which PyTorch lets past the leaf check."""
+        if autograd:
+            self._refuse_leaf(name)
         if tuple(data.shape) != self.shape:
             data = self.xp.broadcast_to(data, self.shape)
-        if data.dtype != self.data.dtype:
-            data = self.xp.astype(data, self.data.dtype)
-        if self._view is not None:
+        if data.dtype != self.array.dtype:
+            data = self.xp.astype(data, self.array.dtype)
+        if self._view is not None and self._view[1] is None:
+            self._view[0]._assign(data, name, autograd=False)
+        elif self._view is not None:
             parent, primitive, params, _ = self._view
             with engine.no_grad():
-                value = primitive.view(ops, Tensor._wrap(parent.data, parent.device), Tensor._wrap(data, self.device),
+                value = primitive.view(ops, Tensor._wrap(parent.array, parent.device), Tensor._wrap(data, self.device),
                                        **params)
-            parent._assign(value.data, name)
-            data = primitive.forward(self.xp, parent.data, **params)
+            parent._assign(value.array, name, autograd)
+            data = primitive.forward(self.xp, parent.array, **params)
             self._view = (parent, primitive, params, parent._version)
-        self.data = data
+        self.array = data
         self._version += 1
         return self
 
     def _operand(self, value):
-        return (value if isinstance(value, Tensor) else ops.asarray_like(value, self)).data
+        return (value if isinstance(value, Tensor) else ops.asarray_like(value, self)).array
 
     def __iadd__(self, other):
         return self._update("+=", lambda old: ops.add(old, other))
@@ -363,10 +399,10 @@ class Tensor:
         return self._update("div_", lambda old: ops.divide(old, value))
 
     def zero_(self):
-        return self._assign(self.xp.zeros_like(self.data), "zero_")
+        return self._assign(self.xp.zeros_like(self.array), "zero_")
 
     def fill_(self, value):
-        return self._assign(self.xp.full_like(self.data, value), "fill_")
+        return self._assign(self.xp.full_like(self.array, value), "fill_")
 
     def __setitem__(self, key, value):
         """x[key] = value; recorded (value and the rest of x get their gradients) for basic keys."""
@@ -377,8 +413,8 @@ class Tensor:
 
         def compute(old):
             if not (engine.state.grad_enabled and (old.requires_grad or source.requires_grad)):
-                data = self.xp.asarray(old.data, copy=True)
-                data[key] = ops.astype(source, self.data.dtype).data if source.data.dtype != data.dtype else source.data
+                data = self.xp.asarray(old.array, copy=True)
+                data[key] = ops.astype(source, self.array.dtype).array if source.array.dtype != data.dtype else source.array
                 return Tensor._wrap(data, self.device)
             return ops.assign_slice(old, source, key)
 
@@ -527,10 +563,10 @@ class Tensor:
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The raw array's DLPack capsule (the data is shared; no gradient travels with it)."""
         given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-        return self.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+        return self.array.__dlpack__(**{k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     def __complex__(self):
         return complex(self.item())
@@ -549,7 +585,7 @@ def _unpickle(cls, host, backend, device, dtype, requires_grad):
     from .creation import asarray
 
     t = asarray(host, dtype=dtype, device=device, backend=backend)
-    out = cls._wrap(t.data, t.device)
+    out = cls._wrap(t.array, t.device)
     return out.requires_grad_() if requires_grad else out
 
 

@@ -61,9 +61,9 @@ def trace(f, *args, names=None, direction=0):
     leaves = []
     for position, value in enumerate(args):
         x = value if isinstance(value, Tensor) else asarray(value, dtype="float64")
-        leaf = Tensor._wrap(x.data, x.device).requires_grad_()
+        leaf = Tensor._wrap(x.array, x.device).requires_grad_()
         seed = x.xp.ones_like if position == along else x.xp.zeros_like
-        leaf.tangent = seed(x.data)
+        leaf.tangent = seed(x.array)
         leaves.append(leaf)
     with forward_mode():
         out = f(*leaves)
@@ -84,7 +84,7 @@ class Trace:
         self.constants = []
         self.output = self._record(out)
         if out.requires_grad:
-            ones = out.xp.ones(out.shape, dtype=out.data.dtype, device=out.device.native)
+            ones = out.xp.ones(out.shape, dtype=out.array.dtype, device=out.device.native)
             buffer, _ = run_backward([out], [ones], retain_graph=True)
             for node in self.nodes:
                 node.adjoint = buffer.get(id(node.tensor))
@@ -123,8 +123,8 @@ class Trace:
     def forward_rows(self):
         """(v_i, its primitive and operands, primitive name, value) in evaluation order."""
         rows = [(node.label, node.expression, node.op.primitive.name if node.op else "input",
-                 _number(node.tensor.data)) for node in self.nodes]
-        rows.append(("y", self.output.label, "", _number(self.output.tensor.data)))
+                 _number(node.tensor.array)) for node in self.nodes]
+        rows.append(("y", self.output.label, "", _number(self.output.tensor.array)))
         return rows
 
     def tangent_rows(self):
@@ -174,7 +174,7 @@ class Trace:
         """The computational graph in Graphviz DOT: values, tangents and adjoints on the nodes."""
         lines = ["digraph trace {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
         for node in self.nodes:
-            label = _dot_label(f"{node.label} = {node.expression}", _number(node.tensor.data),
+            label = _dot_label(f"{node.label} = {node.expression}", _number(node.tensor.array),
                                f"v{_DOT} {_number(_tangent(node.tensor))}   v{_BAR} {_number(_adjoint(node))}")
             lines.append(f'  {node.label} [label="{label}"];')
         for i, node in enumerate(self.constants):
@@ -212,7 +212,7 @@ def _edge_tangent(node, position):
     """∂node/∂input · v̇_input: the node's jvp rule for that one input."""
     op, out = node.op, node.tensor
     tangents = [t.tangent if i == position else None for i, t in enumerate(op.inputs)]
-    return push_tangent(op.primitive, out.xp, tangents, [t.data for t in op.inputs], out.data, op.params)
+    return push_tangent(op.primitive, out.xp, tangents, [t.array for t in op.inputs], out.array, op.params)
 
 
 def _edge_adjoint(user, position):
@@ -221,16 +221,16 @@ def _edge_adjoint(user, position):
     if user.adjoint is None:
         return None
     needed = [i == position for i in range(len(op.inputs))]
-    grads = pullback(op.primitive, out.xp, user.adjoint, out.data, [t.data for t in op.inputs], op.params, needed)
+    grads = pullback(op.primitive, out.xp, user.adjoint, out.array, [t.array for t in op.inputs], op.params, needed)
     return unbroadcast(out.xp, grads[position], op.inputs[position].shape)
 
 
 def _tangent(tensor):
-    return tensor.tangent if tensor.tangent is not None else tensor.xp.zeros_like(tensor.data)
+    return tensor.tangent if tensor.tangent is not None else tensor.xp.zeros_like(tensor.array)
 
 
 def _adjoint(node):
-    return node.adjoint if node.adjoint is not None else node.tensor.xp.zeros_like(node.tensor.data)
+    return node.adjoint if node.adjoint is not None else node.tensor.xp.zeros_like(node.tensor.array)
 
 
 def _dotted(node):
@@ -252,7 +252,7 @@ def _sum_text(terms):
 def _number(data, spec=".3f", limit=6):
     """A value as text: 3 decimals; arrays as nested lists, long ones cut short."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     host = backends.find_for_array(data).to_host(data)
     values = host.tolist()
 

@@ -81,7 +81,7 @@ def basis(like, index):
     """The index-th standard basis vector, shaped and typed like `like`, on its device."""
     xp = like.xp
     hot = xp.arange(like.size, device=like.device.native) == index
-    return Tensor._wrap(xp.reshape(xp.astype(hot, like.data.dtype), like.shape), like.device)
+    return Tensor._wrap(xp.reshape(xp.astype(hot, like.array.dtype), like.shape), like.device)
 
 
 # ---------------------------------------------------------------- reverse mode
@@ -90,7 +90,7 @@ def _watch(x):
     x = x if isinstance(x, Tensor) else asarray(x)
     if x.requires_grad:
         return x  # someone outside differentiates through x: keep its tape
-    leaf = Tensor._wrap(x.data, x.device)
+    leaf = Tensor._wrap(x.array, x.device)
     leaf.tangent = x.tangent  # forward over reverse: the tangent rides along
     return leaf.requires_grad_()
 
@@ -223,12 +223,12 @@ def dual(primal, tangent=None):
         pg.tangent_of(y)          # J(x) v
     """
     x = primal if isinstance(primal, Tensor) else asarray(primal)
-    leaf = Tensor._wrap(x.data, x.device)
+    leaf = Tensor._wrap(x.array, x.device)
     if tangent is not None:
         t = asarray(tangent, device=x.device, dtype=x.dtype)
         if t.shape != x.shape:
             raise ShapeError(f"dual: tangent {describe(t)} does not match primal {describe(x)}")
-        leaf.tangent = t.data
+        leaf.tangent = t.array
     return leaf
 
 

@@ -479,9 +479,9 @@ def test_state_is_restored_after_a_failed_trace(target):
 
     with pytest.raises(ValueError, match="user error"):
         pg.compile(step)()
-    assert not isinstance(p.data, Tracer) and not isinstance(p.grad.data, Tracer)
+    assert not isinstance(p.array, Tracer) and not isinstance(p.grad.array, Tracer)
     assert isinstance(opt.param_groups[0]["lr"], float)
-    assert type(pg.Tensor.__dict__["data"]).__name__ == "member_descriptor"
+    assert type(pg.Tensor.__dict__["array"]).__name__ == "member_descriptor"
 
 
 # ---------------------------------------------------------------- fusion (the CuPy kernels' source, checked on the CPU)

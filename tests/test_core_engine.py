@@ -111,7 +111,7 @@ def test_gradient_buffers_live_on_the_tensor_device():
     w = pg.tensor([[3.0], [4.0]], backend="array_api_strict", device="device1", requires_grad=True)
     (x @ w).sum().backward()
     assert str(x.grad.device) == "device1" and str(w.grad.device) == "device1"
-    assert str(x.grad.data.device) == str(x.data.device)
+    assert str(x.grad.array.device) == str(x.array.device)
 
 
 def test_gradients_flow_across_a_backend_move():

@@ -8,7 +8,7 @@ from polygrad import functional as F
 
 
 def raw(target, values):
-    return pg.tensor(np.asarray(values), backend=target.backend, device=target.device, dtype=target.dtype).data
+    return pg.tensor(np.asarray(values), backend=target.backend, device=target.device, dtype=target.dtype).array
 
 
 def test_seed_wx_plus_b_by_hand(target):
@@ -72,7 +72,7 @@ def test_backward_functions_match_hand_derivations(target):
 
 def test_indices_get_no_gradient(target):
     x = raw(target, [1.0, 2.0, 3.0])
-    idx = pg.tensor([0, 0, 2], backend=target.backend, device=target.device).data
+    idx = pg.tensor([0, 0, 2], backend=target.backend, device=target.device).array
     gx, gidx = F.take_backward(raw(target, [1.0, 1.0, 1.0]), x, idx)
     assert gidx is None
     np.testing.assert_allclose(pg.tensor(gx).numpy(), [2.0, 0.0, 1.0])
@@ -90,12 +90,12 @@ def test_tensor_engine_and_seed_api_share_rules():
 
 
 def test_add_operation_refuses_a_non_array_input_by_name():
-    x = pg.tensor([1.0, 2.0]).data
+    x = pg.tensor([1.0, 2.0]).array
     autograd = pg.Autograd()
     with pytest.raises(TypeError, match=r"inputs\[1\] is a float \(2\.0\), not an array of a known backend"):
         autograd.add_operation([x, 2.0], x * 2.0, [None, None], F.mul_backward)
     assert autograd.operation_list == [] and autograd.gradient_buffer.memory == {}  # nothing was recorded
-    with pytest.raises(TypeError, match=r"inputs\[0\] is a Tensor .*pass tensor\.data"):
+    with pytest.raises(TypeError, match=r"inputs\[0\] is a Tensor .*pass tensor\.array"):
         autograd.add_operation([pg.tensor([1.0]), x], x, [None, None], F.mul_backward)
 
 

@@ -39,7 +39,7 @@ def test_attributes_and_conversions(target):
     assert isinstance(x.numpy(), np.ndarray)
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     assert x[1, 2].item() == 6.0
-    assert x.data is not None and x.backend.name == target.backend
+    assert x.array is not None and x.backend.name == target.backend
 
 
 def test_to_moves_between_backends_and_devices():
@@ -52,7 +52,7 @@ def test_to_moves_between_backends_and_devices():
     assert back.backend.name == "array_api_strict" and str(back.device) == "CPU_DEVICE"
     assert z.to("numpy").backend.name == "numpy"
     np.testing.assert_allclose(z.to("numpy").numpy(), [1.0, 2.0])
-    assert pg.tensor(z.data).device == z.device  # an array of any backend keeps its device
+    assert pg.tensor(z.array).device == z.device  # an array of any backend keeps its device
 
 
 def test_python_operators_and_reflected_scalars(target):

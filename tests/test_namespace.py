@@ -15,8 +15,8 @@ def test_tensor_dtype_is_polygrads_object_and_data_keeps_the_native_one(target):
     x = target.tensor([1.0, 2.0])
     assert x.dtype is getattr(pg, target.dtype)
     assert x.dtype == target.dtype and hash(x.dtype) == hash(target.dtype)
-    assert x.dtype == x.data.dtype  # any library's native dtype matches by name
-    assert not isinstance(x.data.dtype, pg.dtypes.DType)
+    assert x.dtype == x.array.dtype  # any library's native dtype matches by name
+    assert not isinstance(x.array.dtype, pg.dtypes.DType)
     i = pg.asarray([1, 2], backend=target.backend, device=target.device)
     assert i.dtype is pg.int64 and i.dtype != pg.float64 and i.dtype != "float64"
     assert pg.asarray([True], backend=target.backend, device=target.device).dtype is pg.bool
@@ -163,7 +163,7 @@ def test_dlpack_shares_the_raw_array(backend):
     import numpy as np
 
     x = pg.tensor([1.0, 2.0, 3.0], backend=backend)
-    assert x.__dlpack_device__() == x.data.__dlpack_device__()
+    assert x.__dlpack_device__() == x.array.__dlpack_device__()
     np.testing.assert_array_equal(np.from_dlpack(x), [1.0, 2.0, 3.0])
 
 

@@ -78,7 +78,7 @@ def test_attribute_rules():
 def test_parameter_is_a_leaf_tensor_sharing_data():
     data = pg.tensor([1.0, 2.0])
     p = nn.Parameter(data)
-    assert p.data is data.data and p.requires_grad and p.is_leaf
+    assert p.array is data.array and p.requires_grad and p.is_leaf
     assert type(p * 2) is pg.Tensor  # operations give plain tensors
     assert repr(p).startswith("Parameter containing:")
     assert not nn.Parameter(data, requires_grad=False).requires_grad

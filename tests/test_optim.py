@@ -329,11 +329,11 @@ def test_steps_write_the_arrays_in_place_and_make_no_tensors(target, make):
     w.grad = target.tensor([0.3, -0.1, 0.2])
     opt.step()  # the first step makes the state and the optimizer's own copy of the array
     np.testing.assert_array_equal(host, [1.0, -2.0, 0.5])  # never written through into a caller's array
-    array, version = w.data, w._version
+    array, version = w.array, w._version
     before = w.numpy()
     first = _next_creation_number()
     for _ in range(3):
         opt.step()
     assert _next_creation_number() == first + 1  # no Tensor per parameter per step
-    assert w.data is array and w._version == version + 3  # the same array, updated in place, versions bumped
+    assert w.array is array and w._version == version + 3  # the same array, updated in place, versions bumped
     assert not np.array_equal(w.numpy(), before)

@@ -614,3 +614,30 @@ def test_pytorch_dtype_names_are_the_same_objects(target):
     x = target.tensor([1.5, -2.5])
     assert x.to(pg.long).dtype is pg.int64 and x.to(pg.long).numpy().tolist() == [1, -2]
     assert pg.zeros(2, dtype=pg.float, backend=target.backend, device=target.device).dtype is pg.float32
+
+
+def test_data_is_a_tensor_outside_autograd_that_writes_into_its_owner(target):
+    """PyTorch's `.data`: the idioms of tutorials and hand-written optimizers change p, unrecorded."""
+    p = target.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert isinstance(p.data, pg.Tensor) and not p.data.requires_grad and p.data.is_leaf
+    assert p.data.array is p.array  # the same array: nothing copied
+    p.data.mul_(2.0)
+    p.data[0].fill_(7.0)
+    p.data -= 0.5 * target.tensor(np.ones((2, 2)))
+    p.data.copy_(p.data * 2.0)
+    assert p.numpy().tolist() == [[13.0, 13.0], [11.0, 15.0]] and p.is_leaf and p.requires_grad
+    (p * p).sum().backward()  # the graph built after the writes sees them
+    assert p.grad.numpy().tolist() == [[26.0, 26.0], [22.0, 30.0]]
+    q = target.tensor(np.zeros(3))
+    q.data = target.tensor(np.ones(2))
+    assert q.numpy().tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match=r"data: assign a Tensor, got list \(the raw array is \.array\)"):
+        q.data = [1.0]
+
+
+def test_a_graph_that_saved_p_refuses_after_a_write_through_data(target64):
+    w = target64.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    w.data.add_(1.0)
+    with pytest.raises(pg.InplaceModificationError, match="modified in place"):
+        y.backward()

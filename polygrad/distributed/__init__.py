@@ -192,13 +192,13 @@ def _run(pending, finish, async_op):
 
 def _write(tensor, data):
     """In place, as PyTorch's collectives are: the same Tensor object holds the result."""
-    tensor.data = data
+    tensor.array = data
     tensor._version += 1
 
 
 def _reduce_op(what, op, tensor):
     op = ReduceOp(op)
-    if op is ReduceOp.AVG and not tensor.xp.isdtype(tensor.data.dtype, ("real floating", "complex floating")):
+    if op is ReduceOp.AVG and not tensor.xp.isdtype(tensor.array.dtype, ("real floating", "complex floating")):
         raise DtypeError(f"{what}: ReduceOp.AVG needs a floating tensor, got {describe(tensor)}")
     return op
 
@@ -215,7 +215,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, async_op=False):
     engine = current_engine("all_reduce")
     op = _reduce_op("all_reduce", op, tensor)
     average = _averaged(op, engine)
-    pending = engine.all_reduce(tensor.data, tensor.device, "sum" if op is ReduceOp.AVG else op.value)
+    pending = engine.all_reduce(tensor.array, tensor.device, "sum" if op is ReduceOp.AVG else op.value)
     return _run(pending, lambda data: _write(tensor, average(data)), async_op)
 
 
@@ -224,7 +224,7 @@ def broadcast(tensor, src, async_op=False):
     engine = current_engine("broadcast")
     if not 0 <= src < engine.world_size:
         raise ValueError(f"broadcast: src must be a rank in [0, {engine.world_size - 1}], got {src}")
-    return _run(engine.broadcast(tensor.data, tensor.device, src), lambda data: _write(tensor, data), async_op)
+    return _run(engine.broadcast(tensor.array, tensor.device, src), lambda data: _write(tensor, data), async_op)
 
 
 def _check_list(what, tensors, like, engine):
@@ -244,7 +244,7 @@ def all_gather(tensor_list, tensor, async_op=False):
         for r, t in enumerate(tensor_list):
             _write(t, stacked[r, ...])
 
-    return _run(engine.all_gather(tensor.data, tensor.device), finish, async_op)
+    return _run(engine.all_gather(tensor.array, tensor.device), finish, async_op)
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, async_op=False):
@@ -253,7 +253,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, async_op=False):
     _check_list("reduce_scatter", input_list, output, engine)
     op = _reduce_op("reduce_scatter", op, output)
     average = _averaged(op, engine)
-    stacked = output.xp.stack([t.data for t in input_list])
+    stacked = output.xp.stack([t.array for t in input_list])
     pending = engine.reduce_scatter(stacked, output.device, "sum" if op is ReduceOp.AVG else op.value)
     return _run(pending, lambda data: _write(output, average(data)), async_op)
 

@@ -268,10 +268,10 @@ def _relocate(tensor, target, backend, dtype):
         device = resolve_device(target, backend)
     else:
         device = tensor.device if target is None else resolve_target(target, tensor.device)
-    data = tensor.data if device == tensor.device else tensor.xp.to_device(tensor.data, device)
+    data = tensor.array if device == tensor.device else tensor.xp.to_device(tensor.array, device)
     if dtype is not None and device.backend.xp.isdtype(data.dtype, "real floating"):
         data = device.backend.xp.astype(data, resolve_dtype(dtype, device))
-    tensor.data, tensor.device = data, device
+    tensor.array, tensor.device = data, device
     tensor._version += 1
 
 

@@ -41,7 +41,7 @@ class _Bucket:
         for p in params:
             self.offsets.append(self.offsets[-1] + p.size)
         xp = self.device.backend.xp
-        self.buffer = xp.zeros((self.offsets[-1] + len(params),), dtype=params[0].data.dtype, device=self.device.native)
+        self.buffer = xp.zeros((self.offsets[-1] + len(params),), dtype=params[0].array.dtype, device=self.device.native)
         self.expected = 0  # parameters still to report in this backward
         self.work = None
 
@@ -49,7 +49,7 @@ class _Bucket:
         xp, buffer, flags = self.device.backend.xp, self.buffer, self.offsets[-1]
         for i, p in enumerate(self.params):
             has_grad = p.grad is not None
-            buffer[self.offsets[i]:self.offsets[i + 1]] = xp.reshape(p.grad.data, (-1,)) if has_grad else 0.0
+            buffer[self.offsets[i]:self.offsets[i + 1]] = xp.reshape(p.grad.array, (-1,)) if has_grad else 0.0
             buffer[flags + i] = 1.0 if has_grad else 0.0
         return buffer
 
@@ -64,7 +64,7 @@ class _Bucket:
             if p.grad is None:
                 p.grad = Tensor._wrap(grad, p.device)
             else:
-                p.grad.data = grad
+                p.grad.array = grad
 
 
 class DistributedDataParallel(Module):
@@ -172,9 +172,9 @@ def _buckets(params, cap_bytes):
     """Consecutive parameters of one device and dtype, up to `cap_bytes` per bucket."""
     buckets, current, size = [], [], 0
     for p in params:
-        nbytes = p.size * p.device.backend.xp.finfo(p.data.dtype).bits // 8
+        nbytes = p.size * p.device.backend.xp.finfo(p.array.dtype).bits // 8
         if current and (size + nbytes > cap_bytes or p.device != current[0].device
-                        or p.data.dtype != current[0].data.dtype):
+                        or p.array.dtype != current[0].array.dtype):
             buckets.append(_Bucket(current))
             current, size = [], 0
         current.append(p)
