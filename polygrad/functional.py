@@ -105,17 +105,12 @@ def sigmoid(x):
     return ops.sigmoid(x)
 
 
-def logsigmoid(x):
-    """log(sigmoid(x)), finite and accurate in both tails (PyTorch's F.logsigmoid)."""
-    return ops.log_sigmoid(x)
-
-
 def tanh(x):
     return ops.tanh(x)
 
 
 # In polygrad/activations.py: PyTorch's activation functions (exact GELU through the erf primitive).
-from .activations import (  # noqa: E402
+from .activations import (  # noqa: E402,F401 (re-exported: F.gelu, F.silu, ...)
     celu, elu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, prelu, relu6, selu, silu,
     softmin, softplus, softshrink, softsign, tanhshrink, threshold,
 )
@@ -149,7 +144,7 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 # ---------------------------------------------------------------- convolution and pooling
 # In polygrad/convolution.py: every windowed op reads its input through the `windows` primitive.
-from .convolution import (  # noqa: E402
+from .convolution import (  # noqa: E402,F401 (re-exported: F.conv2d, F.max_pool2d, ...)
     _is_int, _tuple, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d,
     conv2d, conv_transpose1d, conv_transpose2d, interpolate, max_pool1d, max_pool2d, max_unpool2d, pad,
 )
@@ -297,7 +292,7 @@ def lstm_update(gates, c):
 
 
 # In polygrad/attention.py: PyTorch's attention functions.
-from .attention import multi_head_attention, scaled_dot_product_attention  # noqa: E402
+from .attention import multi_head_attention, scaled_dot_product_attention  # noqa: E402,F401 (re-exported)
 
 
 def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):

@@ -388,7 +388,8 @@ defprim("std", lambda xp, x, *, axis=None, correction=0, keepdims=False:
         vjp=[lambda xp, g, out, x, axis, correction, keepdims:
              _unreduce(xp, g / _nonzero(xp, out), x, axis, keepdims) * _centered(xp, x, axis) / (_count(x, axis) - correction)],
         jvp=[lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) / (_nonzero(xp, out) * (_count(x, axis) - correction))])
+             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims)
+             / (_nonzero(xp, out) * (_count(x, axis) - correction))])
 defprim("logsumexp", _logsumexp,
         vjp=[lambda xp, g, out, x, axis, keepdims:
              _unreduce(xp, g, x, axis, keepdims) * xp.exp(x - _unreduce(xp, out, x, axis, keepdims))],

@@ -9,7 +9,6 @@ replay runs the very backend calls the eager pass made, in the same order.
 import inspect
 import re
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

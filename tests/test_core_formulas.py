@@ -200,7 +200,8 @@ ROWS = [
     Row("hypot", [A, B], pg.hypot, lambda w, a, b: [w * a / np.hypot(a, b), w * b / np.hypot(a, b)]),
     Row("hypot/origin", [[0.0, 3.0], [0.0, 4.0]], pg.hypot, lambda w, a, b: [w * np.array([0, 0.6]), w * np.array([0, 0.8])]),
     # copysign(a, b) = |a| sign(b): d/da = sign(a) sign(b); no gradient in b
-    Row("copysign", [A], lambda a: pg.copysign(a, pg.asarray([[1.0, -1.0, -2.0], [-0.5, 0.5, 3.0]], device=a.device, dtype=a.dtype)),
+    Row("copysign", [A],
+        lambda a: pg.copysign(a, pg.asarray([[1.0, -1.0, -2.0], [-0.5, 0.5, 3.0]], device=a.device, dtype=a.dtype)),
         lambda w, a: [w * np.sign(a) * np.sign([[1.0, -1.0, -2.0], [-0.5, 0.5, 3.0]])]),
     Row("remainder", [A, POS], pg.remainder, lambda w, a, b: [w, -w * np.floor(a / b)]),
     # ---- the Array API's structural functions: each gradient is the same structure applied back

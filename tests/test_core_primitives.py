@@ -77,7 +77,8 @@ CASES = {
     "atan2": binary(pg.atan2, "p"),
     "logaddexp": binary(pg.logaddexp),
     "hypot": binary(pg.hypot),
-    "copysign": unary(lambda a: pg.copysign(a, -1.0), "u") + unary(lambda a: pg.copysign(a, pg.flip(a).detach()), "u"),  # no gradient in x2
+    # no gradient in x2
+    "copysign": unary(lambda a: pg.copysign(a, -1.0), "u") + unary(lambda a: pg.copysign(a, pg.flip(a).detach()), "u"),
     "remainder": [(lambda a, b: pg.remainder(a * 3.0, b), [("p", (3, 4)), ("p", (3, 4))])],
     "flip": unary(lambda a: pg.flip(a, axis=1)) + unary(pg.flip),
     "roll": unary(lambda a: pg.roll(a, shift=2, axis=1)) + unary(lambda a: pg.roll(a, shift=(1, -1), axis=(0, 1))),

@@ -1,5 +1,9 @@
 """One contender process: times the workloads with process_time, prints JSON medians (ms)."""
-import json, sys, time, statistics
+import json
+import statistics
+import sys
+import time
+
 import numpy as np
 import polygrad as pg
 
@@ -90,6 +94,8 @@ for name, f in fns.items():
     f()
     ts = []
     for _ in range(reps):
-        t = time.process_time(); f(); ts.append(time.process_time() - t)
+        t = time.process_time()
+        f()
+        ts.append(time.process_time() - t)
     out[name] = statistics.median(ts) * 1e3
 print(json.dumps(out))
