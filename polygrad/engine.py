@@ -400,7 +400,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
             else:
                 xp, out = tensor.device.backend.xp, tensor.array
                 args = [t.array for t in op.inputs]
-            grads = pullback(op.primitive, xp, g, out, args, op.params, [t.requires_grad for t in op.inputs])
+            grads = pullback(op.primitive, xp, g, out, args, op.params, op.inputs)
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
                     continue
@@ -440,10 +440,13 @@ def _refuse_complex_into_real(grad, tensor):
         )
 
 
-def pullback(primitive, xp, g, out, args, params, needed):
-    """Each input's gradient by the vjp rules; None where not `needed` or not differentiable."""
+def pullback(primitive, xp, g, out, args, params, inputs=None):
+    """Each input's gradient by the vjp rules; None where not differentiable, or where
+    the matching one of `inputs` (Tensors; None: all are needed) does not require grad."""
     vjp = primitive.vjp
     if callable(vjp):
         return vjp(xp, g, out, *args, **params)
-    return [rule(xp, g, out, *args, **params) if rule is not None and need else None
-            for rule, need in zip(vjp, needed)]
+    if inputs is None:
+        return [rule(xp, g, out, *args, **params) if rule is not None else None for rule in vjp]
+    return [rule(xp, g, out, *args, **params) if rule is not None and t.requires_grad else None
+            for rule, t in zip(vjp, inputs)]

@@ -33,7 +33,7 @@ def _backward_function(primitive):
         params = dict(options)
         params.update(kwargs)
         out = primitive.forward(xp, *inputs, **params)
-        grads = pullback(primitive, xp, grad_output, out, inputs, params, [True] * len(inputs))
+        grads = pullback(primitive, xp, grad_output, out, inputs, params)
         return tuple(None if g is None else unbroadcast(xp, g, tuple(x.shape)) for g, x in zip(grads, inputs))
 
     backward.__name__ = f"{primitive.name}_backward"

@@ -40,8 +40,9 @@ def kind(tensor):
     return found
 
 
-# Scalar operands as 0-d arrays, made once per (device, dtype, value): creating one
-# costs more than the operation it feeds. Operands are never written in place.
+# Scalar operands as 0-d tensors, made once per (device, dtype, value): creating one
+# costs more than the operation it feeds. Operands are never written in place, and
+# a constant never requires grad, so graphs can share it.
 # Devices are made once and kept by their backend, so their ids are stable keys.
 _constants = {}
 
@@ -61,8 +62,8 @@ def asarray_like(value, like):
     if not in_like and (isinstance(value, bool) or not isinstance(value, (int, float))):
         return asarray(value, device=like.device)
     key = (id(like.device), like.array.dtype, kind_of_value, value)
-    data = _constants.get(key)
-    if data is None:
+    constant = _constants.get(key)
+    if constant is None:
         dtype = like.array.dtype
         if kind_of_value is float and kind(like) != "floating":
             dtype = resolve_dtype(None, like.device)
@@ -70,8 +71,9 @@ def asarray_like(value, like):
             dtype = resolve_dtype(result_type(like, value), like.device)
         if len(_constants) >= 1024:
             _constants.clear()
-        data = _constants[key] = like.xp.asarray(value, dtype=dtype, device=like.device.native)
-    return Tensor._wrap(data, like.device)
+        data = like.xp.asarray(value, dtype=dtype, device=like.device.native)
+        constant = _constants[key] = Tensor._wrap(data, like.device)
+    return constant
 
 
 def _operands(args, promotion=None):
@@ -94,10 +96,10 @@ def _operands(args, promotion=None):
 
 def _join(args):
     if len(args) == 2:  # tensor op scalar, scalar op tensor: the common cases, kept short
-        a, b = args
-        if isinstance(a, Tensor) and kind(a) != "bool":
+        a, b = args  # (the one Tensor is the `like` below too, boolean or not)
+        if isinstance(a, Tensor):
             return [a, asarray_like(b, a)]
-        if isinstance(b, Tensor) and kind(b) != "bool":
+        if isinstance(b, Tensor):
             return [asarray_like(a, b), b]
     tensors = [a for a in args if isinstance(a, Tensor)]
     if not tensors:

@@ -220,8 +220,7 @@ def _edge_adjoint(user, position):
     op, out = user.op, user.tensor
     if user.adjoint is None:
         return None
-    needed = [i == position for i in range(len(op.inputs))]
-    grads = pullback(op.primitive, out.xp, user.adjoint, out.array, [t.array for t in op.inputs], op.params, needed)
+    grads = pullback(op.primitive, out.xp, user.adjoint, out.array, [t.array for t in op.inputs], op.params)
     return unbroadcast(out.xp, grads[position], op.inputs[position].shape)
 
 
