@@ -80,7 +80,7 @@ from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace 
 from .methods import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
 globals().update(_TORCH_KEYWORD_FUNCTIONS)
 from .engine import inference_mode, set_grad_enabled  # noqa: E402,F401
-from .pytorch_face import as_tensor, bmm, cuda, device, einsum, from_numpy, randperm  # noqa: E402,F401
+from .pytorch_face import as_tensor, bmm, cuda, device, diag, einsum, from_numpy, randperm  # noqa: E402,F401
 from .random import Generator  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)

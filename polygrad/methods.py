@@ -585,6 +585,56 @@ def div(self, other, *, rounding_mode=None):
     return rounded if ops.kind(self) == "floating" else ops.astype(rounded, self.dtype)
 
 
+def round_decimals(self, *, decimals=0):
+    """Halves to even, as PyTorch; decimals=d rounds x * 10**d (d < 0: to tens, hundreds, ...)."""
+    if decimals == 0:
+        return ops.round(self)
+    scale = 10.0 ** decimals
+    return ops.round(self * scale) / scale
+
+
+def lerp(self, end, weight):
+    return self + weight * (end - self)
+
+
+def narrow(self, dim, start, length):
+    dim = dim % self.ndim
+    start = start % self.shape[dim] if start < 0 else start
+    return _along(self, dim, slice(start, start + length))
+
+
+def repeat_interleave(self, repeats, dim=None):
+    """Each entry repeated (the standard's repeat; PyTorch's repeat is the standard's tile)."""
+    if isinstance(repeats, Tensor) and repeats.ndim == 0:
+        repeats = int(repeats)
+    return standard.repeat(self, repeats, axis=dim)
+
+
+def nonzero(self, *, as_tuple=False):
+    """The indices of the non-zero entries: one row per entry (as_tuple: one tensor per dim)."""
+    found = standard.nonzero(self)
+    return found if as_tuple else ops.stack(list(found), axis=1)
+
+
+def index_fill(self, dim, index, value):
+    dim = dim % self.ndim
+    hit = _arange(self, self.shape[dim])[:, None] == ops.checked_indices(index, self.shape[dim], "index_fill", dim)
+    mask = self.xp.reshape(self.xp.any(hit, axis=1), tuple(-1 if d == dim else 1 for d in range(self.ndim)))
+    return ops.where(Tensor._wrap(mask, self.device), value, self)
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def type_name_or_cast(self, dtype=None):
+    """x.type(): PyTorch's type name ('polygrad.FloatTensor'); x.type(dtype): a cast."""
+    if dtype is None:
+        return "polygrad." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+    return ops.astype(self, dtype)
+
+
 def bmm(self, other):
     if self.ndim != 3 or other.ndim != 3:
         raise ShapeError(f"bmm: expects two 3-D tensors, got {describe(self)} and {describe(other)}")
@@ -682,6 +732,15 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
     return self._assign(source.rand(*self.shape, dtype=self.dtype, low=a, high=b).array, "uniform_")
 
 
+def _in_place(name):
+    """x.<name>_(...): x takes the value of x.<name>(...) (recorded, as every in-place update)."""
+    def method(self, *args, **kwargs):
+        return self._update(name + "_", lambda old: getattr(old, name)(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name + "_"
+    return method
+
+
 # ================================================================ autograd
 def register_hook(self, hook):
     """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it.
@@ -713,7 +772,7 @@ _METHODS = {
     "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "sin": ops.sin, "cos": ops.cos, "tanh": ops.tanh,
     "sigmoid": ops.sigmoid, "relu": ops.relu, "abs": ops.abs, "pow": ops.pow, "square": ops.square,
     "maximum": ops.maximum, "minimum": ops.minimum, "sign": ops.sign, "isnan": ops.isnan,
-    "isfinite": ops.isfinite, "isinf": ops.isinf, "floor": ops.floor, "ceil": ops.ceil, "round": ops.round,
+    "isfinite": ops.isfinite, "isinf": ops.isinf, "floor": ops.floor, "ceil": ops.ceil,
     "trunc": ops.trunc, "expm1": ops.expm1, "log1p": ops.log1p, "neg": ops.negative, "negative": ops.negative,
     "clip": ops.clip, "clamp": ops.clip, "matmul": ops.matmul, "mul": ops.multiply, "multiply": ops.multiply,
     "true_divide": ops.divide, "permute_dims": ops.permute_dims, "swapaxes": ops.swapaxes,
@@ -748,7 +807,14 @@ _METHODS = {
     "new_tensor": new_tensor,
     "clamp_": clamp_, "normal_": normal_, "uniform_": uniform_,
     "register_hook": register_hook, "retain_grad": retain_grad,
+    "round": round_decimals, "lerp": lerp, "narrow": narrow, "repeat_interleave": repeat_interleave,
+    "nonzero": nonzero, "argwhere": nonzero, "index_fill": index_fill, "type": type_name_or_cast,
 }
+_METHODS.update({name + "_": _in_place(name) for name in (
+    "abs", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "neg", "sign", "floor", "ceil", "round",
+    "trunc", "expm1", "log1p", "reciprocal", "rsqrt", "square", "pow", "lerp", "masked_fill", "index_fill",
+    "scatter", "scatter_add", "scatter_reduce", "index_add",
+)})
 
 
 def _method(function):
@@ -773,7 +839,7 @@ Tensor.grad_fn = property(lambda self: self._op, doc="The Operation that made th
 
 
 # ================================================================ pg.* with PyTorch keywords
-_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts"})
+_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts", "decimals"})
 
 
 def torch_face(standard, method, tensor_first=True):
@@ -786,12 +852,14 @@ def torch_face(standard, method, tensor_first=True):
     With tensor_first, data given for the first argument is made a Tensor for `method`.
     """
     P = inspect.Parameter
-    positional = len([p for p in inspect.signature(standard).parameters.values()
-                      if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)])
+    by_position = [p for p in inspect.signature(standard).parameters.values()
+                   if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+    positional = len(by_position)
+    required = len([p for p in by_position if p.default is P.empty])  # torch.squeeze(x) leaves out the standard's axis
 
     @functools.wraps(standard)
     def function(x, *args, **kwargs):
-        if len(args) < positional and _TORCH_KEYWORDS.isdisjoint(kwargs):
+        if required <= len(args) + 1 + len(kwargs) and len(args) < positional and _TORCH_KEYWORDS.isdisjoint(kwargs):
             try:
                 return standard(x, *args, **kwargs)
             except TypeError:
@@ -817,7 +885,7 @@ def stack(tensors, dim=0, *, axis=None):
 FUNCTIONS = {
     name: torch_face(getattr(ops, name, None) or getattr(standard, name), getattr(Tensor, name))
     for name in ("sum", "mean", "prod", "max", "min", "std", "var", "argmax", "argmin", "logsumexp",
-                 "softmax", "log_softmax", "squeeze", "sort", "argsort", "flip", "roll")
+                 "softmax", "log_softmax", "squeeze", "sort", "argsort", "flip", "roll", "round")
 }
 
 
@@ -838,6 +906,7 @@ FUNCTIONS.update({name: _function_of(name) for name in (
     "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
     "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
+    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill",
 )})
 FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
                  stack=torch_face(ops.stack, stack, tensor_first=False))

@@ -8,10 +8,9 @@ backend and device has them and gradients come with them.
 import math
 import string
 
-from . import backends, ops
+from . import backends, creation, linalg, ops
 from .creation import asarray, resolve_device
 from .errors import ShapeError, describe
-from .linalg import diagonal
 from .methods import bmm  # noqa: F401 (exported as pg.bmm)
 
 
@@ -94,7 +93,7 @@ def _diagonals(equation, x, letters):
             raise ShapeError(f"einsum {equation!r}: index {letter!r} repeated within {describe(x)} "
                              f"has sizes {x.shape[first]} and {x.shape[second]}")
         rest = tuple(i for i in range(x.ndim) if i not in (first, second))
-        x = diagonal(ops.permute_dims(x, rest + (first, second)))
+        x = linalg.diagonal(ops.permute_dims(x, rest + (first, second)))
         letters = "".join(letters[i] for i in rest) + letter
     return x, letters
 
@@ -131,6 +130,20 @@ def _pair(a, a_letters, b, b_letters, needed, sizes):
     right = arranged(b, b_letters, batch + contract + free_b, (batch, contract, free_b))
     product = ops.reshape(left @ right, tuple(sizes[letter] for letter in batch + free_a + free_b))
     return product, "".join(batch + free_a + free_b)
+
+
+# ================================================================ diag
+def diag(input, diagonal=0):
+    """torch.diag: a vector's diagonal matrix (on the `diagonal`-th diagonal), or a matrix's diagonal."""
+    if input.ndim == 2:
+        return linalg.diagonal(input, offset=diagonal)
+    if input.ndim != 1:
+        raise ShapeError(f"diag: expects a 1-D or 2-D tensor, got {describe(input)}")
+    n, k = input.shape[0] + abs(diagonal), abs(diagonal)
+    eye = creation.eye(n, n, k=diagonal, dtype=input.dtype, device=input.device)
+    padded = ops.concat([input, ops.zeros_like(input[:k])], axis=0) if k else input
+    # row i of eye holds its 1 at column i + diagonal: scale rows for diagonal >= 0, columns below
+    return eye * (ops.expand_dims(padded, axis=1) if diagonal >= 0 else ops.expand_dims(padded, axis=0))
 
 
 # ================================================================ tensors from data

@@ -365,6 +365,21 @@ SNIPPETS = {
     "lr_scheduler": _scheduler,
     "tensor_dataset": _dataset,
     "linear_to_dtype": lambda T, x: _linear(T, x).to(T.float32)(x.a.float()),
+    # ---- more of the Tensor API
+    "narrow": lambda T, x: (x.a.narrow(1, 1, 2), T.narrow(x.a, 0, -2, 2)),
+    "repeat_interleave": lambda T, x: (x.a.repeat_interleave(2, dim=0), T.repeat_interleave(x.v, 3)),
+    "nonzero_argwhere": lambda T, x: (x.r.nonzero(), T.argwhere(x.r - 2), x.r.nonzero(as_tuple=True)),
+    "div_rounding_mode": lambda T, x: (T.div(x.a, 0.3, rounding_mode="floor"), x.a.div(-0.3, rounding_mode="trunc")),
+    "round_decimals": lambda T, x: (T.round(x.a * 12.3, decimals=1), (x.a * 123.4).round(decimals=-1)),
+    "in_place_unary": lambda T, x: (x.a.clone().abs_(), x.a.clone().exp_(), x.a.clone().sigmoid_(), x.a.clone().relu_(),
+                                    x.a.clone().pow_(2), x.a.clone().neg_(), x.a.clone().masked_fill_(x.mask, 0.5)),
+    "squeeze_without_dim": lambda T, x: T.squeeze(x.a[None, :, None]),
+    "index_fill": lambda T, x: x.a.index_fill(1, x.rows, -1.0),
+    "lerp": lambda T, x: (T.lerp(x.a, x.b, 0.25), x.a.lerp(x.b, 0.75)),
+    "diag": lambda T, x: (T.diag(x.v), T.diag(x.v, 1), T.diag(x.u, -2), T.diag(x.m), T.diag(x.m, 1), T.diag(x.m, -2)),
+    "type_cast": lambda T, x: x.a.type(T.float32),
+    "grad_in_place_unary": lambda T, x: _grad(T, x, lambda w: (lambda h: (h.mul_(x.b).neg_().relu_() ** 2).sum())(w * 1.0)),
+    "grad_diag_lerp": lambda T, x: _grad(T, x, lambda w: (T.diag(w[0]) ** 2).sum() + T.lerp(w, x.b, 0.3).pow(2).sum()),
 }
 
 
