@@ -210,14 +210,18 @@ Tensor = None
 
 def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
-    device = inputs[0].device
-    for other in inputs[1:]:
-        if other.device is not device and other.device != device:
-            _raise_mismatch(primitive, inputs[0], other)
+    first = inputs[0]
+    device = first.device
     xp = device.backend.xp
-    arrays = [t.array for t in inputs]
+    if len(inputs) == 1:
+        arrays = None  # the common unary case builds no list
+    else:
+        for other in inputs:
+            if other.device is not device and other.device != device:
+                _raise_mismatch(primitive, first, other)
+        arrays = [t.array for t in inputs]
     try:
-        data = primitive.forward(xp, *arrays, **params)
+        data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
     except Exception as error:
         raise _explain(primitive, inputs, error) from error
     out = Tensor._wrap(data, device)
@@ -230,6 +234,7 @@ def apply(primitive, inputs, params):
                 out._op = Operation(primitive, inputs, params, out)
                 break
     if state.forward_ad:
+        arrays = [t.array for t in inputs]
         out.tangent = push_tangent(primitive, xp, [t.tangent for t in inputs], arrays, data, params)
     if state.anomaly:
         # an op is recorded only when an input requires grad; name the user's line either way
