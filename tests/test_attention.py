@@ -224,3 +224,27 @@ def test_attention_errors():
         nn.TransformerEncoderLayer(4, 2, activation="swish")
     with pytest.raises(ValueError, match="TransformerDecoderLayer: activation must be"):
         nn.TransformerDecoderLayer(4, 2, activation="swish")
+
+
+@needs_torch
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_transformer_matches_torch(batch_first):
+    options = dict(d_model=6, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=10, dropout=0.0,
+                   batch_first=batch_first)
+    ours = nn.Transformer(dtype="float64", **options)
+    theirs = _randomized(torch.nn.Transformer(dtype=torch.float64, **options))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_parameters(ours, theirs)
+    src, tgt = (host(4, 5, 6), host(4, 3, 6)) if batch_first else (host(5, 4, 6), host(3, 4, 6))
+    pg_mask = nn.Transformer.generate_square_subsequent_mask(3, dtype="float64")
+    torch_mask = torch.nn.Transformer.generate_square_subsequent_mask(3, dtype=torch.float64)
+    np.testing.assert_array_equal(pg_mask.numpy(), torch_mask.numpy())
+    same_as_torch(lambda s, t: ours(s, t, tgt_mask=pg_mask), lambda s, t: theirs(s, t, tgt_mask=torch_mask), src, tgt)
+    same_parameter_grads(ours, theirs)
+
+
+def test_transformer_initialises_weight_matrices_xavier_uniform():
+    model = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    weight = model.encoder.layers[0].linear1.weight.numpy()
+    bound = np.sqrt(6 / (8 + 16))
+    assert np.abs(weight).max() <= bound and np.abs(weight).max() > 0.8 * bound

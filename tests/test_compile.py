@@ -128,6 +128,8 @@ def _layer_cases(target):
                                             target.randn(5, 2, 4, seed=4)),
         "TransformerDecoder": lambda: (pg.nn.TransformerDecoder(pg.nn.TransformerDecoderLayer(4, 2, 8, **f), 2),
                                        x(3, 2, 4), True, target.randn(5, 2, 4, seed=4)),
+        "Transformer": lambda: (pg.nn.Transformer(4, 2, 1, 1, 8, **f), x(5, 2, 4), True,
+                                target.randn(3, 2, 4, seed=4)),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
     }

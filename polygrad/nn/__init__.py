@@ -32,7 +32,8 @@ from .losses import (
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .rnn import GRU, LSTM, RNN, LSTMCell
 from .transformer import (
-    MultiheadAttention, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+    MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
 )
 from .. import functional  # noqa: E402  (pg.nn.functional is pg.functional, as torch.nn.functional)
 from . import utils  # noqa: E402
@@ -49,7 +50,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
     "RNN", "GRU", "LSTM", "LSTMCell", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
-    "TransformerDecoderLayer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
     "Identity", "Unflatten", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "ELU", "SELU", "CELU", "Softplus", "SiLU", "Mish", "Hardtanh", "ReLU6", "Softsign", "LogSigmoid", "Hardswish",
     "Hardsigmoid", "PReLU", "Softmin", "GLU", "Threshold", "Tanhshrink", "Softshrink", "Hardshrink",

@@ -5,6 +5,7 @@ import copy
 
 from .. import functional as F
 from .. import ops
+from ..creation import full, ones
 from . import init
 from .layers import Dropout, LayerNorm, Linear, _parameter
 from .module import Module, ModuleList
@@ -182,3 +183,40 @@ class TransformerDecoder(_Stack):
             tgt = layer(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
                         bool(tgt_is_causal), memory_is_causal)
         return self._normed(tgt)
+
+
+class Transformer(Module):
+    """PyTorch's encoder-decoder model: a TransformerEncoder and a TransformerDecoder, each ending in a
+    LayerNorm, every weight matrix re-initialised xavier-uniform as PyTorch does."""
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        layer = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first, bias)
+        self.encoder = custom_encoder or TransformerEncoder(
+            TransformerEncoderLayer(*layer, **factory), num_encoder_layers,
+            LayerNorm(d_model, layer_norm_eps, bias=bias, **factory))
+        self.decoder = custom_decoder or TransformerDecoder(
+            TransformerDecoderLayer(*layer, **factory), num_decoder_layers,
+            LayerNorm(d_model, layer_norm_eps, bias=bias, **factory))
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None, *, backend=None):
+        """The causal float mask: 0 on and below the diagonal, -inf above (position i sees 0..i)."""
+        allowed = ops.tril(ones((sz, sz), dtype="bool", device=device, backend=backend))
+        return ops.where(allowed, 0.0, full((sz, sz), float("-inf"), dtype=dtype, device=device, backend=backend))
