@@ -1,16 +1,19 @@
 """pg.linalg: the Array API's linear-algebra extension, with gradients.
 
 Decompositions are primitives with closed-form adjoints (polygrad.primitives,
-section "linear algebra"): inv, solve, det, slogdet's log|det|, cholesky. The
-rest are composites of differentiable primitives (diagonal and trace through
-take, norms through abs/pow/sum/max, cross through products).
+section "linear algebra"): inv, solve, det, slogdet's log|det|, cholesky, eigh,
+eigvalsh, svd, svdvals, qr and pinv. The rest are composites of differentiable
+primitives (diagonal and trace through take, norms through abs/pow/sum/max,
+cross through products).
 
-Undefined gradients: inv, solve, det and slogdet at singular matrices;
-cholesky needs a symmetric positive-definite input and takes perturbations
-symmetric. svdvals, eigvalsh and matrix_rank give values only: their results
-carry no gradient (eigenvalue adjoints are undefined at repeated eigenvalues).
-eigh, qr, svd and pinv give values only too, and refuse a tensor that requires
-grad (their adjoints are not written yet).
+Undefined gradients: inv, solve, det and slogdet at singular matrices; eigh's
+eigenvectors at repeated eigenvalues and svd's vectors at repeated (or, for a
+non-square matrix, zero) singular values, where they come out inf or nan as in
+PyTorch; qr where R is singular; pinv where the rank changes. cholesky, eigh and
+eigvalsh read a symmetric matrix and take perturbations symmetric. Gradients
+need svd(full_matrices=False) for a non-square matrix and qr(mode="reduced")
+with at least as many rows as columns; otherwise those refuse a tensor that
+requires grad. matrix_rank and slogdet's sign carry no gradient.
 """
 
 import builtins
@@ -21,7 +24,7 @@ from . import ops
 from .engine import state
 from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
-from .primitives import PRIMITIVES, defprim
+from .primitives import PRIMITIVES, _svd_parts, defprim
 from .tensor import Tensor
 
 __all__ = [
@@ -31,15 +34,13 @@ __all__ = [
 ]
 
 # values without a gradient
-for _name in ("svdvals", "eigvalsh"):
-    defprim(f"linalg_{_name}", (lambda name: lambda xp, x: getattr(xp.linalg, name)(x))(_name),
-            doc=f"linalg.{_name}: values only, no gradient.")
 defprim("linalg_matrix_rank", lambda xp, x, *, rtol=None: xp.linalg.matrix_rank(x, rtol=rtol),
         doc="linalg.matrix_rank: values only, no gradient.")
 defprim("linalg_sign_of_det", lambda xp, x: xp.linalg.slogdet(x)[0], doc="slogdet's sign: no gradient.")
 
 _f = {name: ops._public(PRIMITIVES[f"linalg_{name}"]) for name in (
-    "inv", "solve", "det", "logabsdet", "cholesky", "svdvals", "eigvalsh", "matrix_rank", "sign_of_det")}
+    "inv", "solve", "det", "logabsdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank",
+    "sign_of_det")}
 
 matmul = ops.matmul
 matrix_transpose = ops.matrix_transpose
@@ -52,11 +53,15 @@ def _raw(option):
     return option.array if isinstance(option, Tensor) else option
 
 
-def _square(name, x):
+def _matrices(name, x, square=False):
     x = ops._operands([x])[0]
-    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
-        raise ShapeError(f"linalg.{name}: expects a stack of square matrices, got {describe(x)}")
+    if x.ndim < 2 or square and x.shape[-1] != x.shape[-2]:
+        raise ShapeError(f"linalg.{name}: expects a stack of {'square ' if square else ''}matrices, got {describe(x)}")
     return x
+
+
+def _square(name, x):
+    return _matrices(name, x, square=True)
 
 
 @_standard(lambda x, /: None)
@@ -150,7 +155,7 @@ def vector_norm(x, axis=None, keepdims=False, ord=2):
 
 @_standard(lambda x, /, *, keepdims=False, ord="fro": None)
 def matrix_norm(x, keepdims=False, ord="fro"):
-    """'fro', 1, -1, inf, -inf norms of each matrix (2, -2 and 'nuc' need singular values: no gradient)."""
+    """'fro', 1, -1, inf, -inf norms of each matrix; 2, -2 and 'nuc' through its singular values."""
     x = ops._operands([x])[0]
     axes = (-2, -1)
     if ord == "fro":
@@ -211,43 +216,72 @@ def vecdot(x1, x2, /, *, axis=-1):
 ops.linalg = __import__("sys").modules[__name__]
 
 
-# ---------------------------------------------------------------- decompositions without gradients yet
+# ---------------------------------------------------------------- eigh, qr and svd (several results each), pinv
+# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 
-def _values_only(name, x):
-    """The backend's linalg.<name> of x; refuses a tensor that requires grad rather than dropping its gradient."""
-    x = ops._operands([x])[0]
+def _backend_results(parts, x):
+    return (Tensor._wrap(part, x.device) for part in parts)
+
+
+def _complex(x):
+    """Complex tensors never require grad, and their real eigen/singular values do not stack with their vectors."""
+    return x.xp.isdtype(x.array.dtype, "complex floating")
+
+
+def _without_gradient(name, x, reason):
+    """x, once it is known not to need a gradient: refused rather than silently dropped."""
     if x.requires_grad and state.grad_enabled:
-        raise DtypeError(f"linalg.{name}: gradients are not supported yet; {describe(x)} requires grad "
+        raise DtypeError(f"linalg.{name}: no gradient {reason}; {describe(x)} requires grad "
                          "(detach it, or compute under no_grad())")
     return x
 
 
 @_standard(lambda x, /: None)
 def eigh(x):
-    x = _values_only("eigh", _square("eigh", x))
-    return EighResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.eigh(x.array)))
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices (the backend reads the lower triangle)."""
+    x = _square("eigh", x)
+    if _complex(x):
+        return EighResult(*_backend_results(x.xp.linalg.eigh(x.array), x))
+    out = _f["eigh"](x)
+    return EighResult(out[..., 0, :], out[..., 1:, :])
 
 
 @_standard(lambda x, /, *, mode="reduced": None)
 def qr(x, mode="reduced"):
-    x = _values_only("qr", x)
-    return QRResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.qr(x.array, mode=mode)))
+    """Q and R; differentiable for mode="reduced" (or a square matrix) with at least as many rows as columns."""
+    x = _matrices("qr", x)
+    m, n = x.shape[-2:]
+    if m < n or mode != "reduced" and not (mode == "complete" and m == n):
+        reason = ("with mode='complete' for matrices with more rows than columns (Q's extra columns are any "
+                  "orthonormal completion): pass mode='reduced'" if m > n else
+                  "for matrices with fewer rows than columns (the adjoint is written for rows >= columns)")
+        x = _without_gradient("qr", x, reason)
+        return QRResult(*_backend_results(x.xp.linalg.qr(x.array, mode=mode), x))
+    out = _f["qr"](x)
+    return QRResult(out[..., :m, :], out[..., m:, :])
 
 
 @_standard(lambda x, /, *, full_matrices=True: None)
 def svd(x, full_matrices=True):
-    x = _values_only("svd", x)
-    return SVDResult(*(Tensor._wrap(part, x.device) for part in x.xp.linalg.svd(x.array, full_matrices=full_matrices)))
+    """U, S (descending), Vh; differentiable with full_matrices=False, or for square matrices."""
+    x = _matrices("svd", x)
+    m, n = x.shape[-2:]
+    if full_matrices and m != n or _complex(x):
+        x = _without_gradient("svd", x, "with full_matrices=True for non-square matrices (the vectors beyond "
+                                        "min(m, n) are any orthonormal completion): pass full_matrices=False")
+        return SVDResult(*_backend_results(x.xp.linalg.svd(x.array, full_matrices=full_matrices), x))
+    u, s, v = _svd_parts(_f["svd"](x), m)
+    return SVDResult(u, s, ops.matrix_transpose(v))
 
 
 @_standard(lambda x, /, *, rtol=None: None)
 def pinv(x, rtol=None):
-    x = _values_only("pinv", x)
-    return Tensor._wrap(x.xp.linalg.pinv(x.array, rtol=_raw(rtol)), x.device)
+    """The pseudo-inverse: singular values at most rtol (a float, or one per matrix) times the largest count as 0."""
+    return _f["pinv"](_matrices("pinv", x), rtol=_raw(rtol))
 
 
 __all__ += ["eigh", "qr", "svd", "pinv"]

@@ -13,6 +13,7 @@ checked exactly; forward mode (pg.jvp along basis directions) against the same
 hand formulas; and a check that every differentiable primitive has a row.
 """
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -102,6 +103,33 @@ def cholesky_adjoint(w, a):
     phi = np.tril(m, -1) + np.diag(np.diag(m)) / 2
     g = np.linalg.inv(lower).T @ phi @ np.linalg.inv(lower)
     return (g + g.T) / 2
+
+
+def eigenvector_adjoint(g_vectors, values, vectors):
+    """The symmetric gradient of sum(g_vectors * V), V the eigenvectors of a symmetric matrix, by first-order
+    perturbation theory: d v_i = sum over j != i of v_j (v_jᵀ dA v_i) / (λ_i - λ_j)."""
+    g = np.zeros((len(values), len(values)))
+    for i, j in itertools.permutations(range(len(values)), 2):
+        g += (vectors[:, j] @ g_vectors[:, i]) / (values[i] - values[j]) * np.outer(vectors[:, j], vectors[:, i])
+    return (g + g.T) / 2
+
+
+def left_singular_adjoint(w, a):
+    """sum(w * U**2) for a wide A: U holds the eigenvectors of A Aᵀ (eigenvalues S²), and d(A Aᵀ) = dA Aᵀ + A dAᵀ."""
+    u, s, _ = np.linalg.svd(a)
+    return 2 * eigenvector_adjoint(2 * w * u, s**2, u) @ a
+
+
+def r_squared_adjoint(w, a):
+    """sum(w * R**2) for a tall A: R = ±Lᵀ row by row, L = cholesky(Aᵀ A), and d(Aᵀ A) = dAᵀ A + Aᵀ dA."""
+    lower = np.linalg.cholesky(a.T @ a)
+    return 2 * a @ cholesky_adjoint(2 * w.T * lower, a.T @ a)
+
+
+def pinv_adjoint(w, a):
+    """A wide A of full rank: pinv(A) = Aᵀ K with K = inv(A Aᵀ), differentiated term by term."""
+    k = np.linalg.inv(a @ a.T)
+    return k @ w.T - k @ a @ w @ k @ a - k @ w.T @ a.T @ k @ a
 
 
 def scatter_at(shape, key, w):
@@ -222,6 +250,16 @@ ROWS = [
     Row("linalg_logabsdet", [SPD], lambda a: pg.linalg.slogdet(a).logabsdet, lambda w, a: [w * np.linalg.inv(a).T]),
     # Cholesky A = L L^T: the symmetric adjoint sym(L^-T phi(L^T W) L^-1), phi = lower triangle, half diagonal
     Row("linalg_cholesky", [SPD], pg.linalg.cholesky, lambda w, a: [cholesky_adjoint(w, a)]),
+    # eigen- and singular vectors through their squares, which their signs do not change
+    Row("linalg_eigh", [SPD], lambda a: pg.linalg.eigh(a).eigenvectors ** 2,
+        lambda w, a: [eigenvector_adjoint(2 * w * np.linalg.eigh(a)[1], *np.linalg.eigh(a))]),
+    Row("linalg_eigvalsh", [SPD], pg.linalg.eigvalsh, lambda w, a: [np.linalg.eigh(a)[1] * w @ np.linalg.eigh(a)[1].T]),
+    Row("linalg_svd", [A], lambda a: pg.linalg.svd(a, full_matrices=False).U ** 2,
+        lambda w, a: [left_singular_adjoint(w, a)]),
+    Row("linalg_svdvals", [A], pg.linalg.svdvals,
+        lambda w, a: [np.linalg.svd(a)[0] * w @ np.linalg.svd(a, full_matrices=False)[2]]),
+    Row("linalg_qr", [np.transpose(A)], lambda a: pg.linalg.qr(a).R ** 2, lambda w, a: [r_squared_adjoint(w, a)]),
+    Row("linalg_pinv", [A], pg.linalg.pinv, lambda w, a: [pinv_adjoint(w, a)]),
     # ---- maximum / minimum: the larger (smaller) operand takes the gradient, equal operands halve it
     Row("maximum", [A, [[0.1, 0.7, -1.0], [0.6, -2.0, 1.1]]], pg.maximum,
         lambda w, a, b: [w * ((a > b) + 0.5 * (a == b)), w * ((b > a) + 0.5 * (a == b))]),

@@ -10,6 +10,7 @@ import pytest
 
 import polygrad as pg
 from polygrad.primitives import PRIMITIVES
+from primitive_cases import singular, spectral
 
 # input kinds: "n" normal, "p" positive (log, sqrt, pow base), "u" distinct-ish uniform in (-1, 1)
 BROADCASTS = [((3, 1), (3, 3)), ((1,), (3, 3, 3)), ((), (3, 3, 3)), ((5, 4, 1), (5, 4, 3)), ((3, 3), (3, 3))]
@@ -93,6 +94,13 @@ CASES = {
     "linalg_logabsdet": unary(lambda a: pg.linalg.slogdet(a).logabsdet, "d", ((3, 3),)),
     "linalg_cholesky": unary(lambda a: pg.linalg.cholesky(a @ pg.matrix_transpose(a)), "d", ((3, 3), (2, 3, 3)))
     + unary(lambda a: pg.linalg.cholesky(a @ pg.matrix_transpose(a), upper=True), "d", ((3, 3),)),
+    # the decompositions' vectors through functions their signs do not change (QR's are smooth as they come)
+    "linalg_eigh": unary(lambda a: spectral(pg.linalg.eigh(a + pg.matrix_transpose(a))), "n", ((3, 3), (2, 3, 3))),
+    "linalg_eigvalsh": unary(lambda a: pg.linalg.eigvalsh(a + pg.matrix_transpose(a)), "n", ((3, 3), (2, 3, 3))),
+    "linalg_svd": unary(lambda a: singular(pg.linalg.svd(a, full_matrices=False)), "n", ((4, 3), (2, 3, 4), (3, 3))),
+    "linalg_svdvals": unary(pg.linalg.svdvals, "n", ((4, 3), (2, 3, 4))),
+    "linalg_qr": unary(lambda a: pg.concat(list(pg.linalg.qr(a)), axis=-2), "n", ((4, 3), (2, 3, 3))),
+    "linalg_pinv": unary(pg.linalg.pinv, "n", ((4, 3), (2, 3, 4))),
     "sum": unary(pg.sum) + unary(lambda a: pg.sum(a, axis=1))
     + unary(lambda a: pg.sum(a, axis=(0, 2), keepdims=True), shapes=((2, 3, 4),)),
     "mean": unary(pg.mean) + unary(lambda a: pg.mean(a, axis=-1, keepdims=True)),
