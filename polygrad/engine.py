@@ -226,7 +226,7 @@ def apply(primitive, inputs, params):
         raise _explain(primitive, inputs, error) from error
     out = Tensor._wrap(data, device)
     if primitive.view is not None:
-        out._view = (inputs[0], primitive, params, inputs[0]._version)  # where an in-place update of out goes
+        out._view = (first, primitive, params, first._version)  # where an in-place update of out goes
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
             if t.requires_grad:
