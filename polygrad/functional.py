@@ -19,6 +19,7 @@ from .errors import ShapeError, describe
 from .ops import signature
 from .primitives import PRIMITIVES
 from .random import default_generator
+from .standard import broadcast_arrays
 from .tensor import Tensor
 
 
@@ -93,6 +94,15 @@ def linear(x, weight, bias=None):
     return ops.linear(x, weight, bias)
 
 
+def bilinear(x1, x2, weight, bias=None):
+    """y[..., o] = x1[..., i] weight[o, i, j] x2[..., j] + bias[o], weight of shape (out, in1, in2) as in PyTorch."""
+    out_features, in1, in2 = weight.shape
+    # one matmul against the weight laid out as (in1, out * in2), then the in2 contraction per output
+    rows = ops.matmul(x1, ops.reshape(ops.permute_dims(weight, (1, 0, 2)), (in1, out_features * in2)))
+    y = ops.sum(ops.reshape(rows, x1.shape[:-1] + (out_features, in2)) * ops.expand_dims(x2, axis=-2), axis=-1)
+    return y if bias is None else y + bias
+
+
 def relu(x):
     return ops.relu(x)
 
@@ -125,14 +135,18 @@ def log_softmax(x, axis=-1, *, dim=None):
     return ops.log_softmax(x, axis=axis if dim is None else dim)
 
 
+def _checked_p(p, name):
+    if not 0 <= p <= 1:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p}")
+
+
 def dropout(x, p=0.5, training=True, generator=None):
     """Zero each entry with probability p and scale the rest by 1/(1-p); identity when not training.
 
     The mask comes from `generator` (default: the seeded default generator of
     x's device), so the same seed gives the same mask.
     """
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    _checked_p(p, "dropout")
     if not training or p == 0:
         return x
     if p == 1:
@@ -142,12 +156,91 @@ def dropout(x, p=0.5, training=True, generator=None):
     return x * keep * (1 / (1 - p))
 
 
+def _feature_dropout(x, p, training, generator, batched):
+    """Dropout of whole channels: one draw per (N, C) (per C unbatched), shared over the spatial axes."""
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    lead = 2 if batched else 1
+    generator = generator or default_generator(x.device)
+    draws = generator.rand(x.shape[:lead] + (1,) * (x.ndim - lead), dtype=x.dtype)
+    return x * ops.astype(draws >= p, x.dtype) * (1 / (1 - p))
+
+
+def _channel_ranks(x, ranks, name):
+    if x.ndim not in ranks:
+        raise ShapeError(f"{name}: expected an input of rank {' or '.join(map(str, ranks))}, got {describe(x)}")
+
+
+def dropout1d(x, p=0.5, training=True, generator=None):
+    """Zero whole channels of (N, C, L) or unbatched (C, L) inputs with probability p, the rest scaled by 1/(1-p)."""
+    _checked_p(p, "dropout1d")
+    _channel_ranks(x, (2, 3), "dropout1d")
+    return _feature_dropout(x, p, training, generator, batched=x.ndim == 3)
+
+
+def dropout2d(x, p=0.5, training=True, generator=None):
+    """Zero whole channels of (N, C, H, W) inputs; a rank-3 input is (N, C, L), as PyTorch reads it."""
+    _checked_p(p, "dropout2d")
+    _channel_ranks(x, (3, 4), "dropout2d")
+    return _feature_dropout(x, p, training, generator, batched=True)
+
+
+def dropout3d(x, p=0.5, training=True, generator=None):
+    """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
+    _checked_p(p, "dropout3d")
+    _channel_ranks(x, (4, 5), "dropout3d")
+    return _feature_dropout(x, p, training, generator, batched=x.ndim == 5)
+
+
+_SELU_SATURATION = 1.7580993408473766  # -SELU(-inf) = scale * alpha
+
+
+def alpha_dropout(x, p=0.5, training=True, generator=None):
+    """Dropout for SELU networks: dropped entries take SELU's saturation value, then an affine map
+    a * (.) + b restores zero mean and unit variance (PyTorch's constants); identity when not training."""
+    _checked_p(p, "alpha_dropout")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    generator = generator or default_generator(x.device)
+    keep = ops.astype(generator.rand(x.shape, dtype=x.dtype) >= p, x.dtype)
+    a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))
+    return x * keep * a + (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
+
+
 # ---------------------------------------------------------------- convolution and pooling
 # In polygrad/convolution.py: every windowed op reads its input through the `windows` primitive.
 from .convolution import (  # noqa: E402,F401 (re-exported: F.conv2d, F.max_pool2d, ...)
     _is_int, _tuple, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d,
     conv2d, conv_transpose1d, conv_transpose2d, interpolate, max_pool1d, max_pool2d, max_unpool2d, pad,
 )
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r): each group of r^2 channels becomes an r x r block."""
+    r = upscale_factor
+    *batch, channels, h, w = x.shape
+    if channels % (r * r):
+        raise ShapeError(f"pixel_shuffle: {channels} channels are not divisible by upscale_factor^2 = {r * r}")
+    lead = len(batch)
+    y = ops.reshape(x, (*batch, channels // (r * r), r, r, h, w))
+    y = ops.permute_dims(y, (*range(lead + 1), lead + 3, lead + 1, lead + 4, lead + 2))
+    return ops.reshape(y, (*batch, channels // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    r = downscale_factor
+    *batch, channels, h, w = x.shape
+    if h % r or w % r:
+        raise ShapeError(f"pixel_unshuffle: height {h} and width {w} must be divisible by downscale_factor {r}")
+    lead = len(batch)
+    y = ops.reshape(x, (*batch, channels, h // r, r, w // r, r))
+    y = ops.permute_dims(y, (*range(lead + 1), lead + 2, lead + 4, lead + 1, lead + 3))
+    return ops.reshape(y, (*batch, channels * r * r, h // r, w // r))
 
 
 # ---------------------------------------------------------------- normalization and lookup
@@ -605,6 +698,22 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     if p == math.inf:
         return ops.max(diff, axis=-1, keepdims=keepdim)
     return ops.sum(diff ** p, axis=-1, keepdims=keepdim) ** (1 / p)
+
+
+def _clamped_norm(x, axis, eps):
+    """The 2-norm over `axis` (kept), as torch.cosine_similarity uses it: its value clamped below at eps, its
+    gradient the unclamped norm's (PyTorch clamps in place under no_grad), and 0 at the zero vector."""
+    squares = ops.sum(x * x, axis=axis, keepdims=True)
+    positive = squares > 0
+    norm = ops.where(positive, ops.sqrt(ops.where(positive, squares, 1.0)), 0.0)
+    return norm + (ops.maximum(norm, eps) - norm).detach()
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1/max(|x1|, eps) * x2/max(|x2|, eps)) over `dim`: each input divided by its own clamped norm
+    first, as torch 2.x does, so the result stays in [-1, 1]. The inputs broadcast before the norms are taken."""
+    x1, x2 = broadcast_arrays(x1, x2)
+    return ops.sum(x1 / _clamped_norm(x1, dim, eps) * (x2 / _clamped_norm(x2, dim, eps)), axis=dim)
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):

@@ -132,6 +132,12 @@ def _layer_cases(target):
                                 target.randn(3, 2, 4, seed=4)),
         "MaxUnpool2d": lambda: (pg.nn.MaxUnpool2d(2), x(2, 2, 2, 2),
                                 True, pg.nn.MaxPool2d(2, return_indices=True)(x(2, 2, 4, 4))[1]),
+        "Dropout3d": lambda: (pg.nn.Dropout3d(0.4), x(2, 3, 2, 2, 2), True),
+        "PixelShuffle": lambda: (pg.nn.PixelShuffle(2), x(2, 8, 2, 3), True),
+        "PixelUnshuffle": lambda: (pg.nn.PixelUnshuffle(2), x(2, 2, 4, 6), True),
+        "Bilinear": lambda: (pg.nn.Bilinear(4, 3, 2, **f), x(5, 4), True, target.randn(5, 3, seed=4)),
+        "CosineSimilarity": lambda: (pg.nn.CosineSimilarity(), x(5, 4), True, target.randn(5, 4, seed=4)),
+        "PairwiseDistance": lambda: (pg.nn.PairwiseDistance(), x(5, 4), True, target.randn(5, 4, seed=4)),
     }
 
 
@@ -227,7 +233,8 @@ def _train(make, compiled, mode="train"):
 @pytest.mark.parametrize("name", _layer_names())
 def test_layer_compiled_matches_eager(target, name):
     make = _all_layer_cases(target)[name]
-    modes = ["train", "eval"] if name in ("BatchNorm1d", "BatchNorm2d", "Dropout") else ["train"]
+    dropouts = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+    modes = ["train", "eval"] if name in ("BatchNorm1d", "BatchNorm2d", *dropouts) else ["train"]
     for mode in modes:
         eager, compiled = _train(make, False, mode), _train(make, True, mode)
         for what, a, b in zip(["outputs", "parameters and buffers", "gradients"], eager, compiled):

@@ -21,8 +21,9 @@ from .conv import (
     MaxUnpool2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Unflatten, Upsample, ZeroPad2d,
 )
 from .layers import (
-    BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Embedding, Flatten, GroupNorm, GRUCell, InstanceNorm1d,
-    InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
+    AlphaDropout, BatchNorm1d, BatchNorm2d, BatchNorm3d, Bilinear, CosineSimilarity, Dropout, Dropout1d, Dropout2d,
+    Dropout3d, Embedding, Flatten, GroupNorm, GRUCell, InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear,
+    LogSoftmax, PairwiseDistance, PixelShuffle, PixelUnshuffle, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
 )
 from .losses import (
     BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, CTCLoss, GaussianNLLLoss, HuberLoss, KLDivLoss,
@@ -57,4 +58,6 @@ __all__ = [
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CosineEmbeddingLoss", "MarginRankingLoss", "TripletMarginLoss",
     "CTCLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
+    "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "CosineSimilarity", "PairwiseDistance", "PixelShuffle",
+    "PixelUnshuffle", "Bilinear",
 ]

@@ -46,6 +46,28 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class Bilinear(Module):
+    """y = x1^T W_o x2 + b_o for each output o, W of shape (out, in1, in2); weight and bias U(-1/sqrt(in1), ...)."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, *, device=None, backend=None,
+                 dtype=None):
+        super().__init__()
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = _parameter((out_features, in1_features, in2_features), factory)
+        self.bias = _parameter((out_features,), factory) if bias else None
+        bound = 1 / math.sqrt(in1_features)
+        for parameter in self.parameters():
+            init.uniform_(parameter, -bound, bound)
+
+    def forward(self, x1, x2):
+        return F.bilinear(x1, x2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
 class _BatchNorm(Module):
     """Batch normalization with running statistics kept as buffers."""
 
@@ -179,15 +201,41 @@ class LayerNorm(Module):
 class Dropout(Module):
     """Zeroes entries with probability p while training (the rest scaled by 1/(1-p)); identity in eval."""
 
+    _function = staticmethod(F.dropout)
+
     def __init__(self, p=0.5, generator=None):
         super().__init__()
         self.p, self.generator = p, generator
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.generator)
+        return self._function(x, self.p, self.training, self.generator)
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) or (C, L) inputs while training; identity in eval."""
+
+    _function = staticmethod(F.dropout1d)
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels of (N, C, H, W) inputs while training; identity in eval."""
+
+    _function = staticmethod(F.dropout2d)
+
+
+class Dropout3d(Dropout):
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) inputs while training; identity in eval."""
+
+    _function = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU activations at zero mean and unit variance; identity in eval."""
+
+    _function = staticmethod(F.alpha_dropout)
 
 
 class Embedding(Module):
@@ -224,6 +272,55 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class PixelShuffle(Module):
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x):
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x):
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+# ---------------------------------------------------------------- distances
+class CosineSimilarity(Module):
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, eps={self.eps}"
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim  # `norm`: PyTorch's attribute name for p
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+    def extra_repr(self):
+        return f"p={self.norm}, eps={self.eps}, keepdim={self.keepdim}"
 
 
 # ---------------------------------------------------------------- recurrent cells
