@@ -3,6 +3,8 @@ parameter names, shapes, init (every parameter U(-1/sqrt(H), 1/sqrt(H))) and cal
 
 Each layer and direction projects the whole input sequence at once (one matmul), then steps
 through time with the hidden projection and the cell's update from polygrad.functional.
+A PackedSequence input runs padded, each sequence's state held once past its length (so h_n is
+its true last step's, and the reverse direction starts at its own last step), and is packed back.
 """
 
 import math
@@ -14,6 +16,7 @@ from ..errors import ShapeError, describe
 from . import init
 from .layers import _Cell, _parameter
 from .module import Module
+from .rnn_utils import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
@@ -66,26 +69,41 @@ class _RNNBase(Module):
     def forward(self, input, hx=None):
         """input (L, N, H_in), (N, L, H_in) with batch_first, or unbatched (L, H_in); hx (layers*D, N, H)
         (for LSTM the pair (h_0, c_0), h_0 of size proj_size if given), zeros by default.
-        Returns (output, h_n) (LSTM: (output, (h_n, c_n)))."""
+        Returns (output, h_n) (LSTM: (output, (h_n, c_n))). A PackedSequence input (batch_first does not
+        apply) gives a PackedSequence output, hx and h_n in the batch's original order."""
+        packed = input if isinstance(input, PackedSequence) else None
+        lengths = None
+        if packed:  # padded in the packing's sorted order; the batch is put back in order at the end
+            input, lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
+            lengths = lengths.to(input.device)
         unbatched = input.ndim == 2
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ShapeError(f"{self._mode}: expected an input (L, N, {self.input_size}) or (L, {self.input_size}), "
                              f"got {describe(input)}")
-        x = ops.expand_dims(input, axis=1) if unbatched else ops.swapaxes(input, 0, 1) if self.batch_first else input
+        x = (ops.expand_dims(input, axis=1) if unbatched else
+             ops.swapaxes(input, 0, 1) if self.batch_first and not packed else input)
         states = self._initial_states(hx, x, unbatched)
+        if packed and packed.sorted_indices is not None:
+            states = [ops.take(s, packed.sorted_indices, axis=1) for s in states]
         finals = []
         for layer in range(self.num_layers):
             outputs = []
             for direction, suffix in enumerate(self._suffixes()):
                 index = layer * self._directions + direction
-                sequence, final = self._run(x, [s[index] for s in states], self._weights(layer, suffix), direction)
+                sequence, final = self._run(x, [s[index] for s in states], self._weights(layer, suffix), direction,
+                                            lengths)
                 outputs.append(sequence)
                 finals.append(final)
             x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        output = ops.squeeze(x, axis=1) if unbatched else ops.swapaxes(x, 0, 1) if self.batch_first else x
         stacked = [ops.stack([f[k] for f in finals], axis=0) for k in range(len(states))]
+        if packed:
+            output = PackedSequence(pack_padded_sequence(x, lengths.tolist()).data, *packed[1:])
+            if packed.unsorted_indices is not None:
+                stacked = [ops.take(s, packed.unsorted_indices, axis=1) for s in stacked]
+        else:
+            output = ops.squeeze(x, axis=1) if unbatched else ops.swapaxes(x, 0, 1) if self.batch_first else x
         if unbatched:
             stacked = [ops.squeeze(s, axis=1) for s in stacked]
         return output, (tuple(stacked) if self._mode == "LSTM" else stacked[0])
@@ -104,13 +122,16 @@ class _RNNBase(Module):
                 raise ShapeError(f"{self._mode}: expected initial states of shape {shape}, got {describe(s)}")
         return states
 
-    def _run(self, x, state, weights, direction):
-        """One layer, one direction: the output sequence (L, N, H) and the final state(s)."""
+    def _run(self, x, state, weights, direction, lengths=None):
+        """One layer, one direction: the output sequence (L, N, H) and the final state(s). With lengths (N,)
+        a sequence's state stays as it was at every step t >= its length: forward that holds its last
+        step's state to the end, and in reverse it keeps h_0 until the sequence's own last step."""
         weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = weights
         gi = F.linear(x, weight_ih, bias_ih)  # every time step's input projection in one matmul
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
+            previous = state
             gh = F.linear(state[0], weight_hh, bias_hh)
             if self._mode == "LSTM":
                 state = list(F.lstm_update(gi[t] + gh, state[1]))
@@ -120,6 +141,9 @@ class _RNNBase(Module):
                 state = [F.gru_update(gi[t], gh, state[0])]
             else:
                 state = [F.rnn_update(gi[t], gh, self.nonlinearity)]
+            if lengths is not None:
+                running = ops.expand_dims(lengths > t, axis=-1)
+                state = [ops.where(running, new, old) for new, old in zip(state, previous)]
             outputs[t] = state[0]
         return ops.stack(outputs, axis=0), state
 
