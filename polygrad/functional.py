@@ -13,7 +13,7 @@ with differentiable primitives, so they need no rules of their own.
 import math
 
 from . import backends, ops
-from .creation import asarray
+from .creation import asarray, zeros
 from .engine import no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
 from .ops import signature
@@ -135,37 +135,39 @@ def log_softmax(x, axis=-1, *, dim=None):
     return ops.log_softmax(x, axis=axis if dim is None else dim)
 
 
-def _checked_p(p, name):
+def _kept(x, p, training, generator, name, shape=None):
+    """The 0/1 mask (x's dtype, of `shape`, default x's) of what a dropout keeps, drawn from `generator`
+    (default: the seeded default generator of x's device); None when it keeps everything."""
     if not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return None
+    shape = x.shape if shape is None else shape
+    if p == 1:
+        return zeros(shape, dtype=x.dtype, device=x.device)
+    generator = generator or default_generator(x.device)
+    return ops.astype(generator.rand(shape, dtype=x.dtype) >= p, x.dtype)
+
+
+def _scaled(x, keep, p):
+    """x with the entries `keep` drops zeroed and the others scaled by 1/(1-p)."""
+    if keep is None:
+        return x
+    return x * keep if p == 1 else x * keep * (1 / (1 - p))
 
 
 def dropout(x, p=0.5, training=True, generator=None):
     """Zero each entry with probability p and scale the rest by 1/(1-p); identity when not training.
 
-    The mask comes from `generator` (default: the seeded default generator of
-    x's device), so the same seed gives the same mask.
+    The same generator seed gives the same mask.
     """
-    _checked_p(p, "dropout")
-    if not training or p == 0:
-        return x
-    if p == 1:
-        return x * 0
-    generator = generator or default_generator(x.device)
-    keep = ops.astype(generator.rand(x.shape, dtype=x.dtype) >= p, x.dtype)
-    return x * keep * (1 / (1 - p))
+    return _scaled(x, _kept(x, p, training, generator, "dropout"), p)
 
 
-def _feature_dropout(x, p, training, generator, batched):
+def _feature_dropout(x, p, training, generator, batched, name):
     """Dropout of whole channels: one draw per (N, C) (per C unbatched), shared over the spatial axes."""
-    if not training or p == 0:
-        return x
-    if p == 1:
-        return x * 0
     lead = 2 if batched else 1
-    generator = generator or default_generator(x.device)
-    draws = generator.rand(x.shape[:lead] + (1,) * (x.ndim - lead), dtype=x.dtype)
-    return x * ops.astype(draws >= p, x.dtype) * (1 / (1 - p))
+    return _scaled(x, _kept(x, p, training, generator, name, x.shape[:lead] + (1,) * (x.ndim - lead)), p)
 
 
 def _channel_ranks(x, ranks, name):
@@ -175,23 +177,20 @@ def _channel_ranks(x, ranks, name):
 
 def dropout1d(x, p=0.5, training=True, generator=None):
     """Zero whole channels of (N, C, L) or unbatched (C, L) inputs with probability p, the rest scaled by 1/(1-p)."""
-    _checked_p(p, "dropout1d")
     _channel_ranks(x, (2, 3), "dropout1d")
-    return _feature_dropout(x, p, training, generator, batched=x.ndim == 3)
+    return _feature_dropout(x, p, training, generator, x.ndim == 3, "dropout1d")
 
 
 def dropout2d(x, p=0.5, training=True, generator=None):
     """Zero whole channels of (N, C, H, W) inputs; a rank-3 input is (N, C, L), as PyTorch reads it."""
-    _checked_p(p, "dropout2d")
     _channel_ranks(x, (3, 4), "dropout2d")
-    return _feature_dropout(x, p, training, generator, batched=True)
+    return _feature_dropout(x, p, training, generator, True, "dropout2d")
 
 
 def dropout3d(x, p=0.5, training=True, generator=None):
     """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
-    _checked_p(p, "dropout3d")
     _channel_ranks(x, (4, 5), "dropout3d")
-    return _feature_dropout(x, p, training, generator, batched=x.ndim == 5)
+    return _feature_dropout(x, p, training, generator, x.ndim == 5, "dropout3d")
 
 
 _SELU_SATURATION = 1.7580993408473766  # -SELU(-inf) = scale * alpha
@@ -200,13 +199,9 @@ _SELU_SATURATION = 1.7580993408473766  # -SELU(-inf) = scale * alpha
 def alpha_dropout(x, p=0.5, training=True, generator=None):
     """Dropout for SELU networks: dropped entries take SELU's saturation value, then an affine map
     a * (.) + b restores zero mean and unit variance (PyTorch's constants); identity when not training."""
-    _checked_p(p, "alpha_dropout")
-    if not training or p == 0:
-        return x
-    if p == 1:
-        return x * 0
-    generator = generator or default_generator(x.device)
-    keep = ops.astype(generator.rand(x.shape, dtype=x.dtype) >= p, x.dtype)
+    keep = _kept(x, p, training, generator, "alpha_dropout")
+    if keep is None or p == 1:
+        return _scaled(x, keep, p)
     a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))
     return x * keep * a + (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
 

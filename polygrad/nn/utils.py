@@ -1,4 +1,4 @@
-"""PyTorch's `torch.nn.utils` helpers: gradient clipping, flat parameter vectors and `rnn.pad_sequence`."""
+"""PyTorch's `torch.nn.utils` helpers: gradient clipping, flat parameter vectors and `rnn` (pad_sequence, packed sequences)."""
 
 import math
 import sys
