@@ -178,3 +178,9 @@ def test_cli_never_evaluates_python(tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert not marker.exists()
+
+
+def test_cli_names_a_huge_literal_by_its_first_digits(capsys):
+    assert main(["trace", "x1 + " + "1234567" + "0" * 20, "--at", "x1=2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "polygrad trace: error: the number 123456... (27 digits) is larger than 1e+09")

@@ -155,9 +155,10 @@ def _check_exponent(node, names):
 
 
 def _shown(number):
-    """A literal for a message; an integer too large for a float is shown by its number of digits."""
+    """A literal for a message; a long integer by its first digits and its number of digits."""
     if isinstance(number, int) and abs(number) > 10**15:
-        return f"of {len(str(abs(number)))} digits"
+        digits = str(abs(number))
+        return f"{'-' if number < 0 else ''}{digits[:6]}... ({len(digits)} digits)"
     return f"{number:g}"
 
 
