@@ -19,7 +19,7 @@ from .engine import enable_grad, no_grad
 from .tensor import Tensor
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS",
     "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR",
     "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "CyclicLR", "MultiplicativeLR",
     "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau", "clip_grad_norm_",
@@ -464,6 +464,62 @@ class RAdam(Optimizer):
         root = p.xp.sqrt(v)
         root += group["eps"]
         w -= m / root * (lr / correction1 * rect * math.sqrt(correction2))
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation: each weight's own step size grows by etas[1] while its
+    gradient keeps its sign and shrinks by etas[0] when the sign flips (clamped to step_sizes);
+    p -= sign(g) * step_size, with g taken as 0 right after a flip (PyTorch's variant).
+    """
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize=False):
+        _check("Rprop", lr=lr)
+        if not 0 < etas[0] < 1 < etas[1]:
+            raise ValueError(f"Rprop: etas must satisfy 0 < etas[0] < 1 < etas[1], got {etas}")
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        xp = p.xp
+        shrink, grow = group["etas"]
+        if not state:
+            state.update(step=0, **_zeros(p, "prev"), step_size=_like(p, xp.full_like(w, group["lr"])))
+        state["step"] += 1
+        product = grad * state["prev"].array
+        factor = xp.where(product > 0, xp.full_like(w, grow),
+                          xp.where(product < 0, xp.full_like(w, shrink), xp.ones_like(w)))
+        size = state["step_size"]
+        size.array = xp.clip(size.array * factor, *group["step_sizes"])
+        grad = xp.where(factor == shrink, xp.zeros_like(w), grad)  # after a sign flip: no move, and no flip next
+        w -= xp.sign(grad) * size.array
+        state["prev"].array = grad
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak & Juditsky), PyTorch's rule: p *= 1 - lambd eta;  p -= eta g;
+    ax averages p from step t0 on (mu = 1 / max(1, t - t0));  eta = lr / (1 + lambd lr t)^alpha.
+    """
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False):
+        _check("ASGD", lr=lr, weight_decay=weight_decay)
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _update(self, p, w, grad, state, group):
+        lr, lambd = group["lr"], group["lambd"]
+        grad = _decayed(grad, w, group["weight_decay"])
+        if not state:
+            state.update(step=0, eta=lr, mu=1.0, **_zeros(p, "ax"))
+        state["step"] += 1
+        t, eta, mu = state["step"], state["eta"], state["mu"]
+        w *= 1 - lambd * eta
+        w -= grad * eta
+        average = state["ax"]
+        if mu != 1:
+            average.array += (w - average.array) * mu
+        else:
+            average.array = p.xp.asarray(w, copy=True)
+        state["eta"] = lr / (1 + lambd * lr * t) ** group["alpha"]
+        state["mu"] = 1 / max(1, t - group["t0"])
 
 
 class LBFGS(Optimizer):

@@ -270,6 +270,8 @@ _OPTIMIZERS = {
     "Adamax": dict(lr=0.01),
     "NAdam": dict(lr=0.01),
     "RAdam": dict(lr=0.01),
+    "Rprop": dict(lr=0.01),
+    "ASGD": dict(lr=0.05, t0=2),
 }
 _NOT_COMPILABLE = {"LBFGS"}  # its line search reads the loss's value: tracing it raises TraceError
 

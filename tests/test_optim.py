@@ -309,6 +309,7 @@ ALL_OPTIMIZERS = [
     lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), lambda p: optim.Adam(p, amsgrad=True),
     lambda p: optim.AdamW(p), lambda p: optim.RMSprop(p, centered=True, momentum=0.5), lambda p: optim.Adagrad(p),
     lambda p: optim.Adadelta(p), lambda p: optim.Adamax(p), lambda p: optim.NAdam(p), lambda p: optim.RAdam(p),
+    lambda p: optim.Rprop(p), lambda p: optim.ASGD(p, t0=1),
 ]
 
 

@@ -27,6 +27,16 @@ def loss_of(w, v, a, b):
 
 
 def run_torch(make, steps):
+    # float64 default dtype: ASGD keeps eta and mu as default-dtype scalar tensors (float32 would round them)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return _run_torch(make, steps)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _run_torch(make, steps):
     w, v = (torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (W0, V0))
     a, b = torch.tensor(A), torch.tensor(B)
     opt = make(torch.optim, [w, v])
@@ -68,6 +78,10 @@ CASES = {
     "RAdam": lambda o, p: o.RAdam(p, lr=0.05, weight_decay=0.1),
     "RAdamW-maximize": lambda o, p: o.RAdam(p, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True,
                                             maximize=True),
+    "Rprop": lambda o, p: o.Rprop(p),
+    "Rprop-etas-maximize": lambda o, p: o.Rprop(p, lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2), maximize=True),
+    "ASGD": lambda o, p: o.ASGD(p, lr=0.02, lambd=0.01, alpha=0.6, t0=10, weight_decay=0.1),
+    "ASGD-maximize": lambda o, p: o.ASGD(p, lr=0.001, maximize=True),
 }
 
 
