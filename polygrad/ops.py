@@ -11,7 +11,7 @@ import builtins  # the namespace's own all, any, sum, max ... shadow the builtin
 import inspect
 import math
 
-from . import engine
+from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .dtypes import result_type
 from .engine import Operation, apply, state
@@ -22,22 +22,14 @@ from .tensor import Tensor
 _NO_OPTIONS = {}
 
 
-_kinds = {}
+# the standard's dtype kinds as the three that decide promotion here
+_PROMOTION_KIND = {"bool": "bool", "signed integer": "integral", "unsigned integer": "integral",
+                   "real floating": "floating", "complex floating": "floating"}
 
 
 def kind(tensor):
-    """'bool', 'integral' or 'floating' (cached per native dtype: isdtype is slow).
-
-    Keyed by the dtype's class as well: array_api_strict's dtypes hash like NumPy's
-    and warn when a dictionary compares the two, and the class tells them apart first."""
-    native = tensor.array.dtype
-    key = (type(native), native)
-    found = _kinds.get(key)
-    if found is None:
-        xp = tensor.xp
-        floating = xp.isdtype(native, ("real floating", "complex floating"))
-        found = _kinds[key] = "floating" if floating else "bool" if xp.isdtype(native, "bool") else "integral"
-    return found
+    """'bool', 'integral' or 'floating', read off the dtype object (dtypes caches it per native dtype)."""
+    return _PROMOTION_KIND[dtypes.from_native(tensor.array.dtype).kind]
 
 
 # Scalar operands as 0-d tensors, made once per (device, dtype, value): creating one
