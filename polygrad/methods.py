@@ -599,8 +599,12 @@ def lerp(self, end, weight):
 
 def narrow(self, dim, start, length):
     dim = dim % self.ndim
-    start = start % self.shape[dim] if start < 0 else start
-    return _along(self, dim, slice(start, start + length))
+    size = self.shape[dim]
+    begin = start + size if start < 0 else start
+    if not (0 <= begin <= size and 0 <= length <= size - begin):
+        raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of size {size} "
+                         f"({describe(self)})")  # a slice would silently cut them short
+    return _along(self, dim, slice(begin, begin + length))
 
 
 def repeat_interleave(self, repeats, dim=None):

@@ -126,3 +126,8 @@ def test_collectives_without_a_process_group_raise():
     with pytest.raises(RuntimeError, match=r"all_reduce: the process group is not initialized; call "
                                            r"pg.distributed.init_process_group\(\)"):
         pg.distributed.all_reduce(pg.ones(2))
+
+
+def test_torch_permutation_refuses_sizes_where_torch_draws_differently():
+    with pytest.raises(ValueError, match=r"torch_permutation: n = 214748364 is past the size"):
+        torch_permutation(2**32 // 20, 0)

@@ -656,3 +656,14 @@ def test_a_graph_that_saved_p_refuses_after_a_write_through_data(target64):
     w.data.add_(1.0)
     with pytest.raises(pg.InplaceModificationError, match="modified in place"):
         y.backward()
+
+
+def test_narrow_and_index_fill_refuse_what_does_not_fit(target):
+    x = target.tensor(DATA["a"])  # (3, 4)
+    with pytest.raises(IndexError, match=r"narrow: start 3 and length 2 do not fit dim 1 of size 4"):
+        x.narrow(1, 3, 2)  # torch raises; a slice would give one column
+    with pytest.raises(IndexError, match=r"narrow: start -5 and length 1 do not fit dim 1 of size 4"):
+        x.narrow(1, -5, 1)
+    assert x.narrow(1, -2, 2).shape == (3, 2)
+    with pytest.raises(IndexError, match=r"index_fill: index 4 is out of bounds for axis 1 with size 4"):
+        x.index_fill(1, target.tensor([4], dtype="int64"), 0.0)
