@@ -141,7 +141,7 @@ def diag(input, diagonal=0):
         raise ShapeError(f"diag: expects a 1-D or 2-D tensor, got {describe(input)}")
     n, k = input.shape[0] + abs(diagonal), abs(diagonal)
     eye = creation.eye(n, n, k=diagonal, dtype=input.dtype, device=input.device)
-    padded = ops.concat([input, ops.zeros_like(input[:k])], axis=0) if k else input
+    padded = ops.concat([input, creation.zeros((k,), dtype=input.dtype, device=input.device)], axis=0) if k else input
     # row i of eye holds its 1 at column i + diagonal: scale rows for diagonal >= 0, columns below
     return eye * (ops.expand_dims(padded, axis=1) if diagonal >= 0 else ops.expand_dims(padded, axis=0))
 
