@@ -1,6 +1,18 @@
-"""PyTorch tensors through array-api-compat: CPU here, CUDA where present."""
+"""PyTorch tensors through array-api-compat: CPU here, CUDA where present.
+
+Threads: on a machine (or CPU affinity) of at most SMALL_CPU cores, loading this backend sets
+torch's intra-op threads to 1 unless OMP_NUM_THREADS says otherwise. polygrad's CPU work is
+many small operations; on 2 shared cores torch's default of one thread per core trained the
+digits MLP 15x slower than one thread (its workers wait on each other and on the other
+processes). Larger machines keep torch's default; torch.set_num_threads after the backend
+loads (first use of backend="torch") overrides either.
+"""
+
+import os
 
 from .base import Backend, BackendUnavailable
+
+SMALL_CPU = 4
 
 
 class TorchBackend(Backend):
@@ -14,6 +26,8 @@ class TorchBackend(Backend):
         except ImportError as error:
             raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}") from error
         self.torch = torch
+        if "OMP_NUM_THREADS" not in os.environ and _usable_cores() <= SMALL_CPU:
+            torch.set_num_threads(1)
         return xp
 
     def native_devices(self):
@@ -62,6 +76,11 @@ class TorchBackend(Backend):
             return {}
         cuda = self.torch.cuda
         return {"in_use": cuda.memory_allocated(device.native), "peak": cuda.max_memory_allocated(device.native)}
+
+
+def _usable_cores():
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class TorchRNG:

@@ -343,7 +343,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         raise ShapeError(f"max_unpool2d: indices {describe(indices)} must match the input {describe(x)}")
     planes, area = x.shape[0] * x.shape[1], math.prod(size)
     xp = x.xp
-    positions = ops.checked_indices(indices, area, f"max_unpool2d (output size {size})", -1, negative=False)
+    positions = ops.checked_indices(indices, area, f"max_unpool2d (output size {size})", -1, negative=False, like=x)
     offsets = xp.reshape(xp.arange(planes, dtype=positions.dtype, device=x.device.native) * area, (-1, 1))
     flat = xp.reshape(xp.reshape(positions, (planes, -1)) + offsets, (-1,))
     y = ops.scatter_add(ops.reshape(x, (-1,)), Tensor._wrap(flat, x.device), axis=0, size=planes * area)

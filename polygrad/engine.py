@@ -219,7 +219,7 @@ def apply(primitive, inputs, params):
     else:
         for other in inputs:
             if other.device is not device and other.device != device:
-                _raise_mismatch(primitive, first, other)
+                raise_mismatch(primitive.name, first, other)
         arrays = [t.array for t in inputs]
     try:
         data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
@@ -244,10 +244,11 @@ def apply(primitive, inputs, params):
     return out
 
 
-def _raise_mismatch(primitive, a, b):
+def raise_mismatch(operation, a, b):
+    """Tensors a and b of one operation are on different devices: the error naming both (and the backends)."""
     kind = BackendMismatchError if a.device.backend is not b.device.backend else DeviceMismatchError
     raise kind(
-        f"{primitive.name}: operands are on different "
+        f"{operation}: operands are on different "
         f"{'backends' if kind is BackendMismatchError else 'devices'}: "
         f"{describe(a)} vs {describe(b)}; move one with .to(...)"
     )

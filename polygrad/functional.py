@@ -391,7 +391,8 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
     to norm max_norm.
     """
     indices = _on_device(indices, weight)
-    flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False)
+    flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False,
+                                like=weight)
     flat = Tensor._wrap(flat, weight.device)
     if max_norm is not None:
         _renormalize_rows(weight, flat, max_norm, norm_type)
@@ -441,7 +442,8 @@ def _picked(log_probs, target, operation):
     if target.shape != log_probs.shape[:1] + log_probs.shape[2:]:
         raise ShapeError(f"expected class indices of shape {log_probs.shape[:1] + log_probs.shape[2:]} "
                          f"for input {describe(log_probs)}, got {describe(target)}")
-    classes = ops.checked_indices(target, log_probs.shape[1], f"{operation}: class target", 1, negative=False)
+    classes = ops.checked_indices(target, log_probs.shape[1], f"{operation}: class target", 1, negative=False,
+                                  like=log_probs)
     picked = ops.pick_along_axis(log_probs, ops.expand_dims(Tensor._wrap(classes, target.device), axis=1), axis=1)
     return ops.squeeze(picked, axis=1)
 
@@ -541,7 +543,8 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
         return None
     if target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0):
         return None  # some entries may be ignore_index: the composite leaves them out
-    classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False)
+    classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False,
+                                  like=logits)
     rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)
     flat = Tensor._wrap(rows * logits.shape[1] + classes, logits.device)
     return ops.softmax_cross_entropy(logits, flat, reduction=reduction)

@@ -397,6 +397,7 @@ def _checked_index(operation, x, dim, index, src=None):
     PyTorch does): otherwise a flat position computed from it would silently land in
     another row.
     """
+    ops.same_device(operation, x, index)
     if index.ndim != x.ndim:
         raise ShapeError(f"{operation}: index {describe(index)} needs as many dims as the tensor {describe(x)}")
     for d, n in enumerate(index.shape):
@@ -525,20 +526,25 @@ def _reduced_by_place(x, positions, index, src, reduce, include_self):
 
 
 def index_select(self, dim, index):
+    ops.same_device("index_select", self, index)
     return ops.take(self, index, axis=dim)
 
 
 def index_add(self, dim, index, source, *, alpha=1):
+    ops.same_device("index_add", self, index)
     added = ops.scatter_add(source * alpha if alpha != 1 else source, index, axis=dim, size=self.shape[dim])
     return self + added
 
 
 def masked_fill(self, mask, value):
+    if isinstance(mask, Tensor):
+        ops.same_device("masked_fill", self, mask)
     return ops.where(mask, value, self)
 
 
 def masked_select(self, mask):
     mask = mask if isinstance(mask, Tensor) else asarray(mask, device=self.device)
+    ops.same_device("masked_select", self, mask)
     shape = tuple(self.xp.broadcast_arrays(self.array, mask.array)[0].shape)
     return ops.broadcast_to(self, shape)[Tensor._wrap(self.xp.broadcast_to(mask.array, shape), self.device)]
 
@@ -622,7 +628,7 @@ def nonzero(self, *, as_tuple=False):
 
 def index_fill(self, dim, index, value):
     dim = dim % self.ndim
-    hit = _arange(self, self.shape[dim])[:, None] == ops.checked_indices(index, self.shape[dim], "index_fill", dim)
+    hit = _arange(self, self.shape[dim])[:, None] == ops.checked_indices(index, self.shape[dim], "index_fill", dim, like=self)
     mask = self.xp.reshape(self.xp.any(hit, axis=1), tuple(-1 if d == dim else 1 for d in range(self.ndim)))
     return ops.where(Tensor._wrap(mask, self.device), value, self)
 

@@ -80,7 +80,7 @@ def _operands(args, promotion=None):
         if not isinstance(a, Tensor):
             operands = _join(args)
             break
-    if not promotion or (promotion == "mixed" and len(operands) == 2
+    if not promotion or (promotion == "mixed" and len(operands) == 2 and operands[0].device is operands[1].device
                          and operands[0].array.dtype == operands[1].array.dtype):
         return operands  # one dtype meets itself: nothing to promote (the common case, kept short)
     return _promote(operands, promotion)
@@ -101,6 +101,8 @@ def _join(args):
 
 
 def _promote(tensors, promotion):
+    if builtins.any(t.device.backend is not tensors[0].device.backend for t in tensors):
+        return tensors  # no cast between libraries' dtypes: the operation itself names the mismatch
     kinds = [kind(t) for t in tensors]
     if "integral" not in kinds:
         return tensors
@@ -328,15 +330,26 @@ def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
-def checked_indices(indices, n, operation, axis, negative=True):
+def same_device(operation, x, index):
+    """An index or mask Tensor must be where the tensor it indexes is, like any other operand:
+    BackendMismatchError (DeviceMismatchError) naming `operation` otherwise. Moving it silently
+    would hide a copy between libraries or devices, and some libraries read a foreign index, some raise."""
+    if index.device is not x.device and index.device != x.device:
+        engine.raise_mismatch(operation, x, index)
+
+
+def checked_indices(indices, n, operation, axis, negative=True, like=None):
     """The raw integer array `indices` after checking every entry lies in [-n, n)
     ([0, n) with negative=False), negative entries wrapped to n + i.
 
     Raises IndexError naming `operation`, the offending value and the axis size,
     before any value is read: a flat index computed from an out-of-range entry
     would silently read another row. Costs two reductions (and, on a GPU, one
-    synchronisation); indices polygrad computes itself skip it.
+    synchronisation); indices polygrad computes itself skip it. With `like`, the
+    Tensor being indexed, the indices must be on its device (same_device).
     """
+    if like is not None:
+        same_device(operation, like, indices)
     xp = indices.xp
     if not xp.isdtype(indices.array.dtype, "integral"):
         raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
@@ -365,7 +378,7 @@ def take(x, indices, axis=None):
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
-    data = checked_indices(indices, x.shape[axis], "take", axis)
+    data = checked_indices(indices, x.shape[axis], "take", axis, like=x)
     return _take(x, Tensor._wrap(data, x.device), axis=axis)
 
 
@@ -373,7 +386,7 @@ def take_along_axis(x, indices, axis=-1):
     """x's entries picked along `axis` by `indices` (same rank as x), through take."""
     x, indices = _operands([x, indices])
     axis = axis % x.ndim
-    data = checked_indices(indices, x.shape[axis], "take_along_axis", axis)
+    data = checked_indices(indices, x.shape[axis], "take_along_axis", axis, like=x)
     return pick_along_axis(x, Tensor._wrap(data, x.device), axis)
 
 
@@ -407,12 +420,13 @@ def raw_key(key, x, operation):
             axis = x.ndim - builtins.sum(consumed[position + 1:])
         elif isinstance(part, Tensor):
             if _is_mask(part):
+                same_device(operation, x, part)
                 if part.shape != x.shape[axis:axis + width]:
                     raise IndexError(f"{operation}: boolean mask of shape {part.shape} does not match axes "
                                      f"{axis}..{axis + width - 1} of {describe(x)}")
                 part = part.array
             else:
-                part = checked_indices(part, x.shape[axis], operation, axis)
+                part = checked_indices(part, x.shape[axis], operation, axis, like=x)
         raw.append(part)
         axis += width
     return tuple(raw) if isinstance(key, tuple) else raw[0]
@@ -474,6 +488,7 @@ def getitem(x, key):
     xp = x.xp
     if len(indices) == 1 and indices[0].dtype == xp.bool:
         mask = indices[0]
+        same_device("getitem", x, mask)
         # the standard lets a mask's axis have size 0 (it then picks nothing) where x's has any size
         if mask.ndim > x.ndim or not builtins.all(m in (n, 0) for m, n in zip(mask.shape, x.shape)):
             raise IndexError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
@@ -483,7 +498,8 @@ def getitem(x, key):
         return _take(rows, Tensor._wrap(flat, x.device), axis=0)
     if len(indices) > x.ndim:
         raise IndexError(f"getitem: {len(indices)} index arrays for {describe(x)}")
-    data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis) for axis, i in enumerate(indices)])
+    data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis, like=x)
+                                for axis, i in enumerate(indices)])
     flat = xp.zeros_like(data[0])
     for axis, index in enumerate(data):
         flat = flat * x.shape[axis] + index
@@ -509,6 +525,7 @@ def _slices_around_array(x, parts):
     sliced = _getitem(x, key=parts[:axis] + (slice(None),) + parts[axis + 1:] + (Ellipsis,))
     xp, n = x.xp, sliced.shape[axis]
     if index.dtype == xp.bool:
+        same_device("getitem", x, index)
         if index.ndim != 1:
             raise IndexError(f"getitem: among slices a boolean mask must be 1-D, got shape {index.shape} for {describe(x)}")
         if index.shape[0] != n:
@@ -516,7 +533,7 @@ def _slices_around_array(x, parts):
                              f"of {describe(x)}")
         flat = xp.nonzero(index.array)[0]
     else:
-        flat = xp.reshape(checked_indices(index, n, "getitem", axis), (-1,))
+        flat = xp.reshape(checked_indices(index, n, "getitem", axis, like=x), (-1,))
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])

@@ -1,6 +1,8 @@
 """PyTorch as the oracle: the same function on the same float64 values, forward and every gradient.
 
 Tests call `same_as_torch(ours, theirs, *arrays)`; it skips cleanly where torch is not installed.
+Everything polygrad's side makes is on the default backend: the one under test (`--backend NAME`
+or POLYGRAD_BACKEND selects it), where the modules a test builds without naming a backend live too.
 """
 
 import numpy as np
@@ -22,7 +24,7 @@ def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11, grad_
     if torch is None:
         pytest.skip("torch is not installed")
     floating = [np.issubdtype(np.asarray(a).dtype, np.floating) for a in arrays]
-    mine = [pg.tensor(a, backend="numpy", requires_grad=grad and f) for a, f in zip(arrays, floating)]
+    mine = [pg.tensor(a, requires_grad=grad and f) for a, f in zip(arrays, floating)]
     other = [torch.tensor(np.asarray(a)).requires_grad_(grad and f) for a, f in zip(arrays, floating)]
     outputs, expected = _as_tuple(ours(*mine)), _as_tuple(theirs(*other))
     assert len(outputs) == len(expected)
