@@ -90,23 +90,23 @@ def module_aliases():
 
 
 class Imports:
-    """The import graph: edges[(importer, imported)] = first line number."""
+    """The import graph: edges[(importer, imported)] = the line numbers of those imports."""
 
     def __init__(self):
         self.files = package_files()
         self.aliases = module_aliases()
         self.edges = {}
-        self.generated = {}  # (module, what) -> first line number
+        self.generated = {}  # (module, what) -> line numbers
         for name, path in self.files.items():
             tree = ast.parse(path.read_text(), str(path))
             is_package = path.name == "__init__.py"
             for node in ast.walk(tree):
                 for target in self._targets(node, name, is_package):
                     if target != name:
-                        self.edges.setdefault((name, target), node.lineno)
+                        self.edges.setdefault((name, target), []).append(node.lineno)
                 what = generated_names(node)
                 if what:
-                    self.generated.setdefault((name, what), node.lineno)
+                    self.generated.setdefault((name, what), []).append(node.lineno)
 
     def resolve(self, dotted):
         """The package's module that `import dotted` loads (dotted may name an alias or an attribute)."""
@@ -242,14 +242,14 @@ def breaches(graph):
 
 
 def where(graph, entry):
-    """'path:line' of an entry, for messages."""
+    """'path:line,line' of an entry, for messages."""
     if ": " in entry:
         module, what = entry.split(": ")
-        line = graph.generated[(module, what)]
+        lines = graph.generated[(module, what)]
     else:
         module, target = entry.split(" -> ")
-        line = graph.edges[(module, target)]
-    return f"{graph.files[module].relative_to(ROOT)}:{line}"
+        lines = graph.edges[(module, target)]
+    return f"{graph.files[module].relative_to(ROOT)}:{','.join(map(str, sorted(set(lines))))}"
 
 
 # ---------------------------------------------------------------- the tests
@@ -334,6 +334,10 @@ def main(argv):
     found = breaches(graph)
     print(report(graph, found))
     allowed = json.loads(ALLOWLIST.read_text()) if ALLOWLIST.exists() else {}
+    for rule, entries in found.items():
+        print(f"{rule}:")
+        for entry in entries:
+            print(f"  {entry}   ({where(graph, entry)})")
     for rule, entries in found.items():
         old = set(allowed.get(rule, []))
         for entry in sorted(set(entries) - old):
