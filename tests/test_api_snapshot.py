@@ -163,23 +163,35 @@ def compatible(old, new):
     """None when every call that worked with `old` works with `new`, else why not."""
     if old == new:
         return None
-    callable_kind = lambda d: d.startswith("(") or d.startswith("class(")  # noqa: E731
-    if not (callable_kind(old) and callable_kind(new) and old.startswith("class(") == new.startswith("class(")):
-        return f"was {old}, now {new}"
-    if old.endswith("(...)") or new.endswith("(...)"):  # a class Python cannot read parameters of
+    is_class = [d.startswith("class(") for d in (old, new)]
+    if not all(d.startswith(("(", "class(")) for d in (old, new)) or is_class[0] != is_class[1] \
+            or "(...)" in (old[-5:], new[-5:]):  # (...): a class Python cannot read the parameters of
         return f"was {old}, now {new}"
     before = split_parameters(old[old.index("(") + 1:-1])
     after = split_parameters(new[new.index("(") + 1:-1])
-    positional = lambda ps: [(n, k) for n, k, _ in ps if k in ("positional", "either")]  # noqa: E731
-    if positional(after)[: len(positional(before))] != positional(before):
-        return f"positional parameters were {positional(before)}, now {positional(after)}"
-    now = {n: (k, d) for n, k, d in after}
+    matched = []  # (the new parameter an old one's arguments land on, whether the old one had a default)
+    new_positional = [p for p in after if p[1] in ("positional", "either")]
+    for i, (name, kind, default) in enumerate(p for p in before if p[1] in ("positional", "either")):
+        # by position it must land on a parameter at the same place; by name (kind "either"), on the same name
+        if i >= len(new_positional) or (kind == "either" and new_positional[i][:2] != (name, "either")):
+            return f"parameter {name!r} ({kind}, position {i}): was {old}, now {new}"
+        matched.append((new_positional[i], default))
     for name, kind, default in before:
-        if name not in now or now[name][0] != kind or (default and not now[name][1]):
-            return f"parameter {name!r} ({kind}{', with a default' if default else ''}) was {old}, now {new}"
-    required = {n for n, k, d in after if not d and k not in ("*", "**")} - {n for n, _, _ in before}
+        if kind in ("*", "**"):
+            found = [p for p in after if p[1] == kind]
+        elif kind == "keyword":
+            found = [p for p in after if p[0] == name and p[1] in ("keyword", "either")]
+        else:
+            continue
+        if not found:
+            return f"parameter {name!r} ({kind}): was {old}, now {new}"
+        matched.append((found[0], default))
+    lost = [p[0] for p, had in matched if had and not p[2]]
+    if lost:
+        return f"parameters {lost} lost their defaults: was {old}, now {new}"
+    required = [p[0] for p in after if not p[2] and p[1] not in ("*", "**") and p not in [m for m, _ in matched]]
     if required:
-        return f"new required parameters {sorted(required)}: was {old}, now {new}"
+        return f"new required parameters {required}: was {old}, now {new}"
     return None
 
 
@@ -222,7 +234,13 @@ def test_public_api_is_still_there():
     ("(x, /, *, axis=)", "(x, /, *, axis=, keepdims)", False),  # a new required keyword
     ("(x, /, *, axis=)", "(x, /, *, axis)", False),  # the default is gone
     ("(x, /, *, axis=)", "(x, /, *, dim=)", False),  # renamed
-    ("(x, /, *, axis=)", "(x, /, axis=)", False),  # keyword-only became positional
+    ("(x, /, *, axis=)", "(x, /, axis=)", True),  # keyword-only may now come by position too
+    ("(x, /, axis=)", "(x, /, *, axis=)", False),  # no longer by position
+    ("(x, /)", "(input, /)", True),  # a positional-only name is no caller's business
+    ("(x, /)", "(input)", True),
+    ("(a, b)", "(b, a)", False),
+    ("(x, *args, **kwargs)", "(x, *shape, **options)", True),
+    ("(x, *args)", "(x)", False),
     ("(input, dim=)", "(input, dim=, keepdim=)", True),
     ("(input, dim=)", "(dim=, input=)", False),  # reordered
     ("(a, b)", "(a, b, *rest)", True),
