@@ -285,24 +285,41 @@ def test_every_package_folder_ships(graph):
     assert packages == set(setuptools["packages"])
 
 
-def test_reader_sees_every_kind_of_import(graph):
-    """The reader itself: relative names, imports inside functions, the face, literal import_module."""
-    assert graph.edges[("polygrad.tensor", "polygrad.engine")]  # `from . import engine`
-    assert graph.edges[("polygrad.nn.layers", "polygrad.functional")]  # `from .. import functional as F`
+@pytest.mark.parametrize("module, code, expected", [
+    ("polygrad.nn.layers", "def f():\n    from ..ops import add\n", ["polygrad.ops"]),  # inside a function
+    ("polygrad.nn.layers", "from .. import functional as F\n", ["polygrad.functional"]),
+    ("polygrad.nn", "from . import init, functional\n", ["polygrad.functional", "polygrad.nn.init"]),  # an alias
+    ("polygrad.nn.layers", "import polygrad.nn.functional as F\n", ["polygrad.functional"]),
+    ("polygrad.tensor", "def f():\n    import polygrad\n", [FACE]),
+    ("polygrad.optim", "from polygrad import zeros\n", [FACE]),  # a name of the face
+    ("polygrad.optim", "from . import __version__\n", [FACE]),
+    ("polygrad.backends.numpy_backend", "from .. import dtypes\nfrom .base import Backend\n",
+     ["polygrad.backends.base", "polygrad.dtypes"]),
+    ("polygrad.cli", "import importlib\nimportlib.import_module('polygrad.commands.info')\n", ["polygrad.commands.info"]),
+    ("polygrad.compile", "import numpy as np\nfrom math import prod\nimportlib.import_module(name)\n", []),
+])
+def test_reader_sees_every_kind_of_import(graph, module, code, expected):
+    is_package = graph.files[module].name == "__init__.py"
+    found = {t for node in ast.walk(ast.parse(code)) for t in graph._targets(node, module, is_package)}
+    assert sorted(found) == expected
+
+
+def test_reader_on_the_source(graph):
+    assert graph.edges[("polygrad.engine", "polygrad.ops")]  # imported inside run_backward only
     assert graph.edges[("polygrad.commands.train", FACE)]  # `import polygrad as pg`
-    assert ("polygrad.engine", "polygrad.ops") in graph.edges  # imported inside run_backward only
-    assert ("polygrad.backends", "polygrad.backends.base") in graph.edges
-    tree = ast.parse("import importlib\ndef f():\n    importlib.import_module('.ops', 'polygrad')\n    from .. import x\n")
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and call_name(n.func) == "import_module"]
-    assert absolute("ops", 1, "polygrad") == "polygrad.ops" and absolute(None, 2, "polygrad.nn") == "polygrad"
-    assert graph.resolve("polygrad.nn.functional.relu") == "polygrad.functional" and len(calls) == 1
 
 
-def test_generated_names_reader():
-    reads = ["globals().update(x)", "globals()['a'] = 1", "sys.modules['p.q'] = m", "x = globals()['a']", "d.update(x)"]
-    found = [generated_names(ast.parse(code).body[0].value if code.startswith("globals().update") else
-                             ast.parse(code).body[0]) for code in reads]
-    assert found == ["globals().update", "globals()[...] =", "sys.modules[...] =", None, None]
+@pytest.mark.parametrize("code, expected", [
+    ("globals().update(x)", "globals().update"),
+    ("def f():\n    globals()['a'] = 1", "globals()[...] ="),
+    ("sys.modules['p.q'] = m", "sys.modules[...] ="),
+    ("x = globals()['a']", None),  # reading is not making names
+    ("d.update(x)", None),
+    ("modules['a'] = m", None),
+])
+def test_generated_names_reader(code, expected):
+    found = {generated_names(node) for node in ast.walk(ast.parse(code))} - {None}
+    assert found == ({expected} if expected else set())
 
 
 # ---------------------------------------------------------------- report and regeneration
