@@ -86,7 +86,7 @@ from .serialization import load, save  # noqa: E402,F401
 from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)
 from .function import Function  # noqa: E402,F401
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 
 def set_default_backend(name):

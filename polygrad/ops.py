@@ -189,18 +189,23 @@ def standard_signature(primitive):
     return inspect.Signature(inputs + by_position + by_keyword)
 
 
-globals().update({name: _public(p) for name, p in PRIMITIVES.items()})
+# The functions generated from the rule table, one per primitive, by name. This module reads them from
+# here. They are also its attributes (ops.sin, `from .ops import *`, `xp.sin` in rules under create_graph),
+# bound by the one line below: a module __getattr__ instead would add a call to every `ops.add` (the
+# eager hot path). Composites further down replace some of them by name (astype, sum, getitem, ...).
+GENERATED = {name: _public(p) for name, p in PRIMITIVES.items()}
+globals().update(GENERATED)
 
-_astype = globals()["astype"]
-_getitem = globals()["getitem"]
-_take = globals()["take"]
+_astype = GENERATED["astype"]
+_getitem = GENERATED["getitem"]
+_take = GENERATED["take"]
 take_unchecked = _take  # the take primitive itself, for indices already checked (or made by polygrad)
-_reshape = globals()["reshape"]
-_sum = globals()["sum"]
-_prod = globals()["prod"]
-_cumulative_sum = globals()["cumulative_sum"]
-_searchsorted = globals()["searchsorted"]
-_clip = globals()["clip"]
+_reshape = GENERATED["reshape"]
+_sum = GENERATED["sum"]
+_prod = GENERATED["prod"]
+_cumulative_sum = GENERATED["cumulative_sum"]
+_searchsorted = GENERATED["searchsorted"]
+_clip = GENERATED["clip"]
 
 
 def _standard(stub):
@@ -275,7 +280,7 @@ def _in(dtype, out):
 
 def stack(tensors, axis=0):
     tensors = _operands(tensors)
-    return globals()["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)  # noqa: F821 (generated)
+    return GENERATED["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)  # noqa: F821 (generated)
 
 
 def flatten(x, start_axis=0, end_axis=-1):
@@ -295,13 +300,13 @@ def moveaxis(x, source, destination):
     order = [i for i in range(x.ndim) if i not in source]
     for at, axis in sorted(zip(destination, source)):
         order.insert(at, axis)
-    return globals()["permute_dims"](x, tuple(order))
+    return GENERATED["permute_dims"](x, tuple(order))
 
 
 def swapaxes(x, a, b):
     order = list(range(x.ndim))
     order[a], order[b] = order[b], order[a]
-    return globals()["permute_dims"](x, tuple(order))
+    return GENERATED["permute_dims"](x, tuple(order))
 
 
 @_standard(lambda x, /: None)
@@ -319,8 +324,8 @@ def tensordot(a, b, axes=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
     size = math.prod(a.shape[i] for i in axes_a)
-    left = reshape(globals()["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
-    right = reshape(globals()["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
+    left = reshape(GENERATED["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
+    right = reshape(GENERATED["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
     shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
     return reshape(left @ right, shape)
 
@@ -453,7 +458,7 @@ def assign_slice(x, value, key):
         # x[mask] = scalar, as array-API code writes it (array_api_extra.at(x)[mask].set(v)): a where()
         mask = key[0]
         mask = x.xp.reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - mask.ndim))
-        return globals()["where"](Tensor._wrap(mask, x.device), value, x)
+        return GENERATED["where"](Tensor._wrap(mask, x.device), value, x)
     if not builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in key):
         raise IndexError(f"setitem: assigning through an index array is not recorded for backward on {describe(x)}; "
                          "use where(mask, value, x) or do it under no_grad()")
@@ -463,8 +468,8 @@ def assign_slice(x, value, key):
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True
     region = tuple(x.array[key].shape)
-    placed = globals()["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
-    return globals()["where"](Tensor._wrap(mask, x.device), placed, x)
+    placed = GENERATED["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
+    return GENERATED["where"](Tensor._wrap(mask, x.device), placed, x)
 
 
 def getitem(x, key):
