@@ -81,6 +81,8 @@ class Backend:
         ns.windows = self.windows
         ns.col2im = self.col2im
         ns.erf = self.erf
+        for name, kernel in self.kernels().items():
+            setattr(ns, "kernel_" + name, kernel)
         return ns
 
     # ----- devices -------------------------------------------------------
@@ -214,6 +216,12 @@ class Backend:
         """The error function, elementwise. Pure-standard fallback (see _erf): within 5 ulp of
         math.erf in float64 (mean 0.2 ulp) and 6 ulp in float32; libraries with one override it."""
         return _erf(self.xp, x)
+
+    def kernels(self):
+        """{name: function}: this library's kernels for fused primitives (polygrad/fused.py), which the
+        namespace carries as `kernel_<name>`. A kernel may return None for inputs it does not take (a
+        dtype it has no fast path for): the portable definition runs then. None here."""
+        return {}
 
     def rng(self, seed, device):
         """A seeded generator with uniform/normal/integers methods."""

@@ -14,6 +14,7 @@ hand formulas; and a check that every differentiable primitive has a row.
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -153,6 +154,25 @@ class Row:
 
 def unary(id, fn, derivative, data):
     return Row(id, [data], fn, lambda w, x: [w * derivative(x)])
+
+
+def _normal_cdf(x):
+    return np.vectorize(lambda v: 0.5 * math.erfc(-v / math.sqrt(2)))(x)
+
+
+def _gelu_tanh_slope(x):
+    c = math.sqrt(2 / math.pi)
+    t = np.tanh(c * (x + 0.044715 * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+
+def _layer_norm_grads(g, x, w):
+    """The textbook layer-norm adjoint over the last axis: (gy - mean gy - xhat mean(gy xhat)) / sigma."""
+    mean = x.mean(axis=-1, keepdims=True)
+    sigma = np.sqrt(((x - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-5)
+    xhat, gy = (x - mean) / sigma, g * w
+    grad_x = (gy - gy.mean(axis=-1, keepdims=True) - xhat * (gy * xhat).mean(axis=-1, keepdims=True)) / sigma
+    return [grad_x, (g * xhat).sum(axis=(0, 1)), g.sum(axis=(0, 1))]
 
 
 def sum_to(g, shape):
@@ -416,6 +436,11 @@ ROWS = [
     Row("scatter_add/axis1", [grid(2, 3, seed=33)], lambda v: pg.scatter_add(v, index(v, [1, 3, 1]), axis=1, size=4),
         lambda w, v: [w[:, [1, 3, 1]]]),
     unary("erf", pg.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), A),
+    # gelu: d/dx x Phi(x) = Phi(x) + x phi(x); the tanh form's derivative by hand
+    unary("gelu", pg.fused.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
+    unary("gelu/tanh", lambda x: pg.fused.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
+    Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
+        lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
     # col2im is its adjoint, so its gradient reads the weight there (windows that col2im did not write drop out)
     Row("windows", [grid(1, 4, 5, seed=34)], lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
