@@ -196,7 +196,7 @@ class Backend:
         (a copy); libraries with strided views override it with a view.
         """
         counts = window_counts(x.shape[x.ndim - len(kernel):], kernel, stride, dilation)
-        taps = [x[_tap_key(offsets, counts, stride, dilation)] for offsets in _taps(kernel)]
+        taps = [x[tap_key(offsets, counts, stride, dilation)] for offsets in _taps(kernel)]
         return self.xp.reshape(self.xp.stack(taps, axis=-1), tuple(x.shape[:x.ndim - len(kernel)]) + counts + kernel)
 
     def col2im(self, cols, *, shape, kernel, stride, dilation):
@@ -209,7 +209,7 @@ class Backend:
         counts = tuple(cols.shape[cols.ndim - 2 * n:cols.ndim - n])
         out = self.xp.zeros(tuple(shape), dtype=cols.dtype, device=cols.device)
         for offsets in _taps(kernel):
-            out[_tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
+            out[tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
         return out
 
     def erf(self, x):
@@ -259,7 +259,7 @@ def _taps(kernel):
     return itertools.product(*(range(k) for k in kernel))
 
 
-def _tap_key(offsets, counts, stride, dilation):
+def tap_key(offsets, counts, stride, dilation):
     """The entries kernel tap `offsets` reads in every window: one strided slice per axis."""
     return (Ellipsis,) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
                                for o, m, s, d in zip(offsets, counts, stride, dilation, strict=True))

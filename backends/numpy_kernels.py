@@ -3,9 +3,12 @@
 Each returns None for inputs it has no fast path for, and the portable definition runs.
 """
 
+import itertools
 import math
 
 import numpy as np
+
+from .base import tap_key, window_counts
 
 # Numerical Recipes' Chebyshev fit of erfc (erfcc): erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2),
 # z >= 0, with relative error below 1.2e-7 everywhere: float32's own precision, in both tails.
@@ -53,4 +56,33 @@ def gelu_vjp(g, x, approximate):
     return slope
 
 
-KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp}
+def _taps(x, kernel, stride, dilation):
+    """(offsets, the strided view of x that kernel tap `offsets` reads in every window), in row-major tap order."""
+    counts = window_counts(x.shape[x.ndim - len(kernel):], kernel, stride, dilation)
+    for offsets in itertools.product(*(range(k) for k in kernel)):
+        yield tap_key(offsets, counts, stride, dilation)
+
+
+def max_pool(x, kernel, stride, dilation):
+    """A running np.maximum over the kernel's taps: a few passes over the output, where a reduction
+    over the windows view's small trailing axes crawls."""
+    keys = _taps(x, kernel, stride, dilation)
+    out = x[next(keys)].copy()
+    for key in keys:
+        np.maximum(out, x[key], out=out)
+    return out
+
+
+def max_pool_vjp(g, out, x, kernel, stride, dilation):
+    """Each window's gradient to its first maximum, tap by tap: the taps not yet taken that equal the maximum."""
+    grad = np.zeros_like(x, dtype=g.dtype)
+    open_ = np.ones(out.shape, dtype=bool)  # windows whose maximum has not been found yet
+    for key in _taps(x, kernel, stride, dilation):
+        hit = x[key] == out
+        hit &= open_
+        open_ &= ~hit
+        grad[key] += g * hit
+    return grad
+
+
+KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

@@ -31,4 +31,40 @@ def layer_norm_vjp(g, x, weight, bias, n, eps):
     return list(_aten.native_layer_norm_backward(g, x, shape, mean, rstd, weight, bias, [True, True, True]))
 
 
-KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm, "layer_norm_vjp": layer_norm_vjp}
+def conv(x, weight, stride, dilation, groups):
+    n = weight.ndim - 2
+    return _aten.convolution(x, weight, None, list(stride), [0] * n, list(dilation), False, [0] * n, groups)
+
+
+def conv_vjp(g, x, weight, stride, dilation, groups):
+    n = weight.ndim - 2
+    grad_x, grad_w, _ = _aten.convolution_backward(g, x, weight, None, list(stride), [0] * n, list(dilation), False,
+                                                   [0] * n, groups, [True, True, False])
+    return [grad_x, grad_w]
+
+
+_MAX_POOL = {2: (_aten.max_pool2d_with_indices, _aten.max_pool2d_with_indices_backward),
+             3: (_aten.max_pool3d_with_indices, _aten.max_pool3d_with_indices_backward)}
+
+
+def _pooled(x, kernel):
+    """torch's pooling ops for len(kernel) spatial axes of a (N, C, *spatial) x, or None."""
+    return _MAX_POOL.get(len(kernel)) if x.ndim == len(kernel) + 2 else None
+
+
+def max_pool(x, kernel, stride, dilation):
+    ops = _pooled(x, kernel)
+    return None if ops is None else ops[0](x, list(kernel), list(stride), [0] * len(kernel), list(dilation))[0]
+
+
+def max_pool_vjp(g, out, x, kernel, stride, dilation):
+    ops = _pooled(x, kernel)
+    if ops is None:
+        return None
+    args = (list(kernel), list(stride), [0] * len(kernel), list(dilation))
+    indices = ops[0](x, *args)[1]  # recomputed: the forward kept only the maxima
+    return ops[1](g, x, *args, False, indices)
+
+
+KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm, "layer_norm_vjp": layer_norm_vjp,
+           "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

@@ -109,3 +109,110 @@ defprim("layer_norm", lambda xp, x, weight, bias, *, n, eps: _run(xp, "layer_nor
             "shape); the backward recomputes the mean and spread instead of saving them.")
 PORTABLE["layer_norm"] = (_layer_norm, _layer_norm_vjp_portable)
 layer_norm = ops._public(PRIMITIVES["layer_norm"])
+
+
+# ---------------------------------------------------------------- convolution
+# On an input already padded (the composite pads, in any padding mode): im2col by the windows
+# view, one GEMM per group forward and one per gradient, col2im for the input's gradient.
+def _conv_layout(x, weight, groups):
+    """(batch, groups, channels per group, out channels per group, kernel, the windows' permutation)."""
+    n = weight.ndim - 2
+    order = (1, 2) + tuple(range(3 + n, 3 + 2 * n)) + (0,) + tuple(range(3, 3 + n))
+    return x.shape[0], groups, weight.shape[1], weight.shape[0] // groups, tuple(weight.shape[2:]), order
+
+
+def _conv_columns(xp, x, weight, stride, dilation, groups):
+    """x's windows as (groups, taps per group, batch * positions), and the output positions."""
+    batch, groups, per_in, _, kernel, order = _conv_layout(x, weight, groups)
+    cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
+    out = tuple(cols.shape[2:2 + len(kernel)])
+    cols = xp.reshape(cols, (batch, groups, per_in) + out + kernel)
+    return xp.reshape(xp.permute_dims(cols, order), (groups, per_in * math.prod(kernel), -1)), out
+
+
+def _conv(xp, x, weight, stride, dilation, groups):
+    batch, groups, _, per_out, kernel, _ = _conv_layout(x, weight, groups)
+    cols, out = _conv_columns(xp, x, weight, stride, dilation, groups)
+    y = xp.matmul(xp.reshape(weight, (groups, per_out, -1)), cols)  # (groups, out/groups, batch * positions)
+    n = len(kernel)
+    y = xp.permute_dims(xp.reshape(y, (groups, per_out, batch) + out), (2, 0, 1) + tuple(range(3, 3 + n)))
+    return xp.reshape(y, (batch, groups * per_out) + out)
+
+
+def _conv_vjp_portable(xp, g, x, weight, stride, dilation, groups):
+    batch, groups, per_in, per_out, kernel, order = _conv_layout(x, weight, groups)
+    n = len(kernel)
+    out = tuple(g.shape[2:])
+    g = xp.reshape(xp.permute_dims(xp.reshape(g, (batch, groups, per_out) + out), (1, 2, 0) + tuple(range(3, 3 + n))),
+                   (groups, per_out, -1))
+    w = xp.reshape(weight, (groups, per_out, -1))
+    grad_cols = xp.reshape(xp.matmul(xp.matrix_transpose(w), g), (groups, per_in) + kernel + (batch,) + out)
+    inverse = [0] * len(order)
+    for i, axis in enumerate(order):
+        inverse[axis] = i
+    grad_cols = xp.reshape(xp.permute_dims(grad_cols, tuple(inverse)), (batch, groups * per_in) + out + kernel)
+    grad_x = xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
+    cols, _ = _conv_columns(xp, x, weight, stride, dilation, groups)
+    grad_w = xp.reshape(xp.matmul(g, xp.matrix_transpose(cols)), tuple(weight.shape))
+    return [grad_x, grad_w]
+
+
+def _conv_jvp(xp, tangents, out, x, weight, stride, dilation, groups):
+    t_x, t_weight = tangents  # linear in each input
+    return _conv(xp, t_x, weight, stride, dilation, groups) + _conv(xp, x, t_weight, stride, dilation, groups)
+
+
+defprim("conv", lambda xp, x, weight, *, stride, dilation, groups:
+        _run(xp, "conv", _conv, x, weight, stride, dilation, groups),
+        vjp=lambda xp, g, out, x, weight, stride, dilation, groups:
+        _run(xp, "conv_vjp", _conv_vjp_portable, g, x, weight, stride, dilation, groups),
+        jvp=_conv_jvp,
+        doc="Cross-correlation of a padded (N, C, *spatial) x with weight (O, C/groups, *kernel), no bias; "
+            "saves nothing beyond its inputs (the backward reads the windows again).",
+        fresh=True)
+PORTABLE["conv"] = (_conv, _conv_vjp_portable)
+conv = ops._public(PRIMITIVES["conv"])
+
+
+# ---------------------------------------------------------------- max pooling
+# Over an input padded with -inf. The gradient goes to the FIRST maximum of each window in
+# row-major window order, as PyTorch's: the window's argmax as a one-hot, added back by col2im.
+def _max_pool(xp, x, kernel, stride, dilation):
+    cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
+    return xp.max(cols, axis=tuple(range(cols.ndim - len(kernel), cols.ndim)))
+
+
+def _first_maximum(xp, x, kernel, stride, dilation, dtype):
+    """A one-hot (..., taps) in `dtype` at each window's first maximum, and the windows' leading shape."""
+    cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
+    lead = tuple(cols.shape[:cols.ndim - len(kernel)])
+    flat = xp.reshape(cols, lead + (math.prod(kernel),))
+    hit = xp.astype(flat == xp.max(flat, axis=-1, keepdims=True), dtype)
+    return hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype), lead
+
+
+def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation):
+    hit, lead = _first_maximum(xp, x, kernel, stride, dilation, g.dtype)
+    grad_cols = xp.reshape(hit * xp.expand_dims(g, axis=-1), lead + tuple(kernel))
+    return xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
+
+
+def _max_pool_jvp(xp, t, x, kernel, stride, dilation):
+    """The tangent at each window's first maximum."""
+    hit, lead = _first_maximum(xp, x, kernel, stride, dilation, t.dtype)
+    t_cols = xp.reshape(xp.windows(t, kernel=kernel, stride=stride, dilation=dilation), lead + (hit.shape[-1],))
+    return xp.sum(t_cols * hit, axis=-1)
+
+
+defprim("max_pool", lambda xp, x, *, kernel, stride, dilation: _run(xp, "max_pool", _max_pool, x, kernel, stride, dilation),
+        vjp=[lambda xp, g, out, x, kernel, stride, dilation:
+             _run(xp, "max_pool_vjp", _max_pool_vjp_portable, g, out, x, kernel, stride, dilation)],
+        jvp=[lambda xp, t, out, x, kernel, stride, dilation:
+             _max_pool_jvp(xp, t, x, kernel, stride, dilation)],
+        doc="Window maxima of a (-inf padded) x over its last len(kernel) axes; the gradient goes to each "
+            "window's first maximum, as PyTorch's.",
+        fresh=True)
+
+
+PORTABLE["max_pool"] = (_max_pool, _max_pool_vjp_portable)
+max_pool = ops._public(PRIMITIVES["max_pool"])

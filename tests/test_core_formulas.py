@@ -175,6 +175,29 @@ def _layer_norm_grads(g, x, w):
     return [grad_x, (g * xhat).sum(axis=(0, 1)), g.sum(axis=(0, 1))]
 
 
+def _conv_grads(g, x, w, stride, dilation):
+    """out[n, o, i, j] = sum x[n, c, i s0 + a d0, j s1 + b d1] w[o, c, a, b], differentiated tap by tap."""
+    grad_x, grad_w = np.zeros_like(x), np.zeros_like(w)
+    (s0, s1), (d0, d1), (rows, cols) = stride, dilation, g.shape[2:]
+    for a, b in itertools.product(range(w.shape[2]), range(w.shape[3])):
+        patch = (slice(None), slice(None), slice(a * d0, a * d0 + s0 * (rows - 1) + 1, s0),
+                 slice(b * d1, b * d1 + s1 * (cols - 1) + 1, s1))
+        grad_x[patch] += np.einsum("noij,oc->ncij", g, w[:, :, a, b])
+        grad_w[:, :, a, b] += np.einsum("noij,ncij->oc", g, x[patch])
+    return [grad_x, grad_w]
+
+
+def _max_pool_grad(g, x, kernel, stride):
+    """Each window's gradient to its first maximum (row-major), as PyTorch's."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(g.shape):
+        n, c, i, j = index
+        window = x[n, c, i * stride[0]:i * stride[0] + kernel[0], j * stride[1]:j * stride[1] + kernel[1]]
+        a, b = np.unravel_index(np.argmax(window), window.shape)
+        grad[n, c, i * stride[0] + a, j * stride[1] + b] += g[index]
+    return grad
+
+
 def sum_to(g, shape):
     """Sum a broadcast gradient back to `shape` (hand-written: leading axes, then size-1 axes)."""
     while g.ndim > len(shape):
@@ -439,6 +462,12 @@ ROWS = [
     # gelu: d/dx x Phi(x) = Phi(x) + x phi(x); the tanh form's derivative by hand
     unary("gelu", pg.fused.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
     unary("gelu/tanh", lambda x: pg.fused.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
+    Row("conv", [grid(2, 2, 5, 6, seed=47), grid(3, 2, 2, 3, seed=48)],
+        lambda x, w: pg.fused.conv(x, w, stride=(2, 1), dilation=(1, 2), groups=1),
+        lambda g, x, w: _conv_grads(g, x, w, (2, 1), (1, 2))),
+    Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
+        lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
+        lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
         lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
