@@ -31,16 +31,15 @@ def layer_norm_vjp(g, x, weight, bias, n, eps):
     return list(_aten.native_layer_norm_backward(g, x, shape, mean, rstd, weight, bias, [True, True, True]))
 
 
-def conv(x, weight, stride, dilation, groups):
+def conv(x, weight, bias, stride, dilation, groups):
     n = weight.ndim - 2
-    return _aten.convolution(x, weight, None, list(stride), [0] * n, list(dilation), False, [0] * n, groups)
+    return _aten.convolution(x, weight, bias, list(stride), [0] * n, list(dilation), False, [0] * n, groups)
 
 
-def conv_vjp(g, x, weight, stride, dilation, groups):
+def conv_vjp(g, x, weight, bias, stride, dilation, groups):
     n = weight.ndim - 2
-    grad_x, grad_w, _ = _aten.convolution_backward(g, x, weight, None, list(stride), [0] * n, list(dilation), False,
-                                                   [0] * n, groups, [True, True, False])
-    return [grad_x, grad_w]
+    return list(_aten.convolution_backward(g, x, weight, list(bias.shape), list(stride), [0] * n, list(dilation),
+                                           False, [0] * n, groups, [True, True, True]))
 
 
 _MAX_POOL = {2: (_aten.max_pool2d_with_indices, _aten.max_pool2d_with_indices_backward),
@@ -53,8 +52,11 @@ def _pooled(x, kernel):
 
 
 def max_pool(x, kernel, stride, dilation):
-    ops = _pooled(x, kernel)
-    return None if ops is None else ops[0](x, list(kernel), list(stride), [0] * len(kernel), list(dilation))[0]
+    """torch's max pooling without indices (faster): the backward finds them again."""
+    if _pooled(x, kernel) is None:
+        return None
+    pool = torch.nn.functional.max_pool2d if len(kernel) == 2 else torch.nn.functional.max_pool3d
+    return pool(x, list(kernel), list(stride), 0, list(dilation))
 
 
 def max_pool_vjp(g, out, x, kernel, stride, dilation):

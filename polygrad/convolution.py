@@ -157,9 +157,10 @@ def _conv(name, x, weight, bias, stride, padding, dilation, groups, n, padding_m
     stride, dilation = _tuple(stride, n, "stride"), _tuple(dilation, n, "dilation")
     x = _pad(x, _conv_padding(name, padding, kernel, stride, dilation, n), _padding_mode(padding_mode))
     _check_fit(name, x, kernel, dilation)
-    y = fused.conv(x, weight, stride=stride, dilation=dilation, groups=groups)  # im2col + one GEMM per group
-    if bias is not None:
-        y = y + ops.reshape(bias, (-1,) + (1,) * n)
+    if bias is None:
+        with no_grad():
+            bias = ops.zeros_like(weight[(slice(None),) + (0,) * (n + 1)])
+    y = fused.conv(x, weight, bias, stride=stride, dilation=dilation, groups=groups)  # im2col + one GEMM per group
     return _unbatched(y, squeeze)
 
 

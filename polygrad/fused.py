@@ -130,16 +130,17 @@ def _conv_columns(xp, x, weight, stride, dilation, groups):
     return xp.reshape(xp.permute_dims(cols, order), (groups, per_in * math.prod(kernel), -1)), out
 
 
-def _conv(xp, x, weight, stride, dilation, groups):
+def _conv(xp, x, weight, bias, stride, dilation, groups):
     batch, groups, _, per_out, kernel, _ = _conv_layout(x, weight, groups)
     cols, out = _conv_columns(xp, x, weight, stride, dilation, groups)
     y = xp.matmul(xp.reshape(weight, (groups, per_out, -1)), cols)  # (groups, out/groups, batch * positions)
+    y = y + xp.reshape(bias, (groups, per_out, 1))
     n = len(kernel)
     y = xp.permute_dims(xp.reshape(y, (groups, per_out, batch) + out), (2, 0, 1) + tuple(range(3, 3 + n)))
     return xp.reshape(y, (batch, groups * per_out) + out)
 
 
-def _conv_vjp_portable(xp, g, x, weight, stride, dilation, groups):
+def _conv_vjp_portable(xp, g, x, weight, bias, stride, dilation, groups):
     batch, groups, per_in, per_out, kernel, order = _conv_layout(x, weight, groups)
     n = len(kernel)
     out = tuple(g.shape[2:])
@@ -154,20 +155,21 @@ def _conv_vjp_portable(xp, g, x, weight, stride, dilation, groups):
     grad_x = xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
     cols, _ = _conv_columns(xp, x, weight, stride, dilation, groups)
     grad_w = xp.reshape(xp.matmul(g, xp.matrix_transpose(cols)), tuple(weight.shape))
-    return [grad_x, grad_w]
+    return [grad_x, grad_w, xp.reshape(xp.sum(g, axis=-1), tuple(bias.shape))]
 
 
-def _conv_jvp(xp, tangents, out, x, weight, stride, dilation, groups):
-    t_x, t_weight = tangents  # linear in each input
-    return _conv(xp, t_x, weight, stride, dilation, groups) + _conv(xp, x, t_weight, stride, dilation, groups)
+def _conv_jvp(xp, tangents, out, x, weight, bias, stride, dilation, groups):
+    t_x, t_weight, t_bias = tangents  # affine: linear in x and weight, plus the bias
+    return (_conv(xp, t_x, weight, t_bias, stride, dilation, groups)
+            + _conv(xp, x, t_weight, xp.zeros_like(t_bias), stride, dilation, groups))
 
 
-defprim("conv", lambda xp, x, weight, *, stride, dilation, groups:
-        _run(xp, "conv", _conv, x, weight, stride, dilation, groups),
-        vjp=lambda xp, g, out, x, weight, stride, dilation, groups:
-        _run(xp, "conv_vjp", _conv_vjp_portable, g, x, weight, stride, dilation, groups),
+defprim("conv", lambda xp, x, weight, bias, *, stride, dilation, groups:
+        _run(xp, "conv", _conv, x, weight, bias, stride, dilation, groups),
+        vjp=lambda xp, g, out, x, weight, bias, stride, dilation, groups:
+        _run(xp, "conv_vjp", _conv_vjp_portable, g, x, weight, bias, stride, dilation, groups),
         jvp=_conv_jvp,
-        doc="Cross-correlation of a padded (N, C, *spatial) x with weight (O, C/groups, *kernel), no bias; "
+        doc="Cross-correlation of a padded (N, C, *spatial) x with weight (O, C/groups, *kernel), plus bias (O,); "
             "saves nothing beyond its inputs (the backward reads the windows again).",
         fresh=True)
 PORTABLE["conv"] = (_conv, _conv_vjp_portable)

@@ -462,9 +462,9 @@ ROWS = [
     # gelu: d/dx x Phi(x) = Phi(x) + x phi(x); the tanh form's derivative by hand
     unary("gelu", pg.fused.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
     unary("gelu/tanh", lambda x: pg.fused.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
-    Row("conv", [grid(2, 2, 5, 6, seed=47), grid(3, 2, 2, 3, seed=48)],
-        lambda x, w: pg.fused.conv(x, w, stride=(2, 1), dilation=(1, 2), groups=1),
-        lambda g, x, w: _conv_grads(g, x, w, (2, 1), (1, 2))),
+    Row("conv", [grid(2, 2, 5, 6, seed=47), grid(3, 2, 2, 3, seed=48), [0.5, -0.25, 1.0]],
+        lambda x, w, b: pg.fused.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
+        lambda g, x, w, b: _conv_grads(g, x, w, (2, 1), (1, 2)) + [g.sum(axis=(0, 2, 3))]),
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
         lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
