@@ -18,7 +18,7 @@ inverse spread for layer_norm) rather than keeping intermediates alive.
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, defprim
+from .primitives import PRIMITIVES, _sigmoid, defprim
 
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -218,3 +218,77 @@ defprim("max_pool", lambda xp, x, *, kernel, stride, dilation: _run(xp, "max_poo
 
 PORTABLE["max_pool"] = (_max_pool, _max_pool_vjp_portable)
 max_pool = ops._public(PRIMITIVES["max_pool"])
+
+
+# ---------------------------------------------------------------- LSTM layer, whole sequence
+# One primitive per layer and direction: the loop over time runs on raw arrays, not as a dozen
+# recorded ops per step. Its output (L, N, 6H) holds per step [h, c, i, f, g, o]: h and c are the
+# results, the gate activations what the backward needs, kept instead of recomputing the recurrent
+# matmuls (torch keeps the same). The backward is backpropagation through time, with the recurrent
+# weight's gradient as ONE matmul over all steps.
+def _lstm_sequence(xp, gi, h0, c0, weight_hh, bias_hh):
+    size = h0.shape[-1]
+    w = xp.matrix_transpose(weight_hh)
+    h, c, steps = h0, c0, []
+    for t in range(gi.shape[0]):
+        gates = gi[t, ...] + xp.matmul(h, w) + bias_hh
+        act = _sigmoid(xp, gates)
+        i, f, o = act[..., :size], act[..., size:2 * size], act[..., 3 * size:]
+        g = xp.tanh(gates[..., 2 * size:3 * size])
+        c = f * c + i * g
+        h = o * xp.tanh(c)
+        steps.append(xp.concat([h, c, i, f, g, o], axis=-1))
+    return xp.stack(steps, axis=0)
+
+
+def _parts(step, size):
+    return [step[..., k * size:(k + 1) * size] for k in range(6)]
+
+
+def _previous(xp, out, first, part, size):
+    """h or c (part 0 or 1) of every step's predecessor: the initial state, then out[:-1]'s."""
+    return xp.concat([xp.expand_dims(first, axis=0), out[:-1, ..., part * size:(part + 1) * size]], axis=0)
+
+
+def _lstm_sequence_vjp(xp, grad, out, gi, h0, c0, weight_hh, bias_hh):
+    size = h0.shape[-1]
+    c_before = _previous(xp, out, c0, 1, size)
+    dh_next, dc_next, d_gates = None, None, [None] * gi.shape[0]
+    for t in range(gi.shape[0] - 1, -1, -1):
+        _, c, i, f, g, o = _parts(out[t, ...], size)
+        dh, dc, g_i, g_f, g_g, g_o = _parts(grad[t, ...], size)
+        if dh_next is not None:
+            dh, dc = dh + dh_next, dc + dc_next
+        tanh_c = xp.tanh(c)
+        dc = dc + dh * o * (1 - tanh_c * tanh_c)
+        d_gates[t] = xp.concat([(dc * g + g_i) * i * (1 - i), (dc * c_before[t, ...] + g_f) * f * (1 - f),
+                                (dc * i + g_g) * (1 - g * g), (dh * tanh_c + g_o) * o * (1 - o)], axis=-1)
+        dh_next, dc_next = xp.matmul(d_gates[t], weight_hh), dc * f
+    d_gi = xp.stack(d_gates, axis=0)
+    flat = xp.reshape(d_gi, (-1, d_gi.shape[-1]))
+    h_before = xp.reshape(_previous(xp, out, h0, 0, size), (-1, size))
+    return [d_gi, dh_next, dc_next, xp.matmul(xp.matrix_transpose(flat), h_before), xp.sum(flat, axis=0)]
+
+
+def _lstm_sequence_jvp(xp, tangents, out, gi, h0, c0, weight_hh, bias_hh):
+    t_gi, dh, dc, t_w, t_b = tangents
+    size = h0.shape[-1]
+    h_before, c_before = _previous(xp, out, h0, 0, size), _previous(xp, out, c0, 1, size)
+    steps = []
+    for t in range(gi.shape[0]):
+        _, c, i, f, g, o = _parts(out[t, ...], size)
+        d = (t_gi[t, ...] + xp.matmul(dh, xp.matrix_transpose(weight_hh))
+             + xp.matmul(h_before[t, ...], xp.matrix_transpose(t_w)) + t_b)
+        di, df = d[..., :size] * i * (1 - i), d[..., size:2 * size] * f * (1 - f)
+        dg, do = d[..., 2 * size:3 * size] * (1 - g * g), d[..., 3 * size:] * o * (1 - o)
+        dc = df * c_before[t, ...] + f * dc + di * g + i * dg
+        tanh_c = xp.tanh(c)
+        dh = do * tanh_c + o * (1 - tanh_c * tanh_c) * dc
+        steps.append(xp.concat([dh, dc, di, df, dg, do], axis=-1))
+    return xp.stack(steps, axis=0)
+
+
+defprim("lstm_sequence", _lstm_sequence, vjp=_lstm_sequence_vjp, jvp=_lstm_sequence_jvp,
+        doc="An LSTM layer over a sequence from its input projections gi (L, N, 4H), gates i, f, g, o: "
+            "(L, N, 6H) holding per step [h, c, i, f, g, o].")
+lstm_sequence = ops._public(PRIMITIVES["lstm_sequence"])

@@ -198,6 +198,22 @@ def _max_pool_grad(g, x, kernel, stride):
     return grad
 
 
+def _lstm_sequence_grads(g, gi, h0, c0, w, b):
+    """PyTorch's autograd through the LSTM recurrence written step by step in torch ops."""
+    torch = pytest.importorskip("torch")
+    tensors = [torch.tensor(a, requires_grad=True) for a in (gi, h0, c0, w, b)]
+    gi_t, h, c, w_t, b_t = tensors
+    steps = []
+    for t in range(gi.shape[0]):
+        i, f, gg, o = (gi_t[t] + h @ w_t.T + b_t).chunk(4, dim=-1)
+        i, f, gg, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(gg), torch.sigmoid(o)
+        c = f * c + i * gg
+        h = o * torch.tanh(c)
+        steps.append(torch.cat([h, c, i, f, gg, o], dim=-1))
+    (torch.stack(steps) * torch.tensor(g)).sum().backward()
+    return [t.grad.numpy() for t in tensors]
+
+
 def sum_to(g, shape):
     """Sum a broadcast gradient back to `shape` (hand-written: leading axes, then size-1 axes)."""
     while g.ndim > len(shape):
@@ -468,6 +484,8 @@ ROWS = [
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
         lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
+    Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
+                          grid(8, seed=54)], pg.fused.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
         lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;

@@ -145,6 +145,7 @@ CASES = {
               [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
     "max_pool": [(lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
                  (lambda x: pg.fused.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
     "layer_norm": [(_layer_norm(1), [("n", (2, 3, 4)), ("n", (4,)), ("n", (4,))]),
                    (_layer_norm(2), [("n", (2, 3, 4)), ("n", (3, 4)), ("n", (3, 4))]),
                    (_layer_norm(1), [("n", (4,)), ("n", (4,)), ("n", (4,))])],
