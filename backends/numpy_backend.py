@@ -31,6 +31,11 @@ class NumpyBackend(Backend):
         self.np.add.at(out, indices, values)
         return out
 
+    def kernels(self):
+        from . import numpy_kernels
+
+        return numpy_kernels.KERNELS
+
     def windows(self, x, *, kernel, stride, dilation):
         as_strided = functools.partial(self.np.lib.stride_tricks.as_strided, writeable=False)
         return strided_windows(as_strided, x, kernel, stride, dilation)

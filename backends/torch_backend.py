@@ -57,6 +57,11 @@ class TorchBackend(Backend):
     def erf(self, x):
         return self.torch.special.erf(x)
 
+    def kernels(self):
+        from . import torch_kernels
+
+        return torch_kernels.KERNELS
+
     def windows(self, x, *, kernel, stride, dilation):
         """Tensor.unfold per axis (a view, the window axes appended in order), then every d-th tap."""
         first = x.ndim - len(kernel)

@@ -6,22 +6,19 @@ that are not taken are fed safe inputs first (the "double where"), so no NaN or 
 into a gradient.
 """
 
-import math
 
-from . import ops
+from . import fused, ops
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def gelu(x, approximate="none"):
-    """x Phi(x): exact with erf (PyTorch's default), or the tanh approximation with approximate='tanh'."""
-    if approximate == "none":
-        return x * (ops.erf(x * (1 / math.sqrt(2))) + 1) * 0.5
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
-        return x * (ops.tanh(inner) + 1) * 0.5
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    """x Phi(x): exact with erf (PyTorch's default), or the tanh approximation with approximate='tanh'.
+    One fused primitive (polygrad/fused.py)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return fused.gelu(x, approximate=approximate)
 
 
 def _negative_part_expm1(x, alpha, scale=1.0):

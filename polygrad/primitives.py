@@ -121,6 +121,14 @@ def _linear_grad_weight(xp, g, x):
     return xp.matmul(xp.matrix_transpose(g), x)
 
 
+def _flat_matmul(xp, x, matrix):
+    """x (..., k) @ matrix (k, m) as one GEMM over the flattened leading axes (a batched matmul loops
+    over them in NumPy)."""
+    if x.ndim <= 2:
+        return xp.matmul(x, matrix)
+    return xp.reshape(xp.matmul(xp.reshape(x, (-1, x.shape[-1])), matrix), x.shape[:-1] + (matrix.shape[-1],))
+
+
 def _pick_flat(xp, logits, flat_target):
     return xp.take(xp.reshape(logits, (-1,)), flat_target, axis=0)
 
@@ -160,6 +168,8 @@ def _matmul_grad_a(xp, g, out, a, b):
         return xp.expand_dims(g, axis=-1) * b
     if a.ndim == 1:
         return xp.squeeze(xp.matmul(b, xp.expand_dims(g, axis=-1)), axis=-1)
+    if b.ndim == 2:
+        return _flat_matmul(xp, g, xp.matrix_transpose(b))
     return xp.matmul(g, xp.matrix_transpose(b))
 
 
@@ -170,6 +180,8 @@ def _matmul_grad_b(xp, g, out, a, b):
         return xp.expand_dims(a, axis=-1) * xp.expand_dims(g, axis=-2)
     if b.ndim == 1:
         return xp.squeeze(xp.matmul(xp.matrix_transpose(a), xp.expand_dims(g, axis=-1)), axis=-1)
+    if b.ndim == 2 and a.ndim > 2:
+        return _linear_grad_weight(xp, a, g)  # aᵀ g over the flattened leading axes: one GEMM, already summed
     return xp.matmul(xp.matrix_transpose(a), g)
 
 
@@ -345,7 +357,7 @@ defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
 
 # ================================================================ linear algebra
-defprim("matmul", lambda xp, a, b: xp.matmul(a, b),
+defprim("matmul", lambda xp, a, b: _flat_matmul(xp, a, b) if b.ndim == 2 else xp.matmul(a, b),
         vjp=[_matmul_grad_a, _matmul_grad_b],
         jvp=[lambda xp, t, out, a, b: xp.matmul(t, b),
              lambda xp, t, out, a, b: xp.matmul(a, t)],
@@ -406,8 +418,8 @@ defprim("log_softmax", lambda xp, x, *, axis=-1: x - _logsumexp(xp, x, axis=axis
 # One primitive each for the two ops a training step spends its time in, so each is
 # one pass forward and one backward. Their composite definitions (matmul + add;
 # log_softmax + pick + mean) are the reference the tests hold them to.
-defprim("linear", lambda xp, x, weight, bias: xp.matmul(x, xp.matrix_transpose(weight)) + bias,
-        vjp=[lambda xp, g, out, x, weight, bias: xp.matmul(g, weight),
+defprim("linear", lambda xp, x, weight, bias: _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias,
+        vjp=[lambda xp, g, out, x, weight, bias: _flat_matmul(xp, g, weight),
              lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
              lambda xp, g, out, x, weight, bias: xp.sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g],
         jvp=[lambda xp, t, out, x, weight, bias: xp.matmul(t, xp.matrix_transpose(weight)),

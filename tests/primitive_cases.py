@@ -68,7 +68,13 @@ CASES = {
     "linear": lambda t: (pg.linear, [t.randn(4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
     "softmax_cross_entropy": lambda t: (
         lambda x: pg.functional.cross_entropy(x, _index(t, [2, 0, 1, 2])), [t.randn(4, 3)]),
+    "linear/3d": lambda t: (pg.linear, [t.randn(2, 4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
+    "gelu": lambda t: (lambda x: pg.fused.gelu(x), [t.tensor(SPREAD)]),
+    "gelu/tanh": lambda t: (lambda x: pg.fused.gelu(x, approximate="tanh"), [t.tensor(SPREAD)]),
+    "layer_norm": lambda t: (lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5),
+                             [t.randn(2, 2, 3, seed=1), t.randn(3, seed=2), t.randn(3, seed=3)]),
     "matmul": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, 2, seed=2)]),
+    "matmul/stack-matrix": lambda t: (pg.matmul, [t.randn(2, 4, 3, seed=1), t.randn(3, 2, seed=2)]),
     "matmul/matrix-vector": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),
     "matmul/vector-matrix": lambda t: (pg.matmul, [t.randn(3, seed=1), t.randn(3, 2, seed=2)]),
     "matrix_transpose": lambda t: (lambda x: pg.matrix_transpose(x), [t.randn(2, 3)]),

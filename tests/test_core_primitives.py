@@ -24,6 +24,10 @@ def unary(fn, kind="n", shapes=((3, 4),)):
     return [(fn, [(kind, s)]) for s in shapes]
 
 
+def _layer_norm(n):
+    return lambda x, w, b: pg.fused.layer_norm(x, w, b, n=n, eps=1e-5)
+
+
 IDX = np.array([2, 0, 2, 1])  # a repeated index: scatter-add must accumulate
 
 CASES = {
@@ -134,6 +138,17 @@ CASES = {
     "linear": [(pg.linear, [("n", (4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (2, 4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (3,)), ("n", (2, 3)), ("n", (2,))])],
+    "gelu": unary(pg.fused.gelu, shapes=((3, 4), (2, 3, 4))) + unary(lambda x: pg.fused.gelu(x, approximate="tanh")),
+    "conv": [(lambda x, w, b: pg.fused.conv(x, w, b, stride=(1, 2), dilation=(2, 1), groups=1),
+              [("n", (2, 2, 6, 5)), ("n", (3, 2, 2, 2)), ("n", (3,))]),
+             (lambda x, w, b: pg.fused.conv(x, w, b, stride=(2,), dilation=(1,), groups=2),
+              [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
+    "max_pool": [(lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
+                 (lambda x: pg.fused.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
+    "layer_norm": [(_layer_norm(1), [("n", (2, 3, 4)), ("n", (4,)), ("n", (4,))]),
+                   (_layer_norm(2), [("n", (2, 3, 4)), ("n", (3, 4)), ("n", (3, 4))]),
+                   (_layer_norm(1), [("n", (4,)), ("n", (4,)), ("n", (4,))])],
     "softmax_cross_entropy": [
         (lambda a: pg.functional.cross_entropy(a, pg.asarray(IDX, device=a.device), reduction=r), [("n", (4, 3))])
         for r in ("mean", "sum", "none")],
