@@ -95,15 +95,15 @@ class Optimizer:
         return loss
 
     def _own(self, p):
-        """p's array, to be written in place.
+        """p's array, written in place: as in PyTorch every alias of the parameter (a
+        `state_dict()` value, `p.data`, the NumPy array of `from_numpy`) sees the step.
 
-        The first time (and whenever something rebound p.array since) the array is
-        replaced by a private copy, so a step never writes into an array the
-        caller handed in: a NumPy array wrapped without a copy, a read-only or
-        broadcast view. After that every step is in place.
+        Only an array that cannot be written (a read-only or broadcast view) is first
+        replaced by a copy of its own; the check is made again whenever p.array was rebound.
         """
         if self._owned.get(p) is not p.array:
-            p.array = p.xp.asarray(p.array, copy=True)
+            if not p.backend.writable(p.array):
+                p.array = p.xp.asarray(p.array, copy=True)
             self._owned[p] = p.array
         return p.array
 
