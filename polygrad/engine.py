@@ -156,11 +156,12 @@ class Primitive:
          become `new` (old: the input's value before). The output shares the input's
          buffer and version counter; an in-place update of it is recorded on the
          input through this rule (polygrad.inplace).
-    saves: which values the vjp rules read: None (every input's and the output's),
-         or a set of input positions, plus "out" for the output. A tensor changed in
-         place after an operation used it breaks that operation's backward only if
-         its rules read it (PyTorch's saved tensors): `(y + 1).sum()` then `y.mul_(2)`
-         still differentiates. Filled in by polygrad.inplace for the common primitives.
+    saves: which values the vjp rules read: None (every input's and the output's), or
+         {input position: the positions ("out": the output) its rule reads}; a rule runs
+         only for an input that requires grad. A tensor changed in place after an operation
+         used it breaks that operation's backward only if a rule reads it (PyTorch's saved
+         tensors): `(y + 1).sum()` then `y.mul_(2)` still differentiates. Filled in by
+         polygrad.inplace for the common primitives.
     """
 
     __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves")
@@ -190,6 +191,7 @@ class Operation:
         for t in inputs:
             if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
                 _retake_view(t)  # its base took a new value in place since: use the view of that
+                out._seq = next(creation_counter)  # made after the view taken again
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
@@ -385,7 +387,9 @@ _creation_order = operator.attrgetter("_seq")  # a C-level key: no Python call p
 
 def _reads(op, position):
     saves = op.primitive.saves
-    return saves is None or position in saves
+    if saves is None:
+        return True
+    return any(position in reads and op.inputs[j].requires_grad for j, reads in saves.items())
 
 
 def _reroute(op):

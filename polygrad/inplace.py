@@ -209,17 +209,15 @@ def _rebase(t, olds, new, since):
     op.out_version = since
 
 
-# Which values the common primitives' vjp rules read (engine.Primitive.saves): a tensor they
-# used may change in place afterwards without breaking their backward.
+# Which values the common primitives' vjp rules read, per input (engine.Primitive.saves): a
+# tensor they used may change in place afterwards without breaking their backward.
+_NOTHING = ("add", "subtract", "negative", "reshape", "permute_dims", "expand_dims", "squeeze", "broadcast_to",
+            "matrix_transpose", "getitem", "scatter_slice", "concat", "sum", "mean", "astype")
 _READS = {
-    frozenset(): ("add", "subtract", "negative", "reshape", "permute_dims", "expand_dims", "squeeze", "broadcast_to",
-                  "matrix_transpose", "getitem", "scatter_slice", "concat", "sum", "mean", "astype"),
-    frozenset({0}): ("where",),
-    frozenset({0, 1}): ("multiply", "matmul", "linear"),
-    frozenset({1}): ("take", "scatter_add"),
+    **{name: {} for name in _NOTHING},
+    "multiply": {0: {1}, 1: {0}}, "matmul": {0: {1}, 1: {0}}, "linear": {0: {1}, 1: {0}},
+    "where": {1: {0}, 2: {0}}, "take": {0: {1}}, "scatter_add": {0: {1}},
 }
 _BROADCAST = ops.PRIMITIVES["broadcast_to"]
-for _reads, _names in _READS.items():
-    for _name in _names:
-        ops.PRIMITIVES[_name].saves = _reads
-
+for _name, _reads in _READS.items():
+    ops.PRIMITIVES[_name].saves = _reads

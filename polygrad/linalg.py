@@ -116,15 +116,15 @@ def matrix_rank(x, rtol=None):
 
 @_standard(lambda x, /, *, offset=0: None)
 def diagonal(x, offset=0):
-    """The diagonal of each matrix in the stack (offset > 0 above it), through take."""
+    """The diagonal of each matrix in the stack (offset > 0 above it): every (cols + 1)-th entry of
+    the flattened matrix, a view as in PyTorch (an in-place update of it writes into x)."""
     x = ops._operands([x])[0]
     rows, cols = x.shape[-2:]
     start_row, start_col = builtins.max(-offset, 0), builtins.max(offset, 0)
     n = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
-    xp = x.xp
-    flat = (xp.arange(n, device=x.device.native) + start_row) * cols + xp.arange(n, device=x.device.native) + start_col
+    start = start_row * cols + start_col if n else 0
     matrices = ops.reshape(x, x.shape[:-2] + (rows * cols,))
-    return ops.take(matrices, Tensor._wrap(flat, x.device), axis=-1)
+    return matrices[..., start:start + (cols + 1) * (n - 1) + 1 if n else 0:cols + 1]
 
 
 @_standard(lambda x, /, *, offset=0, dtype=None: None)
