@@ -44,15 +44,21 @@ def refuse_leaf(t, name):
 
 def records(t, operands):
     """Whether an update of t with `operands` goes on the tape."""
-    return engine.state.grad_enabled and (
-        t.requires_grad or builtins.any(isinstance(o, Tensor) and o.requires_grad for o in operands))
+    if not engine.state.grad_enabled:
+        return False
+    if t.requires_grad:
+        return True
+    for o in operands:
+        if isinstance(o, Tensor) and o.requires_grad:
+            return True
+    return False
 
 
 def update(t, name, compute, operands=()):
     """t takes the value `compute(old)` in its own buffer; old stands for t's present value."""
     refuse_leaf(t, name)
     if not records(t, operands):
-        _write(t, _fit(t, name, compute(t)).array)
+        _write_result(t, _fit(t, name, compute(t)))
         return t
     if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
         engine._retake_view(t)
@@ -62,7 +68,7 @@ def update(t, name, compute, operands=()):
     # the nodes for the present values, with copies of them: the update's own rules may read them
     olds = {id(a): engine.snapshot(a, a.xp.asarray(a.array, copy=True)) for a in family}
     new = _fit(t, name, compute(olds[id(t)]))
-    _write(t, new.array)
+    _write_result(t, new)
     since = t._vc[0]
     t._vc[1] = since
     _rebase(t, olds, new, since)
@@ -96,7 +102,7 @@ def setitem(t, key, value):
         with engine.no_grad():
             return update(t, "setitem", lambda old: index_put(old, key, source))
     except ValueError:
-        if _writable(t.array):
+        if t.backend.writable(t.array):
             raise
         return update(t, "setitem", lambda old: index_put(old, key, source))  # a read-only buffer: _write copes
     t._vc[0] += 1
@@ -152,24 +158,27 @@ def _fit(t, name, new):
     return new
 
 
+def _write_result(t, new):
+    """An update's result into t's buffer. Only a view (x.copy_(x.t())) can read the buffer it
+    is written into, a partial overlap that some libraries refuse or get wrong: it is copied first."""
+    data = new.array
+    if new._view is not None and t.backend.shares_memory(data, t.array):
+        data = t.xp.asarray(data, copy=True)
+    _write(t, data)
+
+
 def _write(t, data):
     """`data` (broadcast to t) into t's buffer; the version counter bumps once."""
-    if t.backend.shares_memory(data, t.array):
-        data = t.xp.asarray(data, copy=True)  # the new value reads the buffer it goes into (x.copy_(x.t()))
     _store(t, data)
     t._vc[0] += 1
     _write_up(t)
 
 
 def _store(t, data):
-    if _writable(t.array):
+    if t.backend.writable(t.array):
         t.array[...] = data
     else:  # a read-only array (a broadcast, or one handed in read-only): the tensor takes a buffer of its own
         t.array = t.xp.asarray(t.xp.broadcast_to(data, t.shape), copy=True)
-
-
-def _writable(array):
-    return getattr(getattr(array, "flags", None), "writeable", True)
 
 
 def _write_up(t):
