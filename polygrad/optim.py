@@ -91,7 +91,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p, self._own(p), grad, state, group)
-                p._version += 1  # as Tensor._assign does: graphs that saved the old value refuse to run
+                p._vc[0] += 1  # an in-place update: graphs whose rules read the old value refuse to run
         return loss
 
     def _own(self, p):
@@ -554,7 +554,7 @@ class LBFGS(Optimizer):
         for p in self._params():
             w = self._own(p)
             w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
-            p._version += 1
+            p._vc[0] += 1
             offset += p.size
 
     def _evaluate_at(self, closure, start, t, d):
@@ -565,7 +565,7 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad()
         for p, saved in zip(self._params(), start, strict=True):
             self._own(p)[...] = saved
-            p._version += 1
+            p._vc[0] += 1
         return loss, flat_grad
 
     def step(self, closure):

@@ -57,11 +57,12 @@ class Tensor:
         """PyTorch's `.data`: this tensor's values as a Tensor outside autograd, sharing its buffer.
 
         In-place updates of it change this tensor without being recorded and without
-        the leaf check (`p.data.copy_(w)`, `p.data.normal_()`, `p.data -= lr * p.grad`);
-        as in PyTorch it has a version counter of its own, so autograd does not see them.
+        the leaf check (`p.data.copy_(w)`, `p.data.normal_()`, `p.data -= lr * p.grad`).
+        Unlike PyTorch's, it shares this tensor's version counter: a graph that saved the
+        old values refuses to run backward rather than silently using the new ones.
         The raw backend array is `.array`.
         """
-        return Tensor._wrap(self.array, self.device)
+        return self.detach()
 
     @data.setter
     def data(self, value):

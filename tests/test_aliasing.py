@@ -230,3 +230,40 @@ def test_reductions_and_0d_results_are_arrays_that_export_through_dlpack(target)
     total = pg.sum(x)
     total += 1.0  # a 0-d result is a buffer too
     np.testing.assert_allclose(to_numpy(total), 8.0)
+
+
+# ---------------------------------------------------------------- compiled == eager
+def _ema_training(target, compiled):
+    """A training step with in-place writes through views, index assignment and a weight average
+    kept by copy_/mul_ into state_dict() values, compiled and eager."""
+    pg.manual_seed(3)
+    model = pg.nn.Linear(3, 2).to(target.device, backend=target.backend)
+    average = {name: v.clone() for name, v in model.state_dict().items()}
+    start = [to_numpy(v) for v in average.values()]
+    opt = pg.optim.SGD(model.parameters(), lr=0.1)
+    x = target.tensor(np.arange(12.0).reshape(4, 3) / 10)
+
+    def step():
+        opt.zero_grad()
+        h = model(x)
+        h[:, 0].mul_(2.0)
+        h[h < 0] = 0.0
+        loss = (h * h).sum()
+        loss.backward()
+        opt.step()
+        with pg.no_grad():
+            for name, v in model.state_dict().items():
+                average[name].mul_(0.9).add_(v, alpha=0.1)
+        return loss
+
+    run = pg.compile(step) if compiled else step
+    losses = [to_numpy(run()) for _ in range(4)]
+    assert not any(np.allclose(a, to_numpy(v)) for a, v in zip(start, average.values()))  # the average moved
+    return losses, [to_numpy(v) for v in average.values()], [to_numpy(p) for p in model.parameters()]
+
+
+def test_compiled_in_place_and_aliasing_match_eager(target):
+    eager, compiled = _ema_training(target, False), _ema_training(target, True)
+    for got, want in zip(compiled, eager, strict=True):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=target.tol, atol=target.tol)
