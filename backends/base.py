@@ -150,6 +150,24 @@ class Backend:
 
         return numpy.from_dlpack(array).copy()
 
+    def host_view(self, array):
+        """NumPy's view of `array`'s memory where it lives on the host (`np.asarray(tensor)`)."""
+        import numpy
+
+        return numpy.from_dlpack(array)
+
+    def array_of(self, result):
+        """A library call's result as one of its arrays (NumPy's 0-d results are scalars)."""
+        return result
+
+    def shares_memory(self, a, b):
+        """Whether arrays a and b may share memory (a view of b, or the other way)."""
+        return True
+
+    def writable(self, array):
+        """Whether `array` can be written in place (NumPy's read-only arrays cannot)."""
+        return True
+
     def from_host(self, host_array, device, dtype=None):
         return self.xp.asarray(host_array, dtype=dtype, device=device.native)
 

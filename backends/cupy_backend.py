@@ -50,6 +50,14 @@ class CupyBackend(Backend):
     def to_host(self, array):
         return self.cupy.asnumpy(array)
 
+    def host_view(self, array):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (CuPy's rule: a device-to-host copy "
+                        "is made explicitly). Use .numpy() or .cpu() to copy the tensor to host memory first")
+
+    def shares_memory(self, a, b):
+        ndarray = self.cupy.ndarray
+        return not (isinstance(a, ndarray) and isinstance(b, ndarray)) or self.cupy.may_share_memory(a, b)
+
     def from_host(self, host_array, device, dtype=None):
         with device.native:
             return self.cupy.asarray(host_array, dtype=dtype)

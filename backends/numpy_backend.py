@@ -26,6 +26,19 @@ class NumpyBackend(Backend):
     def to_host(self, array):
         return self.np.array(array, copy=True)
 
+    def host_view(self, array):
+        return self.np.asarray(array)
+
+    def array_of(self, result):
+        return self.np.asarray(result) if isinstance(result, self.np.generic) else result
+
+    def shares_memory(self, a, b):
+        ndarray = self.np.ndarray
+        return not (isinstance(a, ndarray) and isinstance(b, ndarray)) or self.np.may_share_memory(a, b)
+
+    def writable(self, array):
+        return not isinstance(array, self.np.ndarray) or array.flags.writeable
+
     def index_add(self, target, indices, values):
         out = self.np.array(target, copy=True)
         self.np.add.at(out, indices, values)

@@ -48,6 +48,18 @@ class TorchBackend(Backend):
     def to_host(self, array):
         return array.detach().cpu().resolve_conj().numpy().copy()  # conj views (ihfft, conj) have no numpy()
 
+    def host_view(self, array):
+        if array.device.type != "cpu":
+            raise TypeError(f"can't convert {array.device.type} device type tensor to numpy. Use .cpu().numpy() "
+                            "(or .numpy()) to copy the tensor to host memory first")
+        return array.detach().resolve_conj().numpy()
+
+    def shares_memory(self, a, b):
+        Tensor = self.torch.Tensor
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            return True
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
     def from_host(self, host_array, device, dtype=None):
         return self.xp.asarray(self.torch.from_numpy(host_array.copy()), dtype=dtype, device=device.native)
 

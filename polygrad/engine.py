@@ -19,6 +19,7 @@ differentiated again. The same rule text serves both.
 """
 
 import contextlib
+import itertools
 import operator
 import os
 import threading
@@ -152,13 +153,20 @@ class Primitive:
          leaf may keep it as its gradient slot without a copy.
     view: for the primitives PyTorch calls views (indexing, reshapes, transposes),
          rule(xp, old, new, **params) -> the input's value once the output's has
-         become `new` (old: the input's value before); an in-place update of the
-         output is written back into its input through it (Tensor._update).
+         become `new` (old: the input's value before). The output shares the input's
+         buffer and version counter; an in-place update of it is recorded on the
+         input through this rule (polygrad.inplace).
+    saves: which values the vjp rules read: None (every input's and the output's), or
+         {input position: the positions ("out": the output) its rule reads}; a rule runs
+         only for an input that requires grad. A tensor changed in place after an operation
+         used it breaks that operation's backward only if a rule reads it (PyTorch's saved
+         tensors): `(y + 1).sum()` then `y.mul_(2)` still differentiates. Filled in by
+         polygrad.inplace for the common primitives.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves")
 
-    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None):
+    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None, saves=None):
         self.name = name
         self.forward = forward
         self.vjp = vjp
@@ -167,6 +175,7 @@ class Primitive:
         self.promotion = promotion
         self.fresh = fresh
         self.view = view
+        self.saves = saves
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -179,11 +188,15 @@ class Operation:
 
     def __init__(self, primitive, inputs, params, out):
         # The output is not kept: the walk reaches an operation through its output tensor.
+        for t in inputs:
+            if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
+                _retake_view(t)  # its base took a new value in place since: use the view of that
+                out._seq = next(creation_counter)  # made after the view taken again
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
-        self.versions = [t._version for t in inputs]
-        self.out_version = out._version  # rules may read the output: a later in-place change must be caught
+        self.versions = [t._vc[0] for t in inputs]
+        self.out_version = out._vc[0]  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
 
     def free(self):
@@ -207,6 +220,45 @@ def _user_site():
 
 # Set by polygrad.tensor; the engine makes Tensors but must not import the module.
 Tensor = None
+creation_counter = itertools.count()  # every tensor's `_seq` (see toposort)
+
+
+# ------------------------------------------------------------ versions and views
+# A tensor's `_vc` is its version counter, a list [version, last rebase] shared by a base
+# tensor, its views and its detach()es (PyTorch's version counter): an in-place update of
+# any of them bumps `_vc[0]`. An operation records its inputs' versions; backward compares.
+# A recorded in-place update gives the tensor a new place in the graph and keeps the old
+# one as `_prior = (since, node)`: operations that used the tensor before version `since`
+# are routed to `node` (see node_at). `_vc[1]` is the version at which a recorded in-place
+# update last gave the family new graph nodes: a view made before it is taken again
+# (_retake_view) the next time it is used, so it stands for the base's new value.
+def snapshot(t, values):
+    """A graph node standing for t as it is now, so that t can take another node.
+
+    values: a copy of t's array (what the node's own readers see), or t's array itself
+    when nothing may read it (its version is then -1, which no operation recorded)."""
+    node = Tensor._wrap(values, t.device)
+    node.requires_grad, node._op, node._seq, node.tangent = t.requires_grad, t._op, t._seq, t.tangent
+    node._vc = [-1, -1]
+    node._prior = getattr(t, "_prior", None)
+    return node
+
+
+def node_at(t, version):
+    """The graph node that stood for tensor t at `version`."""
+    prior = getattr(t, "_prior", None)
+    while prior is not None and version < prior[0]:
+        t = prior[1]
+        prior = getattr(t, "_prior", None)
+    return t
+
+
+def _retake_view(t):
+    base, primitive, params = t._view
+    since = t._vc[0]
+    t._prior = (since, snapshot(t, t.array))  # earlier users of t: the view of the base's old value
+    t._op = Operation(primitive, [base], params, t)  # (retakes base first if it is a stale view too)
+    t._seq = next(creation_counter)
 
 
 def apply(primitive, inputs, params):
@@ -225,9 +277,12 @@ def apply(primitive, inputs, params):
         data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
     except Exception as error:
         raise _explain(primitive, inputs, error) from error
+    if not data.shape:
+        data = device.backend.array_of(data)  # a 0-d array, not a scalar: it can be written and exported
     out = Tensor._wrap(data, device)
     if primitive.view is not None:
-        out._view = (first, primitive, params, first._version)  # where an in-place update of out goes
+        out._view = (first, primitive, params)  # an alias of first's buffer: in-place updates are recorded on first
+        out._vc = first._vc
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
             if t.requires_grad:
@@ -319,6 +374,8 @@ def toposort(roots, requiring_grad_only=True):
         op = stack.pop()._op
         if op is None or op.inputs is None:
             continue
+        if [t._vc[0] for t in op.inputs] != op.versions:
+            _reroute(op)
         for parent in op.inputs:
             if id(parent) not in seen and (parent.requires_grad or not requiring_grad_only):
                 seen[id(parent)] = parent
@@ -329,24 +386,47 @@ def toposort(roots, requiring_grad_only=True):
 _creation_order = operator.attrgetter("_seq")  # a C-level key: no Python call per tensor
 
 
+def _reads(op, position):
+    saves = op.primitive.saves
+    if saves is None:
+        return True
+    return any(position in reads and op.inputs[j].requires_grad for j, reads in saves.items())
+
+
+def _reroute(op):
+    """Inputs changed in place since `op` used them: the gradient goes to the node that stood
+    for each then; if op's rules read its value, that value is gone: raise, as PyTorch does."""
+    if not isinstance(op.inputs, list):
+        op.inputs = list(op.inputs)
+    for position, t in enumerate(op.inputs):
+        version = op.versions[position]
+        if t._vc[0] == version:
+            continue
+        node = node_at(t, version)
+        if node._vc[0] != version and _reads(op, position):
+            raise InplaceModificationError(
+                f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place after it was saved "
+                f"for backward (version {version} -> {t._vc[0]}): one of the variables needed for gradient "
+                "computation has been modified by an inplace operation; make the change out of place (or clone() "
+                "it first), or outside the graph"
+            )
+        op.inputs[position], op.versions[position] = node, node._vc[0]
+
+
 def _check_op(op, out):
-    if out._version != op.out_version:
-        raise InplaceModificationError(
-            f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
-            f"(version {op.out_version} -> {out._version}), and its backward may need the original; "
-            "make the change out of place, or outside the graph"
-        )
     if op.inputs is None:
         raise GraphFreedError(
             f"{op.primitive.name}: trying to backward through a graph that was already freed; "
             "pass retain_graph=True to the first backward() to go through it again"
         )
-    if [t._version for t in op.inputs] != op.versions:
-        position, t = next((i, t) for i, t in enumerate(op.inputs) if t._version != op.versions[i])
+    if out._vc[0] != op.out_version and _reads(op, "out"):
         raise InplaceModificationError(
-            f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place "
-            f"after it was saved for backward (version {op.versions[position]} -> {t._version})"
+            f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
+            f"(version {op.out_version} -> {out._vc[0]}), and its backward needs the original: one of the "
+            "variables needed for gradient computation has been modified by an inplace operation; "
+            "make the change out of place, or outside the graph"
         )
+    op.out_version = out._vc[0]  # its rules do not read it
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_leaf=None):
@@ -399,8 +479,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
                 if on_leaf is not None:
                     on_leaf(tensor, g)
                 continue
-            if op.inputs is None or tensor._version != op.out_version or [t._version for t in op.inputs] != op.versions:
-                _check_op(op, tensor)  # raises, saying which
+            if op.inputs is None or tensor._vc[0] != op.out_version:
+                _check_op(op, tensor)  # raises, saying which, unless its rules do not read the output
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:

@@ -116,15 +116,15 @@ def matrix_rank(x, rtol=None):
 
 @_standard(lambda x, /, *, offset=0: None)
 def diagonal(x, offset=0):
-    """The diagonal of each matrix in the stack (offset > 0 above it), through take."""
+    """The diagonal of each matrix in the stack (offset > 0 above it): every (cols + 1)-th entry of
+    the flattened matrix, a view as in PyTorch (an in-place update of it writes into x)."""
     x = ops._operands([x])[0]
     rows, cols = x.shape[-2:]
     start_row, start_col = builtins.max(-offset, 0), builtins.max(offset, 0)
     n = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
-    xp = x.xp
-    flat = (xp.arange(n, device=x.device.native) + start_row) * cols + xp.arange(n, device=x.device.native) + start_col
+    start = start_row * cols + start_col if n else 0
     matrices = ops.reshape(x, x.shape[:-2] + (rows * cols,))
-    return ops.take(matrices, Tensor._wrap(flat, x.device), axis=-1)
+    return matrices[..., start:start + (cols + 1) * (n - 1) + 1 if n else 0:cols + 1]
 
 
 @_standard(lambda x, /, *, offset=0, dtype=None: None)
@@ -217,7 +217,8 @@ ops.linalg = __import__("sys").modules[__name__]
 
 
 # ---------------------------------------------------------------- eigh, qr and svd (several results each), pinv
-# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split.
+# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split
+# into arrays of their own (recorded copies), as PyTorch returns them: `U *= signs` then changes U alone.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -225,6 +226,10 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 def _backend_results(parts, x):
     return (Tensor._wrap(part, x.device) for part in parts)
+
+
+def _separate(*views):
+    return (ops.astype(v, v.dtype) for v in views)
 
 
 def _complex(x):
@@ -247,7 +252,7 @@ def eigh(x):
     if _complex(x):
         return EighResult(*_backend_results(x.xp.linalg.eigh(x.array), x))
     out = _f["eigh"](x)
-    return EighResult(out[..., 0, :], out[..., 1:, :])
+    return EighResult(*_separate(out[..., 0, :], out[..., 1:, :]))
 
 
 @_standard(lambda x, /, *, mode="reduced": None)
@@ -262,7 +267,7 @@ def qr(x, mode="reduced"):
         x = _without_gradient("qr", x, reason)
         return QRResult(*_backend_results(x.xp.linalg.qr(x.array, mode=mode), x))
     out = _f["qr"](x)
-    return QRResult(out[..., :m, :], out[..., m:, :])
+    return QRResult(*_separate(out[..., :m, :], out[..., m:, :]))
 
 
 @_standard(lambda x, /, *, full_matrices=True: None)
@@ -275,7 +280,7 @@ def svd(x, full_matrices=True):
                                         "min(m, n) are any orthonormal completion): pass full_matrices=False")
         return SVDResult(*_backend_results(x.xp.linalg.svd(x.array, full_matrices=full_matrices), x))
     u, s, v = _svd_parts(_f["svd"](x), m)
-    return SVDResult(u, s, ops.matrix_transpose(v))
+    return SVDResult(*_separate(u, s, ops.matrix_transpose(v)))
 
 
 @_standard(lambda x, /, *, rtol=None: None)

@@ -725,7 +725,7 @@ def cuda(self, device=None):
 
 # ================================================================ in place
 def clamp_(self, min=None, max=None):
-    return self._update("clamp_", lambda old: ops.clip(old, min, max))
+    return self._update("clamp_", lambda old: ops.clip(old, min, max), (min, max))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
@@ -745,7 +745,7 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
 def _in_place(name):
     """x.<name>_(...): x takes the value of x.<name>(...) (recorded, as every in-place update)."""
     def method(self, *args, **kwargs):
-        return self._update(name + "_", lambda old: getattr(old, name)(*args, **kwargs))
+        return self._update(name + "_", lambda old: getattr(old, name)(*args, **kwargs), args + tuple(kwargs.values()))
 
     method.__name__ = method.__qualname__ = name + "_"
     return method

@@ -91,19 +91,19 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p, self._own(p), grad, state, group)
-                p._version += 1  # as Tensor._assign does: graphs that saved the old value refuse to run
+                p._vc[0] += 1  # an in-place update: graphs whose rules read the old value refuse to run
         return loss
 
     def _own(self, p):
-        """p's array, to be written in place.
+        """p's array, written in place: as in PyTorch every alias of the parameter (a
+        `state_dict()` value, `p.data`, the NumPy array of `from_numpy`) sees the step.
 
-        The first time (and whenever something rebound p.array since) the array is
-        replaced by a private copy, so a step never writes into an array the
-        caller handed in: a NumPy array wrapped without a copy, a read-only or
-        broadcast view. After that every step is in place.
+        Only an array that cannot be written (a read-only or broadcast view) is first
+        replaced by a copy of its own; the check is made again whenever p.array was rebound.
         """
         if self._owned.get(p) is not p.array:
-            p.array = p.xp.asarray(p.array, copy=True)
+            if not p.backend.writable(p.array):
+                p.array = p.xp.asarray(p.array, copy=True)
             self._owned[p] = p.array
         return p.array
 
@@ -554,7 +554,7 @@ class LBFGS(Optimizer):
         for p in self._params():
             w = self._own(p)
             w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
-            p._version += 1
+            p._vc[0] += 1
             offset += p.size
 
     def _evaluate_at(self, closure, start, t, d):
@@ -565,7 +565,7 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad()
         for p, saved in zip(self._params(), start, strict=True):
             self._own(p)[...] = saved
-            p._version += 1
+            p._vc[0] += 1
         return loss, flat_grad
 
     def step(self, closure):
