@@ -534,6 +534,12 @@ def index_add(self, dim, index, source, *, alpha=1):
 
 
 def masked_fill(self, mask, value):
+    """self with `value` where mask holds; the result keeps self's dtype (as torch: an int
+    tensor filled with 2.5 holds 2)."""
+    if isinstance(value, Tensor):
+        value = value if value.dtype == self.dtype else ops.astype(value, self.dtype)
+    elif ops.kind(self) != "floating" and not isinstance(value, complex):
+        value = bool(value) if ops.kind(self) == "bool" else int(value)
     return ops.where(mask, value, self)
 
 

@@ -12,9 +12,12 @@ vjp = [rule per input]            rule(xp, g, out, *inputs, **params) is that in
 jvp = [rule per input]            rule(xp, t, out, *inputs, **params) is that input's
                                   contribution to the output tangent.
 vjp=None                          no derivative: results never carry gradient.
-promotion="mixed"                 integer operands meeting floating ones compute in
-                                  floating point, as in PyTorch ("true_divide": integer
-                                  operands alone too). Without it dtypes are the backend's.
+promotion="mixed"                 operands meet in PyTorch's result dtype (ops.result_dtype:
+                                  higher categories win, 0-d operands and Python numbers
+                                  join dimensioned ones unless of a higher category);
+                                  "true_divide": integers alone compute in floating point
+                                  too; "where": the condition is left out. Without it
+                                  dtypes are the backend's.
 fresh=True                        every vjp result is a new array (not g, not a view), so
                                   a parameter can keep it as .grad without a copy.
 
@@ -339,7 +342,7 @@ defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
         jvp=[None,
              lambda xp, t, out, c, a, b: xp.where(c, t, xp.zeros_like(t)),
              lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)],
-        promotion="mixed")
+        promotion="where")
 defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
         vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
