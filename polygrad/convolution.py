@@ -262,8 +262,10 @@ def _max_pool(name, x, kernel_size, stride, padding, dilation, ceil_mode, return
     kernel, stride, dilation, widths, out = _pool_geometry(
         name, x, kernel_size, stride, padding, dilation, ceil_mode, n, lambda k, d: d * (k - 1) + 1)
     cols = _windows(name, _pad(x, widths, value=-math.inf), kernel, stride, dilation)
-    axes = tuple(range(2 + n, 2 + 2 * n))
-    y = _unbatched(ops.max(cols, axis=axes), squeeze)
+    # each window's first maximum takes the window's whole gradient, as PyTorch's (a NaN is a maximum)
+    flat = ops.reshape(cols, tuple(cols.shape[:2 + n]) + (-1,))
+    first = Tensor._wrap(x.xp.argmax(flat.array, axis=-1, keepdims=True), x.device)
+    y = _unbatched(ops.reshape(ops.pick_along_axis(flat, first, 2 + n), flat.shape[:-1]), squeeze)
     if not return_indices:
         return y
     return y, _unbatched(_argmax_positions(x, cols, kernel, stride, dilation, widths, out), squeeze)
@@ -292,7 +294,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Window maxima of (N, C, H, W); padding counts as -inf. At ties the gradient is shared equally.
+    """Window maxima of (N, C, H, W); padding counts as -inf. At ties the first maximum takes the gradient.
     With return_indices, also each maximum's index into the flattened H*W (for max_unpool2d)."""
     return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 

@@ -10,6 +10,7 @@ rules see under `create_graph=True`.
 import builtins  # the namespace's own all, any, sum, max ... shadow the builtins below
 import inspect
 import math
+import warnings
 
 from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
@@ -545,6 +546,19 @@ def getitem(x, key):
     rest = x.shape[len(indices):]
     picked = _take(reshape(x, (-1,) + rest), Tensor._wrap(xp.reshape(flat, (-1,)), x.device), axis=0)
     return reshape(picked, tuple(data[0].shape) + rest)
+
+
+def list_key(key):
+    """A list used as a Tensor's index, read as PyTorch 2.13 reads it: as a tuple of indices when
+    it is short (under 32) and holds a list, tuple, array, slice, Ellipsis or None (x[[[0, 1], [2, 2]]]
+    is x[[0, 1], [2, 2]]), else as one integer array. PyTorch warns that it will change this; so do we."""
+    if len(key) < 32 and builtins.any(k is None or k is Ellipsis or isinstance(k, (list, tuple, slice, Tensor))
+                                      for k in key):
+        warnings.warn("indexing with a list of sequences reads it as a tuple, as PyTorch 2.13 does (which "
+                      "will change in PyTorch); write x[tuple(seq)] or index with a Tensor", UserWarning,
+                      stacklevel=3)
+        return tuple(key)
+    return key
 
 
 def _slices_around_array(x, parts):

@@ -542,6 +542,27 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS: takes one parameter group")
 
+    def state_dict(self):
+        """PyTorch's layout; the flat vectors (d, the history, prev_flat_grad) as Tensors, so pg.save takes it."""
+        out = super().state_dict()
+        device = self._params()[0].device
+        out["state"] = {i: {name: _flat_state(value, lambda a: Tensor._wrap(a, device)) for name, value in s.items()}
+                        for i, s in out["state"].items()}
+        return out
+
+    def load_state_dict(self, state_dict):
+        """The flat vectors span every parameter, so they are not shaped like the first one:
+        they come back as flat arrays on its device, in its dtype."""
+        super().load_state_dict({**state_dict, "state": {}})
+        params = self._params()
+        first = params[0]
+
+        def restored(t):
+            return asarray(t, device=first.device, dtype=first.dtype, copy=True).array
+
+        self.state = {params[int(i)]: {name: _flat_state(value, restored) for name, value in s.items()}
+                      for i, s in state_dict["state"].items()}
+
     def _flat_grad(self):
         params = self._params()
         xp = params[0].xp
@@ -642,6 +663,13 @@ class LBFGS(Optimizer):
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_steps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_grad, prev_loss=prev_loss)
         return first_loss
+
+
+def _flat_state(value, convert):
+    """An L-BFGS state entry with each array (or Tensor) in it, lists included, passed through convert."""
+    if isinstance(value, list):
+        return [_flat_state(v, convert) for v in value]
+    return value if value is None or isinstance(value, (bool, int, float)) else convert(value)
 
 
 def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):

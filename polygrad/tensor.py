@@ -574,6 +574,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, key):
+        if type(key) is list:
+            key = ops.list_key(key)
         return ops.getitem(self, key)
 
     def __iter__(self):
