@@ -11,6 +11,7 @@ dict puts every saved tensor back onto its parameter's current device.
 """
 
 import bisect
+import functools
 import math
 
 from . import ops
@@ -37,7 +38,18 @@ class Optimizer:
     the parameter's array `w` (written in place), its gradient array `g`
     (negated when the group maximizes) and the state, whose tensors it also
     updates through their arrays. No Tensor is made per parameter per step.
+
+    PyTorch's implementation switches are accepted by every optimizer and change
+    nothing, since polygrad has one implementation whose results they would not
+    change: `foreach` (one loop either way), `fused` (no fused kernels), `capturable`
+    (state lives on each parameter's device already). `differentiable=True`, a
+    step that records on the tape, is refused.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _accepting_torch_switches(cls.__init__)
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -142,6 +154,26 @@ class Optimizer:
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = state
+
+
+_TORCH_SWITCHES = ("foreach", "fused", "capturable")
+
+
+def _accepting_torch_switches(init):
+    """init taking PyTorch's foreach=, fused=, capturable= (ignored) and differentiable=False too."""
+
+    @functools.wraps(init)
+    def accepting(self, *args, **kwargs):
+        for name in _TORCH_SWITCHES:
+            value = kwargs.pop(name, None)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{type(self).__name__}: {name} must be None or a bool, got {value!r}")
+        if kwargs.pop("differentiable", False):
+            raise NotImplementedError(f"{type(self).__name__}: differentiable=True (a step recorded on the tape) "
+                                      "is not supported")
+        init(self, *args, **kwargs)
+
+    return accepting
 
 
 def _onto(value, p, what):
