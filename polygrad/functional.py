@@ -473,7 +473,10 @@ def _reduce_weighted(loss, weights, reduction):
     """PyTorch's weighted mean: the sum over the sum of the entries' weights."""
     if weights is None or reduction != "mean":
         return _reduce(loss, reduction)
-    return ops.sum(loss) / ops.sum(weights)
+    total = ops.sum(weights)
+    # Every entry ignored: the mean is 0/0 = NaN, but its gradient 0 (as PyTorch's), not inf * 0
+    empty = total == 0
+    return ops.where(empty, math.nan, ops.sum(loss) / ops.where(empty, 1.0, total))
 
 
 def _one_sample(loss_function, input, target, reduction, *options):

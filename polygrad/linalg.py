@@ -149,8 +149,18 @@ def vector_norm(x, axis=None, keepdims=False, ord=2):
     if ord == 1:
         return ops.sum(abs_x, axis=axis, keepdims=keepdims)
     if ord == 2:
-        return ops.sqrt(ops.sum(abs_x * abs_x, axis=axis, keepdims=keepdims))
-    return ops.sum(abs_x ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        return _root(ops.sum(abs_x * abs_x, axis=axis, keepdims=keepdims), 2)
+    return _root(ops.sum(abs_x ** ord, axis=axis, keepdims=keepdims), ord)
+
+
+def _root(total, ord):
+    """total ** (1 / ord), whose gradient is 0 where total is 0: PyTorch's norm_backward gives a
+    zero vector's norm the gradient 0 (the root's own slope there is infinite, and inf * 0 NaN)."""
+    if ord < 0:
+        return total ** (1.0 / ord)  # a negative-order norm of a zero is 0 through an infinite total
+    zero = total == 0
+    safe = ops.where(zero, 1.0, total)  # the double where: no infinite slope even in the branch not taken
+    return ops.where(zero, 0.0, ops.sqrt(safe) if ord == 2 else safe ** (1.0 / ord))
 
 
 @_standard(lambda x, /, *, keepdims=False, ord="fro": None)

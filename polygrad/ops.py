@@ -10,6 +10,7 @@ rules see under `create_graph=True`.
 import builtins  # the namespace's own all, any, sum, max ... shadow the builtins below
 import inspect
 import math
+import warnings
 
 from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
@@ -40,25 +41,33 @@ _constants = {}
 
 
 def asarray_like(value, like):
-    """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
+    """A Python scalar (or array) as a tensor on `like`'s device, in the dtype PyTorch gives it.
 
-    A float meeting an integer tensor becomes the default float dtype rather
-    than being truncated; a complex meeting a floating tensor becomes its complex
-    dtype (complex128 for float64), not the default one: 0.99j in complex64 is
-    0.9900000095367432j.
+    A number of `like`'s category or a lower one takes `like`'s dtype (a bool joins
+    anything; an int out of an integer dtype's range wraps around, as in PyTorch:
+    uint8 + 300 adds 44). A number of a higher category takes that category's
+    default: an int meeting a bool tensor is int64, a float meeting an integer or
+    bool tensor the default float dtype; a complex meeting a floating tensor its
+    complex dtype (complex128 for float64), not the default one: 0.99j in complex64
+    is 0.9900000095367432j.
     """
     if isinstance(value, Tensor):
         return value
     kind_of_value = type(value)
     in_like = kind_of_value is float or kind_of_value is int or (kind_of_value is complex and kind(like) == "floating")
     if not in_like and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return asarray(value, device=like.device)
+        return asarray(value, device=like.device)  # a bool is 0-d bool: promotion lets it join any dtype
     key = (id(like.device), like.array.dtype, kind_of_value, value)
     constant = _constants.get(key)
     if constant is None:
         dtype = like.array.dtype
-        if kind_of_value is float and kind(like) != "floating":
+        like_kind = kind(like)
+        if kind_of_value is float and like_kind != "floating":
             dtype = resolve_dtype(None, like.device)
+        elif kind_of_value is int and like_kind == "bool":
+            dtype = resolve_dtype(None, like.device, "integral")
+        elif kind_of_value is int and like_kind == "integral":
+            value = _wrapped(value, dtypes.from_native(dtype))
         elif kind_of_value is complex:
             dtype = resolve_dtype(result_type(like, value), like.device)
         if len(_constants) >= 1024:
@@ -66,6 +75,14 @@ def asarray_like(value, like):
         data = like.xp.asarray(value, dtype=dtype, device=like.device.native)
         constant = _constants[key] = Tensor._wrap(data, like.device)
     return constant
+
+
+def _wrapped(value, dtype):
+    """An int brought into an integer dtype's range the way a cast wraps it (PyTorch's uint8 + 300)."""
+    info = dtypes.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return value
+    return (value - info.min) % (1 << info.bits) + info.min
 
 
 def _operands(args, promotion=None):
@@ -100,19 +117,58 @@ def _join(args):
     return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
 
 
+# PyTorch's categories: an operand of a higher category decides the dtype, one of a
+# lower or equal category joins it (c10's result_type).
+_CATEGORY = {"bool": 0, "signed integer": 1, "unsigned integer": 1, "real floating": 2, "complex floating": 3}
+
+
+def _promote_types(a, b):
+    """torch.promote_types for two dtype objects (None where it has no answer)."""
+    if _CATEGORY[a.kind] != _CATEGORY[b.kind] and "bool" in (a.kind, b.kind):
+        return b if a.kind == "bool" else a
+    if {_CATEGORY[a.kind], _CATEGORY[b.kind]} == {1, 2}:
+        return a if a.kind == "real floating" else b
+    return dtypes._promote_pair(a, b)
+
+
+def _combine(higher, lower):
+    """PyTorch's combine_categories: 0-d tensors (and Python numbers, already 0-d here)
+    change the dimensioned operands' dtype only by being of a higher category."""
+    if higher is None or lower is None:
+        return higher or lower
+    if _CATEGORY[higher.kind] >= _CATEGORY[lower.kind]:
+        return higher
+    if lower.kind == "complex floating" and higher.kind == "real floating":
+        return dtypes.get(f"complex{2 * dtypes._width(higher)}")
+    return _promote_types(higher, lower)
+
+
+def result_dtype(tensors):
+    """The dtype PyTorch gives an elementwise op of these tensors (None: it has none)."""
+    found = {True: None, False: None}  # zero-dimensional or not -> their promoted dtype
+    for t in tensors:
+        dtype, zero_d = dtypes.from_native(t.array.dtype), t.ndim == 0
+        so_far = found[zero_d]
+        found[zero_d] = dtype if so_far is None else _promote_types(so_far, dtype)
+        if found[zero_d] is None:
+            return None
+    return _combine(found[False], found[True])
+
+
 def _promote(tensors, promotion):
+    """The operands in PyTorch's result dtype (the `where` condition left as it is); with
+    "true_divide", integers and bools compute in the default float dtype."""
     if builtins.any(t.device.backend is not tensors[0].device.backend for t in tensors):
         return tensors  # no cast between libraries' dtypes: the operation itself names the mismatch
-    kinds = [kind(t) for t in tensors]
-    if "integral" not in kinds:
-        return tensors
-    if "floating" in kinds:
-        target = tensors[kinds.index("floating")].array.dtype
-    elif promotion == "true_divide":
-        target = resolve_dtype(None, tensors[0].device)
-    else:
-        return tensors
-    return [_astype(t, dtype=target) if k == "integral" else t for t, k in zip(tensors, kinds)]
+    values = tensors[1:] if promotion == "where" else tensors
+    target = result_dtype(values)
+    if target is None:
+        return tensors  # no promotion defined (uint64 with int64): the backend decides or refuses
+    if promotion == "true_divide" and target.kind not in ("real floating", "complex floating"):
+        target = dtypes.from_native(resolve_dtype(None, tensors[0].device))
+    promoted = [t if dtypes.from_native(t.array.dtype) is target
+                else astype(t, resolve_dtype(target, t.device)) for t in values]  # noqa: F821 (below)
+    return [tensors[0], *promoted] if promotion == "where" else promoted
 
 
 def signature(primitive):
@@ -513,6 +569,19 @@ def getitem(x, key):
     return reshape(picked, tuple(data[0].shape) + rest)
 
 
+def list_key(key):
+    """A list used as a Tensor's index, read as PyTorch 2.13 reads it: as a tuple of indices when
+    it is short (under 32) and holds a list, tuple, array, slice, Ellipsis or None (x[[[0, 1], [2, 2]]]
+    is x[[0, 1], [2, 2]]), else as one integer array. PyTorch warns that it will change this; so do we."""
+    if len(key) < 32 and builtins.any(k is None or k is Ellipsis or isinstance(k, (list, tuple, slice, Tensor))
+                                      for k in key):
+        warnings.warn("indexing with a list of sequences reads it as a tuple, as PyTorch 2.13 does (which "
+                      "will change in PyTorch); write x[tuple(seq)] or index with a Tensor", UserWarning,
+                      stacklevel=3)
+        return tuple(key)
+    return key
+
+
 def _slices_around_array(x, parts):
     """x[:, idx] or x[1:, ..., mask]: the slices first, then take along the array's axis."""
     is_array = [isinstance(p, (Tensor, list)) or x.backend.is_array(p) for p in parts]
@@ -559,6 +628,8 @@ def clip(x, min=None, max=None):
     is an input of its own (it broadcasts with x and gets its gradient, as in torch.clamp), so
     the clip is two wheres, x keeping its gradient on the bound as the primitive's rule does."""
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        if kind(x) != "floating" and builtins.any(type(b) is float for b in (min, max)):
+            x = _astype(x, dtype=resolve_dtype(None, x.device))  # a float bound makes it float, as torch.clamp
         return _clip(x, min=min, max=max)
     out = x
     if min is not None:

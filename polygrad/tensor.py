@@ -144,16 +144,20 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, as PyTorch's Tensor.backward.
 
-        Leaves accumulate across calls until zeroed (`.grad = None` or
-        `zero_grad()`), like PyTorch. A second backward through the same graph
-        needs `retain_graph=True` the first time.
+        `gradient` (or `grad`) is self's own gradient (needed unless self has one entry).
+        Leaves accumulate across calls until zeroed (`.grad = None` or `zero_grad()`).
+        A second backward through the same graph needs `retain_graph=True` the first
+        time (it defaults to create_graph). With `inputs`, only those tensors (leaves
+        or not) accumulate a gradient.
         """
         from .autodiff import backward
 
-        backward([self], None if grad is None else [grad], retain_graph, create_graph)
+        gradient = grad if gradient is None else gradient
+        retain_graph = create_graph if retain_graph is None else retain_graph
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs=inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call `hook(self)` during backward, right after this leaf's `.grad` is final.
@@ -300,7 +304,11 @@ class Tensor:
         return self._update(">>=", lambda old: ops.bitwise_right_shift(old, other), (other,))
 
     def copy_(self, value):
+        """self's entries set to value's (broadcast), converted into self's dtype as PyTorch's copy_
+        (a float into an int tensor truncates toward zero)."""
         source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
+        if source.dtype != self.dtype:
+            source = ops.astype(source, self.dtype)
         return self._update("copy_", lambda old: ops.broadcast_to(source, self.shape), (source,))
 
     def add_(self, value, alpha=1):
@@ -477,6 +485,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, key):
+        if type(key) is list:
+            key = ops.list_key(key)
         return ops.getitem(self, key)
 
     def __iter__(self):

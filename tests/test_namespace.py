@@ -224,7 +224,8 @@ def test_gradients_through_complex_values_raise_instead_of_being_wrong(target):
     x = target.tensor([1.0, -2.0], requires_grad=True)
     with pytest.raises(pg.DtypeError, match="astype: gradients through complex values"):
         pg.astype(x, complex_)
-    with pytest.raises(pg.DtypeError, match="backward: a complex gradient reached"):
+    # a real tensor meeting a complex one is promoted first (astype), which refuses the same way
+    with pytest.raises(pg.DtypeError, match="gradients through complex values|a complex gradient reached"):
         pg.sum(pg.abs(x * z)).backward()
 
 
