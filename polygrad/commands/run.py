@@ -53,12 +53,10 @@ def run(args):
         runpy.run_path(args.script, run_name="__main__")
     except NotInPolygrad as error:
         return _refuse(error, str(error))
-    except ImportError as error:
-        if not (error.name or "").partition(".")[0] == "torch":
-            raise
-        return _refuse(error, f"{error.name}.{_imported_name(error)} is not in polygrad ({error})")
-    except Exception as error:  # the script's traceback, as `python script.py` prints it: from the script down
-        tb = error.__traceback__
+    except Exception as error:
+        if isinstance(error, ImportError) and (error.name or "").partition(".")[0] == "torch":
+            return _refuse(error, f"{error.name}.{_imported_name(error)} is not in polygrad ({error})")
+        tb = error.__traceback__  # the script's traceback, as `python script.py` prints it: from the script down
         while tb is not None and tb.tb_frame.f_code.co_filename != args.script:
             tb = tb.tb_next
         traceback.print_exception(type(error), error, tb or error.__traceback__)
