@@ -110,10 +110,12 @@ def randint(low, high=None, shape=None, dtype=None, device=None, backend=None, g
         if shape is not None:
             raise TypeError("randint: give the shape once (shape or size=)")
         shape = size
-    if shape is None:
-        if high is None:
-            raise TypeError("randint: missing the shape: randint(high, shape) or randint(low, high, shape)")
+    if high is None:  # randint(high, size=...)
+        low, high = 0, low
+    elif shape is None:  # randint(high, size)
         low, high, shape = 0, low, high
+    if shape is None:
+        raise TypeError("randint: missing the shape: randint(high, shape) or randint(low, high, shape)")
     return (generator or default_generator(device, backend)).randint(low, high, shape, dtype=dtype)
 
 

@@ -8,13 +8,15 @@ differentiable ones carry gradients: random draws (`multinomial`, `bernoulli`,
 and `format(t, ".4f")` of a 0-d tensor. `install(Tensor)` adds the methods.
 """
 
+import math
+
 from . import creation, linalg, ops
 from .dtypes import finfo, isdtype
 from .creation import asarray
 from .engine import no_grad
 from .errors import ShapeError, describe
 from .random import default_generator
-from .standard import broadcast_arrays, unique_all
+from .standard import broadcast_arrays, unique_counts, unique_inverse, unique_values
 from .tensor import Tensor
 
 
@@ -101,7 +103,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
             drawn = ops.sum(ops.astype(ops.expand_dims(cdf, axis=1) <= ops.expand_dims(u, axis=2), "int64"), axis=2)
             drawn = ops.minimum(drawn, n - 1)
         else:  # Gumbel top-k: the k largest log-weights plus Gumbel noise are k draws without replacement, in order
-            keys = ops.log(rows) - ops.log(-ops.log(u))
+            positive = rows > 0  # a zero weight's key is -inf: never drawn before a positive one
+            keys = ops.where(positive, ops.log(ops.where(positive, rows, 1.0)), -math.inf) - ops.log(-ops.log(u))
             drawn = keys.topk(num_samples, dim=1).indices
     return drawn if input.ndim == 2 else drawn[0]
 
@@ -113,7 +116,7 @@ def fmod(input, other):
     if isdtype(x.dtype, "integral") and ops.any(asarray(y, device=x.device) == 0):
         raise ZeroDivisionError("fmod: integer division by zero")
     # |x| mod |y| is exact for non-negative operands; the sign of x then makes it truncated
-    return ops.sign(x) * ops.remainder(ops.abs(x), ops.abs(y))
+    return ops.sign(x) * ops.remainder(ops.abs(x), ops.abs(y) if isinstance(y, Tensor) else abs(y))
 
 
 def frac(input):
@@ -208,12 +211,12 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     """The distinct values of `input` (flattened), sorted; with the inverse (input's shape) and counts if asked."""
     if dim is not None:
         raise NotImplementedError("unique(dim=...): polygrad finds unique values of the flattened tensor only")
-    result = unique_all(ops.reshape(input.detach(), (-1,)))
-    out = (result.values,)
+    flat = ops.reshape(input.detach(), (-1,))
+    out = (unique_values(flat),)
     if return_inverse:
-        out += (ops.reshape(result.inverse_indices, input.shape),)
+        out += (ops.reshape(unique_inverse(flat).inverse_indices, input.shape),)
     if return_counts:
-        out += (result.counts,)
+        out += (unique_counts(flat).counts,)
     return out[0] if len(out) == 1 else out
 
 
