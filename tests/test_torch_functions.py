@@ -226,7 +226,8 @@ def test_multinomial_draws_in_proportion_to_the_weights(target, replacement):
         np.testing.assert_allclose(np.bincount(drawn[0], minlength=4) / 8000, [1 / 8, 0, 3 / 8, 4 / 8], atol=0.02)
         np.testing.assert_allclose(np.bincount(drawn[1], minlength=4) / 8000, [0.5, 0.5, 0, 0], atol=0.02)
         return
-    firsts = np.array([pg.multinomial(weights[0], 3, generator=gen).numpy() for _ in range(3000)])
+    rows = pg.broadcast_to(weights[0], (3000, 4))  # 3000 independent draws of 3, one row each
+    firsts = pg.multinomial(rows, 3, generator=gen).numpy()
     assert all(len(set(row)) == 3 and 1 not in row for row in firsts)  # distinct, never the zero weight
     # the first draw is in proportion to the weights; later ones come from what is left
     np.testing.assert_allclose(np.bincount(firsts[:, 0], minlength=4) / 3000, [1 / 8, 0, 3 / 8, 4 / 8], atol=0.03)
