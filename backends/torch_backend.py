@@ -21,8 +21,13 @@ class TorchBackend(Backend):
 
     def _load(self):
         try:
-            import array_api_compat.torch as xp
             import torch
+        except ImportError as error:
+            raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}") from error
+        if getattr(torch, "__polygrad_alias__", False):  # `polygrad run` / install_as_torch answer `import torch`
+            raise BackendUnavailable("the torch backend is off while polygrad answers `import torch` in this process")
+        try:
+            import array_api_compat.torch as xp
         except ImportError as error:
             raise BackendUnavailable(f"the torch backend needs torch and array-api-compat: {error}") from error
         self.torch = torch

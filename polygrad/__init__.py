@@ -85,6 +85,8 @@ from .random import Generator  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)
 from .function import Function  # noqa: E402,F401
+from .torch_functions import FUNCTIONS as _MORE_TORCH_FUNCTIONS  # noqa: E402
+globals().update(_MORE_TORCH_FUNCTIONS)  # pg.multinomial, pg.randn_like, pg.LongTensor, ... (and their methods)
 
 from ._version import __version__  # noqa: E402,F401
 
@@ -96,3 +98,11 @@ def set_default_backend(name):
 
 def get_default_backend():
     return backends.default()
+
+
+def install_as_torch():
+    """From now on in this process, `import torch` and `import torch.nn as nn` give polygrad (a notebook's
+    one line; `polygrad run script.py` does the same for a script). Call it before anything imports torch."""
+    from .torch_import import install
+
+    install()

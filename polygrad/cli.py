@@ -1,4 +1,4 @@
-"""The `polygrad` command: train, trace, bench, info.
+"""The `polygrad` command: train, trace, bench, info, run.
 
 Each subcommand lives in its own module with `configure(parser)` and
 `run(args) -> exit code`; this file only dispatches. Bad options exit with 2,
@@ -16,6 +16,7 @@ COMMANDS = {
     "trace": ("polygrad.commands.trace", "show the forward, tangent and adjoint traces of an expression"),
     "bench": ("polygrad.commands.bench", "compare polygrad with hand-written code on the same arrays"),
     "info": ("polygrad.commands.info", "list backends and devices on this machine"),
+    "run": ("polygrad.commands.run", "run a PyTorch script unchanged, with polygrad as its torch"),
 }
 
 

@@ -392,12 +392,11 @@ def adaptive_avg_pool2d(input, output_size):
     return _adaptive_avg("adaptive_avg_pool2d", input, output_size, 2)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """Maxima over PyTorch's adaptive windows (a rectangle's maximum is the maximum of its rows' maxima)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices is not supported")
-    x, squeeze = _batched("adaptive_max_pool2d", input, 2)
-    out = _output_size(output_size, x.shape[2:], 2)
+def _adaptive_max_separable(name, input, output_size, n):
+    """Maxima over PyTorch's adaptive windows, one axis at a time (a box's maximum is the maximum of its
+    rows' maxima); convolution_more's adaptive_max_pool*d use it when no indices are asked for."""
+    x, squeeze = _batched(name, input, n)
+    out = _output_size(output_size, x.shape[2:], n)
     for axis, (size, count) in enumerate(zip(x.shape[2:], out), start=2):
         parts = [ops.max(x[(slice(None),) * axis + (slice(a, b),)], axis=axis, keepdims=True)
                  for a, b in _adaptive_bounds(size, count)]
@@ -406,17 +405,22 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 # ---------------------------------------------------------------- resampling
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """PyTorch's F.interpolate for mode 'nearest', 'linear' (N, C, L) and 'bilinear' (N, C, H, W).
+_INTERPOLATION_AXES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "bicubic": 2,
+                       "trilinear": 3}
 
-    Linear modes are one interpolation matmul per spatial axis; nearest picks rows with take.
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """PyTorch's F.interpolate for mode 'nearest', 'nearest-exact' (any N, C, *spatial), 'linear'
+    (N, C, L), 'bilinear' and 'bicubic' (N, C, H, W) and 'trilinear' (N, C, D, H, W).
+
+    Linear and cubic modes are one interpolation matmul per spatial axis; nearest picks rows with take.
     """
     n = input.ndim - 2
-    if mode not in ("nearest", "linear", "bilinear") or (mode == "linear") != (n == 1) and mode != "nearest" \
-            or (mode == "bilinear" and n != 2):
-        raise ValueError(f"interpolate: mode {mode!r} does not apply to {describe(input)}; use 'nearest', "
-                         "'linear' for (N, C, L) or 'bilinear' for (N, C, H, W)")
-    if mode == "nearest" and align_corners is not None:
+    if mode not in _INTERPOLATION_AXES or _INTERPOLATION_AXES[mode] not in (None, n):
+        raise ValueError(f"interpolate: mode {mode!r} does not apply to {describe(input)}; use 'nearest' or "
+                         "'nearest-exact', 'linear' for (N, C, L), 'bilinear' or 'bicubic' for (N, C, H, W), "
+                         "'trilinear' for (N, C, D, H, W)")
+    if mode.startswith("nearest") and align_corners is not None:
         raise ValueError("interpolate: align_corners applies only to the linear modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
@@ -430,12 +434,30 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = [1 / f for f in factors]
     x = input
     for axis, (m, o, scale) in enumerate(zip(sizes, out, scales), start=2):
-        if mode == "nearest":
-            index = [min(int(math.floor(i * scale)), m - 1) for i in range(o)]
+        if mode.startswith("nearest"):
+            shift = 0.5 if mode == "nearest-exact" else 0.0  # nearest-exact samples at pixel centres
+            index = [min(int(math.floor((i + shift) * scale)), m - 1) for i in range(o)]
             x = ops.take(x, asarray(index, dtype="int64", device=x.device), axis=axis)
         else:
-            x = _along(x, _matrix([_linear_row(i, m, o, scale, align_corners) for i in range(o)], m, x), axis)
+            row = _cubic_row if mode == "bicubic" else _linear_row
+            x = _along(x, _matrix([row(i, m, o, scale, align_corners) for i in range(o)], m, x), axis)
     return x
+
+
+def _cubic_row(i, size, out, scale, align_corners):
+    """Output i's weights on the four input entries around its source coordinate: PyTorch's bicubic
+    (Keys' cubic convolution with A = -0.75, the source not clamped, taps past the edge repeating it)."""
+    source = (i * (size - 1) / (out - 1) if out > 1 else 0.0) if align_corners else (i + 0.5) * scale - 0.5
+    low = math.floor(source)
+    t = source - low
+    a = -0.75
+    near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1  # noqa: E731 (|distance| <= 1)
+    far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a  # noqa: E731 (1 < |distance| < 2)
+    row = {}
+    for tap, weight in zip(range(low - 1, low + 3), (far(t + 1), near(t), near(1 - t), far(2 - t))):
+        column = min(max(tap, 0), size - 1)
+        row[column] = row.get(column, 0.0) + weight
+    return row
 
 
 def _linear_row(i, size, out, scale, align_corners):

@@ -16,16 +16,18 @@ from .tensor import Tensor
 _default_float = "float32"
 
 
-def set_default_dtype(name):
-    """Set the floating dtype used when none is given ("float32" or "float64")."""
+def set_default_dtype(dtype):
+    """Set the floating dtype used when none is given: pg.float32 or pg.float64 (or their names)."""
     global _default_float
+    name = dtypes.name_of(dtype) if isinstance(dtype, (str, dtypes.DType)) else None
     if name not in ("float32", "float64"):
-        raise ValueError(f"set_default_dtype: expected 'float32' or 'float64', got {name!r}")
+        raise ValueError(f"set_default_dtype: expected pg.float32 or pg.float64, got {dtype!r}")
     _default_float = name
 
 
 def get_default_dtype():
-    return _default_float
+    """The floating dtype used when none is given, a dtype object as in PyTorch (it equals its name too)."""
+    return dtypes.get(_default_float)
 
 
 def resolve_device(device=None, backend=None):

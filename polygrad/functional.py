@@ -209,8 +209,12 @@ def alpha_dropout(x, p=0.5, training=True, generator=None):
 # ---------------------------------------------------------------- convolution and pooling
 # In polygrad/convolution.py: every windowed op reads its input through the `windows` primitive.
 from .convolution import (  # noqa: E402,F401 (re-exported: F.conv2d, F.max_pool2d, ...)
-    _is_int, _tuple, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d,
+    _is_int, _tuple, adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d,
     conv2d, conv_transpose1d, conv_transpose2d, interpolate, max_pool1d, max_pool2d, max_unpool2d, pad,
+)
+from .convolution_more import (  # noqa: E402,F401 (re-exported: F.conv3d, F.embedding_bag, ...)
+    adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool3d, conv3d,
+    conv_transpose3d, embedding_bag, lp_pool1d, lp_pool2d, lp_pool3d, max_pool3d,
 )
 
 

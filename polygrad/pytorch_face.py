@@ -174,7 +174,11 @@ def device(spec, index=None):
 
 
 class _Cuda:
-    """`pg.cuda.is_available()` / `pg.cuda.device_count()`: answered by the backends that reach CUDA devices."""
+    """`pg.cuda.*` (PyTorch's torch.cuda): answered by the backends that reach CUDA devices.
+
+    Without one, each call answers as torch does on a machine without CUDA: counts are 0,
+    seeding and emptying the cache do nothing, and the calls that need a device raise.
+    """
 
     @staticmethod
     def device_count():
@@ -186,6 +190,50 @@ class _Cuda:
     @staticmethod
     def is_available():
         return _Cuda.device_count() > 0
+
+    @staticmethod
+    def _device(device=None, function="cuda"):
+        if not _Cuda.is_available():
+            raise RuntimeError(f"cuda.{function}: no CUDA device here (torch raises too without CUDA)")
+        if isinstance(device, int):
+            device = f"cuda:{device}"
+        return resolve_device("cuda" if device is None else device)
+
+    @staticmethod
+    def manual_seed_all(seed):
+        """Reseed the default generator of every CUDA device (not the CPU's, as in torch)."""
+        from .random import manual_seed_kind
+
+        manual_seed_kind(seed, "cuda")
+
+    manual_seed = manual_seed_all  # one generator per device; polygrad has no "current" CUDA device to single out
+
+    @staticmethod
+    def synchronize(device=None):
+        target = _Cuda._device(device, "synchronize")
+        target.backend.synchronize(target)
+
+    @staticmethod
+    def set_device(device):
+        """Only cuda:0, which "cuda" always means in polygrad; another device would silently not be used."""
+        if _Cuda._device(device, "set_device").name != "cuda:0":
+            raise NotImplementedError(f"cuda.set_device({device!r}): polygrad has no current CUDA device; "
+                                      "\"cuda\" always means cuda:0, so name the device on each tensor instead")
+
+    @staticmethod
+    def current_device():
+        return int(_Cuda._device(None, "current_device").name.split(":")[1])
+
+    @staticmethod
+    def is_bf16_supported(including_emulation=True):
+        """Whether the CUDA backend has bfloat16 arrays (False without CUDA, as in torch)."""
+        if not _Cuda.is_available():
+            return False
+        return getattr(_Cuda._device().backend.xp, "bfloat16", None) is not None
+
+    @staticmethod
+    def empty_cache():
+        pass  # polygrad hands memory back through the array library's own pool
 
 
 cuda = _Cuda()

@@ -11,6 +11,7 @@ import operator
 from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
+_kind_seeds = {}  # a seed for the devices of one kind ("cuda"), set by torch.cuda.manual_seed_all
 _generators = {}
 
 
@@ -74,14 +75,22 @@ def manual_seed(seed):
     """Reseed the default generator of every backend and device."""
     global _seed
     _seed = _seed_value(seed, "manual_seed")
+    _kind_seeds.clear()
     _generators.clear()
+
+
+def manual_seed_kind(seed, kind):
+    """Reseed the default generators of the devices named `kind`... ("cuda": torch.cuda.manual_seed_all)."""
+    _kind_seeds[kind] = _seed_value(seed, "manual_seed")
+    for key in [key for key in _generators if key[1].split(":")[0] == kind]:
+        del _generators[key]
 
 
 def default_generator(device=None, backend=None):
     target = resolve_device(device, backend)
     key = (target.backend.name, target.name)
     if key not in _generators:
-        _generators[key] = Generator(_seed, target)
+        _generators[key] = Generator(_kind_seeds.get(target.name.split(":")[0], _seed), target)
     return _generators[key]
 
 
@@ -95,7 +104,18 @@ def randn(*shape, dtype=None, device=None, backend=None, requires_grad=False, ge
     return source.randn(*shape, dtype=dtype, requires_grad=requires_grad)
 
 
-def randint(low, high, shape, dtype=None, device=None, backend=None, generator=None):
+def randint(low, high=None, shape=None, dtype=None, device=None, backend=None, generator=None, *, size=None):
+    """Integers drawn uniformly from [low, high): randint(low, high, shape), and PyTorch's randint(high, size)."""
+    if size is not None:
+        if shape is not None:
+            raise TypeError("randint: give the shape once (shape or size=)")
+        shape = size
+    if high is None:  # randint(high, size=...)
+        low, high = 0, low
+    elif shape is None:  # randint(high, size)
+        low, high, shape = 0, low, high
+    if shape is None:
+        raise TypeError("randint: missing the shape: randint(high, shape) or randint(low, high, shape)")
     return (generator or default_generator(device, backend)).randint(low, high, shape, dtype=dtype)
 
 

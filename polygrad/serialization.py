@@ -3,8 +3,10 @@
     pg.save({"model": model.state_dict(), "step": 10}, "run.pt")
     state = pg.load("run.pt", map_location="cpu")
 
-What can be saved: Tensors (and Parameters), dicts (keys: str, int, float,
-bool or None), lists, tuples, and plain numbers, strings and None. The file
+What can be saved: Tensors (and Parameters), NumPy arrays, dicts (keys: str,
+int, float, bool or None), lists, tuples, and plain numbers, strings and None;
+anything else (a whole model) is pickled as torch.save does, and `load` gives it
+back only with weights_only=False (see `load`). The file
 is an .npz archive written atomically by the checkpoint writer: each tensor is
 an entry `tensors/<i>` holding a host copy; the `__polygrad__` record is JSON
 describing the structure and, per tensor, its dtype, backend, device and
@@ -25,6 +27,7 @@ puts every tensor there.
 """
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +75,22 @@ def _encode(obj, arrays, where, depth):
         return {kind: [_encode(item, arrays, f"{where}[{i}]", depth + 1) for i, item in enumerate(obj)]}
     if isinstance(obj, (str, int, float, bool, type(None))):
         return {"value": obj}
-    raise TypeError(f"save: cannot save {where} of type {type(obj).__name__}; pg.save takes tensors, dicts, lists, "
-                    "tuples, numbers, strings and None (save a model's state_dict(), not the model)")
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc":
+        arrays.append(obj)
+        return {"tensor": len(arrays) - 1, "shape": list(obj.shape), "dtype": obj.dtype.name, "ndarray": True}
+    # anything else (a whole Module, an argparse Namespace, ...) is pickled, as torch.save does; load
+    # unpickles it only when asked to with weights_only=False
+    arrays.append(np.frombuffer(pickle.dumps(obj), dtype=np.uint8))
+    return {"tensor": len(arrays) - 1, "shape": list(arrays[-1].shape), "dtype": "uint8",
+            "pickled": f"{type(obj).__module__}.{type(obj).__qualname__}"}
 
 
 def load(f, map_location=None, weights_only=True):
     """What `save` wrote to `f`, tensors on their saved backend and device or on `map_location`.
 
-    `weights_only` is accepted for PyTorch's sake; loading never runs code from the file either way.
+    Tensors, numbers, strings, containers and NumPy arrays load as data: nothing in the file is run.
+    Objects `save` had to pickle (a whole Module, ...) load only with weights_only=False, as in
+    torch.load since 2.6: unpickling runs code the file names, so do it only for files you trust.
     Everything is checked before any tensor is inflated (see the module's docstring).
     """
     path = Path(f)
@@ -94,6 +105,10 @@ def load(f, map_location=None, weights_only=True):
             if key != _META and key not in nodes:
                 raise CheckpointError(f"{path}: unexpected entry {info.filename!r} (pg.save writes {_META} and the "
                                       f"tensors/<i> its record refers to)")
+        pickled = sorted({node["pickled"] for node in nodes.values() if "pickled" in node})
+        if pickled and weights_only:
+            raise CheckpointError(f"{path}: holds pickled objects ({', '.join(pickled)}); loading them runs code "
+                                  "the file names: pass weights_only=False, only for a file you trust (as torch.load)")
         declared = {}
         for key, node in nodes.items():
             if key not in members:
@@ -130,7 +145,8 @@ def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-_NODE_TYPES = {"dtype": str, "backend": str, "device": str, "requires_grad": bool, "parameter": bool}
+_NODE_TYPES = {"dtype": str, "backend": str, "device": str, "requires_grad": bool, "parameter": bool,
+               "ndarray": bool, "pickled": str}
 
 
 def _refer(path, node, nodes):
@@ -177,6 +193,10 @@ def _decode(path, node, tensor):
 
 
 def _tensor(path, host, node, map_location):
+    if "pickled" in node:  # load() has refused these unless weights_only=False
+        return pickle.loads(host.tobytes())
+    if node.get("ndarray"):
+        return host
     if map_location is None:
         if node.get("backend") not in backends.available():
             raise CheckpointError(f"{path}: a tensor was saved from backend {node.get('backend')!r}, which cannot run "

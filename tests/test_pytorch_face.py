@@ -585,8 +585,10 @@ def test_load_refuses_what_it_would_have_to_unpickle_and_other_files(tmp_path):
     pg.checkpoint.save(tmp_path / "ckpt.npz", model)
     with pytest.raises(pg.checkpoint.CheckpointError, match="pg.checkpoint.load"):
         pg.load(tmp_path / "ckpt.npz")
-    with pytest.raises(TypeError, match="state_dict"):
-        pg.save(model, tmp_path / "model.pt")
+    pg.save({"model": model}, tmp_path / "model.pt")  # a whole module is pickled, as torch.save does
+    with pytest.raises(pg.checkpoint.CheckpointError, match=r"pickled objects \(polygrad.nn.layers.Linear\).*"
+                                                            "weights_only=False"):
+        pg.load(tmp_path / "model.pt")
 
 
 def test_pytorch_functions_leave_the_standard_ones_in_place():

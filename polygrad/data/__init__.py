@@ -6,7 +6,7 @@
 """
 
 from .datasets import (
-    SOURCES, ConcatDataset, Dataset, DatasetError, Subset, TensorDataset, data_dir, fetch, load_digits,
+    SOURCES, ConcatDataset, Dataset, DatasetError, IterableDataset, Subset, TensorDataset, data_dir, fetch, load_digits,
     load_fashion_mnist, load_mnist, load_npz, random_split, read_idx, train_val_split,
 )
 from .distributed import DistributedSampler
@@ -16,7 +16,8 @@ from .sampler import (
 )
 
 __all__ = [
-    "DataLoader", "Dataset", "DistributedSampler", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
+    "DataLoader", "Dataset", "IterableDataset",
+    "DistributedSampler", "DatasetError", "SOURCES", "TensorDataset", "data_dir", "fetch", "load_digits",
     "load_fashion_mnist", "load_mnist", "load_npz", "read_idx", "train_val_split",
     "ConcatDataset", "Subset", "random_split", "DataLoaderWorkerError", "WorkerInfo", "get_worker_info",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",

@@ -45,6 +45,16 @@ class Dataset:
         raise NotImplementedError
 
 
+class IterableDataset(Dataset):
+    """A stream of samples: `iter(ds)` gives them in order (no indexing); the DataLoader batches them as they come."""
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead of indexing")
+
+
 class TensorDataset(Dataset):
     """Samples are rows of equally long arrays: `ds[i] == (a[i], b[i], ...)`.
 

@@ -10,6 +10,7 @@ but ties up device memory and needs a dataset per backend; a caller who wants
 it can put tensors on the device and slice them directly.
 """
 
+import itertools
 import math
 import multiprocessing
 import pickle
@@ -22,7 +23,7 @@ from .. import backends
 from ..creation import asarray, resolve_device
 from ..random import manual_seed
 from ..tensor import Tensor
-from .datasets import collate, permutation, seed_host, worker_seed
+from .datasets import IterableDataset, collate, permutation, seed_host, worker_seed
 from .sampler import RandomSampler
 
 
@@ -93,7 +94,10 @@ class DataLoader:
     def __len__(self):
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
-        n = len(self.dataset if self.sampler is None else self.sampler)
+        try:
+            n = len(self.dataset if self.sampler is None else self.sampler)
+        except NotImplementedError:  # an IterableDataset that does not know its length
+            raise TypeError(f"DataLoader: its {type(self.dataset).__name__} has no len()") from None
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch):
@@ -102,25 +106,31 @@ class DataLoader:
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
 
-    def _index_lists(self):
-        """This pass's batches, as lists of dataset indices."""
+    def _index_lists(self, epoch):
+        """This pass's batches, as lists of dataset indices, drawn from the sampler as the pass goes
+        (as torch: a sampler of 10**10 draws costs nothing before the first batch)."""
         if self.batch_sampler is not None:
-            return [list(indices) for indices in self.batch_sampler]
+            yield from (list(indices) for indices in self.batch_sampler)
+            return
         if self.sampler is not None:
-            order = list(self.sampler)
+            order = iter(self.sampler)
         else:
             n = len(self.dataset)
-            order = permutation(n, (self.seed, self.epoch)).tolist() if self.shuffle else list(range(n))
-        stop = len(order) // self.batch_size * self.batch_size if self.drop_last else len(order)
-        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
+            order = iter(permutation(n, (self.seed, epoch)).tolist() if self.shuffle else range(n))
+        yield from _chunks(order, self.batch_size, self.drop_last)
 
     def __iter__(self):
-        index_lists, epoch = self._index_lists(), self.epoch
+        epoch = self.epoch
         self.epoch += 1
-        if self.num_workers:
-            hosts = _from_workers(self, epoch, index_lists)
+        if isinstance(self.dataset, IterableDataset):
+            if self.num_workers:
+                raise NotImplementedError("DataLoader: an IterableDataset with num_workers > 0 is not supported yet")
+            samples = _chunks(iter(self.dataset), self.batch_size, self.drop_last)
+            hosts = (_collated(self.collate_fn, chunk) for chunk in samples)
+        elif self.num_workers:
+            hosts = _from_workers(self, epoch, self._index_lists(epoch))
         else:
-            hosts = (_fetch(self.dataset, self.collate_fn, indices) for indices in index_lists)
+            hosts = (_fetch(self.dataset, self.collate_fn, indices) for indices in self._index_lists(epoch))
         try:
             for host in hosts:
                 yield self._to_device(host)
@@ -141,15 +151,25 @@ class DataLoader:
         return asarray(value, device=self.device)
 
 
+def _chunks(items, size, drop_last):
+    """Lists of `size` consecutive items of the iterator `items` (the last one shorter unless drop_last)."""
+    while chunk := list(itertools.islice(items, size)):
+        if len(chunk) < size and drop_last:
+            return
+        yield chunk
+
+
 def _fetch(dataset, collate_fn, indices):
     """One batch on the host: collate_fn's result, or by default each field stacked into an array
     (a bare array when samples are not tuples)."""
-    if collate_fn is not None:
-        return collate_fn([dataset[i] for i in indices])
     gather = getattr(dataset, "__getitems__", None)
-    if gather is not None:
+    if gather is not None and collate_fn is None:
         return tuple(gather(indices))
-    return collate([dataset[i] for i in indices])
+    return _collated(collate_fn, [dataset[i] for i in indices])
+
+
+def _collated(collate_fn, samples):
+    return collate(samples) if collate_fn is None else collate_fn(samples)
 
 
 # ---------------------------------------------------------------- worker processes
@@ -197,7 +217,7 @@ class WorkerFailure:
 
 
 def _from_workers(loader, epoch, index_lists):
-    """Host batches fetched by loader.num_workers processes, yielded in index_lists' order.
+    """Host batches fetched by loader.num_workers processes, yielded in the order of the iterator index_lists.
 
     Batch k goes to worker k % num_workers (so each worker's share, and its random
     draws, are the same every run); up to prefetch_factor batches per worker are
@@ -218,14 +238,16 @@ def _from_workers(loader, epoch, index_lists):
 
         def send_next():
             nonlocal sent
-            if sent < len(index_lists):
-                task_queues[sent % count].put((sent, index_lists[sent]))
+            indices = next(index_lists, None)
+            if indices is not None:
+                task_queues[sent % count].put((sent, indices))
                 sent += 1
 
         for _ in range(count * loader.prefetch_factor):
             send_next()
         arrived = {}
-        for number in range(len(index_lists)):
+        number = -1
+        while (number := number + 1) < sent:
             while number not in arrived:
                 got, payload = _receive(results, workers, loader.timeout)
                 if isinstance(payload, WorkerFailure):

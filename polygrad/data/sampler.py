@@ -13,6 +13,9 @@ import math
 from ..random import Generator
 
 
+_CHUNK = 1024  # draws a RandomSampler with replacement makes at once
+
+
 def _generator(generator):
     return generator if isinstance(generator, Generator) else Generator(0 if generator is None else generator)
 
@@ -53,8 +56,10 @@ class RandomSampler(Sampler):
 
     def __iter__(self):
         n = len(self.data_source)
-        if self.replacement:
-            return iter(self.generator.randint(0, n, (self.num_samples,)).tolist())
+        if self.replacement:  # drawn a chunk at a time as they are used: num_samples may be 10**10
+            chunks = (self.generator.randint(0, n, (min(_CHUNK, self.num_samples - start),)).tolist()
+                      for start in range(0, self.num_samples, _CHUNK))
+            return itertools.chain.from_iterable(chunks)
         # without replacement: whole permutations, as many as num_samples needs
         rounds = math.ceil(self.num_samples / n)
         order = itertools.chain.from_iterable(self.generator.permutation(n).tolist() for _ in range(rounds))

@@ -30,6 +30,10 @@ from .losses import (
     L1Loss, MarginRankingLoss, MSELoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss,
     HingeEmbeddingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss,
 )
+from .more import (
+    AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool3d, AvgPool3d, Conv3d, ConvTranspose3d, EmbeddingBag,
+    LPPool1d, LPPool2d, LPPool3d, MaxPool3d,
+)
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from .rnn import GRU, LSTM, RNN, LSTMCell
 from .transformer import (
@@ -60,4 +64,6 @@ __all__ = [
     "CTCLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
     "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "CosineSimilarity", "PairwiseDistance", "PixelShuffle",
     "PixelUnshuffle", "Bilinear",
+    "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "EmbeddingBag",
 ]

@@ -69,25 +69,47 @@ class _ConvTransposeNd(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, output_padding=output_padding, device=device, backend=backend, dtype=dtype)
 
+    _function = None
+
+    def forward(self, x, output_size=None):
+        """output_size (the spatial sizes, or all of N, C, *spatial) picks among the sizes stride > 1 allows."""
+        return self._function(x, self.weight, self.bias, self.stride, self.padding,
+                              self._output_padding(x, output_size), self.groups, self.dilation)
+
+    def _output_padding(self, x, output_size):
+        """The output_padding that makes the output `output_size`, as PyTorch works it out."""
+        if output_size is None:
+            return self.output_padding
+        n = self._dims
+        sizes = tuple(int(v) for v in output_size)
+        if len(sizes) == n + 2 or len(sizes) == n + 1 and x.ndim == n + 1:
+            sizes = sizes[-n:]
+        if len(sizes) != n:
+            raise ValueError(f"{type(self).__name__}: output_size must have {n} or {n + 2} elements, got {output_size}")
+        padding = []
+        for d, wanted in enumerate(sizes):
+            smallest = ((x.shape[-n + d] - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            largest = smallest + max(self.stride[d], self.dilation[d]) - 1
+            if not smallest <= wanted <= largest:
+                raise ValueError(f"{type(self).__name__}: requested an output size of {sizes}, but valid sizes "
+                                 f"of dim {d} range from {smallest} to {largest} (for an input of {tuple(x.shape)})")
+            padding.append(wanted - smallest)
+        return tuple(padding)
+
 
 class ConvTranspose1d(_ConvTransposeNd):
     """Transposed 1-D convolution (the gradient of Conv1d in its input); weight (in, out/groups, k)."""
 
     _dims = 1
-
-    def forward(self, x):
-        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+    _function = staticmethod(F.conv_transpose1d)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution (the gradient of Conv2d in its input); weight (in, out/groups, kh, kw)."""
 
     _dims = 2
-
-    def forward(self, x):
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+    _function = staticmethod(F.conv_transpose2d)
 
 
 # ---------------------------------------------------------------- pooling
@@ -178,6 +200,13 @@ class AdaptiveAvgPool2d(_Adaptive):
 
 class AdaptiveMaxPool2d(_Adaptive):
     _function = staticmethod(F.adaptive_max_pool2d)
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, x):
+        return self._function(x, self.output_size, self.return_indices)
 
 
 # ---------------------------------------------------------------- resampling and padding

@@ -146,7 +146,19 @@ class Module:
             yield buffer
 
     def _state(self):
-        return dict(self.named_parameters()) | dict(self.named_buffers())
+        """{dotted name: tensor} for the state dict: as PyTorch, a tensor shared by two modules (tied weights)
+        appears under each name, so checkpoints from PyTorch load with strict=True."""
+        state = {}
+
+        def walk(module, prefix):
+            for registry in (module._parameters, module._buffers):
+                state.update((prefix + name, tensor) for name, tensor in registry.items() if tensor is not None)
+            for name, child in module._modules.items():
+                if child is not None:
+                    walk(child, f"{prefix}{name}.")
+
+        walk(self, "")
+        return state
 
     # ---- state ----------------------------------------------------------
     def state_dict(self):
@@ -216,7 +228,7 @@ class Module:
             target, dtype = target.device, target.dtype
         elif target is not None and dtype_name_of(target) is not None:
             target, dtype = None, target
-        for tensor in self._state().values():
+        for tensor in {id(tensor): tensor for tensor in self._state().values()}.values():  # tied ones once
             _relocate(tensor, target, backend, dtype)
             if tensor.grad is not None:
                 _relocate(tensor.grad, target, backend, dtype)
@@ -238,10 +250,13 @@ class Module:
         fn(self)
         return self
 
-    def zero_grad(self):
-        """Drop every parameter's gradient (PyTorch's default set_to_none=True)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient: drop it (default, as PyTorch) or fill it with zeros."""
         for parameter in self.parameters():
-            parameter.grad = None
+            if set_to_none:
+                parameter.grad = None
+            elif parameter.grad is not None:
+                parameter.grad.zero_()
 
     # ---- calling and printing -------------------------------------------
     def forward(self, *args, **kwargs):
