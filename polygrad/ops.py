@@ -102,15 +102,17 @@ def _join(args):
 
 def _promote(tensors, promotion):
     kinds = [kind(t) for t in tensors]
-    if "integral" not in kinds:
-        return tensors
-    if "floating" in kinds:
-        target = tensors[kinds.index("floating")].array.dtype
-    elif promotion == "true_divide":
+    kept = ("bool",)  # where's condition, and bool operands the library promotes itself
+    if "floating" in kinds:  # PyTorch's rules: a float16 tensor + a 0-d float32 one computes in float16
+        target = dtypes.torch_result_type([(t.array.dtype, t.ndim) for t, k in zip(tensors, kinds) if k != "bool"])
+        if target.kind == "complex floating":  # real meets complex in the library (and backward refuses it)
+            kept = ("bool", "floating")
+        target = resolve_dtype(target, tensors[0].device)
+    elif "integral" in kinds and promotion == "true_divide":
         target = resolve_dtype(None, tensors[0].device)
     else:
         return tensors
-    return [_astype(t, dtype=target) if k == "integral" else t for t, k in zip(tensors, kinds)]
+    return [t if k in kept or t.array.dtype == target else _astype(t, dtype=target) for t, k in zip(tensors, kinds)]
 
 
 def signature(primitive):
