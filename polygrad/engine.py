@@ -43,6 +43,7 @@ class _State(threading.local):
     grad_enabled = True
     forward_ad = 0  # depth of active forward-mode contexts
     anomaly = False
+    autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
 
 
 state = _State()
@@ -211,6 +212,8 @@ Tensor = None
 
 def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
+    if state.autocast is not None:
+        inputs = state.autocast(primitive.name, inputs)
     first = inputs[0]
     device = first.device
     xp = device.backend.xp
