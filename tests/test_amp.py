@@ -320,3 +320,40 @@ def test_disabled_grad_scaler_passes_through():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scaler.unscale_(optimizer)  # nothing to do, nothing said
+
+
+# ---------------------------------------------------------------- polygrad train --amp
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_train_with_amp_learns_and_keeps_float32_parameters(amp, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ml_dtypes")
+    import json
+
+    from polygrad.cli import main
+    from polygrad.commands import train as train_command
+
+    scalers = []
+    original = train_command.MixedPrecision.__init__
+
+    def spy(self, *args):
+        original(self, *args)
+        scalers.append(self.scaler)
+
+    monkeypatch.setattr(train_command.MixedPrecision, "__init__", spy)
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--amp", amp, "--backend", "numpy", "--out", str(out)]) == 0
+    assert f"mixed precision {'bfloat16' if amp == 'bf16' else 'float16'}" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["amp"] == amp and metrics["history"][-1]["val_accuracy"] > 0.85
+    assert scalers[0].is_enabled() == (amp == "fp16")  # bfloat16 has float32's range: no loss scaling
+    model = pg.models.mlp()
+    pg.checkpoint.load(out / "checkpoint.npz", model)
+    assert all(p.dtype == pg.float32 for p in model.parameters())
+
+
+def test_train_amp_bf16_without_ml_dtypes_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    from polygrad.cli import main
+
+    monkeypatch.delattr(pg.backends.get("numpy").xp, "bfloat16", raising=False)
+    assert main(["train", "--epochs", "1", "--amp", "bf16", "--backend", "numpy", "--out", str(tmp_path / "r")]) == 2
+    assert "--amp bf16: dtype: bfloat16 on the numpy backend needs ml_dtypes: pip install ml_dtypes" in \
+        capsys.readouterr().err
