@@ -81,13 +81,14 @@ CASES = {
 }
 
 
-def _run(library, backend, case, low, data):
+def _run(library, backend, case, low, data, device="cpu"):
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
     if library is torch:
-        tensors = {k: torch.tensor(v) for k, v in data.items()}
-        with torch.autocast("cpu", dtype=getattr(torch, low)):
+        tensors = {k: torch.tensor(v, device=device) for k, v in data.items()}
+        with torch.autocast(device_type, dtype=getattr(torch, low)):
             return CASES[case](torch, torch.nn.functional, tensors, getattr(torch, low))
-    tensors = {k: pg.tensor(v, backend=backend) for k, v in data.items()}
-    with pg.autocast("cpu", dtype=low):
+    tensors = {k: pg.tensor(v, backend=backend, device=device) for k, v in data.items()}
+    with pg.autocast(device_type, dtype=low):
         return CASES[case](pg, F, tensors, pg.dtypes.get(low))
 
 
@@ -101,6 +102,30 @@ def test_output_dtype_and_values_are_torchs_on_the_cpu(amp_backend, case, low):
     assert got.dtype == str(want.dtype).removeprefix("torch."), case
     tol = TOLERANCE[low] * 4  # inputs rounded to the low dtype, then an op's own rounding
     np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", ["cupy", "torch"])
+@pytest.mark.parametrize("case", CASES)
+def test_cuda_autocast_on_a_gpu_is_torchs(backend, case, request):
+    """On a lent GPU (scripts/gpu_check.sh): output dtypes and values against torch's CUDA autocast."""
+    if torch is None or not torch.cuda.is_available():
+        pytest.skip("needs torch with CUDA (the oracle)")
+    if backend not in request.config.polygrad_backends:
+        pytest.skip(f"{backend} is not selected")
+    try:
+        pg.backends.get(backend).device("cuda:0")
+    except (pg.BackendUnavailable, ValueError) as error:
+        pytest.skip(str(error))
+    if case == "binary_cross_entropy":
+        with pytest.raises(RuntimeError), torch.autocast("cuda"):
+            _run(torch, None, case, "float16", _data(), "cuda:0")
+        with pytest.raises(RuntimeError, match="unsafe to autocast"):
+            _run(pg, backend, case, "float16", _data(), "cuda:0")
+        return
+    want = _run(torch, None, case, "float16", _data(), "cuda:0")
+    got = _run(pg, backend, case, "float16", _data(), "cuda:0")
+    assert got.dtype == str(want.dtype).removeprefix("torch."), case
+    np.testing.assert_allclose(got.float().numpy(), want.float().cpu().numpy(), rtol=2e-2, atol=2e-2)
 
 
 def test_autocast_api_nesting_and_decorator():
@@ -357,3 +382,14 @@ def test_train_amp_bf16_without_ml_dtypes_is_a_usage_error(tmp_path, capsys, mon
     assert main(["train", "--epochs", "1", "--amp", "bf16", "--backend", "numpy", "--out", str(tmp_path / "r")]) == 2
     assert "--amp bf16: dtype: bfloat16 on the numpy backend needs ml_dtypes: pip install ml_dtypes" in \
         capsys.readouterr().err
+
+
+def test_the_readme_mixed_precision_example_runs_as_written(capsys):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("## Mixed precision"):text.index("## How it is built")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md (Mixed precision)", "exec"), {})
+    assert capsys.readouterr().out.split() == ["float16", "float32", "float32", "65536.0"]
