@@ -44,6 +44,7 @@ class _State(threading.local):
     forward_ad = 0  # depth of active forward-mode contexts
     anomaly = False
     autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
+    autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
 
 
 state = _State()

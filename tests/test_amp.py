@@ -393,3 +393,47 @@ def test_the_readme_mixed_precision_example_runs_as_written(capsys):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, "README.md (Mixed precision)", "exec"), {})
     assert capsys.readouterr().out.split() == ["float16", "float32", "float32", "65536.0"]
+
+
+# ---------------------------------------------------------------- under pg.compile
+def test_compiled_function_follows_the_autocast_mode_it_is_called_in():
+    w = pg.randn(4, 4)
+    product = pg.compile(lambda x: x @ w)
+    x = pg.randn(2, 4)
+    assert product(x).dtype == pg.float32
+    with pg.autocast("cpu"):
+        assert product(x).dtype == pg.bfloat16
+        with pg.autocast("cpu", dtype=pg.float16):
+            assert product(x).dtype == pg.float16
+    assert product(x).dtype == pg.float32
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_grad_scaler_with_a_compiled_forward_and_backward_matches_eager(compiled):
+    """The scale changes between calls: a compiled step must read the current one, not the first."""
+    def run(compile_it):
+        pg.manual_seed(0)
+        model = pg.nn.Linear(4, 2)
+        optimizer = pg.optim.SGD(model.parameters(), lr=0.1)
+        scaler = pg.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+        x, y = pg.randn(8, 4), pg.randint(0, 2, (8,))
+
+        def forward_backward(x, y):
+            optimizer.zero_grad()
+            with pg.autocast("cpu"):
+                loss = F.cross_entropy(model(x), y)
+            scaler.scale(loss).backward()
+            return loss
+
+        step = pg.compile(forward_backward) if compile_it else forward_backward
+        scales = []
+        for _ in range(6):
+            step(x, y)
+            scaler.step(optimizer)
+            scaler.update()
+            scales.append(scaler.get_scale())
+        return scales, model.weight.detach().numpy()
+
+    eager, other = run(False), run(compiled)
+    assert eager[0] == other[0] == [4.0, 8.0, 8.0, 16.0, 16.0, 32.0]
+    np.testing.assert_allclose(other[1], eager[1], rtol=1e-6)

@@ -101,7 +101,10 @@ def _cuda_available():
 
 def _refresh():
     """The engine's hook: on while any device type has autocast on."""
-    engine.state.autocast = _cast_primitive if any(_modes.enabled.values()) else None
+    on = any(_modes.enabled.values())
+    engine.state.autocast = _cast_primitive if on else None
+    engine.state.autocast_mode = tuple((kind, _modes.dtype[kind].name) for kind in DEVICE_TYPES
+                                       if _modes.enabled[kind]) if on else None
 
 
 # ---------------------------------------------------------------- casting

@@ -60,6 +60,7 @@ class GradScaler:
         self._growth_interval = growth_interval
         self._growth_tracker = 0
         self._per_optimizer = {}
+        self._scale_tensors = {}
 
     # ---- scaling ---------------------------------------------------------
     def scale(self, outputs):
@@ -69,11 +70,25 @@ class GradScaler:
         if self._scale is None:
             self._scale = _float32(self._init_scale)
         if isinstance(outputs, Tensor):
-            return outputs * asarray(self._scale, dtype="float32", device=outputs.device)
+            return outputs * self._scale_on(outputs.device)
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
         raise ValueError(f"GradScaler.scale: outputs must be a tensor or an iterable of tensors, got "
                          f"{type(outputs).__name__}")
+
+    def _scale_on(self, device):
+        """The scale as a 0-d float32 tensor on `device`, one per device, kept and updated in place: a
+        pg.compile'd function that scales reads it as state, never a stale constant."""
+        scale = self._scale_tensors.get(device)
+        if scale is None:
+            scale = self._scale_tensors[device] = asarray(self._scale, dtype="float32", device=device)
+        return scale
+
+    def _set_scale(self, value):
+        self._scale = value
+        with no_grad():
+            for scale in self._scale_tensors.values():
+                scale.fill_(value)
 
     def _state(self, optimizer):
         return self._per_optimizer.setdefault(id(optimizer), {"stage": _Stage.READY, "found_inf": None})
@@ -136,21 +151,21 @@ class GradScaler:
                     raise ValueError("GradScaler.update: new_scale must be a float or a 1-element float32 tensor "
                                      "with requires_grad=False")
                 new_scale = new_scale.item()
-            self._scale = _float32(new_scale)
+            self._set_scale(_float32(new_scale))
         else:
             found = [s["found_inf"] for s in self._per_optimizer.values() if s["found_inf"] is not None]
             if not found:
                 raise RuntimeError("GradScaler.update: no inf checks were recorded prior to update (call "
                                    "scaler.step(optimizer) or scaler.unscale_(optimizer) first)")
             if any(found):
-                self._scale = _float32(self._scale * self._backoff_factor)
+                self._set_scale(_float32(self._scale * self._backoff_factor))
                 self._growth_tracker = 0
             else:
                 self._growth_tracker += 1
                 if self._growth_tracker == self._growth_interval:
                     grown = _float32(self._scale * self._growth_factor)
                     if math.isfinite(grown):
-                        self._scale = grown
+                        self._set_scale(grown)
                     self._growth_tracker = 0
         self._per_optimizer = {}
 
@@ -200,7 +215,7 @@ class GradScaler:
                                "from a disabled GradScaler")
         self._init_scale = state_dict["scale"]
         if self._scale is not None:
-            self._scale = _float32(state_dict["scale"])
+            self._set_scale(_float32(state_dict["scale"]))
         self._growth_factor = state_dict["growth_factor"]
         self._backoff_factor = state_dict["backoff_factor"]
         self._growth_interval = state_dict["growth_interval"]
