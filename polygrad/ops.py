@@ -107,12 +107,13 @@ def _promote(tensors, promotion):
         target = dtypes.torch_result_type([(t.array.dtype, t.ndim) for t, k in zip(tensors, kinds) if k != "bool"])
         if target.kind == "complex floating":  # real meets complex in the library (and backward refuses it)
             kept = ("bool", "floating")
-        target = resolve_dtype(target, tensors[0].device)
     elif "integral" in kinds and promotion == "true_divide":
-        target = resolve_dtype(None, tensors[0].device)
+        target = dtypes.get(resolve_dtype(None, tensors[0].device))
     else:
         return tensors
-    return [t if k in kept or t.array.dtype == target else _astype(t, dtype=target) for t, k in zip(tensors, kinds)]
+    # each cast in the operand's own backend: operands of two backends reach apply, which names the mismatch
+    return [t if k in kept or dtypes.from_native(t.array.dtype) is target else _astype(t, dtype=resolve_dtype(target, t.device))
+            for t, k in zip(tensors, kinds)]
 
 
 def signature(primitive):

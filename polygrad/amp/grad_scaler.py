@@ -14,9 +14,8 @@ calls `step()`.
 
 import enum
 import math
+import struct
 import warnings
-
-import numpy as np
 
 from .. import ops
 from ..creation import asarray
@@ -31,7 +30,11 @@ class _Stage(enum.Enum):
 
 
 def _float32(value):
-    return float(np.float32(value))
+    """`value` rounded to float32 (to the nearest, ties to even; inf past float32's range)."""
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 class GradScaler:
