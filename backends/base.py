@@ -53,6 +53,8 @@ class Backend:
     name = None
     #: short device kinds this backend serves when asked by string ("cpu", "cuda")
     device_kinds = ("cpu",)
+    #: dtype name -> what to install for it, for dtypes this backend has only with an optional package
+    missing_dtypes = {}
 
     def __init__(self):
         xp = self._load()

@@ -6,6 +6,8 @@ from .base import Backend, BackendUnavailable, strided_windows
 class CupyBackend(Backend):
     name = "cupy"
     device_kinds = ("cuda", "gpu")
+    missing_dtypes = {"bfloat16": "CuPy has no bfloat16; use float16 on cupy (pg.autocast('cuda') defaults to it), "
+                                  "or bfloat16 on the torch backend"}
 
     def _load(self):
         try:

@@ -51,6 +51,13 @@ class TorchBackend(Backend):
         return isinstance(obj, self.torch.Tensor)
 
     def to_host(self, array):
+        if array.dtype == self.torch.bfloat16:  # NumPy has no bfloat16 of its own: ml_dtypes' holds it
+            try:
+                from ml_dtypes import bfloat16
+            except ImportError:
+                raise TypeError("a bfloat16 tensor's NumPy copy needs ml_dtypes: pip install ml_dtypes "
+                                "(or polygrad[amp]), or cast it with .float() first") from None
+            return array.detach().cpu().float().numpy().astype(bfloat16)
         return array.detach().cpu().resolve_conj().numpy().copy()  # conj views (ihfft, conj) have no numpy()
 
     def host_view(self, array):
@@ -66,6 +73,9 @@ class TorchBackend(Backend):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
     def from_host(self, host_array, device, dtype=None):
+        if host_array.dtype.name == "bfloat16":  # ml_dtypes' bfloat16, which torch.from_numpy does not take
+            widened = self.torch.from_numpy(host_array.astype("float32"))
+            return self.xp.asarray(widened, dtype=self.torch.bfloat16 if dtype is None else dtype, device=device.native)
         return self.xp.asarray(self.torch.from_numpy(host_array.copy()), dtype=dtype, device=device.native)
 
     def index_add(self, target, indices, values):

@@ -80,7 +80,15 @@ from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace 
 from .methods import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
 globals().update(_TORCH_KEYWORD_FUNCTIONS)
 from .engine import inference_mode, set_grad_enabled  # noqa: E402,F401
-from .pytorch_face import as_tensor, bmm, cuda, device, diag, einsum, from_numpy, randperm  # noqa: E402,F401
+# mixed precision first: it wraps the ops its lists name (pg.addmm, F.conv2d, ...) before they are exported
+from . import amp  # noqa: E402,F401
+from types import SimpleNamespace as _SimpleNamespace  # noqa: E402
+from .amp import GradScaler as _GradScaler, autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
+from .pytorch_face import (  # noqa: E402,F401
+    addmm, as_tensor, baddbmm, bmm, cuda, device, diag, einsum, from_numpy, randperm,
+)
+cuda.amp = amp.cuda  # pg.cuda.amp.autocast(), pg.cuda.amp.GradScaler()
+cpu = _SimpleNamespace(amp=amp.cpu)  # pg.cpu.amp: PyTorch's torch.cpu.amp
 from .random import Generator  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)

@@ -55,7 +55,7 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
 
     `load` returns `{"epoch": epoch, **metadata}`.
     """
-    arrays = {f"model/{name}": tensor.numpy() for name, tensor in model.state_dict().items()}
+    arrays = {f"model/{name}": host_copy(tensor) for name, tensor in model.state_dict().items()}
     meta = {"format": FORMAT, "version": VERSION, "epoch": epoch, "metadata": metadata, "optimizer": None}
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -63,7 +63,7 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
         for i, entries in state["state"].items():
             for key, value in entries.items():
                 if isinstance(value, Tensor):
-                    arrays[f"optimizer/{i}/{key}"] = value.numpy()
+                    arrays[f"optimizer/{i}/{key}"] = host_copy(value)
                 else:
                     scalars.setdefault(str(i), {})[key] = value
         meta["optimizer"] = {"type": type(optimizer).__name__, "param_groups": state["param_groups"],
@@ -74,6 +74,14 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
         raise CheckpointError(f"{path}: metadata is not JSON-serialisable ({error})") from None
     arrays[_META] = np.frombuffer(text.encode(), dtype=np.uint8)
     _write_atomically(Path(path), arrays)
+
+
+def host_copy(tensor):
+    """The NumPy array a file holds of `tensor`; bfloat16, which .npy files cannot name, widened to float32
+    (exactly: every bfloat16 is a float32). Loading casts it back to the tensor's dtype."""
+    if tensor.dtype == "bfloat16":
+        tensor = tensor.detach().float()
+    return tensor.numpy()
 
 
 def _write_atomically(path, arrays):

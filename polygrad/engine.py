@@ -44,6 +44,8 @@ class _State(threading.local):
     grad_enabled = True
     forward_ad = 0  # depth of active forward-mode contexts
     anomaly = False
+    autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
+    autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
 
 
 state = _State()
@@ -263,6 +265,8 @@ def _retake_view(t):
 
 def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
+    if state.autocast is not None:
+        inputs = state.autocast(primitive.name, inputs)
     first = inputs[0]
     device = first.device
     xp = device.backend.xp

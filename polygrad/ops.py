@@ -117,42 +117,12 @@ def _join(args):
     return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
 
 
-# PyTorch's categories: an operand of a higher category decides the dtype, one of a
-# lower or equal category joins it (c10's result_type).
-_CATEGORY = {"bool": 0, "signed integer": 1, "unsigned integer": 1, "real floating": 2, "complex floating": 3}
-
-
-def _promote_types(a, b):
-    """torch.promote_types for two dtype objects (None where it has no answer)."""
-    if _CATEGORY[a.kind] != _CATEGORY[b.kind] and "bool" in (a.kind, b.kind):
-        return b if a.kind == "bool" else a
-    if {_CATEGORY[a.kind], _CATEGORY[b.kind]} == {1, 2}:
-        return a if a.kind == "real floating" else b
-    return dtypes._promote_pair(a, b)
-
-
-def _combine(higher, lower):
-    """PyTorch's combine_categories: 0-d tensors (and Python numbers, already 0-d here)
-    change the dimensioned operands' dtype only by being of a higher category."""
-    if higher is None or lower is None:
-        return higher or lower
-    if _CATEGORY[higher.kind] >= _CATEGORY[lower.kind]:
-        return higher
-    if lower.kind == "complex floating" and higher.kind == "real floating":
-        return dtypes.get(f"complex{2 * dtypes._width(higher)}")
-    return _promote_types(higher, lower)
-
-
 def result_dtype(tensors):
-    """The dtype PyTorch gives an elementwise op of these tensors (None: it has none)."""
-    found = {True: None, False: None}  # zero-dimensional or not -> their promoted dtype
-    for t in tensors:
-        dtype, zero_d = dtypes.from_native(t.array.dtype), t.ndim == 0
-        so_far = found[zero_d]
-        found[zero_d] = dtype if so_far is None else _promote_types(so_far, dtype)
-        if found[zero_d] is None:
-            return None
-    return _combine(found[False], found[True])
+    """The dtype PyTorch gives an elementwise op of these tensors (None: it has none, as for uint64 with int64)."""
+    try:
+        return dtypes.torch_result_type([(t.array.dtype, t.ndim) for t in tensors])
+    except DtypeError:
+        return None
 
 
 def _promote(tensors, promotion):

@@ -202,6 +202,10 @@ class Tensor:
     def __bool__(self):
         return bool(self.item())
 
+    def is_floating_point(self):
+        """Whether the dtype is a real floating one (float16 and bfloat16 too), as in PyTorch."""
+        return self.dtype.kind == "real floating"
+
     def __index__(self):
         if not dtypes.isdtype(self.dtype, "integral"):
             raise TypeError(f"__index__: only integer tensors can be used as an index, got {describe(self)}")

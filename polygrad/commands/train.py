@@ -39,7 +39,7 @@ from tqdm import tqdm
 import polygrad as pg
 
 from .. import backends, checkpoint, data, distributed, models, nn, optim
-from ..creation import resolve_device
+from ..creation import resolve_device, resolve_dtype
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 OPTIMIZERS = {
@@ -92,6 +92,9 @@ def configure(parser):
                         help="peak learning rate, annealed by a cosine (default: per optimizer: "
                         + ", ".join(f"{name} {lr:g}" for name, (lr, _) in OPTIMIZERS.items()) + ")")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
+    parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                        help="mixed precision: the forward pass under autocast in bfloat16 or float16 (fp16 with a "
+                             "GradScaler); parameters stay float32 (default: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--out", default=None,
                         help="output folder (default: a new runs/train-<date>-<time> for each run)")
@@ -175,21 +178,41 @@ def build_model(kind, sample_shape, num_classes, device):
     return models.cnn(channels, sample_shape[-1], num_classes, device=device)
 
 
-def train_epoch(model, loader, loss_fn, optimizer, description, show_progress=True):
+def train_epoch(model, loader, loss_fn, optimizer, description, show_progress=True, precision=None):
     """One pass over `loader`; returns the mean training loss (read from the device once).
 
-    The progress bar shows on a terminal only (tqdm's disable=None), keeping logs clean.
+    `precision` is None (float32) or a MixedPrecision: the forward pass under its autocast, the
+    loss scaled by its GradScaler (enabled for float16). The progress bar shows on a terminal only
+    (tqdm's disable=None), keeping logs clean.
     """
     model.train()
     total, count = 0.0, 0
+    precision = precision or MixedPrecision(None, None)
     for x, y in tqdm(loader, desc=description, leave=False, unit="batch", disable=None if show_progress else True):
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
+        with precision.autocast():
+            loss = loss_fn(model(x), y)
+        precision.scaler.scale(loss).backward()
+        precision.scaler.step(optimizer)
+        precision.scaler.update()
         total = loss.detach() * len(y) + total
         count += len(y)
     return float(total) / count
+
+
+class MixedPrecision:
+    """--amp bf16|fp16 on `device`: autocast of its device type, and a GradScaler for float16 (bfloat16 has
+    float32's range and needs none); --amp none (None) is float32 with both disabled."""
+
+    DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+    def __init__(self, amp, device):
+        self.device_type = "cuda" if device is not None and device.name.startswith("cuda") else "cpu"
+        self.dtype = self.DTYPES.get(amp)
+        self.scaler = pg.amp.GradScaler(self.device_type, enabled=amp == "fp16")
+
+    def autocast(self):
+        return pg.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
 def evaluate(model, loader):
@@ -256,13 +279,20 @@ def _train(args):
         model = build_model(args.model, x_train.shape[1:], num_classes, device)
     except ValueError as error:
         return _usage_error(error)
+    amp = None if args.amp == "none" else args.amp
+    if amp is not None:
+        try:
+            resolve_dtype(MixedPrecision.DTYPES[amp], device)
+        except pg.DtypeError as error:
+            return _usage_error(f"--amp {amp}: {error}")
+    precision = MixedPrecision(amp, device)
     default_lr, make_optimizer = OPTIMIZERS[args.optimizer]
     lr = args.lr or default_lr
     optimizer = make_optimizer(model.parameters(), lr)
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     config = {"model": args.model, "dataset": args.dataset, "backend": device.backend.name, "device": device.name,
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": lr, "optimizer": args.optimizer,
-              "seed": args.seed, "normalize": [mean, std]}
+              "seed": args.seed, "normalize": [mean, std], "amp": args.amp}
 
     if args.resume and args.out is None:
         return _usage_error("--resume needs --out OUT, the folder of the run to continue")
@@ -332,6 +362,7 @@ def _train(args):
     loss_fn = nn.CrossEntropyLoss()
     say(f"training {args.model} on {args.dataset} ({len(y_train)} train / {len(y_val)} validation samples) "
         f"with {args.optimizer} lr {lr:g} on {device.backend.name} {device.name}"
+        + (f", mixed precision {precision.dtype}" if amp else "")
         + (f", {world} processes" if world > 1 else ""))
     began = time.perf_counter()
     epoch = start
@@ -341,7 +372,7 @@ def _train(args):
             tick = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             loss = train_epoch(trained, train_loader, loss_fn, optimizer, f"epoch {epoch + 1}/{args.epochs}",
-                               show_progress=rank == 0)
+                               show_progress=rank == 0, precision=precision)
             loss = _mean_over_ranks(loss, world)
             seconds = time.perf_counter() - tick
             accuracy = evaluate(model, val_loader)

@@ -243,6 +243,9 @@ class Module:
     def half(self):
         return self.to(dtype="float16")
 
+    def bfloat16(self):
+        return self.to(dtype="bfloat16")
+
     def apply(self, fn):
         """Call `fn(module)` on every submodule, children first, then on self (as PyTorch); returns self."""
         for child in self.children():
