@@ -142,8 +142,8 @@ def _row_scale(xp, g, rows, reduction):
 
 
 def _safe_log(xp, a):
-    """log(a) where a > 0, else 0: the exponent's gradient of a**b away from a > 0."""
-    return xp.log(xp.where(a > 0, a, xp.ones_like(a)))
+    """log(a) where a > 0 (complex a: a != 0), else 0: the exponent's gradient of a**b."""
+    return xp.log(xp.where((a != 0) if _kind(a) == "complex floating" else (a > 0), a, xp.ones_like(a)))
 
 
 def _inverse(axes):
@@ -310,13 +310,21 @@ defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x
         vjp=[lambda xp, g, out, x: g * _sigmoid(xp, x)],
         jvp=[lambda xp, t, out, x: t * _sigmoid(xp, x)],
         doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
+def _sign(xp, out, x):
+    """sign(x); for complex x, z/|z| (0 at 0) written out, as it has a derivative of its own (grad of grad)."""
+    if _kind(x) != "complex floating":
+        return xp.sign(x)
+    return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
+
+
 # One pass each way: maximum, and a mask multiply (where() is several times slower on NumPy).
 defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
         vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
         jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
 defprim("abs", lambda xp, x: xp.abs(x),
-        vjp=[lambda xp, g, out, x: g * xp.sign(x)],
-        jvp=[lambda xp, t, out, x: t * xp.sign(x)])
+        vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
+        jvp=[lambda xp, t, out, x: xp.real(xp.conj(_sign(xp, out, x)) * t) if _kind(x) == "complex floating"
+             else t * xp.sign(x)])
 defprim("maximum", lambda xp, a, b: xp.maximum(a, b),
         vjp=[lambda xp, g, out, a, b: g * (_as(xp, a > b, g) + _as(xp, a == b, g) * 0.5),
              lambda xp, g, out, a, b: g * (_as(xp, b > a, g) + _as(xp, a == b, g) * 0.5)],
@@ -341,7 +349,8 @@ defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
              lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)],
         promotion="mixed")
 defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
-        vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
+        vjp=[lambda xp, g, out, x, dtype: xp.astype(xp.real(g) if _kind(g) != _kind(x) == "real floating" else g,
+                                                    x.dtype)],  # complex to real: the real part
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
 
 # ================================================================ linear algebra
@@ -693,8 +702,8 @@ defprim("linalg_det", lambda xp, x: xp.linalg.det(x),
         jvp=[lambda xp, t, out, x: out * _trace_with(xp, xp.linalg.inv(x), t)],
         doc="Determinant: d det(A) = det(A) trace(inv(A) dA); the adjoint is undefined for singular A.")
 defprim("linalg_logabsdet", lambda xp, x: xp.linalg.slogdet(x)[1],
-        vjp=[lambda xp, g, out, x: _lift(xp, g) * _mT(xp, xp.linalg.inv(x))],
-        jvp=[lambda xp, t, out, x: _trace_with(xp, xp.linalg.inv(x), t)],
+        vjp=[lambda xp, g, out, x: _lift(xp, g) * xp.conj(_mT(xp, xp.linalg.inv(x)))],  # complex: inv(A)ᴴ
+        jvp=[lambda xp, t, out, x: xp.real(_trace_with(xp, xp.linalg.inv(x), t))],
         doc="log|det(A)| (slogdet's second part): d = trace(inv(A) dA); undefined for singular A.")
 defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, upper=upper),
         vjp=[_cholesky_vjp], jvp=[_cholesky_jvp],

@@ -3,9 +3,9 @@
 Gradients come from the primitives these are made of (sort through take along
 its permutation, repeat and diagonal through take, tile and broadcast_arrays
 through broadcast_to). Functions whose results are indices, counts or sets
-(nonzero, unique_*) carry no gradient; neither do cumulative_prod (see its
-docstring) and conj/real/imag of complex values (gradients through complex
-values are not supported).
+(nonzero, unique_*) carry no gradient; neither does cumulative_prod (see its
+docstring). conj/real/imag of complex values differentiate with PyTorch's
+convention (polygrad.primitives_complex).
 """
 
 import builtins
@@ -24,9 +24,20 @@ __all__ = [
     "cumulative_prod",
 ]
 
-# complex parts and the running product are primitives without a derivative (see the docstring)
+
+
+def _complex_part_vjp(xp, g, out, x, part):
+    """PyTorch's convention (polygrad.primitives_complex): conj takes conj(g), real g, imag i g."""
+    if part == "conj":
+        return xp.conj(g)
+    return g if part == "real" else xp.astype(g, x.dtype) * 1j
+
+
+# conj, real and imag follow the complex convention themselves; the running product has no derivative
 defprim("complex_part", lambda xp, x, *, part: getattr(xp, part)(x),
-        doc="conj, real or imag of a complex array; no gradient (complex gradients are not supported).")
+        vjp=[_complex_part_vjp],
+        jvp=[lambda xp, t, out, x, part: getattr(xp, part)(t)],
+        doc="conj, real or imag of a complex array.").complex = "conjugate"
 defprim("cumulative_prod", lambda xp, x, *, axis, include_initial=False:
         xp.cumulative_prod(x, axis=axis, include_initial=include_initial),
         doc="Running products; no gradient yet (its adjoint divides by x, undefined at zeros).")
@@ -184,13 +195,14 @@ def _complex_only(part, real_value):
         return _complex_part(x, part=part)
 
     function.__name__ = function.__qualname__ = part
-    function.__doc__ = f"The standard's {part}; on real tensors it keeps the gradient, on complex ones it has none."
+    function.__doc__ = f"The standard's {part}, with gradients (complex ones by PyTorch's convention)."
     return function
 
 
 conj = _complex_only("conj", lambda x: x)
 real = _complex_only("real", lambda x: x)
 imag = _complex_only("imag", ops.zeros_like)
+ops.conj, ops.real, ops.imag = conj, real, imag  # rules call xp.conj; under create_graph xp is polygrad.ops
 
 
 @_standard(lambda x, /, *, axis=None, dtype=None, include_initial=False: None)

@@ -125,12 +125,8 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.array.dtype, "real floating"):
-            complex_ = self.xp.isdtype(self.array.dtype, "complex floating")
-            raise DtypeError(
-                f"requires_grad: gradients through complex values are not supported, got {describe(self)}" if complex_
-                else f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
-            )
+        if requires_grad and not self.xp.isdtype(self.array.dtype, ("real floating", "complex floating")):
+            raise DtypeError(f"requires_grad: only floating and complex tensors can require gradients, got {describe(self)}")
         if not requires_grad and self._op is not None:
             raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
