@@ -13,7 +13,7 @@ import math
 from . import backends, creation, dtypes
 from .creation import get_default_dtype, resolve_device
 
-__array_api_version__ = "2024.12"
+__array_api_version__ = "2025.12"
 
 e = math.e
 pi = math.pi
@@ -44,7 +44,7 @@ class Info:
         return self._backend.default_device()
 
     def devices(self):
-        return self._backend.devices()
+        return tuple(self._backend.devices())  # a tuple since 2025.12
 
     def _device(self, device):
         return resolve_device(device, self._backend.name)

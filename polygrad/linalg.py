@@ -24,7 +24,7 @@ from . import ops
 from .engine import state
 from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
-from .primitives import PRIMITIVES, _svd_parts, defprim
+from .primitives import PRIMITIVES, _diagonal_matrix, _svd_parts, defprim
 from .tensor import Tensor
 
 __all__ = [
@@ -285,3 +285,80 @@ def pinv(x, rtol=None):
 
 
 __all__ += ["eigh", "qr", "svd", "pinv"]
+
+
+# ---------------------------------------------------------------- eig, eigvals (2025.12): complex results
+# PyTorch's formulas (linalg_eig_backward / linalg_eig_jvp), in the complex convention themselves: with
+# P = V⁻¹ dA V, dL = diag(P) and dV = V (P / E off the diagonal), E_ij = L_j - L_i, less the part along
+# each eigenvector that would change its norm; the adjoint is V⁻ᴴ (diag(gL) + (Vᴴ gV - Vᴴ V diag(re
+# diag(Vᴴ gV))) / conj(E)) Vᴴ. A real A gets the real part. Undefined (inf or nan) at repeated eigenvalues
+# when the eigenvectors carry a gradient; a loss that depends on each eigenvector's phase has none.
+def _mH(xp, a):
+    return xp.conj(xp.matrix_transpose(a))
+
+
+def _eig_forward(xp, x):
+    values, vectors = xp.linalg.eig(x)
+    return xp.concat([xp.expand_dims(values, axis=-2), vectors], axis=-2)
+
+
+def _off_diagonal_gaps(xp, values):
+    """E_ij = values_j - values_i off the diagonal, 1 on it (so dividing by it leaves the diagonal)."""
+    gaps = xp.expand_dims(values, axis=-2) - xp.expand_dims(values, axis=-1)
+    eye = _diagonal_matrix(xp, xp.ones_like(values))
+    return gaps + eye, eye
+
+
+def _eig_adjoint(xp, g_values, g_vectors, values, vectors):
+    gaps, eye = _off_diagonal_gaps(xp, xp.conj(values))
+    inner = _diagonal_matrix(xp, g_values)
+    if g_vectors is not None:
+        projected = _mH(xp, vectors) @ g_vectors
+        along = xp.real(xp.linalg.diagonal(projected))
+        projected = projected - _mH(xp, vectors) @ (vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype))
+        inner = inner + projected * (1 - eye) / gaps
+    return xp.linalg.solve(_mH(xp, vectors), inner @ _mH(xp, vectors))
+
+
+def _eig_jvp(xp, t, out, x):
+    values, vectors = out[..., 0, :], out[..., 1:, :]
+    projected = xp.linalg.solve(vectors, xp.astype(t, vectors.dtype) @ vectors)
+    gaps, eye = _off_diagonal_gaps(xp, values)
+    d_vectors = vectors @ (projected * (1 - eye) / gaps)
+    along = xp.real(xp.linalg.diagonal(_mH(xp, vectors) @ d_vectors))
+    d_vectors = d_vectors - vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype)
+    return xp.concat([xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_vectors], axis=-2)
+
+
+defprim("linalg_eig", _eig_forward,
+        vjp=[lambda xp, g, out, x: _eig_adjoint(xp, g[..., 0, :], g[..., 1:, :], out[..., 0, :], out[..., 1:, :])],
+        jvp=[_eig_jvp],
+        doc="eig of a general square A, stacked: row 0 the eigenvalues, rows 1: the unit eigenvectors "
+            "(complex for real A too). PyTorch's adjoint.").complex = "conjugate"
+defprim("linalg_eigvals", lambda xp, x: xp.linalg.eigvals(x),
+        vjp=[lambda xp, g, out, x: _eig_adjoint(xp, g, None, out, xp.linalg.eig(x).eigenvectors)],
+        jvp=[lambda xp, t, out, x: xp.linalg.diagonal(
+            xp.linalg.solve(_vectors(xp, x), xp.astype(t, out.dtype) @ _vectors(xp, x)))],
+        doc="Eigenvalues of a general square A: dL = diag(V⁻¹ dA V).").complex = "conjugate"
+_f["eig"], _f["eigvals"] = ops._public(PRIMITIVES["linalg_eig"]), ops._public(PRIMITIVES["linalg_eigvals"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
+
+
+def _vectors(xp, x):
+    return xp.linalg.eig(x).eigenvectors
+
+
+@_standard(lambda x, /: None)
+def eig(x):
+    """Eigenvalues and unit eigenvectors of a general square matrix (2025.12), complex, with gradients."""
+    out = _f["eig"](_square("eig", x))
+    return EigResult(out[..., 0, :], out[..., 1:, :])
+
+
+@_standard(lambda x, /: None)
+def eigvals(x):
+    """Eigenvalues of a general square matrix (2025.12), complex, with gradients."""
+    return _f["eigvals"](_square("eigvals", x))
+
+
+__all__ += ["eig", "eigvals"]

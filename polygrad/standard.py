@@ -21,7 +21,7 @@ from .tensor import Tensor
 __all__ = [
     "sort", "nonzero", "unique_values", "unique_counts", "unique_inverse", "unique_all", "broadcast_arrays",
     "meshgrid", "tile", "repeat", "unstack", "diff", "vecdot", "conj", "real", "imag", "from_dlpack",
-    "cumulative_prod",
+    "cumulative_prod", "broadcast_shapes", "isin",
 ]
 
 
@@ -93,22 +93,37 @@ def unique_values(x):
     return _raw(x, x.xp.unique_values(x.array))
 
 
-def _broadcast_shape(shapes):
-    ndim = builtins.max(len(s) for s in shapes)
+def _broadcast_shape(shapes, name="broadcast_arrays"):
+    ndim = builtins.max((len(s) for s in shapes), default=0)
     out = []
     for sizes in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
         wide = {n for n in sizes if n != 1}
         if len(wide) > 1:
-            raise ShapeError(f"broadcast_arrays: shapes {', '.join(map(str, shapes))} do not broadcast")
+            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} do not broadcast")
         out.append(wide.pop() if wide else 1)
     return tuple(out)
 
 
+@_standard(lambda *shapes: None)
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to (2025.12)."""
+    return _broadcast_shape([tuple(s) for s in shapes], "broadcast_shapes")
+
+
 @_standard(lambda *arrays: None)
 def broadcast_arrays(*arrays):
+    """The arrays broadcast to one shape, as a tuple (a list before 2025.12)."""
     arrays = ops._operands(list(arrays))
     shape = _broadcast_shape([a.shape for a in arrays])
-    return [ops.broadcast_to(a, shape) for a in arrays]
+    return tuple(ops.broadcast_to(a, shape) for a in arrays)
+
+
+@_standard(lambda x1, x2, /, *, invert=False: None)
+def isin(x1, x2, invert=False):
+    """Whether each entry of x1 is among x2's values (2025.12); either may be a number. No gradient."""
+    x1, x2 = ops._operands([x1, x2])
+    found = x1.xp.isin(x1.array, x2.array)
+    return _raw(x1, x1.xp.logical_not(found) if invert else found)  # array-api-strict 2.6.1 ignores invert=
 
 
 @_standard(lambda *arrays, indexing="xy": None)

@@ -600,7 +600,7 @@ class Size(int):
         return self.shape if dim is None else self.shape[dim]
 
 
-_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12")
+_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12", "2025.12")
 
 
 class _HookHandle:

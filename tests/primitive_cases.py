@@ -28,6 +28,12 @@ def singular(result):
     return u ** 2 * s[..., None, :] @ vh ** 2
 
 
+def general_spectral(result):
+    """eig's values and |vectors|² (each vector's phase is arbitrary), as one real array."""
+    values, vectors = result
+    return pg.abs(vectors) ** 2 * pg.real(values)[..., None, :] + pg.imag(values)[..., None, :]
+
+
 def orthogonal(result):
     q, r = result
     return q ** 2 @ r ** 2
@@ -148,6 +154,8 @@ CASES = {
     "fft_fftn": lambda t: (lambda x: parts(pg.fft.fftn(x * (1 - 0.5j), s=(3, 4))), [t.randn(2, 3)]),
     "fft_ifftn": lambda t: (lambda x: parts(pg.fft.ifftn(x * (1 - 0.5j), norm="forward")), [t.randn(2, 3)]),
     "fft_rfft": lambda t: (lambda x: parts(pg.fft.rfft(x, n=6)), [t.randn(2, 5)]),
+    "linalg_eig": lambda t: (lambda a: general_spectral(pg.linalg.eig(a)), [t.tensor(SPREAD + [[0.5, 0.2, -0.8]])]),
+    "linalg_eigvals": lambda t: (lambda a: parts(pg.linalg.eigvals(a)), [t.tensor(SPREAD + [[0.5, 0.2, -0.8]])]),
     "fft_irfft": lambda t: (lambda x: pg.fft.irfft(x * (1 + 0.5j), n=7, norm="ortho"), [t.randn(2, 3)]),
 }
 

@@ -10,7 +10,7 @@ import pytest
 
 import polygrad as pg
 from polygrad.primitives import PRIMITIVES
-from primitive_cases import parts, singular, spectral
+from primitive_cases import general_spectral, parts, singular, spectral
 
 # input kinds: "n" normal, "p" positive (log, sqrt, pow base), "u" distinct-ish uniform in (-1, 1)
 BROADCASTS = [((3, 1), (3, 3)), ((1,), (3, 3, 3)), ((), (3, 3, 3)), ((5, 4, 1), (5, 4, 3)), ((3, 3), (3, 3))]
@@ -140,6 +140,8 @@ CASES = {
     # complex values in between, real in and out (parts: the real and imaginary parts side by side)
     "complex_part": unary(lambda a: parts(pg.conj(a * (1 + 2j)) * a + pg.imag(a * 1j) * pg.real(a * 0.5j))),
     "angle": unary(lambda a: pg.angle(a * (1 + 2j) + 0.5j) * pg.angle(a)),
+    "linalg_eig": unary(lambda a: general_spectral(pg.linalg.eig(a)), shapes=((3, 3), (2, 4, 4))),
+    "linalg_eigvals": unary(lambda a: parts(pg.linalg.eigvals(a)), shapes=((3, 3), (2, 4, 4))),
     "fft_fft": [(lambda a, norm=norm, n=n: parts(pg.fft.fft(a * (1 + 0.5j), n=n, axis=0, norm=norm)), [("n", (4, 2))])
                 for norm, n in (("backward", None), ("ortho", 3), ("forward", 6))],
     "fft_ifft": unary(lambda a: parts(pg.fft.ifft(a * (2 - 1j), n=3, norm="ortho"))),

@@ -92,7 +92,7 @@ def test_finfo_iinfo_match_ieee_and_twos_complement():
 
 def test_namespace_constants_and_version():
     import math
-    assert pg.__array_api_version__ == "2024.12"
+    assert pg.__array_api_version__ == "2025.12"
     assert (pg.e, pg.pi, pg.inf) == (math.e, math.pi, math.inf) and math.isnan(pg.nan) and pg.newaxis is None
 
 
