@@ -14,6 +14,12 @@ eigvalsh read a symmetric matrix and take perturbations symmetric. Gradients
 need svd(full_matrices=False) for a non-square matrix and qr(mode="reduced")
 with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
+
+Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
+solve, det, slogdet's log|det|, and the 2025.12 eig and eigvals (complex results
+for real input too) differentiate; cholesky, eigh, eigvalsh, svd, svdvals, qr and
+pinv refuse a complex tensor that requires grad (their adjoints are written for
+real matrices).
 """
 
 import builtins
@@ -228,7 +234,7 @@ def _backend_results(parts, x):
 
 
 def _complex(x):
-    """Complex tensors never require grad, and their real eigen/singular values do not stack with their vectors."""
+    """Complex input: its real eigen/singular values do not stack with its vectors, and no adjoint is written for it."""
     return x.xp.isdtype(x.array.dtype, "complex floating")
 
 
@@ -245,6 +251,7 @@ def eigh(x):
     """Eigenvalues (ascending) and eigenvectors of symmetric matrices (the backend reads the lower triangle)."""
     x = _square("eigh", x)
     if _complex(x):
+        x = _without_gradient("eigh", x, "for complex (Hermitian) input yet")
         return EighResult(*_backend_results(x.xp.linalg.eigh(x.array), x))
     out = _f["eigh"](x)
     return EighResult(out[..., 0, :], out[..., 1:, :])
@@ -271,8 +278,9 @@ def svd(x, full_matrices=True):
     x = _matrices("svd", x)
     m, n = x.shape[-2:]
     if full_matrices and m != n or _complex(x):
-        x = _without_gradient("svd", x, "with full_matrices=True for non-square matrices (the vectors beyond "
-                                        "min(m, n) are any orthonormal completion): pass full_matrices=False")
+        x = _without_gradient("svd", x, "for complex input yet" if _complex(x) else
+                              "with full_matrices=True for non-square matrices (the vectors beyond "
+                              "min(m, n) are any orthonormal completion): pass full_matrices=False")
         return SVDResult(*_backend_results(x.xp.linalg.svd(x.array, full_matrices=full_matrices), x))
     u, s, v = _svd_parts(_f["svd"](x), m)
     return SVDResult(u, s, ops.matrix_transpose(v))
@@ -314,6 +322,10 @@ def _eig_adjoint(xp, g_values, g_vectors, values, vectors):
     inner = _diagonal_matrix(xp, g_values)
     if g_vectors is not None:
         projected = _mH(xp, vectors) @ g_vectors
+        if not bool(xp.all(xp.abs(xp.imag(xp.linalg.diagonal(projected))) <= 1e-2)):  # PyTorch's tolerance
+            raise ValueError("linalg.eig: the loss depends on the phase of the eigenvectors, which eig leaves "
+                             "arbitrary (each is defined up to a factor e^(i phi)), so its gradient is undefined; "
+                             "use a function of the vectors that is invariant to it (such as |V|)")
         along = xp.real(xp.linalg.diagonal(projected))
         projected = projected - _mH(xp, vectors) @ (vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype))
         inner = inner + projected * (1 - eye) / gaps

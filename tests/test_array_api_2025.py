@@ -105,3 +105,10 @@ def test_eig_and_eigvals_gradients_against_torch(target64, complex_input):
     _, tangent = pg.jvp(ours, (x.detach(),), (pg.asarray(t, backend=target64.backend, device=target64.device),))
     _, expected = torch.func.jvp(theirs, (torch.tensor(a),), (torch.tensor(t),))
     assert tangent.item() == pytest.approx(expected.item(), rel=1e-8)
+
+
+def test_eig_refuses_a_loss_that_depends_on_the_eigenvectors_phase(target64):
+    x = pg.asarray(_eig_case(True), backend=target64.backend, device=target64.device, requires_grad=True)
+    _, vectors = pg.linalg.eig(x)
+    with pytest.raises(ValueError, match="linalg.eig: the loss depends on the phase of the eigenvectors"):
+        pg.sum(pg.real(vectors)).backward()

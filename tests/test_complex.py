@@ -199,5 +199,8 @@ def test_primitives_without_complex_rules_refuse(target64):
         pg.linalg.cholesky(pg.asarray(A @ A.conj().T, backend=target64.backend, device=target64.device) * pg.abs(z[0, 0]))
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
         pg.jvp(lambda a: pg.linear(a, a, a[:, 0]), (z.detach(),), (z.detach(),))
+    for decomposition in (pg.linalg.eigh, pg.linalg.svd, pg.linalg.svdvals, pg.linalg.qr):
+        with pytest.raises(pg.DtypeError, match="complex"):
+            decomposition(z[:, :3] @ pg.conj(pg.matrix_transpose(z[:, :3])))
     with pg.no_grad():
         assert pg.linear(z, z, z[:, 0]).shape == (3, 3)
