@@ -16,10 +16,11 @@ with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
 
 Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
-solve, det, slogdet's log|det|, and the 2025.12 eig and eigvals (complex results
-for real input too) differentiate; cholesky, eigh, eigvalsh, svd, svdvals, qr and
-pinv refuse a complex tensor that requires grad (their adjoints are written for
-real matrices).
+solve, det, slogdet's log|det|, eigh, eigvalsh (Hermitian input), svdvals and the
+2025.12 eig and eigvals (complex results for real input too) differentiate; a loss
+that depends on the arbitrary phase of complex eigenvectors raises, as in PyTorch.
+cholesky, svd, qr and pinv refuse a complex tensor that requires grad (their
+adjoints are written for real matrices).
 """
 
 import builtins
@@ -31,6 +32,7 @@ from .engine import state
 from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
 from .primitives import PRIMITIVES, _diagonal_matrix, _svd_parts, defprim
+from .primitives_complex import check_phase
 from .tensor import Tensor
 
 __all__ = [
@@ -250,11 +252,9 @@ def _without_gradient(name, x, reason):
 def eigh(x):
     """Eigenvalues (ascending) and eigenvectors of symmetric matrices (the backend reads the lower triangle)."""
     x = _square("eigh", x)
-    if _complex(x):
-        x = _without_gradient("eigh", x, "for complex (Hermitian) input yet")
-        return EighResult(*_backend_results(x.xp.linalg.eigh(x.array), x))
     out = _f["eigh"](x)
-    return EighResult(out[..., 0, :], out[..., 1:, :])
+    values = out[..., 0, :]
+    return EighResult(ops.real(values) if _complex(x) else values, out[..., 1:, :])
 
 
 @_standard(lambda x, /, *, mode="reduced": None)
@@ -321,11 +321,8 @@ def _eig_adjoint(xp, g_values, g_vectors, values, vectors):
     gaps, eye = _off_diagonal_gaps(xp, xp.conj(values))
     inner = _diagonal_matrix(xp, g_values)
     if g_vectors is not None:
+        check_phase(xp, vectors, g_vectors, "linalg.eig")
         projected = _mH(xp, vectors) @ g_vectors
-        if not bool(xp.all(xp.abs(xp.imag(xp.linalg.diagonal(projected))) <= 1e-2)):  # PyTorch's tolerance
-            raise ValueError("linalg.eig: the loss depends on the phase of the eigenvectors, which eig leaves "
-                             "arbitrary (each is defined up to a factor e^(i phi)), so its gradient is undefined; "
-                             "use a function of the vectors that is invariant to it (such as |V|)")
         along = xp.real(xp.linalg.diagonal(projected))
         projected = projected - _mH(xp, vectors) @ (vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype))
         inner = inner + projected * (1 - eye) / gaps

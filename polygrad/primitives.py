@@ -716,8 +716,12 @@ defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, u
 # rows of one array, which pg.linalg splits (getitem), so one rule holds each adjoint and the
 # backward reuses the forward's vectors. Eigen- and singular vectors are defined up to sign
 # only: gradients of functions invariant to those signs are the meaningful ones.
+def _mH(xp, a):  # the conjugate transpose: eigh, eigvalsh and svdvals take Hermitian / complex input too
+    return xp.conj(_mT(xp, a)) if _kind(a) == "complex floating" else _mT(xp, a)
+
+
 def _sym(xp, a):
-    return (a + _mT(xp, a)) * 0.5
+    return (a + _mH(xp, a)) * 0.5
 
 
 def _skew(xp, a):
@@ -739,30 +743,30 @@ def _inverse_gaps(xp, values):
 
 def _eigh(xp, x):
     values, vectors = xp.linalg.eigh(x)
-    return xp.concat([xp.expand_dims(values, axis=-2), vectors], axis=-2)
+    return xp.concat([xp.expand_dims(xp.astype(values, vectors.dtype, copy=False), axis=-2), vectors], axis=-2)
 
 
 def _eigh_adjoint(xp, g_values, g_vectors, values, vectors):
     """V (diag(w̄) + sym(F ∘ Vᵀ V̄)) Vᵀ, PyTorch's; g_vectors None: V diag(w̄) Vᵀ alone.
 
     The V̄ term is inf or nan at repeated eigenvalues (the eigenvectors are not unique there)."""
-    inner = _diagonal_matrix(xp, g_values)
+    inner = _diagonal_matrix(xp, xp.astype(g_values, vectors.dtype, copy=False))  # torch: no real @ complex
     if g_vectors is not None:
-        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mT(xp, vectors) @ g_vectors))
-    return vectors @ inner @ _mT(xp, vectors)
+        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mH(xp, vectors) @ g_vectors))
+    return vectors @ inner @ _mH(xp, vectors)
 
 
 def _eigh_jvp(xp, t, out, x):
     """dw = diag(Vᵀ dA V), dV = V (F ∘ Vᵀ dA V), dA = sym(t)."""
-    values, vectors = out[..., 0, :], out[..., 1:, :]
-    projected = _mT(xp, vectors) @ _sym(xp, t) @ vectors
+    values, vectors = xp.real(out[..., 0, :]), out[..., 1:, :]
+    projected = _mH(xp, vectors) @ _sym(xp, t) @ vectors
     d_vectors = vectors @ (_inverse_gaps(xp, values) * projected)
     return xp.concat([xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_vectors], axis=-2)
 
 
 def _eigvalsh_jvp(xp, t, out, x):
     vectors = xp.linalg.eigh(x).eigenvectors
-    return xp.linalg.diagonal(_mT(xp, vectors) @ _sym(xp, t) @ vectors)
+    return xp.real(xp.linalg.diagonal(_mH(xp, vectors) @ _sym(xp, t) @ vectors))
 
 
 def _svd(xp, x):
@@ -780,7 +784,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
 
     With U or V carrying a gradient it is inf or nan where two singular values are equal, and
     (non-square A) where one is 0: there the singular vectors are not unique."""
-    inner = _diagonal_matrix(xp, g_s)
+    inner = _diagonal_matrix(xp, xp.astype(g_s, u.dtype, copy=False))
     if g_u is not None:
         m, n = u.shape[-2], v.shape[-2]
         s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
@@ -791,7 +795,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
             return (u @ inner + (g_u - u @ (_mT(xp, u) @ g_u)) / s_row) @ _mT(xp, v)
         if m < n:
             return u @ (inner @ _mT(xp, v) + _mT(xp, (g_v - v @ (_mT(xp, v) @ g_v)) / s_row))
-    return u @ inner @ _mT(xp, v)
+    return u @ inner @ _mH(xp, v)
 
 
 def _svd_vjp(xp, g, out, x):
@@ -818,7 +822,7 @@ def _svd_jvp(xp, t, out, x):
 
 def _singular_vectors(xp, x):
     u, _, vh = xp.linalg.svd(x, full_matrices=False)
-    return u, _mT(xp, vh)
+    return u, _mH(xp, vh)
 
 
 def _svdvals_vjp(xp, g, out, x):
@@ -828,7 +832,7 @@ def _svdvals_vjp(xp, g, out, x):
 
 def _svdvals_jvp(xp, t, out, x):
     u, v = _singular_vectors(xp, x)
-    return xp.linalg.diagonal(_mT(xp, u) @ t @ v)
+    return xp.real(xp.linalg.diagonal(_mH(xp, u) @ t @ v))
 
 
 def _qr(xp, x):
@@ -869,7 +873,7 @@ def _pinv_jvp(xp, t, out, x, rtol):
 
 
 defprim("linalg_eigh", _eigh,
-        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], out[..., 0, :], out[..., 1:, :])],
+        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], xp.real(out[..., 0, :]), out[..., 1:, :])],
         jvp=[_eigh_jvp],
         doc="eigh of a real symmetric A, stacked: row 0 the eigenvalues (ascending), rows 1: the eigenvectors. "
             "Perturbations of A are taken symmetric; the eigenvectors' adjoint is undefined (inf or nan) at "

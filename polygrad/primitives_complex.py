@@ -35,12 +35,37 @@ HOLOMORPHIC = (
     # linear algebra: analytic in A (the adjoints take conjugate transposes through the engine)
     "matmul", "linalg_inv", "linalg_solve", "linalg_det",
 )
-CONJUGATE = ("abs", "astype", "linalg_logabsdet")
+# their rules take conjugate transposes where they need them (_mH, a plain transpose for real values)
+CONJUGATE = ("abs", "astype", "linalg_logabsdet", "linalg_eigh", "linalg_eigvalsh", "linalg_svdvals")
 
 for _name in HOLOMORPHIC:
     PRIMITIVES[_name].complex = "holomorphic"
 for _name in CONJUGATE:
     PRIMITIVES[_name].complex = "conjugate"
+
+
+def check_phase(xp, vectors, g_vectors, name):
+    """Complex eigenvectors are defined up to a factor e^(i phi) each: a loss that depends on it has no
+    gradient. PyTorch's test (and tolerance): the imaginary part of diag(Vᴴ gV) must be about 0."""
+    if _kind(vectors) != "complex floating":
+        return
+    twist = xp.imag(xp.linalg.diagonal(xp.conj(xp.matrix_transpose(vectors)) @ g_vectors))
+    if not bool(xp.all(xp.abs(twist) <= 1e-2)):
+        raise ValueError(f"{name}: the loss depends on the phase of the eigenvectors, which {name} leaves "
+                         "arbitrary (each is defined up to a factor e^(i phi)), so its gradient is undefined; "
+                         "use a function of the vectors that is invariant to it (such as |V|)")
+
+
+def _phase_checked(vjp):
+    def rule(xp, g, out, x):
+        check_phase(xp, out[..., 1:, :], g[..., 1:, :], "linalg.eigh")
+        return vjp(xp, g, out, x)
+
+    return rule
+
+
+# eigh's adjoint (in the table) for Hermitian input too, after the same check as PyTorch's
+PRIMITIVES["linalg_eigh"].vjp = [_phase_checked(PRIMITIVES["linalg_eigh"].vjp[0])]
 
 
 def _angle(xp, x):

@@ -118,13 +118,28 @@ def test_reductions_shapes_and_matmul_against_torch(target64, name):
     check(target64, *fs[name], Z)
 
 
-@pytest.mark.parametrize("name", ["inv", "solve", "det", "logabsdet"])
+def _hermitian(a):
+    return (a + (a.mH if isinstance(a, torch.Tensor) else pg.conj(pg.matrix_transpose(a)))) * 0.5
+
+
+def _eigh_invariant(result):
+    """The eigenvalues and |V|² (each eigenvector's phase is arbitrary), side by side."""
+    values, vectors = result
+    return (vectors.abs() ** 2 * values[..., None, :]).sum(-1) if isinstance(values, torch.Tensor) else \
+        pg.sum(pg.abs(vectors) ** 2 * values[..., None, :], axis=-1)
+
+
+@pytest.mark.parametrize("name", ["inv", "solve", "det", "logabsdet", "eigh", "eigvalsh", "svdvals"])
 def test_complex_linear_algebra_against_torch(target64, name):
     fs = {
         "inv": (pg.linalg.inv, torch.linalg.inv),
         "solve": (lambda a, b: pg.linalg.solve(a, b), torch.linalg.solve),
         "det": (pg.linalg.det, torch.linalg.det),
         "logabsdet": (lambda a: pg.linalg.slogdet(a).logabsdet, lambda a: torch.linalg.slogdet(a).logabsdet),
+        "eigh": (lambda a: _eigh_invariant(pg.linalg.eigh(_hermitian(a))),
+                 lambda a: _eigh_invariant(torch.linalg.eigh(_hermitian(a)))),
+        "eigvalsh": (lambda a: pg.linalg.eigvalsh(_hermitian(a)), lambda a: torch.linalg.eigvalsh(_hermitian(a))),
+        "svdvals": (pg.linalg.svdvals, torch.linalg.svdvals),
     }
     data = [A, Z] if name == "solve" else [A]
     check(target64, *fs[name], *data)
@@ -191,6 +206,13 @@ def test_grad_of_grad_through_complex_values(target64):
     np.testing.assert_allclose(z.grad.numpy(), _host(zt.grad), rtol=1e-9, atol=1e-9)
 
 
+def test_eigh_refuses_a_loss_that_depends_on_the_eigenvectors_phase(target64):
+    a = pg.asarray(A, backend=target64.backend, device=target64.device, requires_grad=True)
+    _, vectors = pg.linalg.eigh(_hermitian(a))
+    with pytest.raises(ValueError, match="linalg.eigh: the loss depends on the phase of the eigenvectors"):
+        pg.sum(pg.imag(vectors)).backward()
+
+
 def test_primitives_without_complex_rules_refuse(target64):
     z = pg.asarray(Z, backend=target64.backend, device=target64.device, requires_grad=True)
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
@@ -199,7 +221,7 @@ def test_primitives_without_complex_rules_refuse(target64):
         pg.linalg.cholesky(pg.asarray(A @ A.conj().T, backend=target64.backend, device=target64.device) * pg.abs(z[0, 0]))
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
         pg.jvp(lambda a: pg.linear(a, a, a[:, 0]), (z.detach(),), (z.detach(),))
-    for decomposition in (pg.linalg.eigh, pg.linalg.svd, pg.linalg.svdvals, pg.linalg.qr):
+    for decomposition in (pg.linalg.svd, pg.linalg.qr, pg.linalg.pinv):
         with pytest.raises(pg.DtypeError, match="complex"):
             decomposition(z[:, :3] @ pg.conj(pg.matrix_transpose(z[:, :3])))
     with pg.no_grad():
