@@ -548,7 +548,8 @@ class Tensor:
             raise ValueError(f"__array_namespace__: api_version {api_version!r} is not one of {_API_VERSIONS[1:]}")
         import polygrad
 
-        return polygrad
+        # before 2025.12, broadcast_arrays, meshgrid and devices() returned lists
+        return polygrad if api_version in (None, "2025.12") else polygrad.array_api.before_2025
 
     def to_device(self, device, /, *, stream=None):
         """The standard's spelling of `.to(device)`; gradients flow back."""

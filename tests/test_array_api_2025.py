@@ -11,9 +11,22 @@ RNG = np.random.default_rng(3)
 def test_version_and_namespace(target):
     x = target.tensor([1.0, 2.0])
     assert pg.__array_api_version__ == "2025.12"
-    assert all(x.__array_namespace__(api_version=v) is pg for v in (None, "2024.12", "2025.12"))
+    assert x.__array_namespace__() is pg and x.__array_namespace__(api_version="2025.12") is pg
     devices = pg.__array_namespace_info__().devices()
     assert isinstance(devices, tuple) and all(isinstance(d, pg.Device) for d in devices)
+
+
+def test_an_earlier_version_keeps_its_lists(target):
+    """2024.12 (and earlier) as the standard had it: lists from broadcast_arrays, meshgrid and devices()."""
+    x = target.tensor([1.0, 2.0], requires_grad=True)
+    old = x.__array_namespace__(api_version="2024.12")
+    assert old.__array_api_version__ == "2024.12" and x.__array_namespace__(api_version="2023.12") is old
+    assert old.sum is pg.sum and old.float64 is pg.float64 and old.linalg is pg.linalg
+    grids, pair = old.meshgrid(x, x[:1], indexing="ij"), old.broadcast_arrays(x, x[:1])
+    assert isinstance(grids, list) and isinstance(pair, list) and [g.shape for g in grids] == [(2, 1), (2, 1)]
+    assert isinstance(old.__array_namespace_info__().devices(), list)
+    pg.sum(grids[0] * pair[1]).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2 * (1.0 + 2.0) + 2 * 1.0, 2 * 1.0])  # d sum(2 x0 (x0 + x1))
 
 
 def test_tuples_where_lists_were(target):

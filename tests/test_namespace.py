@@ -142,7 +142,7 @@ def test_integer_and_bitwise_operators_follow_python(target):
 def test_array_namespace_is_polygrad(target):
     compat = pytest.importorskip("array_api_compat")
     x = target.tensor([1.0, 2.0])
-    assert x.__array_namespace__() is pg and x.__array_namespace__(api_version="2023.12") is pg
+    assert x.__array_namespace__() is pg and x.__array_namespace__(api_version="2023.12").sum is pg.sum
     assert compat.array_namespace(x) is pg
     with pytest.raises(ValueError, match="api_version '2099.01'"):
         x.__array_namespace__(api_version="2099.01")
