@@ -53,6 +53,7 @@ globals().update(_TORCH_DTYPE_NAMES)  # pg.float, pg.double, pg.long, pg.int, pg
 from . import dtypes  # noqa: E402,F401
 from .standard import *  # noqa: E402,F401,F403  (the rest of the Array API namespace)
 from . import fft, linalg  # noqa: E402,F401
+from .primitives_complex import angle  # noqa: E402,F401  (and which rules hold for complex values)
 from .array_api import __array_api_version__, __array_namespace_info__, e, inf, nan, newaxis, pi  # noqa: E402,F401
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401

@@ -164,9 +164,16 @@ class Primitive:
          used it breaks that operation's backward only if a rule reads it (PyTorch's saved
          tensors): `(y + 1).sum()` then `y.mul_(2)` still differentiates. Filled in by
          polygrad.inplace for the common primitives.
+    complex: how its rules meet complex values (PyTorch's convention: a complex
+         gradient is dL/dx + i dL/dy, vjp conj(f'(z)) g, jvp f'(z) t). None: they do
+         not, and recording it on complex values raises. "holomorphic": the vjp rules
+         are the plain transpose g f'(z) of a complex-linear or analytic map (every
+         real-linear one too), and the engine conjugates around them. "conjugate":
+         the rules follow the convention themselves (abs, conj, irfft, ...).
+         Set by polygrad.primitives_complex.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex")
 
     def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None, saves=None):
         self.name = name
@@ -178,6 +185,7 @@ class Primitive:
         self.fresh = fresh
         self.view = view
         self.saves = saves
+        self.complex = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -290,12 +298,17 @@ def apply(primitive, inputs, params):
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
             if t.requires_grad:
+                if primitive.complex is None and (_is_complex(data) or _is_complex(first.array)):
+                    _refuse_complex(primitive, inputs)
                 out.requires_grad = True
                 out._op = Operation(primitive, inputs, params, out)
                 break
     if state.forward_ad:
-        arrays = [t.array for t in inputs]
-        out.tangent = push_tangent(primitive, xp, [t.tangent for t in inputs], arrays, data, params)
+        tangents = [t.tangent for t in inputs]
+        if primitive.complex is None and primitive.jvp is not None and (_is_complex(data) or _is_complex(first.array)) \
+                and any(t is not None for t in tangents):
+            _refuse_complex(primitive, inputs)
+        out.tangent = push_tangent(primitive, xp, tangents, [t.array for t in inputs], data, params)
     if state.anomaly:
         # an op is recorded only when an input requires grad; name the user's line either way
         site = out._op.site if out._op is not None else _user_site()
@@ -311,6 +324,15 @@ def raise_mismatch(operation, a, b):
         f"{'backends' if kind is BackendMismatchError else 'devices'}: "
         f"{describe(a)} vs {describe(b)}; move one with .to(...)"
     )
+
+
+def _is_complex(array):
+    return dtypes.from_native(array.dtype).kind == "complex floating"
+
+
+def _refuse_complex(primitive, inputs):
+    raise DtypeError(f"{primitive.name}: no derivative through complex values yet "
+                     f"({' and '.join(describe(t) for t in inputs)}); detach, or compute under no_grad()")
 
 
 def _explain(primitive, inputs, error):
@@ -449,8 +471,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
     def accumulate(tensor, grad, fresh=False):
         key = id(tensor)
         if grad.dtype is not tensor.array.dtype and grad.dtype != tensor.array.dtype:  # `is`: the usual case, fast
-            _refuse_complex_into_real(grad, tensor)
-            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.array.dtype)
+            xp = ops if create_graph else tensor.device.backend.xp
+            if _is_complex(grad.array if create_graph else grad) and not _is_complex(tensor.array):
+                grad = xp.real(grad)  # a real tensor's gradient is the real part (PyTorch's convention)
+            grad = xp.astype(grad, tensor.array.dtype)
         if key not in buffer:
             # An intermediate's first gradient is kept as it is: only the rules read it.
             # A leaf's slot must be polygrad's own array, since later gradients are added
@@ -520,20 +544,17 @@ def _run_grad_hooks(tensor, g, create_graph):
     return grad if create_graph else grad.array
 
 
-def _refuse_complex_into_real(grad, tensor):
-    """Casting a complex gradient to a real tensor's dtype would drop its imaginary part,
-    and the rules do not conjugate: refuse rather than return a wrong number."""
-    if dtypes.get(grad.dtype).kind == "complex floating" and dtypes.get(tensor.array.dtype).kind != "complex floating":
-        raise DtypeError(
-            f"backward: a complex gradient reached {describe(tensor)}; gradients through complex "
-            "values are not supported (compute the real-valued part before complex operations, or detach)"
-        )
-
-
 def pullback(primitive, xp, g, out, args, params, inputs=None):
     """Each input's gradient by the vjp rules; None where not differentiable, or where
     the matching one of `inputs` (Tensors; None: all are needed) does not require grad."""
-    vjp = primitive.vjp
+    if primitive.complex == "holomorphic" and _is_complex(g.array if isinstance(g, Tensor) else g):
+        # the rules transpose; conjugated around they give conj(f'(z)) g
+        grads = _apply_rules(primitive.vjp, xp, xp.conj(g), out, args, params, inputs)
+        return [None if grad is None else xp.conj(grad) for grad in grads]
+    return _apply_rules(primitive.vjp, xp, g, out, args, params, inputs)
+
+
+def _apply_rules(vjp, xp, g, out, args, params, inputs):
     if callable(vjp):
         return vjp(xp, g, out, *args, **params)
     if inputs is None:

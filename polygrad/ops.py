@@ -16,7 +16,7 @@ from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .dtypes import result_type
 from .engine import Operation, apply, state
-from .errors import DtypeError, describe, unexpected_keyword
+from .errors import describe, unexpected_keyword
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 
@@ -248,15 +248,12 @@ def _standard(stub):
 def astype(x, dtype, copy=True, device=None):
     """Cast (and, with `device`, move); a cast to a non-floating dtype carries no gradient.
 
-    A cast to a complex dtype of a tensor that requires grad raises: gradients
-    through complex values are not supported.
+    Real to complex and back differentiate (a real tensor's gradient is the real part).
     """
     x = _operands([x])[0]
     if device is not None:
         x = x.to(device)
     native = resolve_dtype(dtype, x.device)
-    if x.requires_grad and state.grad_enabled and x.xp.isdtype(native, "complex floating"):
-        raise DtypeError(f"astype: gradients through complex values are not supported; {describe(x)} requires grad")
     if native == x.array.dtype and not copy:
         return x
     if not x.xp.isdtype(native, ("real floating", "complex floating")):

@@ -181,8 +181,8 @@ def _row_scale(xp, g, rows, reduction):
 
 
 def _safe_log(xp, a):
-    """log(a) where a > 0, else 0: the exponent's gradient of a**b away from a > 0."""
-    return xp.log(xp.where(a > 0, a, xp.ones_like(a)))
+    """log(a) where a > 0 (complex a: a != 0), else 0: the exponent's gradient of a**b."""
+    return xp.log(xp.where((a != 0) if _kind(a) == "complex floating" else (a > 0), a, xp.ones_like(a)))
 
 
 def _inverse(axes):
@@ -358,13 +358,21 @@ defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x
         vjp=[lambda xp, g, out, x: g * _sigmoid(xp, x)],
         jvp=[lambda xp, t, out, x: t * _sigmoid(xp, x)],
         doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
+def _sign(xp, out, x):
+    """sign(x); for complex x, z/|z| (0 at 0) written out, as it has a derivative of its own (grad of grad)."""
+    if _kind(x) != "complex floating":
+        return xp.sign(x)
+    return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
+
+
 # threshold_backward: 0 where the result is <= 0 (x == 0 included), g elsewhere (a NaN x included).
 defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
         vjp=[lambda xp, g, out, x: xp.where(out <= 0, xp.zeros_like(g), g)],
         jvp=[lambda xp, t, out, x: xp.where(out <= 0, xp.zeros_like(t), t)])
 defprim("abs", lambda xp, x: xp.abs(x),
-        vjp=[lambda xp, g, out, x: g * xp.sign(x)],
-        jvp=[lambda xp, t, out, x: t * xp.sign(x)])
+        vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
+        jvp=[lambda xp, t, out, x: xp.real(xp.conj(_sign(xp, out, x)) * t) if _kind(x) == "complex floating"
+             else t * xp.sign(x)])
 defprim("maximum", lambda xp, a, b: xp.maximum(a, b),
         vjp=[lambda xp, g, out, a, b: _tie_split(xp, g, a > b, a == b),
              lambda xp, g, out, a, b: _tie_split(xp, g, b > a, a == b)],
@@ -389,7 +397,8 @@ defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
              lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)],
         promotion="where")
 defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
-        vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
+        vjp=[lambda xp, g, out, x, dtype: xp.astype(xp.real(g) if _kind(g) != _kind(x) == "real floating" else g,
+                                                    x.dtype)],  # complex to real: the real part
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
 
 # ================================================================ linear algebra
@@ -743,8 +752,8 @@ defprim("linalg_det", lambda xp, x: xp.linalg.det(x),
         jvp=[lambda xp, t, out, x: out * _trace_with(xp, xp.linalg.inv(x), t)],
         doc="Determinant: d det(A) = det(A) trace(inv(A) dA); the adjoint is undefined for singular A.")
 defprim("linalg_logabsdet", lambda xp, x: xp.linalg.slogdet(x)[1],
-        vjp=[lambda xp, g, out, x: _lift(xp, g) * _mT(xp, xp.linalg.inv(x))],
-        jvp=[lambda xp, t, out, x: _trace_with(xp, xp.linalg.inv(x), t)],
+        vjp=[lambda xp, g, out, x: _lift(xp, g) * xp.conj(_mT(xp, xp.linalg.inv(x)))],  # complex: inv(A)ᴴ
+        jvp=[lambda xp, t, out, x: xp.real(_trace_with(xp, xp.linalg.inv(x), t))],
         doc="log|det(A)| (slogdet's second part): d = trace(inv(A) dA); undefined for singular A.")
 defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, upper=upper),
         vjp=[_cholesky_vjp], jvp=[_cholesky_jvp],
@@ -757,8 +766,12 @@ defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, u
 # rows of one array, which pg.linalg splits (getitem), so one rule holds each adjoint and the
 # backward reuses the forward's vectors. Eigen- and singular vectors are defined up to sign
 # only: gradients of functions invariant to those signs are the meaningful ones.
+def _mH(xp, a):  # the conjugate transpose: eigh, eigvalsh and svdvals take Hermitian / complex input too
+    return xp.conj(_mT(xp, a)) if _kind(a) == "complex floating" else _mT(xp, a)
+
+
 def _sym(xp, a):
-    return (a + _mT(xp, a)) * 0.5
+    return (a + _mH(xp, a)) * 0.5
 
 
 def _skew(xp, a):
@@ -780,30 +793,30 @@ def _inverse_gaps(xp, values):
 
 def _eigh(xp, x):
     values, vectors = xp.linalg.eigh(x)
-    return xp.concat([xp.expand_dims(values, axis=-2), vectors], axis=-2)
+    return xp.concat([xp.expand_dims(xp.astype(values, vectors.dtype, copy=False), axis=-2), vectors], axis=-2)
 
 
 def _eigh_adjoint(xp, g_values, g_vectors, values, vectors):
     """V (diag(w̄) + sym(F ∘ Vᵀ V̄)) Vᵀ, PyTorch's; g_vectors None: V diag(w̄) Vᵀ alone.
 
     The V̄ term is inf or nan at repeated eigenvalues (the eigenvectors are not unique there)."""
-    inner = _diagonal_matrix(xp, g_values)
+    inner = _diagonal_matrix(xp, xp.astype(g_values, vectors.dtype, copy=False))  # torch: no real @ complex
     if g_vectors is not None:
-        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mT(xp, vectors) @ g_vectors))
-    return vectors @ inner @ _mT(xp, vectors)
+        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mH(xp, vectors) @ g_vectors))
+    return vectors @ inner @ _mH(xp, vectors)
 
 
 def _eigh_jvp(xp, t, out, x):
     """dw = diag(Vᵀ dA V), dV = V (F ∘ Vᵀ dA V), dA = sym(t)."""
-    values, vectors = out[..., 0, :], out[..., 1:, :]
-    projected = _mT(xp, vectors) @ _sym(xp, t) @ vectors
+    values, vectors = xp.real(out[..., 0, :]), out[..., 1:, :]
+    projected = _mH(xp, vectors) @ _sym(xp, t) @ vectors
     d_vectors = vectors @ (_inverse_gaps(xp, values) * projected)
     return xp.concat([xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_vectors], axis=-2)
 
 
 def _eigvalsh_jvp(xp, t, out, x):
     vectors = xp.linalg.eigh(x).eigenvectors
-    return xp.linalg.diagonal(_mT(xp, vectors) @ _sym(xp, t) @ vectors)
+    return xp.real(xp.linalg.diagonal(_mH(xp, vectors) @ _sym(xp, t) @ vectors))
 
 
 def _svd(xp, x):
@@ -821,7 +834,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
 
     With U or V carrying a gradient it is inf or nan where two singular values are equal, and
     (non-square A) where one is 0: there the singular vectors are not unique."""
-    inner = _diagonal_matrix(xp, g_s)
+    inner = _diagonal_matrix(xp, xp.astype(g_s, u.dtype, copy=False))
     if g_u is not None:
         m, n = u.shape[-2], v.shape[-2]
         s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
@@ -832,7 +845,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
             return (u @ inner + (g_u - u @ (_mT(xp, u) @ g_u)) / s_row) @ _mT(xp, v)
         if m < n:
             return u @ (inner @ _mT(xp, v) + _mT(xp, (g_v - v @ (_mT(xp, v) @ g_v)) / s_row))
-    return u @ inner @ _mT(xp, v)
+    return u @ inner @ _mH(xp, v)
 
 
 def _svd_vjp(xp, g, out, x):
@@ -859,7 +872,7 @@ def _svd_jvp(xp, t, out, x):
 
 def _singular_vectors(xp, x):
     u, _, vh = xp.linalg.svd(x, full_matrices=False)
-    return u, _mT(xp, vh)
+    return u, _mH(xp, vh)
 
 
 def _svdvals_vjp(xp, g, out, x):
@@ -869,7 +882,7 @@ def _svdvals_vjp(xp, g, out, x):
 
 def _svdvals_jvp(xp, t, out, x):
     u, v = _singular_vectors(xp, x)
-    return xp.linalg.diagonal(_mT(xp, u) @ t @ v)
+    return xp.real(xp.linalg.diagonal(_mH(xp, u) @ t @ v))
 
 
 def _qr(xp, x):
@@ -910,7 +923,7 @@ def _pinv_jvp(xp, t, out, x, rtol):
 
 
 defprim("linalg_eigh", _eigh,
-        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], out[..., 0, :], out[..., 1:, :])],
+        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], xp.real(out[..., 0, :]), out[..., 1:, :])],
         jvp=[_eigh_jvp],
         doc="eigh of a real symmetric A, stacked: row 0 the eigenvalues (ascending), rows 1: the eigenvectors. "
             "Perturbations of A are taken symmetric; the eigenvectors' adjoint is undefined (inf or nan) at "

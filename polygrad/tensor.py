@@ -133,12 +133,8 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.array.dtype, "real floating"):
-            complex_ = self.xp.isdtype(self.array.dtype, "complex floating")
-            raise DtypeError(
-                f"requires_grad: gradients through complex values are not supported, got {describe(self)}" if complex_
-                else f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
-            )
+        if requires_grad and not self.xp.isdtype(self.array.dtype, ("real floating", "complex floating")):
+            raise DtypeError(f"requires_grad: only floating and complex tensors can require gradients, got {describe(self)}")
         if not requires_grad and self._op is not None:
             raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
@@ -457,7 +453,8 @@ class Tensor:
             raise ValueError(f"__array_namespace__: api_version {api_version!r} is not one of {_API_VERSIONS[1:]}")
         import polygrad
 
-        return polygrad
+        # before 2025.12, broadcast_arrays, meshgrid and devices() returned lists
+        return polygrad if api_version in (None, "2025.12") else polygrad.array_api.before_2025
 
     def to_device(self, device, /, *, stream=None):
         """The standard's spelling of `.to(device)`; gradients flow back."""
@@ -521,7 +518,7 @@ class Size(int):
         return self.shape if dim is None else self.shape[dim]
 
 
-_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12")
+_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12", "2025.12")
 
 
 class _HookHandle:
