@@ -16,7 +16,7 @@ from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .dtypes import result_type
 from .engine import Operation, apply, state
-from .errors import describe, unexpected_keyword
+from .errors import DtypeError, describe, unexpected_keyword
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 

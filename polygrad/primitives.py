@@ -358,6 +358,8 @@ defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x
         vjp=[lambda xp, g, out, x: g * _sigmoid(xp, x)],
         jvp=[lambda xp, t, out, x: t * _sigmoid(xp, x)],
         doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
+
+
 def _sign(xp, out, x):
     """sign(x); for complex x, z/|z| (0 at 0) written out, as it has a derivative of its own (grad of grad)."""
     if _kind(x) != "complex floating":
