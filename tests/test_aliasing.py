@@ -267,3 +267,13 @@ def test_compiled_in_place_and_aliasing_match_eager(target):
     for got, want in zip(compiled, eager, strict=True):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=target.tol, atol=target.tol)
+
+
+@needs_torch
+def test_linalg_diagonal_is_a_view_as_torch_diagonal(target):
+    x = target.tensor(np.zeros((3, 4)))
+    want = torch.zeros(3, 4, dtype=torch.float64)
+    for offset, value in ((0, 1.0), (1, 2.0), (-1, 3.0)):
+        pg.linalg.diagonal(x, offset=offset).add_(value)
+        torch.diagonal(want, offset=offset).add_(value)
+    np.testing.assert_array_equal(to_numpy(x), want.numpy())
