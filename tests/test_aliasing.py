@@ -277,3 +277,15 @@ def test_linalg_diagonal_is_a_view_as_torch_diagonal(target):
         pg.linalg.diagonal(x, offset=offset).add_(value)
         torch.diagonal(want, offset=offset).add_(value)
     np.testing.assert_array_equal(to_numpy(x), want.numpy())
+
+
+def test_an_op_whose_backward_reads_its_output_keeps_it_through_a_recorded_update(target64):
+    """exp's backward reads its output: y[0] = 5 (recorded) keeps the old output for it, so the
+    gradient is exp(x) off index 0 and 0 there (PyTorch raises here instead; a no_grad write raises)."""
+    data = np.array([0.5, -1.0, 2.0])
+    x = target64.tensor(data, requires_grad=True)
+    y = pg.exp(x)
+    y[0] = 5.0
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(y), [5.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), [0.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
