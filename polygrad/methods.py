@@ -21,7 +21,7 @@ import inspect
 import math
 from collections import namedtuple
 
-from . import ops, standard
+from . import linalg, ops, standard
 from .creation import asarray, empty, full, ones, resolve_dtype, tensor, zeros
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
@@ -342,6 +342,11 @@ def split(self, split_size_or_sections, dim=0):
 
 def unbind(self, dim=0):
     return tuple(_along(self, dim, i) for i in range(self.shape[dim]))
+
+
+def diagonal(self, offset=0, dim1=0, dim2=1):
+    """PyTorch's diagonal: a view of the (dim1, dim2) diagonals, along a new last dim."""
+    return linalg.diagonal(movedim(self, (dim1, dim2), (-2, -1)), offset=offset)
 
 
 def repeat(self, *sizes):
@@ -796,7 +801,7 @@ _METHODS = {
     "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "expand_as": expand_as,
     "reshape": reshape, "view": reshape, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
     "t": t, "transpose": transpose, "permute": permute, "movedim": movedim, "moveaxis": movedim,
-    "chunk": chunk, "split": split, "unbind": unbind, "repeat": repeat, "tile": tile, "flip": flip,
+    "chunk": chunk, "split": split, "unbind": unbind, "diagonal": diagonal, "repeat": repeat, "tile": tile, "flip": flip,
     "roll": roll, "cumsum": cumsum, "cumprod": cumprod,
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "scatter_reduce": scatter_reduce,
     "index_select": index_select, "index_add": index_add, "masked_fill": masked_fill,
@@ -910,7 +915,7 @@ FUNCTIONS.update({name: _function_of(name) for name in (
     "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
     "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
-    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill",
+    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill", "diagonal",
 )})
 FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
                  stack=torch_face(ops.stack, stack, tensor_first=False))

@@ -289,3 +289,16 @@ def test_an_op_whose_backward_reads_its_output_keeps_it_through_a_recorded_updat
     y.sum().backward()
     np.testing.assert_allclose(to_numpy(y), [5.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
     np.testing.assert_allclose(to_numpy(x.grad), [0.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
+
+
+@needs_torch
+def test_tensor_diagonal_is_a_view_as_in_torch(target):
+    data = np.arange(24.0).reshape(2, 3, 4)
+    for offset, dim1, dim2 in ((0, 0, 1), (1, 1, 2), (-1, 2, 0), (0, -1, -2)):
+        x, want = target.tensor(data), torch.tensor(data)
+        np.testing.assert_array_equal(to_numpy(x.diagonal(offset, dim1, dim2)), want.diagonal(offset, dim1, dim2).numpy())
+        x.diagonal(offset, dim1, dim2).mul_(-1.0)
+        pg.diagonal(x, offset, dim1, dim2).add_(0.5)
+        want.diagonal(offset, dim1, dim2).mul_(-1.0)
+        torch.diagonal(want, offset, dim1, dim2).add_(0.5)
+        np.testing.assert_array_equal(to_numpy(x), want.numpy())
