@@ -63,7 +63,7 @@ def update(t, name, compute, operands=(), reads_old=True):
         _write_result(t, _fit(t, name, compute(t)))
         return t
     if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
-        engine._retake_view(t)
+        engine.retake_view(t)
     family = [t]
     while family[-1]._view is not None:
         family.append(family[-1]._view[0])
@@ -199,7 +199,7 @@ def _write_up(t):
 
 
 def _reads_out(op):
-    return op is not None and op.inputs is not None and engine._reads(op, "out")
+    return op is not None and op.inputs is not None and engine.reads(op, "out")
 
 
 def _rebase(t, olds, new, since):
