@@ -200,7 +200,7 @@ class Operation:
         # The output is not kept: the walk reaches an operation through its output tensor.
         for t in inputs:
             if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
-                _retake_view(t)  # its base took a new value in place since: use the view of that
+                retake_view(t)  # its base took a new value in place since: use the view of that
                 out._seq = next(creation_counter)  # made after the view taken again
         self.primitive = primitive
         self.inputs = inputs
@@ -241,12 +241,13 @@ creation_counter = itertools.count()  # every tensor's `_seq` (see toposort)
 # one as `_prior = (since, node)`: operations that used the tensor before version `since`
 # are routed to `node` (see node_at). `_vc[1]` is the version at which a recorded in-place
 # update last gave the family new graph nodes: a view made before it is taken again
-# (_retake_view) the next time it is used, so it stands for the base's new value.
+# (retake_view) the next time it is used, so it stands for the base's new value.
 def snapshot(t, values):
     """A graph node standing for t as it is now, so that t can take another node.
 
-    values: a copy of t's array (what the node's own readers see), or t's array itself
-    when nothing may read it (its version is then -1, which no operation recorded)."""
+    values: a copy of t's array where a backward reads the node's value, else t's array itself.
+    Its version is -1, which no operation recorded: an operation that used t before and reads
+    its value refuses to run backward (engine._reroute), as PyTorch's saved tensors do."""
     node = Tensor._wrap(values, t.device)
     node.requires_grad, node._op, node._seq, node.tangent = t.requires_grad, t._op, t._seq, t.tangent
     node._vc = [-1, -1]
@@ -263,7 +264,8 @@ def node_at(t, version):
     return t
 
 
-def _retake_view(t):
+def retake_view(t):
+    """View t stands for its base's present node from now on; its old node serves earlier users."""
     base, primitive, params = t._view
     since = t._vc[0]
     t._prior = (since, snapshot(t, t.array))  # earlier users of t: the view of the base's old value
@@ -412,11 +414,12 @@ def toposort(roots, requiring_grad_only=True):
 _creation_order = operator.attrgetter("_seq")  # a C-level key: no Python call per tensor
 
 
-def _reads(op, position):
+def reads(op, position):
+    """Whether op's backward reads the value at `position` (an input's index, or "out")."""
     saves = op.primitive.saves
     if saves is None:
         return True
-    return any(position in reads and op.inputs[j].requires_grad for j, reads in saves.items())
+    return any(position in read and op.inputs[j].requires_grad for j, read in saves.items())
 
 
 def _reroute(op):
@@ -429,7 +432,7 @@ def _reroute(op):
         if t._vc[0] == version:
             continue
         node = node_at(t, version)
-        if node._vc[0] != version and _reads(op, position):
+        if node._vc[0] != version and reads(op, position):
             raise InplaceModificationError(
                 f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place after it was saved "
                 f"for backward (version {version} -> {t._vc[0]}): one of the variables needed for gradient "
@@ -445,7 +448,7 @@ def _check_op(op, out):
             f"{op.primitive.name}: trying to backward through a graph that was already freed; "
             "pass retain_graph=True to the first backward() to go through it again"
         )
-    if out._vc[0] != op.out_version and _reads(op, "out"):
+    if out._vc[0] != op.out_version and reads(op, "out"):
         raise InplaceModificationError(
             f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
             f"(version {op.out_version} -> {out._vc[0]}), and its backward needs the original: one of the "

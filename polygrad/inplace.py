@@ -54,19 +54,23 @@ def records(t, operands):
     return False
 
 
-def update(t, name, compute, operands=()):
-    """t takes the value `compute(old)` in its own buffer; old stands for t's present value."""
+def update(t, name, compute, operands=(), reads_old=True):
+    """t takes the value `compute(old)` in its own buffer; old stands for t's present value.
+
+    reads_old=False: the recorded update's backward never reads old's values (setitem, fill_)."""
     refuse_leaf(t, name)
     if not records(t, operands):
         _write_result(t, _fit(t, name, compute(t)))
         return t
     if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
-        engine._retake_view(t)
+        engine.retake_view(t)
     family = [t]
     while family[-1]._view is not None:
         family.append(family[-1]._view[0])
-    # the nodes for the present values, with copies of them: the update's own rules may read them
-    olds = {id(a): engine.snapshot(a, a.xp.asarray(a.array, copy=True)) for a in family}
+    # the nodes for the present values, with copies of them where a backward reads them: the
+    # update's own rules, or those of the operation that made the value (exp's reads its output)
+    olds = {id(a): engine.snapshot(a, a.xp.asarray(a.array, copy=True) if (a is t and reads_old) or _reads_out(a._op)
+                                   else a.array) for a in family}
     new = _fit(t, name, compute(olds[id(t)]))
     _write_result(t, new)
     since = t._vc[0]
@@ -85,14 +89,14 @@ def assign(t, data, name):
         _write(t, data)
         return t
     value = Tensor._wrap(t.xp.broadcast_to(data, t.shape), t.device)
-    return update(t, name, lambda old: value)
+    return update(t, name, lambda old: value, reads_old=False)
 
 
 def setitem(t, key, value):
     """t[key] = value, into t's buffer; recorded (PyTorch's index_put_) when t or value requires grad."""
     source = value if isinstance(value, Tensor) else ops.asarray_like(value, t)
     if records(t, (source,)):
-        return update(t, "setitem", lambda old: index_put(old, key, source), (source,))
+        return update(t, "setitem", lambda old: index_put(old, key, source), (source,), reads_old=False)
     refuse_leaf(t, "setitem")
     raw = ops.raw_key(key, t, "setitem")
     data = source.array if source.array.dtype == t.array.dtype else ops.astype(source, t.array.dtype).array
@@ -194,12 +198,16 @@ def _write_up(t):
         t = base
 
 
+def _reads_out(op):
+    return op is not None and op.inputs is not None and engine.reads(op, "out")
+
+
 def _rebase(t, olds, new, since):
     """t's graph node becomes the one of `new` (its value now); through a view, the base's
     node becomes the view rule applied to its old node, and t is the view of that."""
     old = olds[id(t)]
     if old._op is not None and old._op.out_version == since - 1:
-        old._op.out_version = -1  # the copy holds the output its rules may read
+        old._op.out_version = -1  # old holds that output as it was (a copy, where its rules read it)
     t._prior = (since, old)
     if t._view is not None:
         base, primitive, params = t._view

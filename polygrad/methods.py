@@ -359,6 +359,11 @@ def unbind(self, dim=0):
     return tuple(_along(self, dim, i) for i in range(self.shape[dim]))
 
 
+def diagonal(self, offset=0, dim1=0, dim2=1):
+    """PyTorch's diagonal: a view of the (dim1, dim2) diagonals, along a new last dim."""
+    return linalg.diagonal(movedim(self, (dim1, dim2), (-2, -1)), offset=offset)
+
+
 def repeat(self, *sizes):
     """Tile the tensor `sizes[i]` times along dim i (extra leading sizes add dims), as PyTorch's repeat."""
     sizes = _sizes(sizes)
@@ -825,7 +830,7 @@ _METHODS = {
     "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "expand_as": expand_as,
     "reshape": reshape, "view": reshape, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
     "t": t, "transpose": transpose, "permute": permute, "movedim": movedim, "moveaxis": movedim,
-    "chunk": chunk, "split": split, "unbind": unbind, "repeat": repeat, "tile": tile, "flip": flip,
+    "chunk": chunk, "split": split, "unbind": unbind, "diagonal": diagonal, "repeat": repeat, "tile": tile, "flip": flip,
     "roll": roll, "cumsum": cumsum, "cumprod": cumprod,
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "scatter_reduce": scatter_reduce,
     "index_select": index_select, "index_add": index_add, "masked_fill": masked_fill,
@@ -939,7 +944,7 @@ FUNCTIONS.update({name: _function_of(name) for name in (
     "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
     "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
-    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill",
+    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill", "diagonal",
 )})
 FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
                  stack=torch_face(ops.stack, stack, tensor_first=False))

@@ -267,3 +267,38 @@ def test_compiled_in_place_and_aliasing_match_eager(target):
     for got, want in zip(compiled, eager, strict=True):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=target.tol, atol=target.tol)
+
+
+@needs_torch
+def test_linalg_diagonal_is_a_view_as_torch_diagonal(target):
+    x = target.tensor(np.zeros((3, 4)))
+    want = torch.zeros(3, 4, dtype=torch.float64)
+    for offset, value in ((0, 1.0), (1, 2.0), (-1, 3.0)):
+        pg.linalg.diagonal(x, offset=offset).add_(value)
+        torch.diagonal(want, offset=offset).add_(value)
+    np.testing.assert_array_equal(to_numpy(x), want.numpy())
+
+
+def test_an_op_whose_backward_reads_its_output_keeps_it_through_a_recorded_update(target64):
+    """exp's backward reads its output: y[0] = 5 (recorded) keeps the old output for it, so the
+    gradient is exp(x) off index 0 and 0 there (PyTorch raises here instead; a no_grad write raises)."""
+    data = np.array([0.5, -1.0, 2.0])
+    x = target64.tensor(data, requires_grad=True)
+    y = pg.exp(x)
+    y[0] = 5.0
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(y), [5.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), [0.0, np.exp(-1.0), np.exp(2.0)], rtol=1e-12)
+
+
+@needs_torch
+def test_tensor_diagonal_is_a_view_as_in_torch(target):
+    data = np.arange(24.0).reshape(2, 3, 4)
+    for offset, dim1, dim2 in ((0, 0, 1), (1, 1, 2), (-1, 2, 0), (0, -1, -2)):
+        x, want = target.tensor(data), torch.tensor(data)
+        np.testing.assert_array_equal(to_numpy(x.diagonal(offset, dim1, dim2)), want.diagonal(offset, dim1, dim2).numpy())
+        x.diagonal(offset, dim1, dim2).mul_(-1.0)
+        pg.diagonal(x, offset, dim1, dim2).add_(0.5)
+        want.diagonal(offset, dim1, dim2).mul_(-1.0)
+        torch.diagonal(want, offset, dim1, dim2).add_(0.5)
+        np.testing.assert_array_equal(to_numpy(x), want.numpy())

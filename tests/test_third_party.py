@@ -87,3 +87,22 @@ def test_scikit_learn_pca_differentiates(target64):
             return PCA(n_components=2, svd_solver="full").fit_transform(x)
 
     check_backward(target64, f)
+
+
+def test_scipy_tanhsinh_and_find_root_write_through_sibling_views():
+    """Their work arrays are updated through views (`work.x1[i] = work.x3[i]`): each view must see the others.
+
+    NumPy backend only: on array-api-strict scipy makes some arrays on polygrad's default backend, and
+    on torch `zero[mask]` of a 0-d tensor with a 0-d mask fails in getitem (neither is about aliasing)."""
+    pytest.importorskip("scipy.optimize.elementwise")
+    _scipy_special()
+    from scipy.integrate import tanhsinh
+    from scipy.optimize.elementwise import find_root
+
+    def make(values):
+        return pg.tensor(values, dtype="float64", backend="numpy")
+
+    integral = tanhsinh(lambda x: x * x, make([0.0, 0.0]), make([1.0, 2.0])).integral
+    np.testing.assert_allclose(integral.numpy(), [1 / 3, 8 / 3], rtol=1e-12)
+    root = find_root(lambda x: x * x - 2.0, (make([0.0, 1.0]), make([3.0, 4.0]))).x
+    np.testing.assert_allclose(root.numpy(), [np.sqrt(2.0)] * 2, rtol=1e-10)
