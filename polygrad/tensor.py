@@ -422,7 +422,7 @@ class Tensor:
         def compute(old):
             if not (engine.state.grad_enabled and (old.requires_grad or source.requires_grad)):
                 data = self.xp.asarray(old.array, copy=True)
-                data[key] = ops.astype(source, self.array.dtype).array if source.array.dtype != data.dtype else source.array
+                data[_spelled_out(key)] = ops.astype(source, self.array.dtype).array if source.array.dtype != data.dtype else source.array
                 return Tensor._wrap(data, self.device)
             return ops.assign_slice(old, source, key)
 
@@ -589,6 +589,14 @@ class Tensor:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+
+def _spelled_out(key):
+    """A basic key with the axes it leaves out spelled as `...`, as the standard wants (x[0] of a matrix)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(p is Ellipsis or not (p is None or isinstance(p, (int, slice))) for p in parts):
+        return key  # it has its ellipsis already, or holds arrays (which the standard takes without one)
+    return parts + (Ellipsis,)
 
 
 def _unpickle(cls, host, backend, device, dtype, requires_grad):
