@@ -422,7 +422,8 @@ class Tensor:
         def compute(old):
             if not (engine.state.grad_enabled and (old.requires_grad or source.requires_grad)):
                 data = self.xp.asarray(old.array, copy=True)
-                data[_spelled_out(key)] = ops.astype(source, self.array.dtype).array if source.array.dtype != data.dtype else source.array
+                cast = source.array.dtype != data.dtype
+                data[_spelled_out(key)] = ops.astype(source, self.array.dtype).array if cast else source.array
                 return Tensor._wrap(data, self.device)
             return ops.assign_slice(old, source, key)
 
