@@ -22,13 +22,14 @@ def gelu(x, approximate="none"):
 
 
 def _negative_part_expm1(x, alpha, scale=1.0):
-    """alpha (exp(x / scale) - 1) for x <= 0 and 0 above: exp sees x <= 0 only. At x == 0 the
-    slope is the negative branch's, alpha / scale (PyTorch's elu_backward takes x <= 0 there)."""
-    return ops.expm1(ops.where(x > 0, 0.0, x) * (1 / scale)) * alpha
+    """alpha (exp(x / scale) - 1) for x <= 0 and 0 elsewhere (NaN included): exp sees x <= 0 only.
+    At x == 0 the slope is the negative branch's, alpha / scale (PyTorch's elu_backward takes
+    x <= 0 there, and the positive branch for NaN)."""
+    return ops.expm1(ops.where(x <= 0, x, 0.0) * (1 / scale)) * alpha
 
 
 def elu(x, alpha=1.0):
-    return ops.where(x > 0, x, _negative_part_expm1(x, alpha))
+    return ops.where(x <= 0, _negative_part_expm1(x, alpha), x)
 
 
 def selu(x):

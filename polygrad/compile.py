@@ -16,10 +16,13 @@ the start, and writes back every tensor whose data changed.
 
 What the program assumes is checked on every call (the guards): the shapes,
 dtypes, devices, backends and requires_grad of the arguments and of every
-captured tensor, whether gradients exist, the optimizer state's keys, each
-module's train/eval mode, grad mode and forward mode, and non-tensor arguments
-by value. A call that fails them traces again (a bounded cache of programs, a
-warning when a function keeps retracing). Numbers in optimizer param groups and
+captured tensor, whether gradients exist, the optimizer state's keys and whether
+it owns its parameters' arrays, each module's train/eval mode and plain attributes,
+the plain globals and closure variables the function reads, grad mode and forward
+mode, non-tensor arguments by value, and shapes that depend on values (nonzero,
+boolean masks: recomputed from the inputs before the replay writes anything).
+A call that fails them traces again (a bounded cache of programs, a warning
+when a function keeps retracing). Numbers in optimizer param groups and
 state (lr, Adam's step count) are symbols: they are read fresh on each replay
 and updated numbers are written back; Python control flow on them becomes a
 guard. Random draws are recorded as draws, so dropout gets fresh numbers on
@@ -45,7 +48,7 @@ import types
 import warnings
 import weakref
 
-from . import backends, engine, fusion
+from . import backends, engine, fusion, guards
 from . import random as _random
 from .errors import describe, dtype_name
 from .tensor import Tensor
@@ -60,7 +63,7 @@ class TraceError(RuntimeError):
 _active = None  # the _Trace being recorded
 _lock = threading.Lock()
 _RETRACE = object()  # what a program returns when a guard on a number fails
-_MISSING = object()
+_MISSING = guards.MISSING
 
 
 def _called_from_polygrad():
@@ -448,6 +451,9 @@ class _Trace:
         self.steps.append(_Step(names, self.used, pure, f"{target} = {call}", elementwise))
         self.producer.update((name, self.steps[-1]) for name in names)
         tracers = [Tracer(r, n, self) for r, n in zip(outputs, names)]
+        if _shape_depends_on_values(fn, args):
+            for tracer in tracers:
+                self.shape_guard(tracer, getattr(fn, "__name__", "indexing"))
         if outputs[0] is result:
             return tracers[0]
         return result._make(tracers) if hasattr(result, "_make") else type(result)(tracers)
@@ -470,6 +476,19 @@ class _Trace:
         self.guards.append((moved, f"if {check} != {self.expr(host) if type(host) is not list else self.const(host)}: "
                                    "return _RETRACE"))
         return value
+
+    def shape_guard(self, tracer, what):
+        """A shape read off values (nonzero: x[x > 0]) is checked at the start of every replay, which
+        traces again when it differs; where those values are only made after the program writes in
+        place, no early check is possible: TraceError, naming the user's line."""
+        moved = self._chain(tracer.name)
+        if moved is None:
+            raise TraceError(
+                f"pg.compile: {what} gives a shape that depends on tensor values (at {engine._user_site()}), and "
+                "those values are computed after this function updates tensors in place, so no replay can check "
+                "it before writing: compute that part outside the compiled function")
+        shape = tuple(tracer.value.shape)
+        self.guards.append((moved, f"if tuple({tracer.name}.shape) != {shape!r}: return _RETRACE"))
 
     def _chain(self, name):
         """The pure steps computing `name` from the inputs, if none of those inputs has been written yet."""
@@ -510,6 +529,19 @@ class _Trace:
         for step in steps:
             text += step if isinstance(step, str) and step.startswith(".") else f"[{self.expr(step)}]"
         return text
+
+
+# calls whose result's shape depends on the values of their inputs, not only on their shapes
+_VALUE_SHAPED = {"nonzero", "argwhere", "unique_values", "unique_counts", "unique_inverse", "unique_all"}
+
+
+def _shape_depends_on_values(fn, args):
+    if getattr(fn, "__name__", None) in _VALUE_SHAPED:
+        return True
+    if fn is not operator.getitem:
+        return False
+    keys = args[1] if isinstance(args[1], tuple) else (args[1],)  # a boolean mask picks as many as it holds
+    return any(isinstance(k, Tracer) and dtype_name(k.dtype) == "bool" for k in keys)
 
 
 # ------------------------------------------------------------------ while tracing
@@ -644,14 +676,20 @@ class _Holders:
 
     def __init__(self):
         self.modules, self.optimizers, self.tensors = [], [], []
+        self.values = []  # (where, read): Python values the function reads (globals, closure cells, attributes)
         self._seen = set()
+
+    def watch(self, where, read):
+        """Guard a plain value (number, string, None, or a tuple, list or dict of them): read() at every call."""
+        if guards.plain(read()) is not guards.NOT_PLAIN:
+            self.values.append((where, read))
 
     def add(self, obj, depth=4):
         from .nn.module import Module
         from .optim import Optimizer
 
-        if id(obj) in self._seen or depth < 0 or isinstance(obj, (type, types.ModuleType)):
-            return
+        if id(obj) in self._seen or depth < 0 or isinstance(obj, (type, types.ModuleType, Compiled)):
+            return  # (a compiled function's own bookkeeping changes at every call: not what it reads)
         self._seen.add(id(obj))
         if isinstance(obj, Tensor):
             self.tensors.append(obj)
@@ -663,7 +701,8 @@ class _Holders:
             for item in obj:
                 self.add(item, depth - 1)
         elif isinstance(obj, dict):
-            for item in obj.values():
+            for key, item in obj.items():
+                self.watch((obj, key), functools.partial(obj.get, key, _MISSING))
                 self.add(item, depth - 1)
         elif isinstance(obj, functools.partial):
             for item in (obj.func, *obj.args, *obj.keywords.values()):
@@ -672,16 +711,20 @@ class _Holders:
             self.add(obj.__self__, depth)
             self.add(obj.__func__, depth)
         elif isinstance(obj, types.FunctionType):
-            for cell in obj.__closure__ or ():
+            ours = obj.__module__ and obj.__module__.startswith("polygrad")
+            for name, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
                 try:
                     self.add(cell.cell_contents, depth - 1)
                 except ValueError:  # an empty cell
-                    pass
+                    continue
+                if not ours:
+                    self.watch((obj, ".__closure__", name), functools.partial(guards.cell_value, cell))
             for item in (*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()):
                 self.add(item, depth - 1)
-            if not obj.__module__ or not obj.__module__.startswith("polygrad"):
+            if not ours:
                 for name in _global_names(obj.__code__):
                     if name in obj.__globals__:
+                        self.watch((obj, ".__globals__", name), functools.partial(obj.__globals__.get, name, _MISSING))
                         self.add(obj.__globals__[name], depth - 1)
         elif hasattr(obj, "__dict__"):
             self.add(vars(obj), depth - 1)
@@ -743,6 +786,12 @@ def _signature(args, holders):
             items.append(((_ARGS, i), tuple(_hashable(a) if not isinstance(a, Tensor) else "tensor" for a in arg)))
     for m in holders.modules:
         items.append(((m, ".training"), m.training))
+        for name, value in vars(m).items():  # module.scale = 10.0, dropout.p = 0: a new program
+            if name not in guards.MODULE_INTERNALS:
+                snapshot = guards.plain(value)
+                if snapshot is not guards.NOT_PLAIN:
+                    items.append(((m, "." + name), snapshot))
+    items += [(where, guards.plain(read())) for where, read in holders.values]
     for opt in holders.optimizers:
         for g, group in enumerate(opt.param_groups):
             for key, value in group.items():
@@ -753,6 +802,10 @@ def _signature(args, holders):
                 if not isinstance(value, Tensor):
                     items.append(((opt, ".state", p, key), _kind_of_number(value)))
         items.append(((opt, ".state"), tuple(positions.get(id(p)) for p in opt.state)))
+        # whether each parameter still holds the array the optimizer made its own: a program writes into it
+        # in place, so one rebound since (load_state_dict, copy_) needs a trace that copies it first
+        owned = getattr(opt, "_owned", {})
+        items.append(((opt, "._owned"), tuple(owned.get(p) is _DATA.__get__(p, Tensor) for p in opt._params())))
     return items
 
 
@@ -1037,7 +1090,7 @@ class Compiled:
         holders = _Holders()
         holders._seen = set(self._holders._seen)
         holders.modules, holders.optimizers = list(self._holders.modules), list(self._holders.optimizers)
-        holders.tensors = list(self._holders.tensors)
+        holders.tensors, holders.values = list(self._holders.tensors), list(self._holders.values)
         for arg in args:
             if not isinstance(arg, Tensor):
                 holders.add(arg, 2)
@@ -1099,7 +1152,21 @@ def _is_grad(where):
 def compile(fn=None, *, max_programs=8, fuse=False):
     """Trace `fn` on its first call, replay the recorded backend calls on later ones.
 
-    See the module docstring for what is recorded and what is checked. Usable
+    The rule: every Python value the trace depends on is either guarded (a call where it
+    differs traces again) or refused at trace time with a TraceError naming your line;
+    none is silently baked in. Guarded: the shapes, dtypes, devices and requires_grad of
+    every tensor reached; non-tensor arguments; modules' train/eval mode and their plain
+    attributes (`module.scale = 10.0`, `dropout.p = 0`); the globals and closure
+    variables of the functions reached, and plain values in objects they reach (numbers,
+    strings, None, and tuples, lists and dicts of them); a shape read off values
+    (`x[x > 0]`, its `.numel()`), recomputed before each replay writes anything; whether
+    each optimizer still owns its parameters' arrays (after load_state_dict). Optimizer
+    hyperparameters and state numbers are read fresh instead. Refused: reading a traced
+    value in your code (`.item()`, `bool(t)`, `float(t)`, printing), and a value-shaped
+    result of tensors the function has already updated in place. Other objects (instances
+    without plain attributes, say) are taken to be unchanged.
+
+    See the module docstring for what is recorded. Usable
     as a decorator, with or without arguments. `fuse=True` finds the program's
     elementwise groups (`programs[...].fusions`) and, on CuPy, replays each as one
     kernel (polygrad.fusion).

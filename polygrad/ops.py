@@ -95,6 +95,8 @@ def _operands(args, promotion=None):
     operands = args
     for a in args:
         if not isinstance(a, Tensor):
+            if promotion == "true_divide":  # an int divides as the float it is (uint8 / -1 is -3.0, not / 255)
+                args = [float(a) if type(a) is int else a for a in args]
             operands = _join(args)
             break
     if not promotion or (promotion == "mixed" and len(operands) == 2 and operands[0].device is operands[1].device

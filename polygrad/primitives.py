@@ -690,8 +690,7 @@ def _floor_divide(xp, a, b):
 defprim("floor_divide", _floor_divide, promotion="mixed")
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
               "bitwise_right_shift", "logical_xor", "nextafter"):
-    defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name),
-            promotion="mixed" if _name == "nextafter" else None)
+    defprim(_name, (lambda name: lambda xp, a, b: getattr(xp, name)(a, b))(_name), promotion="mixed")
 for _name in ("bitwise_invert", "signbit"):
     defprim(_name, (lambda name: lambda xp, x: getattr(xp, name)(x))(_name))
 defprim("all", lambda xp, x, *, axis=None, keepdims=False: xp.all(x, axis=axis, keepdims=keepdims))

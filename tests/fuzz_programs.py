@@ -89,7 +89,17 @@ OPS = {
     "unsqueeze_sum": (1, lambda ns, F, a: a.unsqueeze(0).sum(0)),
     "expand": (1, lambda ns, F, a: a[:, :1].expand(a.shape[0], 3)),
     "concat": (2, lambda ns, F, a, b: ns.cat([a, b.sum(1, keepdim=True)], dim=1)),
+    # in place (on a copy: the inputs are leaves)
+    "add_": (2, lambda ns, F, a, b: a.clone().add_(b, alpha=0.5)),
+    "mul_": (1, lambda ns, F, a: a.clone().mul_(a)),
+    "clamp_": (1, lambda ns, F, a: a.clone().clamp_(-1.0, 0.5)),
+    "setitem": (2, lambda ns, F, a, b: _set_first_row(a.clone(), b)),
+    # linear algebra
+    "inv_spd": (1, lambda ns, F, a: ns.linalg.inv(a @ a.transpose(0, 1) + ns.diag(a.new_ones((a.shape[0],))))),
+    "einsum": (2, lambda ns, F, a, b: ns.einsum("ij,kj->ik", a, b)),
+    "diag_sum": (1, lambda ns, F, a: _2d(ns.diag(a).sum())),
     # nn.functional
+    "conv1d": (1, lambda ns, F, a: F.conv1d(a[None], a.new_ones((1, a.shape[0], 2)) * 0.3, padding=1)[0]),
     "layer_norm": (1, lambda ns, F, a: F.layer_norm(a, (a.shape[1],))),
     "linear": (1, lambda ns, F, a: F.linear(a, a.new_ones((2, a.shape[1])) * 0.5)),
     "max_pool1d": (1, lambda ns, F, a: F.max_pool1d(a[None], 2, 1, ceil_mode=True)[0] if a.shape[1] > 1 else a),
@@ -101,6 +111,24 @@ OPS = {
     "bce_logits": (2, lambda ns, F, a, b: _2d(F.binary_cross_entropy_with_logits(a, ns.sigmoid(b)))),
     "cross_entropy": (1, lambda ns, F, a: _2d(F.cross_entropy(a, a.new_zeros((a.shape[0],), dtype=ns.int64)))),
 }
+
+
+def _set_first_row(c, b):
+    c[0] = b[0] * 0.5 if b.shape[1:] == c.shape[1:] else 0.25
+    return c
+
+
+# The op list of the first run, whose seeds the named regressions of tests/test_fuzz.py replay:
+# ops added since do not change those programs.
+FIRST_RUN_OPS = (
+    "abs", "add", "amin", "atan", "atan2", "avg_pool1d", "bce_logits", "celu", "clamp", "concat", "cross_entropy",
+    "cube", "cumprod", "cumsum", "div", "elu", "exp_tanh", "expand", "flip", "gather", "gelu", "hardsigmoid",
+    "hardswish", "hardtanh", "index", "l1", "layer_norm", "leaky_relu", "linear", "log1p_abs", "log_softmax",
+    "logsumexp", "matmul", "max_all", "max_dim", "max_pool1d", "maximum", "mean", "median", "median_dim",
+    "minimum", "mse", "mul", "neg", "norm", "norm_dim", "pad", "pow", "pow0", "prod", "reciprocal", "relu",
+    "relu6", "reshape", "scalar_affine", "selu", "sigmoid", "silu", "sin", "slice", "smooth_l1", "softmax",
+    "softplus", "sqrt_abs", "square", "sub", "sum", "tanh", "transpose", "unsqueeze_sum", "var", "where",
+)
 
 
 @dataclass

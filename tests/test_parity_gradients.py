@@ -33,6 +33,8 @@ CASES = {
     "hardsigmoid_slope_at_bounds_is_0": (lambda ns, F, a: F.hardsigmoid(a), x(*KINKS)),
     "hardswish_slope_at_bounds": (lambda ns, F, a: F.hardswish(a), x(*KINKS)),
     "relu_slope_at_0_is_0": (lambda ns, F, a: F.relu(a), x(*KINKS)),
+    "elu_family_at_nan_take_the_positive_slope": (
+        lambda ns, F, a: F.elu(a) + F.selu(a) + F.celu(a, 2.0) + F.relu(a), x(NAN, -1.0, 0.0, 1.0)),
     "leaky_relu_slope_at_0_is_the_negative_slope": (lambda ns, F, a: F.leaky_relu(a, 0.1), x(*KINKS)),
     "clamp_slope_at_bounds_is_1": (lambda ns, F, a: a.clamp(-1.0, 1.0), x(*KINKS)),
     "prelu_slope_at_0_is_the_weight": (lambda ns, F, a, w: F.prelu(a, w), x(*KINKS), x(0.25)),

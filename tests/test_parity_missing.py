@@ -98,3 +98,31 @@ def test_module_hooks_as_torch(target64, remove):
     np.testing.assert_allclose(logs[0][-1][2], logs[1][-1][2], rtol=1e-10)
     for got, want in zip(*grads):
         np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_lbfgs_state_dict_saves_loads_and_continues_as_torch(target64, tmp_path):
+    """pg.save(LBFGS(...).state_dict()) used to raise (raw arrays in its history); saved, loaded into a
+    fresh optimizer and stepped on, it follows the same path as torch's LBFGS does uninterrupted."""
+    if torch is None:
+        pytest.skip("torch is not installed")
+    (ours,), (theirs,) = inputs_on(target64, [([0.0, 1.0, 2.0], None, True)])
+    other = torch.optim.LBFGS([theirs], max_iter=3)
+    mine = pg.optim.LBFGS([ours], max_iter=3)
+
+    def closure(opt, p, ns):
+        def evaluate():
+            opt.zero_grad()
+            loss = ((p - 1.5) ** 4).sum() + (p * p).sum()
+            loss.backward()
+            return loss
+        return evaluate
+
+    mine.step(closure(mine, ours, pg))
+    other.step(closure(other, theirs, torch))
+    pg.save(mine.state_dict(), tmp_path / "lbfgs.pt")
+    fresh = pg.nn.Parameter(ours.detach().clone())
+    resumed = pg.optim.LBFGS([fresh], max_iter=3)
+    resumed.load_state_dict(pg.load(tmp_path / "lbfgs.pt"))
+    resumed.step(closure(resumed, fresh, pg))
+    other.step(closure(other, theirs, torch))
+    np.testing.assert_allclose(fresh.detach().numpy(), theirs.detach().numpy(), rtol=1e-8, atol=1e-10)
