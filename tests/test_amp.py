@@ -450,3 +450,35 @@ def test_grad_scaler_with_a_compiled_forward_and_backward_matches_eager(compiled
     eager, other = run(False), run(compiled)
     assert eager[0] == other[0] == [4.0, 8.0, 8.0, 16.0, 16.0, 32.0]
     np.testing.assert_allclose(other[1], eager[1], rtol=1e-6)
+
+
+@needs_torch
+def test_parameters_are_cast_once_per_region_and_never_stale():
+    """As torch's autocast cache: an RNN-like reuse of a weight gives torch's values and gradients; a
+    weight changed in place inside the region is cast again; the cache empties on leaving."""
+    rng = np.random.default_rng(5)
+    w0, x0 = rng.standard_normal((4, 4)).astype(np.float32) / 2, rng.standard_normal((2, 4)).astype(np.float32)
+    w, x = pg.tensor(w0, requires_grad=True), pg.tensor(x0)
+    tw, tx = torch.tensor(w0, requires_grad=True), torch.tensor(x0)
+    with pg.autocast("cpu"):
+        h = x
+        for _ in range(3):
+            h = pg.tanh(h @ w)
+        assert len(autocast_mode._modes.cache) == 1
+        loss = h.float().sum()
+    assert not autocast_mode._modes.cache
+    with torch.autocast("cpu"):
+        th = tx
+        for _ in range(3):
+            th = torch.tanh(th @ tw)
+        expected = th.float().sum()
+    loss.backward()
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=2e-2)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=0, atol=0.02 * np.abs(tw.grad.numpy()).max())
+    with pg.autocast("cpu"):
+        before = (x @ w).float().numpy()
+        with pg.no_grad():
+            w.add_(1.0)
+        after = (x @ w).float().numpy()
+    np.testing.assert_allclose(after - before, np.repeat(x0.sum(axis=1, keepdims=True), 4, axis=1), atol=0.1)
