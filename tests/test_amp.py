@@ -482,3 +482,49 @@ def test_parameters_are_cast_once_per_region_and_never_stale():
             w.add_(1.0)
         after = (x @ w).float().numpy()
     np.testing.assert_allclose(after - before, np.repeat(x0.sum(axis=1, keepdims=True), 4, axis=1), atol=0.1)
+
+
+def test_custom_fwd_casts_inputs_and_custom_bwd_replays_the_forward_state():
+    seen = {}
+
+    class Square(pg.autograd.Function):
+        @staticmethod
+        @pg.amp.custom_fwd(device_type="cpu", cast_inputs=pg.float32)
+        def forward(ctx, x, w):
+            seen["forward"] = (x.dtype, pg.is_autocast_enabled("cpu"), (x @ w).dtype)
+            ctx.save_for_backward(x, w)
+            return x @ w
+
+        @staticmethod
+        @pg.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            x, w = ctx.saved_tensors
+            seen["backward"] = pg.is_autocast_enabled("cpu")
+            return grad @ w.T, x.T @ grad
+
+    x = pg.randn(2, 3).bfloat16().requires_grad_()
+    w = pg.randn(3, 3, requires_grad=True)
+    with pg.autocast("cpu"):
+        y = Square.apply(x, w)
+        assert pg.is_autocast_enabled("cpu")
+    assert seen["forward"] == (pg.float32, False, pg.float32) and y.dtype == pg.float32
+    y.sum().backward()
+    assert seen["backward"] is False and w.grad.dtype == pg.float32
+
+    class Plain(pg.autograd.Function):
+        @staticmethod
+        @pg.amp.custom_fwd(device_type="cpu")
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        @pg.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            seen["plain"] = (pg.is_autocast_enabled("cpu"), pg.get_autocast_dtype("cpu"))
+            return grad * 2
+
+    x = pg.randn(3, requires_grad=True)
+    with pg.autocast("cpu", dtype=pg.float16):
+        out = Plain.apply(x)
+    out.sum().backward()
+    assert seen["plain"] == (True, pg.float16)

@@ -222,3 +222,45 @@ def install(*modules):
             function = getattr(module, name, None)
             if callable(function) and not isinstance(function, type) and not hasattr(function, "autocast_op"):
                 setattr(module, name, region(name, function))
+
+
+# ---------------------------------------------------------------- custom Functions
+def custom_fwd(fwd=None, *, device_type, cast_inputs=None):
+    """Decorate a `pg.autograd.Function`'s forward, as PyTorch's `torch.amp.custom_fwd`.
+
+    With `cast_inputs` (a floating dtype), inside an autocast region of `device_type` the forward gets
+    its floating tensors cast to it and runs with autocast off; without, it runs as called. Either way
+    `custom_bwd` then runs backward under the autocast state forward ran in.
+    """
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    _check_device_type(device_type, "custom_fwd")
+
+    @functools.wraps(fwd)
+    def forward(ctx, *args, **kwargs):
+        ctx.autocast_state = (_modes.enabled[device_type], _modes.dtype[device_type])
+        if cast_inputs is None or not ctx.autocast_state[0]:
+            return fwd(ctx, *args, **kwargs)
+        target = dtypes.get(cast_inputs)
+        ctx.autocast_state = (False, ctx.autocast_state[1])
+        args = [_cast_argument(a, target, device_type) for a in args]
+        kwargs = {k: _cast_argument(v, target, device_type) for k, v in kwargs.items()}
+        with autocast(device_type, enabled=False):
+            return fwd(ctx, *args, **kwargs)
+
+    return forward
+
+
+def custom_bwd(bwd=None, *, device_type):
+    """Decorate the matching backward: it runs under the autocast state its forward ran in."""
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    _check_device_type(device_type, "custom_bwd")
+
+    @functools.wraps(bwd)
+    def backward(ctx, *grads):
+        enabled, dtype = ctx.autocast_state
+        with autocast(device_type, dtype=dtype, enabled=enabled):
+            return bwd(ctx, *grads)
+
+    return backward
