@@ -20,6 +20,19 @@ LOW = ("bfloat16", "float16")
 TOLERANCE = {"float16": 4e-3, "bfloat16": 3e-2}
 
 
+@pytest.fixture(autouse=True)
+def half_capable_default_backend():
+    """Tests on the default backend need one with half dtypes: under --backend array_api_strict, numpy."""
+    try:
+        pg.zeros(1, dtype=pg.float16)
+    except pg.DtypeError:
+        previous = pg.set_default_backend("numpy")
+        yield
+        pg.set_default_backend(previous)
+        return
+    yield
+
+
 @pytest.fixture(params=["numpy", "torch"])
 def amp_backend(request):
     if request.param not in request.config.polygrad_backends:
@@ -437,3 +450,81 @@ def test_grad_scaler_with_a_compiled_forward_and_backward_matches_eager(compiled
     eager, other = run(False), run(compiled)
     assert eager[0] == other[0] == [4.0, 8.0, 8.0, 16.0, 16.0, 32.0]
     np.testing.assert_allclose(other[1], eager[1], rtol=1e-6)
+
+
+@needs_torch
+def test_parameters_are_cast_once_per_region_and_never_stale():
+    """As torch's autocast cache: an RNN-like reuse of a weight gives torch's values and gradients; a
+    weight changed in place inside the region is cast again; the cache empties on leaving."""
+    rng = np.random.default_rng(5)
+    w0, x0 = rng.standard_normal((4, 4)).astype(np.float32) / 2, rng.standard_normal((2, 4)).astype(np.float32)
+    w, x = pg.tensor(w0, requires_grad=True), pg.tensor(x0)
+    tw, tx = torch.tensor(w0, requires_grad=True), torch.tensor(x0)
+    with pg.autocast("cpu"):
+        h = x
+        for _ in range(3):
+            h = pg.tanh(h @ w)
+        assert len(autocast_mode._modes.cache) == 1
+        loss = h.float().sum()
+    assert not autocast_mode._modes.cache
+    with torch.autocast("cpu"):
+        th = tx
+        for _ in range(3):
+            th = torch.tanh(th @ tw)
+        expected = th.float().sum()
+    loss.backward()
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=2e-2)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=0, atol=0.02 * np.abs(tw.grad.numpy()).max())
+    with pg.autocast("cpu"):
+        before = (x @ w).float().numpy()
+        with pg.no_grad():
+            w.add_(1.0)
+        after = (x @ w).float().numpy()
+    np.testing.assert_allclose(after - before, np.repeat(x0.sum(axis=1, keepdims=True), 4, axis=1), atol=0.1)
+
+
+def test_custom_fwd_casts_inputs_and_custom_bwd_replays_the_forward_state():
+    seen = {}
+
+    class Square(pg.autograd.Function):
+        @staticmethod
+        @pg.amp.custom_fwd(device_type="cpu", cast_inputs=pg.float32)
+        def forward(ctx, x, w):
+            seen["forward"] = (x.dtype, pg.is_autocast_enabled("cpu"), (x @ w).dtype)
+            ctx.save_for_backward(x, w)
+            return x @ w
+
+        @staticmethod
+        @pg.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            x, w = ctx.saved_tensors
+            seen["backward"] = pg.is_autocast_enabled("cpu")
+            return grad @ w.T, x.T @ grad
+
+    x = pg.randn(2, 3).bfloat16().requires_grad_()
+    w = pg.randn(3, 3, requires_grad=True)
+    with pg.autocast("cpu"):
+        y = Square.apply(x, w)
+        assert pg.is_autocast_enabled("cpu")
+    assert seen["forward"] == (pg.float32, False, pg.float32) and y.dtype == pg.float32
+    y.sum().backward()
+    assert seen["backward"] is False and w.grad.dtype == pg.float32
+
+    class Plain(pg.autograd.Function):
+        @staticmethod
+        @pg.amp.custom_fwd(device_type="cpu")
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        @pg.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            seen["plain"] = (pg.is_autocast_enabled("cpu"), pg.get_autocast_dtype("cpu"))
+            return grad * 2
+
+    x = pg.randn(3, requires_grad=True)
+    with pg.autocast("cpu", dtype=pg.float16):
+        out = Plain.apply(x)
+    out.sum().backward()
+    assert seen["plain"] == (True, pg.float16)

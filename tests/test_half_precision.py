@@ -208,3 +208,14 @@ def test_torch_bfloat16_numpy_copy_is_ml_dtypes():
     host = x.numpy()
     assert host.dtype == np.dtype(ml_dtypes.bfloat16) and host.tolist() == [1.5, -2.25]
     assert x.to("numpy").dtype == pg.bfloat16 and x.to("numpy").to("torch").dtype == pg.bfloat16
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_pickle_and_deepcopy_keep_the_half_dtype(half_backend, dtype):
+    import copy
+    import pickle
+
+    _needs(half_backend, dtype)
+    x = pg.tensor([1.5, -2.25], backend=half_backend).to(dtype).requires_grad_()
+    for y in (pickle.loads(pickle.dumps(x)), copy.deepcopy(x)):
+        assert y.dtype == dtype and y.requires_grad and y.tolist() == [1.5, -2.25] and y.element_size() == 2

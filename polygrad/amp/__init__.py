@@ -8,10 +8,10 @@ The op lists live in `policy.py`, the region machinery in `autocast_mode.py`, lo
 import functools
 
 from .. import functional, pytorch_face
-from .autocast_mode import autocast, get_autocast_dtype, install, is_autocast_enabled
+from .autocast_mode import autocast, custom_bwd, custom_fwd, get_autocast_dtype, install, is_autocast_enabled
 from .grad_scaler import GradScaler
 
-__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"]
+__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype", "custom_fwd", "custom_bwd"]
 
 install(functional, pytorch_face)
 

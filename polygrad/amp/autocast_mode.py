@@ -25,6 +25,12 @@ class _Modes(threading.local):
     def __init__(self):
         self.enabled = dict.fromkeys(DEVICE_TYPES, False)
         self.dtype = {kind: dtypes.get(policy.DEFAULT_DTYPE[kind]) for kind in DEVICE_TYPES}
+        self.depth = 0  # nested autocast regions entered
+        # As PyTorch: within the outermost region, a float32 leaf that requires grad (a parameter) is cast
+        # to the low dtype once, however often the forward uses it (an RNN's weights, every step):
+        # id -> (parameter, its version, target dtype, the cast). Emptied when the outermost region exits.
+        self.cache = {}
+        self.cache_enabled = True
 
 
 _modes = _Modes()
@@ -55,10 +61,11 @@ class autocast:  # noqa: N801 (PyTorch's name)
 
     A context manager or a decorator; nests (the inner one decides until it exits). An unsupported
     dtype (float64, float32, an integer dtype) warns and disables, as PyTorch does; so does "cuda"
-    where no CUDA device is reachable. `cache_enabled` is accepted; polygrad does not cache casts.
+    where no CUDA device is reachable. `cache_enabled=False` casts parameters anew at every use.
     """
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        self._cache_enabled = True if cache_enabled is None else bool(cache_enabled)
         _check_device_type(device_type, "autocast")
         self.device = device_type
         self.fast_dtype = dtypes.get(policy.DEFAULT_DTYPE[device_type] if dtype is None else dtype)
@@ -73,14 +80,19 @@ class autocast:  # noqa: N801 (PyTorch's name)
         self._saved = []
 
     def __enter__(self):
-        self._saved.append((_modes.enabled[self.device], _modes.dtype[self.device]))
+        self._saved.append((_modes.enabled[self.device], _modes.dtype[self.device], _modes.cache_enabled))
         _modes.enabled[self.device] = self._enabled
         _modes.dtype[self.device] = self.fast_dtype
+        _modes.cache_enabled = self._cache_enabled
+        _modes.depth += 1
         _refresh()
         return self
 
     def __exit__(self, *exc):
-        _modes.enabled[self.device], _modes.dtype[self.device] = self._saved.pop()
+        _modes.enabled[self.device], _modes.dtype[self.device], _modes.cache_enabled = self._saved.pop()
+        _modes.depth -= 1
+        if _modes.depth == 0:
+            _modes.cache.clear()
         _refresh()
         return False
 
@@ -141,9 +153,15 @@ def _plan(name, tensors):
 
 
 def _cast(value, target, device_type):
-    if isinstance(value, Tensor) and _eligible(value, device_type) and value.dtype is not target:
+    if not (isinstance(value, Tensor) and _eligible(value, device_type) and value.dtype is not target):
+        return value
+    if not (_modes.cache_enabled and value.requires_grad and value._op is None and value.dtype == dtypes.float32
+            and target is _modes.dtype[device_type] and engine.state.grad_enabled):
         return value.to(dtype=target)
-    return value
+    hit = _modes.cache.get(id(value))
+    if hit is None or hit[0] is not value or hit[1] != value._version or hit[2] is not target:
+        hit = _modes.cache[id(value)] = (value, value._version, target, value.to(dtype=target))
+    return hit[3]
 
 
 def _cast_primitive(name, inputs):
@@ -204,3 +222,45 @@ def install(*modules):
             function = getattr(module, name, None)
             if callable(function) and not isinstance(function, type) and not hasattr(function, "autocast_op"):
                 setattr(module, name, region(name, function))
+
+
+# ---------------------------------------------------------------- custom Functions
+def custom_fwd(fwd=None, *, device_type, cast_inputs=None):
+    """Decorate a `pg.autograd.Function`'s forward, as PyTorch's `torch.amp.custom_fwd`.
+
+    With `cast_inputs` (a floating dtype), inside an autocast region of `device_type` the forward gets
+    its floating tensors cast to it and runs with autocast off; without, it runs as called. Either way
+    `custom_bwd` then runs backward under the autocast state forward ran in.
+    """
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    _check_device_type(device_type, "custom_fwd")
+
+    @functools.wraps(fwd)
+    def forward(ctx, *args, **kwargs):
+        ctx.autocast_state = (_modes.enabled[device_type], _modes.dtype[device_type])
+        if cast_inputs is None or not ctx.autocast_state[0]:
+            return fwd(ctx, *args, **kwargs)
+        target = dtypes.get(cast_inputs)
+        ctx.autocast_state = (False, ctx.autocast_state[1])
+        args = [_cast_argument(a, target, device_type) for a in args]
+        kwargs = {k: _cast_argument(v, target, device_type) for k, v in kwargs.items()}
+        with autocast(device_type, enabled=False):
+            return fwd(ctx, *args, **kwargs)
+
+    return forward
+
+
+def custom_bwd(bwd=None, *, device_type):
+    """Decorate the matching backward: it runs under the autocast state its forward ran in."""
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    _check_device_type(device_type, "custom_bwd")
+
+    @functools.wraps(bwd)
+    def backward(ctx, *grads):
+        enabled, dtype = ctx.autocast_state
+        with autocast(device_type, dtype=dtype, enabled=enabled):
+            return bwd(ctx, *grads)
+
+    return backward

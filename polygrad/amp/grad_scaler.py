@@ -9,7 +9,9 @@
 
 The scale is kept as a float32 value, as PyTorch keeps it in a float32 tensor, so the sequence
 of scales is PyTorch's bit for bit. Works with every optimizer: it only reads `param_groups` and
-calls `step()`.
+calls `step()`. Under pg.compile, compile the forward and `scaler.scale(loss).backward()` (the scale is
+a tensor updated in place, read afresh by every replay) and call `step`/`update` outside: whether to
+skip depends on the gradients' values, which a compiled program cannot branch on.
 """
 
 import enum
