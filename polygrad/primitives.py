@@ -571,7 +571,7 @@ _unary("asin", lambda xp, out, x: 1 / xp.sqrt(1 - x * x))
 _unary("acos", lambda xp, out, x: -1 / xp.sqrt(1 - x * x))
 _unary("atan", lambda xp, out, x: 1 / (x * x + 1))
 _unary("asinh", lambda xp, out, x: 1 / xp.sqrt(x * x + 1))
-_unary("acosh", lambda xp, out, x: 1 / xp.sqrt(x * x - 1))
+_unary("acosh", lambda xp, out, x: 1 / (xp.sqrt(x - 1) * xp.sqrt(x + 1)))  # the principal branch for complex x
 _unary("atanh", lambda xp, out, x: 1 / (1 - x * x))
 _unary("log2", lambda xp, out, x: 1 / (x * math.log(2)))
 _unary("log10", lambda xp, out, x: 1 / (x * math.log(10)))

@@ -104,6 +104,12 @@ def test_elementwise_against_torch(target64, name):
     check(target64, f, f, *data)
 
 
+@pytest.mark.parametrize("name", ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "log2",
+                                  "log10", "reciprocal", "square", "expm1", "log1p", "sqrt", "exp", "log"])
+def test_every_analytic_function_against_torch(target64, name):
+    check(target64, getattr(pg, name), getattr(torch, name), Z * 0.5)
+
+
 @pytest.mark.parametrize("name", ["sum-mean-prod", "reshape-index-concat", "matmul", "where-flip-roll"])
 def test_reductions_shapes_and_matmul_against_torch(target64, name):
     fs = {
