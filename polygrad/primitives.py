@@ -673,18 +673,18 @@ def _phi(xp, x):
 
 
 def _cholesky_vjp(xp, g, out, a, upper):
-    lower = _mT(xp, out) if upper else out
-    g = _mT(xp, g) if upper else g
+    """L⁻ᴴ (P + tril(P, -1)ᴴ) / 2 L⁻¹, P = tril(Lᴴ tril(gL)): PyTorch's (for real A, L⁻ᵀ sym(phi(P)) L⁻¹)."""
+    lower, g = (_mH(xp, out), _mH(xp, g)) if upper else (out, g)
+    part = xp.tril(_mH(xp, lower) @ xp.tril(g))
     inverse = xp.linalg.inv(lower)
-    grad = _mT(xp, inverse) @ _phi(xp, _mT(xp, lower) @ xp.tril(g)) @ inverse
-    return (grad + _mT(xp, grad)) * 0.5
+    return _mH(xp, inverse) @ ((part + _mH(xp, xp.tril(part, k=-1))) * 0.5) @ inverse
 
 
 def _cholesky_jvp(xp, t, out, a, upper):
-    lower = _mT(xp, out) if upper else out
+    lower = _mH(xp, out) if upper else out
     inverse = xp.linalg.inv(lower)
-    tangent = lower @ _phi(xp, inverse @ (t + _mT(xp, t)) * 0.5 @ _mT(xp, inverse))
-    return _mT(xp, tangent) if upper else tangent
+    tangent = lower @ _phi(xp, inverse @ _sym(xp, t) @ _mH(xp, inverse))
+    return _mH(xp, tangent) if upper else tangent
 
 
 defprim("linalg_inv", lambda xp, x: xp.linalg.inv(x),
