@@ -16,11 +16,11 @@ with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
 
 Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
-solve, det, slogdet's log|det|, cholesky, eigh, eigvalsh (Hermitian input), svdvals
-and the 2025.12 eig and eigvals (complex results for real input too) differentiate;
-a loss that depends on the arbitrary phase of complex eigenvectors raises, as in
-PyTorch. svd, qr and pinv refuse a complex tensor that requires grad (their
-adjoints are written for real matrices).
+solve, det, slogdet's log|det|, cholesky, eigh, eigvalsh (Hermitian input), qr,
+svdvals and the 2025.12 eig and eigvals (complex results for real input too)
+differentiate; a loss that depends on the arbitrary phase of complex eigenvectors
+raises, as in PyTorch. svd and pinv refuse a complex tensor that requires grad
+(their adjoints are written for real matrices).
 """
 
 import builtins

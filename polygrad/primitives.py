@@ -841,22 +841,22 @@ def _qr(xp, x):
 
 
 def _qr_vjp(xp, g, out, x):
-    """(Q̄ + Q copyltu(M)) R⁻ᵀ with M = R R̄ᵀ - Q̄ᵀ Q, copyltu(M) = tril(M) + tril(M, -1)ᵀ."""
+    """(Q̄ + Q N) R⁻ᴴ with M = R R̄ᴴ - Q̄ᴴ Q, N = phi(M) + phi(M)ᴴ (real: tril(M) + tril(M, -1)ᵀ)."""
     m = x.shape[-2]
     q, r, g_q, g_r = out[..., :m, :], out[..., m:, :], g[..., :m, :], g[..., m:, :]
-    mixed = r @ _mT(xp, g_r) - _mT(xp, g_q) @ q
-    left = g_q + q @ (xp.tril(mixed) + _mT(xp, xp.tril(mixed, k=-1)))
-    return _mT(xp, xp.linalg.solve(r, _mT(xp, left)))
+    mixed = r @ _mH(xp, g_r) - _mH(xp, g_q) @ q
+    left = g_q + q @ (_sym(xp, _phi(xp, mixed)) * 2)
+    return _mH(xp, xp.linalg.solve(r, _mH(xp, left)))
 
 
 def _qr_jvp(xp, t, out, x):
-    """B = dA R⁻¹ and C = Qᵀ B = Ω + dR R⁻¹, Ω = Qᵀ dQ skew and dR R⁻¹ upper: Ω = L - Lᵀ for L C's strict
-    lower triangle, so dR = (C - Ω) R and dQ = B - Q (C - Ω)."""
+    """B = dA R⁻¹ and C = Qᴴ B = Ω + dR R⁻¹, Ω = Qᴴ dQ skew-Hermitian and dR R⁻¹ upper with a real diagonal:
+    Ω = phi(C) - phi(C)ᴴ, so dR = (C - Ω) R and dQ = B - Q (C - Ω)."""
     m = x.shape[-2]
     q, r = out[..., :m, :], out[..., m:, :]
-    b = _mT(xp, xp.linalg.solve(_mT(xp, r), _mT(xp, t)))
-    c = _mT(xp, q) @ b
-    upper = xp.triu(c) + _mT(xp, xp.tril(c, k=-1))
+    b = _mH(xp, xp.linalg.solve(_mH(xp, r), _mH(xp, t)))
+    c = _mH(xp, q) @ b
+    upper = c - (half := _phi(xp, c)) + _mH(xp, half)
     return xp.concat([b - q @ upper, upper @ r], axis=-2)
 
 

@@ -135,8 +135,14 @@ def _eigh_invariant(result):
         pg.sum(pg.abs(vectors) ** 2 * values[..., None, :], axis=-1)
 
 
+def _qr_invariant(result):
+    """Q and R in one: the decomposition is unique (R's diagonal real), every part of it used."""
+    q, r = result
+    return q @ (r * r) + q * q
+
+
 @pytest.mark.parametrize("name", ["inv", "solve", "det", "logabsdet", "eigh", "eigvalsh", "svdvals", "cholesky",
-                                  "cholesky-upper"])
+                                  "cholesky-upper", "qr"])
 def test_complex_linear_algebra_against_torch(target64, name):
     fs = {
         "inv": (pg.linalg.inv, torch.linalg.inv),
@@ -149,6 +155,7 @@ def test_complex_linear_algebra_against_torch(target64, name):
         "svdvals": (pg.linalg.svdvals, torch.linalg.svdvals),
         "cholesky": (lambda a: pg.linalg.cholesky(a @ pg.conj(pg.matrix_transpose(a))),
                      lambda a: torch.linalg.cholesky(a @ a.mH)),
+        "qr": (lambda a: _qr_invariant(pg.linalg.qr(a @ a[:, :2])), lambda a: _qr_invariant(torch.linalg.qr(a @ a[:, :2]))),
         "cholesky-upper": (lambda a: pg.linalg.cholesky(a @ pg.conj(pg.matrix_transpose(a)), upper=True),
                            lambda a: torch.linalg.cholesky(a @ a.mH, upper=True)),
     }
@@ -230,7 +237,7 @@ def test_primitives_without_complex_rules_refuse(target64):
         pg.linear(z, z, z[:, 0])
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
         pg.jvp(lambda a: pg.linear(a, a, a[:, 0]), (z.detach(),), (z.detach(),))
-    for decomposition in (pg.linalg.svd, pg.linalg.qr, pg.linalg.pinv):
+    for decomposition in (pg.linalg.svd, pg.linalg.pinv):
         with pytest.raises(pg.DtypeError, match="complex"):
             decomposition(z[:, :3] @ pg.conj(pg.matrix_transpose(z[:, :3])))
     with pg.no_grad():
