@@ -67,3 +67,20 @@ def test_array_api_extra_cov_differentiates(target64):
 def test_array_api_extra_sinc_and_atleast_nd(target64):
     xpx = pytest.importorskip("array_api_extra")
     check_backward(target64, lambda x: xpx.sinc(xpx.atleast_nd(x, ndim=3)))
+
+
+@pytest.mark.parametrize("name", ["fftconvolve", "hilbert", "rfft"])
+def test_scipy_fft_and_signal_differentiate_through_complex_values(target64, name):
+    """scipy.fft / scipy.signal on Tensors: complex values in between, the gradient of the real result
+    against finite differences of the same scipy code on NumPy arrays (NumPy picks NumPy's namespace)."""
+    _scipy_special()
+    import scipy.fft
+    import scipy.signal
+
+    def modulus(z):
+        return pg.abs(z) if isinstance(z, pg.Tensor) else np.abs(z)
+
+    f = {"fftconvolve": lambda x: scipy.signal.fftconvolve(x, x[:2, 1:], mode="same"),
+         "hilbert": lambda x: modulus(scipy.signal.hilbert(x, axis=1)),
+         "rfft": lambda x: modulus(scipy.fft.rfft(x, n=6, axis=0, norm="ortho"))}[name]
+    check_backward(target64, f)
