@@ -725,7 +725,7 @@ def _sym(xp, a):
 
 
 def _skew(xp, a):
-    return a - _mT(xp, a)
+    return a - _mH(xp, a)
 
 
 def _diagonal_matrix(xp, values):
@@ -771,7 +771,7 @@ def _eigvalsh_jvp(xp, t, out, x):
 
 def _svd(xp, x):
     u, s, vh = xp.linalg.svd(x, full_matrices=False)
-    return xp.concat([u, xp.expand_dims(s, axis=-2), _mT(xp, vh)], axis=-2)
+    return xp.concat([u, xp.expand_dims(xp.astype(s, u.dtype, copy=False), axis=-2), _mH(xp, vh)], axis=-2)
 
 
 def _svd_parts(a, m):
@@ -788,13 +788,14 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
     if g_u is not None:
         m, n = u.shape[-2], v.shape[-2]
         s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
-        inner = inner + _inverse_gaps(xp, s * s) * (_skew(xp, _mT(xp, u) @ g_u) * s_row
-                                                     + s_col * _skew(xp, _mT(xp, v) @ g_v))
+        skew_u = _skew(xp, _mH(xp, u) @ g_u)  # complex A: its diagonal 2i Im(diag(Uᴴ gU)) enters too
+        inner = inner + _inverse_gaps(xp, s * s) * (skew_u * s_row + s_col * _skew(xp, _mH(xp, v) @ g_v)) \
+            + _diagonal_matrix(xp, xp.linalg.diagonal(skew_u) / (s * 2))
         # the part of gU (gV) outside U's (V's) columns, which span only part of R^m (R^n)
         if m > n:
-            return (u @ inner + (g_u - u @ (_mT(xp, u) @ g_u)) / s_row) @ _mT(xp, v)
+            return (u @ inner + (g_u - u @ (_mH(xp, u) @ g_u)) / s_row) @ _mH(xp, v)
         if m < n:
-            return u @ (inner @ _mT(xp, v) + _mT(xp, (g_v - v @ (_mT(xp, v) @ g_v)) / s_row))
+            return u @ (inner @ _mH(xp, v) + _mH(xp, (g_v - v @ (_mH(xp, v) @ g_v)) / s_row))
     return u @ inner @ _mH(xp, v)
 
 
@@ -808,16 +809,17 @@ def _svd_jvp(xp, t, out, x):
     """dS = diag(P), dU = U (F ∘ (P S + S Pᵀ)) + (I - U Uᵀ) dA V S⁻¹, dV likewise; P = Uᵀ dA V, F from S²."""
     m, n = x.shape[-2:]
     u, s, v = _svd_parts(out, m)
-    projected = _mT(xp, u) @ t @ v
+    projected = _mH(xp, u) @ t @ v
     s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
-    gaps = _inverse_gaps(xp, s * s)
-    d_u = u @ (gaps * (projected * s_row + s_col * _mT(xp, projected)))
-    d_v = v @ (gaps * (s_col * projected + _mT(xp, projected) * s_row))
+    gaps, diagonal = _inverse_gaps(xp, s * s), xp.linalg.diagonal(projected)
+    d_u = u @ (gaps * (projected * s_row + s_col * _mH(xp, projected)))  # + U's phases, i Im(diag(P)) / S:
+    d_u = d_u + u * xp.expand_dims((diagonal - xp.conj(diagonal)) / (s * 2), axis=-2)  # 0 for real A
+    d_v = v @ (gaps * (s_col * projected + _mH(xp, projected) * s_row))
     if m > n:
         d_u = d_u + (t @ v - u @ projected) / s_row
     if m < n:
-        d_v = d_v + (_mT(xp, t) @ u - v @ _mT(xp, projected)) / s_row
-    return xp.concat([d_u, xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_v], axis=-2)
+        d_v = d_v + (_mH(xp, t) @ u - v @ _mH(xp, projected)) / s_row
+    return xp.concat([d_u, xp.expand_dims(diagonal, axis=-2), d_v], axis=-2)
 
 
 def _singular_vectors(xp, x):
