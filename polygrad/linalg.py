@@ -17,10 +17,9 @@ requires grad. matrix_rank and slogdet's sign carry no gradient.
 
 Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
 solve, det, slogdet's log|det|, cholesky, eigh, eigvalsh (Hermitian input), qr,
-svd, svdvals and the 2025.12 eig and eigvals (complex results for real input too)
-differentiate; a loss that depends on the arbitrary phase of complex eigen- or
-singular vectors raises, as in PyTorch. pinv refuses a complex tensor that requires
-grad (its adjoint is written for real matrices).
+svd, svdvals, pinv and the 2025.12 eig and eigvals (complex results for real input
+too) differentiate; a loss that depends on the arbitrary phase of complex eigen- or
+singular vectors raises, as in PyTorch.
 """
 
 import builtins

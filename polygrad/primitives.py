@@ -864,13 +864,13 @@ def _qr_jvp(xp, t, out, x):
 
 def _pinv_vjp(xp, g, out, x, rtol):
     """-Pᵀ G Pᵀ + (I - A P) Gᵀ P Pᵀ + Pᵀ P Gᵀ (I - P A), P = pinv(A): PyTorch's pinv_backward."""
-    p, p_t, g_t = out, _mT(xp, out), _mT(xp, g)
+    p, p_t, g_t = out, _mH(xp, out), _mH(xp, g)  # ᵀ: ᴴ for complex A
     return -(p_t @ g @ p_t) + (g_t - x @ (p @ g_t)) @ (p @ p_t) + (p_t @ p) @ (g_t - (g_t @ p) @ x)
 
 
 def _pinv_jvp(xp, t, out, x, rtol):
     """dP = -P dA P + P Pᵀ dAᵀ (I - A P) + (I - P A) dAᵀ Pᵀ P."""
-    p, p_t, t_t = out, _mT(xp, out), _mT(xp, t)
+    p, p_t, t_t = out, _mH(xp, out), _mH(xp, t)
     return -(p @ t @ p) + (p @ p_t) @ (t_t - (t_t @ x) @ p) + (t_t - p @ (x @ t_t)) @ (p_t @ p)
 
 

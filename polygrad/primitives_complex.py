@@ -14,8 +14,8 @@ Primitives whose rules already follow the convention (non-analytic ones such as
 abs, conj, real, imag, angle, log|det|, irfft) are marked "conjugate". Any other
 primitive refuses to record on complex values (engine.apply), rather than give a
 wrong number: max/min, clip and the comparisons-based subgradients (maximum,
-relu, ...) have no complex meaning; var/std, the fused layers and pinv are not
-written for complex input yet.
+relu, ...) have no complex meaning; var/std and the fused layers are not written
+for complex input yet.
 """
 
 import math
@@ -37,7 +37,7 @@ HOLOMORPHIC = (
 )
 # their rules take conjugate transposes where they need them (_mH, a plain transpose for real values)
 CONJUGATE = ("abs", "astype", "linalg_logabsdet", "linalg_cholesky", "linalg_eigh", "linalg_eigvalsh", "linalg_svd",
-             "linalg_svdvals", "linalg_qr")
+             "linalg_svdvals", "linalg_qr", "linalg_pinv")
 
 for _name in HOLOMORPHIC:
     PRIMITIVES[_name].complex = "holomorphic"
