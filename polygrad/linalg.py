@@ -16,11 +16,10 @@ with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
 
 Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
-solve, det, slogdet's log|det|, eigh, eigvalsh (Hermitian input), svdvals and the
-2025.12 eig and eigvals (complex results for real input too) differentiate; a loss
-that depends on the arbitrary phase of complex eigenvectors raises, as in PyTorch.
-cholesky, svd, qr and pinv refuse a complex tensor that requires grad (their
-adjoints are written for real matrices).
+solve, det, slogdet's log|det|, cholesky, eigh, eigvalsh (Hermitian input), qr,
+svd, svdvals, pinv and the 2025.12 eig and eigvals (complex results for real input
+too) differentiate; a loss that depends on the arbitrary phase of complex eigen- or
+singular vectors raises, as in PyTorch.
 """
 
 import builtins
@@ -292,12 +291,13 @@ def svd(x, full_matrices=True):
     """U, S (descending), Vh; differentiable with full_matrices=False, or for square matrices."""
     x = _matrices("svd", x)
     m, n = x.shape[-2:]
-    if full_matrices and m != n or _complex(x):
-        x = _without_gradient("svd", x, "for complex input yet" if _complex(x) else
-                              "with full_matrices=True for non-square matrices (the vectors beyond "
-                              "min(m, n) are any orthonormal completion): pass full_matrices=False")
+    if full_matrices and m != n:
+        x = _without_gradient("svd", x, "with full_matrices=True for non-square matrices (the vectors beyond "
+                                        "min(m, n) are any orthonormal completion): pass full_matrices=False")
         return SVDResult(*_backend_results(x.xp.linalg.svd(x.array, full_matrices=full_matrices), x))
     u, s, v = _svd_parts(_f["svd"](x), m)
+    if _complex(x):  # the stack holds S in the complex dtype, and Vh is V's conjugate transpose
+        return SVDResult(*_separate(u, ops.real(s), ops.conj(ops.matrix_transpose(v))))
     return SVDResult(*_separate(u, s, ops.matrix_transpose(v)))
 
 

@@ -621,7 +621,7 @@ _unary("asin", lambda xp, out, x: 1 / xp.sqrt(1 - x * x))
 _unary("acos", lambda xp, out, x: -1 / xp.sqrt(1 - x * x))
 _unary("atan", lambda xp, out, x: 1 / (x * x + 1))
 _unary("asinh", lambda xp, out, x: 1 / xp.sqrt(x * x + 1))
-_unary("acosh", lambda xp, out, x: 1 / xp.sqrt(x * x - 1))
+_unary("acosh", lambda xp, out, x: 1 / (xp.sqrt(x - 1) * xp.sqrt(x + 1)))  # the principal branch for complex x
 _unary("atanh", lambda xp, out, x: 1 / (1 - x * x))
 _unary("log2", lambda xp, out, x: 1 / (x * math.log(2)))
 _unary("log10", lambda xp, out, x: 1 / (x * math.log(10)))
@@ -724,18 +724,18 @@ def _phi(xp, x):
 
 
 def _cholesky_vjp(xp, g, out, a, upper):
-    lower = _mT(xp, out) if upper else out
-    g = _mT(xp, g) if upper else g
+    """L⁻ᴴ (P + tril(P, -1)ᴴ) / 2 L⁻¹, P = tril(Lᴴ tril(gL)): PyTorch's (for real A, L⁻ᵀ sym(phi(P)) L⁻¹)."""
+    lower, g = (_mH(xp, out), _mH(xp, g)) if upper else (out, g)
+    part = xp.tril(_mH(xp, lower) @ xp.tril(g))
     inverse = xp.linalg.inv(lower)
-    grad = _mT(xp, inverse) @ _phi(xp, _mT(xp, lower) @ xp.tril(g)) @ inverse
-    return (grad + _mT(xp, grad)) * 0.5
+    return _mH(xp, inverse) @ ((part + _mH(xp, xp.tril(part, k=-1))) * 0.5) @ inverse
 
 
 def _cholesky_jvp(xp, t, out, a, upper):
-    lower = _mT(xp, out) if upper else out
+    lower = _mH(xp, out) if upper else out
     inverse = xp.linalg.inv(lower)
-    tangent = lower @ _phi(xp, inverse @ (t + _mT(xp, t)) * 0.5 @ _mT(xp, inverse))
-    return _mT(xp, tangent) if upper else tangent
+    tangent = lower @ _phi(xp, inverse @ _sym(xp, t) @ _mH(xp, inverse))
+    return _mH(xp, tangent) if upper else tangent
 
 
 defprim("linalg_inv", lambda xp, x: xp.linalg.inv(x),
@@ -776,7 +776,7 @@ def _sym(xp, a):
 
 
 def _skew(xp, a):
-    return a - _mT(xp, a)
+    return a - _mH(xp, a)
 
 
 def _diagonal_matrix(xp, values):
@@ -822,7 +822,7 @@ def _eigvalsh_jvp(xp, t, out, x):
 
 def _svd(xp, x):
     u, s, vh = xp.linalg.svd(x, full_matrices=False)
-    return xp.concat([u, xp.expand_dims(s, axis=-2), _mT(xp, vh)], axis=-2)
+    return xp.concat([u, xp.expand_dims(xp.astype(s, u.dtype, copy=False), axis=-2), _mH(xp, vh)], axis=-2)
 
 
 def _svd_parts(a, m):
@@ -839,13 +839,14 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
     if g_u is not None:
         m, n = u.shape[-2], v.shape[-2]
         s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
-        inner = inner + _inverse_gaps(xp, s * s) * (_skew(xp, _mT(xp, u) @ g_u) * s_row
-                                                     + s_col * _skew(xp, _mT(xp, v) @ g_v))
+        skew_u = _skew(xp, _mH(xp, u) @ g_u)  # complex A: its diagonal 2i Im(diag(Uᴴ gU)) enters too
+        inner = inner + _inverse_gaps(xp, s * s) * (skew_u * s_row + s_col * _skew(xp, _mH(xp, v) @ g_v)) \
+            + _diagonal_matrix(xp, xp.linalg.diagonal(skew_u) / (s * 2))
         # the part of gU (gV) outside U's (V's) columns, which span only part of R^m (R^n)
         if m > n:
-            return (u @ inner + (g_u - u @ (_mT(xp, u) @ g_u)) / s_row) @ _mT(xp, v)
+            return (u @ inner + (g_u - u @ (_mH(xp, u) @ g_u)) / s_row) @ _mH(xp, v)
         if m < n:
-            return u @ (inner @ _mT(xp, v) + _mT(xp, (g_v - v @ (_mT(xp, v) @ g_v)) / s_row))
+            return u @ (inner @ _mH(xp, v) + _mH(xp, (g_v - v @ (_mH(xp, v) @ g_v)) / s_row))
     return u @ inner @ _mH(xp, v)
 
 
@@ -859,16 +860,17 @@ def _svd_jvp(xp, t, out, x):
     """dS = diag(P), dU = U (F ∘ (P S + S Pᵀ)) + (I - U Uᵀ) dA V S⁻¹, dV likewise; P = Uᵀ dA V, F from S²."""
     m, n = x.shape[-2:]
     u, s, v = _svd_parts(out, m)
-    projected = _mT(xp, u) @ t @ v
+    projected = _mH(xp, u) @ t @ v
     s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
-    gaps = _inverse_gaps(xp, s * s)
-    d_u = u @ (gaps * (projected * s_row + s_col * _mT(xp, projected)))
-    d_v = v @ (gaps * (s_col * projected + _mT(xp, projected) * s_row))
+    gaps, diagonal = _inverse_gaps(xp, s * s), xp.linalg.diagonal(projected)
+    d_u = u @ (gaps * (projected * s_row + s_col * _mH(xp, projected)))  # + U's phases, i Im(diag(P)) / S:
+    d_u = d_u + u * xp.expand_dims((diagonal - xp.conj(diagonal)) / (s * 2), axis=-2)  # 0 for real A
+    d_v = v @ (gaps * (s_col * projected + _mH(xp, projected) * s_row))
     if m > n:
         d_u = d_u + (t @ v - u @ projected) / s_row
     if m < n:
-        d_v = d_v + (_mT(xp, t) @ u - v @ _mT(xp, projected)) / s_row
-    return xp.concat([d_u, xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_v], axis=-2)
+        d_v = d_v + (_mH(xp, t) @ u - v @ _mH(xp, projected)) / s_row
+    return xp.concat([d_u, xp.expand_dims(diagonal, axis=-2), d_v], axis=-2)
 
 
 def _singular_vectors(xp, x):
@@ -892,34 +894,34 @@ def _qr(xp, x):
 
 
 def _qr_vjp(xp, g, out, x):
-    """(Q̄ + Q copyltu(M)) R⁻ᵀ with M = R R̄ᵀ - Q̄ᵀ Q, copyltu(M) = tril(M) + tril(M, -1)ᵀ."""
+    """(Q̄ + Q N) R⁻ᴴ with M = R R̄ᴴ - Q̄ᴴ Q, N = phi(M) + phi(M)ᴴ (real: tril(M) + tril(M, -1)ᵀ)."""
     m = x.shape[-2]
     q, r, g_q, g_r = out[..., :m, :], out[..., m:, :], g[..., :m, :], g[..., m:, :]
-    mixed = r @ _mT(xp, g_r) - _mT(xp, g_q) @ q
-    left = g_q + q @ (xp.tril(mixed) + _mT(xp, xp.tril(mixed, k=-1)))
-    return _mT(xp, xp.linalg.solve(r, _mT(xp, left)))
+    mixed = r @ _mH(xp, g_r) - _mH(xp, g_q) @ q
+    left = g_q + q @ (_sym(xp, _phi(xp, mixed)) * 2)
+    return _mH(xp, xp.linalg.solve(r, _mH(xp, left)))
 
 
 def _qr_jvp(xp, t, out, x):
-    """B = dA R⁻¹ and C = Qᵀ B = Ω + dR R⁻¹, Ω = Qᵀ dQ skew and dR R⁻¹ upper: Ω = L - Lᵀ for L C's strict
-    lower triangle, so dR = (C - Ω) R and dQ = B - Q (C - Ω)."""
+    """B = dA R⁻¹ and C = Qᴴ B = Ω + dR R⁻¹, Ω = Qᴴ dQ skew-Hermitian and dR R⁻¹ upper with a real diagonal:
+    Ω = phi(C) - phi(C)ᴴ, so dR = (C - Ω) R and dQ = B - Q (C - Ω)."""
     m = x.shape[-2]
     q, r = out[..., :m, :], out[..., m:, :]
-    b = _mT(xp, xp.linalg.solve(_mT(xp, r), _mT(xp, t)))
-    c = _mT(xp, q) @ b
-    upper = xp.triu(c) + _mT(xp, xp.tril(c, k=-1))
+    b = _mH(xp, xp.linalg.solve(_mH(xp, r), _mH(xp, t)))
+    c = _mH(xp, q) @ b
+    upper = c - (half := _phi(xp, c)) + _mH(xp, half)
     return xp.concat([b - q @ upper, upper @ r], axis=-2)
 
 
 def _pinv_vjp(xp, g, out, x, rtol):
     """-Pᵀ G Pᵀ + (I - A P) Gᵀ P Pᵀ + Pᵀ P Gᵀ (I - P A), P = pinv(A): PyTorch's pinv_backward."""
-    p, p_t, g_t = out, _mT(xp, out), _mT(xp, g)
+    p, p_t, g_t = out, _mH(xp, out), _mH(xp, g)  # ᵀ: ᴴ for complex A
     return -(p_t @ g @ p_t) + (g_t - x @ (p @ g_t)) @ (p @ p_t) + (p_t @ p) @ (g_t - (g_t @ p) @ x)
 
 
 def _pinv_jvp(xp, t, out, x, rtol):
     """dP = -P dA P + P Pᵀ dAᵀ (I - A P) + (I - P A) dAᵀ Pᵀ P."""
-    p, p_t, t_t = out, _mT(xp, out), _mT(xp, t)
+    p, p_t, t_t = out, _mH(xp, out), _mH(xp, t)
     return -(p @ t @ p) + (p @ p_t) @ (t_t - (t_t @ x) @ p) + (t_t - p @ (x @ t_t)) @ (p_t @ p)
 
 

@@ -14,14 +14,14 @@ Primitives whose rules already follow the convention (non-analytic ones such as
 abs, conj, real, imag, angle, log|det|, irfft) are marked "conjugate". Any other
 primitive refuses to record on complex values (engine.apply), rather than give a
 wrong number: max/min, clip and the comparisons-based subgradients (maximum,
-relu, ...) have no complex meaning; var/std, the fused layers, cholesky, eigh,
-svd, qr and pinv are not written for complex input yet.
+relu, ...) have no complex meaning; var/std and the fused layers are not written
+for complex input yet.
 """
 
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, _kind, defprim
+from .primitives import PRIMITIVES, _kind, _svd_parts, defprim
 
 HOLOMORPHIC = (
     # arithmetic and analytic functions
@@ -36,7 +36,8 @@ HOLOMORPHIC = (
     "matmul", "linalg_inv", "linalg_solve", "linalg_det",
 )
 # their rules take conjugate transposes where they need them (_mH, a plain transpose for real values)
-CONJUGATE = ("abs", "astype", "linalg_logabsdet", "linalg_eigh", "linalg_eigvalsh", "linalg_svdvals")
+CONJUGATE = ("abs", "astype", "linalg_logabsdet", "linalg_cholesky", "linalg_eigh", "linalg_eigvalsh", "linalg_svd",
+             "linalg_svdvals", "linalg_qr", "linalg_pinv")
 
 for _name in HOLOMORPHIC:
     PRIMITIVES[_name].complex = "holomorphic"
@@ -44,28 +45,50 @@ for _name in CONJUGATE:
     PRIMITIVES[_name].complex = "conjugate"
 
 
+def _twist(xp, vectors, g_vectors):
+    """Im(diag(Vᴴ gV)): how the loss changes as each vector turns by a phase."""
+    return xp.imag(xp.linalg.diagonal(xp.conj(xp.matrix_transpose(vectors)) @ g_vectors))
+
+
+def _refuse_phase(xp, twist, name):
+    if not bool(xp.all(xp.abs(twist) <= 1e-2)):  # PyTorch's test and tolerance
+        kind = "singular vectors" if name == "linalg.svd" else "eigenvectors"
+        raise ValueError(f"{name}: the loss depends on the phase of the {kind}, which {name} leaves arbitrary "
+                         "(each is defined up to a factor e^(i phi)), so its gradient is undefined; use a function "
+                         "of them that is invariant to it (such as |V|)")
+
+
 def check_phase(xp, vectors, g_vectors, name):
     """Complex eigenvectors are defined up to a factor e^(i phi) each: a loss that depends on it has no
-    gradient. PyTorch's test (and tolerance): the imaginary part of diag(Vᴴ gV) must be about 0."""
-    if _kind(vectors) != "complex floating":
-        return
-    twist = xp.imag(xp.linalg.diagonal(xp.conj(xp.matrix_transpose(vectors)) @ g_vectors))
-    if not bool(xp.all(xp.abs(twist) <= 1e-2)):
-        raise ValueError(f"{name}: the loss depends on the phase of the eigenvectors, which {name} leaves "
-                         "arbitrary (each is defined up to a factor e^(i phi)), so its gradient is undefined; "
-                         "use a function of the vectors that is invariant to it (such as |V|)")
+    gradient. PyTorch's test: the imaginary part of diag(Vᴴ gV) must be about 0."""
+    if _kind(vectors) == "complex floating":
+        _refuse_phase(xp, _twist(xp, vectors, g_vectors), name)
 
 
-def _phase_checked(vjp):
+def _phase_checked(vjp, check):
     def rule(xp, g, out, x):
-        check_phase(xp, out[..., 1:, :], g[..., 1:, :], "linalg.eigh")
+        if _kind(out) == "complex floating":
+            check(xp, g, out, x)
         return vjp(xp, g, out, x)
 
     return rule
 
 
-# eigh's adjoint (in the table) for Hermitian input too, after the same check as PyTorch's
-PRIMITIVES["linalg_eigh"].vjp = [_phase_checked(PRIMITIVES["linalg_eigh"].vjp[0])]
+def _check_eigh(xp, g, out, x):
+    _refuse_phase(xp, _twist(xp, out[..., 1:, :], g[..., 1:, :]), "linalg.eigh")
+
+
+def _check_svd(xp, g, out, x):
+    """U and V may turn by one phase together: Im(diag(Uᴴ gU)) + Im(diag(Vᴴ gV)) must be about 0."""
+    m = x.shape[-2]
+    u, _, v = _svd_parts(out, m)
+    g_u, _, g_v = _svd_parts(g, m)
+    _refuse_phase(xp, _twist(xp, u, g_u) + _twist(xp, v, g_v), "linalg.svd")
+
+
+# the adjoints of the table for Hermitian / complex input too, after the same checks as PyTorch's
+PRIMITIVES["linalg_eigh"].vjp = [_phase_checked(PRIMITIVES["linalg_eigh"].vjp[0], _check_eigh)]
+PRIMITIVES["linalg_svd"].vjp = [_phase_checked(PRIMITIVES["linalg_svd"].vjp[0], _check_svd)]
 
 
 def _angle(xp, x):

@@ -104,6 +104,12 @@ def test_elementwise_against_torch(target64, name):
     check(target64, f, f, *data)
 
 
+@pytest.mark.parametrize("name", ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "log2",
+                                  "log10", "reciprocal", "square", "expm1", "log1p", "sqrt", "exp", "log"])
+def test_every_analytic_function_against_torch(target64, name):
+    check(target64, getattr(pg, name), getattr(torch, name), Z * 0.5)
+
+
 @pytest.mark.parametrize("name", ["sum-mean-prod", "reshape-index-concat", "matmul", "where-flip-roll"])
 def test_reductions_shapes_and_matmul_against_torch(target64, name):
     fs = {
@@ -129,7 +135,21 @@ def _eigh_invariant(result):
         pg.sum(pg.abs(vectors) ** 2 * values[..., None, :], axis=-1)
 
 
-@pytest.mark.parametrize("name", ["inv", "solve", "det", "logabsdet", "eigh", "eigvalsh", "svdvals"])
+def _svd_invariant(result):
+    """|U|², S, |Vh|² and U Vh: each singular pair's common phase cancels; U Vh needs the phase terms."""
+    u, s, vh = result
+    return (u.abs() ** 2 @ vh.abs() ** 2 * s[..., :1] + u @ vh if isinstance(u, torch.Tensor)
+            else pg.abs(u) ** 2 @ pg.abs(vh) ** 2 * s[..., :1] + u @ vh)
+
+
+def _qr_invariant(result):
+    """Q and R in one: the decomposition is unique (R's diagonal real), every part of it used."""
+    q, r = result
+    return q @ (r * r) + q * q
+
+
+@pytest.mark.parametrize("name", ["inv", "solve", "det", "logabsdet", "eigh", "eigvalsh", "svdvals", "cholesky",
+                                  "cholesky-upper", "qr", "svd", "svd-tall", "pinv", "pinv-wide"])
 def test_complex_linear_algebra_against_torch(target64, name):
     fs = {
         "inv": (pg.linalg.inv, torch.linalg.inv),
@@ -140,6 +160,17 @@ def test_complex_linear_algebra_against_torch(target64, name):
                  lambda a: _eigh_invariant(torch.linalg.eigh(_hermitian(a)))),
         "eigvalsh": (lambda a: pg.linalg.eigvalsh(_hermitian(a)), lambda a: torch.linalg.eigvalsh(_hermitian(a))),
         "svdvals": (pg.linalg.svdvals, torch.linalg.svdvals),
+        "cholesky": (lambda a: pg.linalg.cholesky(a @ pg.conj(pg.matrix_transpose(a))),
+                     lambda a: torch.linalg.cholesky(a @ a.mH)),
+        "svd": (lambda a: _svd_invariant(pg.linalg.svd(a, full_matrices=False)),
+                lambda a: _svd_invariant(torch.linalg.svd(a, full_matrices=False))),
+        "svd-tall": (lambda a: _svd_invariant(pg.linalg.svd(a[:, :2], full_matrices=False)),
+                     lambda a: _svd_invariant(torch.linalg.svd(a[:, :2], full_matrices=False))),
+        "pinv": (lambda a: pg.linalg.pinv(a[:, :2]), lambda a: torch.linalg.pinv(a[:, :2])),
+        "pinv-wide": (lambda a: pg.linalg.pinv(pg.matrix_transpose(a[:, :2])), lambda a: torch.linalg.pinv(a[:, :2].mT)),
+        "qr": (lambda a: _qr_invariant(pg.linalg.qr(a @ a[:, :2])), lambda a: _qr_invariant(torch.linalg.qr(a @ a[:, :2]))),
+        "cholesky-upper": (lambda a: pg.linalg.cholesky(a @ pg.conj(pg.matrix_transpose(a)), upper=True),
+                           lambda a: torch.linalg.cholesky(a @ a.mH, upper=True)),
     }
     data = [A, Z] if name == "solve" else [A]
     check(target64, *fs[name], *data)
@@ -213,16 +244,18 @@ def test_eigh_refuses_a_loss_that_depends_on_the_eigenvectors_phase(target64):
         pg.sum(pg.imag(vectors)).backward()
 
 
+def test_svd_refuses_a_loss_that_depends_on_the_singular_vectors_phase(target64):
+    a = pg.asarray(A, backend=target64.backend, device=target64.device, requires_grad=True)
+    u, _, _ = pg.linalg.svd(a, full_matrices=False)
+    with pytest.raises(ValueError, match="linalg.svd: the loss depends on the phase of the singular vectors"):
+        pg.sum(pg.imag(u)).backward()
+
+
 def test_primitives_without_complex_rules_refuse(target64):
     z = pg.asarray(Z, backend=target64.backend, device=target64.device, requires_grad=True)
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
         pg.linear(z, z, z[:, 0])
-    with pytest.raises(pg.DtypeError, match="linalg_cholesky: no derivative through complex values"):
-        pg.linalg.cholesky(pg.asarray(A @ A.conj().T, backend=target64.backend, device=target64.device) * pg.abs(z[0, 0]))
     with pytest.raises(pg.DtypeError, match="linear: no derivative through complex values"):
         pg.jvp(lambda a: pg.linear(a, a, a[:, 0]), (z.detach(),), (z.detach(),))
-    for decomposition in (pg.linalg.svd, pg.linalg.qr, pg.linalg.pinv):
-        with pytest.raises(pg.DtypeError, match="complex"):
-            decomposition(z[:, :3] @ pg.conj(pg.matrix_transpose(z[:, :3])))
     with pg.no_grad():
         assert pg.linear(z, z, z[:, 0]).shape == (3, 3)

@@ -496,7 +496,38 @@ ROWS = [
         lambda c: pg.ops.col2im(c, shape=(1, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
         lambda w, c: [np.array([[[[[w[0, 2 * i + a, j + 2 * b] for b in range(2)] for a in range(2)]
                                   for j in range(3)] for i in range(2)]])]),
+    # ---- complex values in between (real leaves: the gradient is the real part, PyTorch's convention)
+    # Im((1 + 2i) a) = 2a; Re(conj((1 + 2i) a) (2 + i)) = Re((4 - 3i) a) = 4a
+    Row("complex_part", [A], lambda a: pg.imag(a * (1 + 2j)), lambda w, a: [2 * w]),
+    Row("complex_part/conj-real", [A], lambda a: pg.real(pg.conj(a * (1 + 2j)) * (2 + 1j)), lambda w, a: [4 * w]),
+    # angle((1 + 2i) a + 0.5i) = atan2(2a + 0.5, a): d/da = (2a - (2a + 0.5)) / (a² + (2a + 0.5)²)
+    Row("angle", [A], lambda a: pg.angle(a * (1 + 2j) + 0.5j), lambda w, a: [w * -0.5 / (a**2 + (2 * a + 0.5) ** 2)]),
+    # the transforms as DFT matrices M (y = M x along the axis): d sum(w Re(c y)) / dx = w @ Re(c M)
+    Row("fft_fft", [A], lambda a: pg.real(pg.fft.fft(a * (1 + 0.5j), n=4)),
+        lambda w, a: [w @ np.real((1 + 0.5j) * dft(4, 3))]),
+    Row("fft_ifft", [A], lambda a: pg.imag(pg.fft.ifft(a * (1 + 0.5j), n=2)),
+        lambda w, a: [w @ np.imag((1 + 0.5j) * dft(2, 3, sign=1, scale=1 / 2))]),
+    # two axes: y = M0 X M1ᵀ, so the gradient is Re(c M0ᵀ W M1)
+    Row("fft_fftn", [A], lambda a: pg.real(pg.fft.fftn(a * (1 + 0.5j), norm="ortho")),
+        lambda w, a: [np.real((1 + 0.5j) * dft(2, 2, scale=2**-0.5).T @ w @ dft(3, 3, scale=3**-0.5))]),
+    Row("fft_ifftn", [A], lambda a: pg.imag(pg.fft.ifftn(a * (1 + 0.5j), s=(2, 4))),
+        lambda w, a: [np.imag((1 + 0.5j) * dft(2, 2, sign=1, scale=1 / 2).T @ w @ dft(4, 3, sign=1, scale=1 / 4))]),
+    Row("fft_rfft", [A], lambda a: pg.imag(pg.fft.rfft(a, n=4)), lambda w, a: [w @ np.imag(dft(4, 3)[:3])]),
+    # irfft, n = 4: x_t = (Re X_0 + 2 Re(X_1 e^(2πit/4)) + Re X_2 (-1)^t) / 4, each entry but the first and the last twice
+    Row("fft_irfft", [A], lambda a: pg.fft.irfft(a * (1 + 0.5j), n=4),
+        lambda w, a: [w @ (np.real((1 + 0.5j) * dft(4, 3, sign=1, scale=1 / 4)) * [1, 2, 1])]),
+    # sum(λ²) = trace(A²) and sum(λ³) = trace(A³), whatever the order and the vectors
+    Row("linalg_eig", [grid(3, 3, seed=40)], lambda a: pg.sum(pg.real(pg.linalg.eig(a).eigenvalues ** 2)),
+        lambda w, a: [w * 2 * a.T]),
+    Row("linalg_eigvals", [grid(3, 3, seed=41)], lambda a: pg.sum(pg.real(pg.linalg.eigvals(a) ** 3)),
+        lambda w, a: [w * 3 * (a @ a).T]),
 ]
+
+
+def dft(n_out, n_in, sign=-1, scale=1.0):
+    """The (n_out, n_in) matrix of a length-n_out DFT of n_in entries (cut or zero-padded to n_out)."""
+    k, j = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    return np.where(j < n_out, scale * np.exp(sign * 2j * np.pi * k * j / n_out), 0)
 
 
 def window_sums(w, shape):

@@ -106,3 +106,20 @@ def test_scipy_tanhsinh_and_find_root_write_through_sibling_views():
     np.testing.assert_allclose(integral.numpy(), [1 / 3, 8 / 3], rtol=1e-12)
     root = find_root(lambda x: x * x - 2.0, (make([0.0, 1.0]), make([3.0, 4.0]))).x
     np.testing.assert_allclose(root.numpy(), [np.sqrt(2.0)] * 2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["fftconvolve", "hilbert", "rfft"])
+def test_scipy_fft_and_signal_differentiate_through_complex_values(target64, name):
+    """scipy.fft / scipy.signal on Tensors: complex values in between, the gradient of the real result
+    against finite differences of the same scipy code on NumPy arrays (NumPy picks NumPy's namespace)."""
+    _scipy_special()
+    import scipy.fft
+    import scipy.signal
+
+    def modulus(z):
+        return pg.abs(z) if isinstance(z, pg.Tensor) else np.abs(z)
+
+    f = {"fftconvolve": lambda x: scipy.signal.fftconvolve(x, x[:2, 1:], mode="same"),
+         "hilbert": lambda x: modulus(scipy.signal.hilbert(x, axis=1)),
+         "rfft": lambda x: modulus(scipy.fft.rfft(x, n=6, axis=0, norm="ortho"))}[name]
+    check_backward(target64, f)
