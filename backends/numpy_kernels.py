@@ -85,4 +85,25 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation):
     return grad
 
 
-KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}
+def log_softmax(x, axis):
+    """x - logsumexp(x), in place on one buffer (the portable one makes five)."""
+    if x.dtype.kind != "f":
+        return None
+    out = x - np.max(x, axis=axis, keepdims=True)
+    total = np.sum(np.exp(out), axis=axis, keepdims=True)
+    np.log(total, out=total)
+    out -= total
+    return out if np.all(np.isfinite(total)) else None  # rows of -inf or nan: the definition's answers
+
+
+def log_softmax_vjp(g, out, axis):
+    if g.dtype != out.dtype:
+        return None
+    grad = np.exp(out)
+    grad *= -np.sum(g, axis=axis, keepdims=True)
+    grad += g
+    return grad
+
+
+KERNELS = {"log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
+           "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

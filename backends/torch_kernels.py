@@ -68,5 +68,26 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation):
     return ops[1](g, x, *args, False, indices)
 
 
-KERNELS = {"gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm, "layer_norm_vjp": layer_norm_vjp,
+def _one_axis(x, axis):
+    return isinstance(axis, int) and x.is_floating_point()
+
+
+def softmax(x, axis):
+    return torch.softmax(x, axis) if _one_axis(x, axis) else None
+
+
+def softmax_vjp(g, out, axis):
+    return _aten._softmax_backward_data(g, out, axis, out.dtype) if _one_axis(out, axis) and g.dtype == out.dtype else None
+
+
+def log_softmax(x, axis):
+    return torch.log_softmax(x, axis) if _one_axis(x, axis) else None
+
+
+def log_softmax_vjp(g, out, axis):
+    return _aten._log_softmax_backward_data(g, out, axis, out.dtype) if _one_axis(out, axis) and g.dtype == out.dtype else None
+
+
+KERNELS = {"softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
+           "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm, "layer_norm_vjp": layer_norm_vjp,
            "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

@@ -18,22 +18,13 @@ inverse spread for layer_norm) rather than keeping intermediates alive.
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, _sigmoid, defprim
+from .primitives import PRIMITIVES, _log_softmax, _log_softmax_vjp, _sigmoid, _softmax_of, _softmax_vjp, defprim
+from .primitives import kernel_or as _run
 
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TANH_SCALE = math.sqrt(2 / math.pi)
 _TANH_CUBIC = 0.044715
-
-
-def _run(xp, name, portable, *args):
-    """The backend's kernel `name` on args where this namespace has one that takes them, else portable(xp, *args).
-
-    polygrad's own namespace (create_graph) has no kernels: recorded backward passes run the portable rules.
-    """
-    kernel = getattr(xp, "kernel_" + name, None)
-    result = None if kernel is None else kernel(*args)
-    return portable(xp, *args) if result is None else result
 
 
 # ---------------------------------------------------------------- gelu
@@ -60,7 +51,8 @@ defprim("gelu", lambda xp, x, *, approximate="none": _run(xp, "gelu", _gelu, x, 
         jvp=[lambda xp, t, out, x, approximate: t * _gelu_slope(xp, x, approximate)],
         doc="x Phi(x), Phi the standard normal CDF (approximate='none', through erf), or PyTorch's tanh form.",
         fresh=True)
-PORTABLE = {"gelu": (_gelu, _gelu_vjp)}
+PORTABLE = {"gelu": (_gelu, _gelu_vjp),  # name -> (forward, vjp) portable definitions, for the tests
+            "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp)}
 gelu = ops._public(PRIMITIVES["gelu"])
 
 

@@ -1277,7 +1277,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
         if norm_type == math.inf:
             total = ops.max(ops.stack([ops.max(ops.abs(g)).to(device) for g in grads]))
         else:
-            powers = ops.stack([ops.sum(ops.abs(g) ** norm_type).to(device) for g in grads])
+            powers = ops.stack([ops.sum(g * g if norm_type == 2 else ops.abs(g) ** norm_type).to(device) for g in grads])
             total = ops.sum(powers) ** (1.0 / norm_type)
         scale = ops.clip(max_norm / (total + 1e-6), max=1.0)
         for g in grads:
