@@ -20,9 +20,10 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 def _normal_cdf32(x):
     """Phi(x) = erfc(-x / sqrt 2) / 2 for float32 x: accurate to float32 precision in both tails,
-    where 1 + erf(x / sqrt 2) loses the negative one. About 25 passes, against ~300 for the portable erf."""
-    z = x * np.float32(-_SQRT_HALF)
-    a = np.abs(z)
+    where 1 + erf(x / sqrt 2) loses the negative one. Three float32 buffers worked in place (fresh
+    large buffers cost page faults), about 25 passes against ~300 for the portable erf."""
+    a = np.abs(x)
+    a *= np.float32(_SQRT_HALF)  # |z|, z = -x / sqrt 2
     t = a * np.float32(0.5)
     t += 1
     np.reciprocal(t, out=t)
@@ -34,9 +35,13 @@ def _normal_cdf32(x):
     a *= a
     p -= a
     np.exp(p, out=p)
-    p *= t  # erfc(|z|)
-    p *= 0.5
-    return np.where(z >= 0, p, 1 - p)
+    p *= t
+    p *= 0.5  # r = erfc(|z|) / 2; Phi(x) is r where x <= 0 and 1 - r where x > 0:
+    np.multiply(p, -2, out=a)  # r + [x > 0] (1 - 2r), branch-free (np.where is ~10x slower on random signs)
+    a += 1
+    a *= x > 0
+    a += p
+    return a
 
 
 def gelu(x, approximate):
@@ -48,7 +53,9 @@ def gelu(x, approximate):
 def gelu_vjp(g, x, approximate):
     if x.dtype != np.float32 or approximate != "none":
         return None
-    slope = np.exp(x * x * np.float32(-0.5))
+    slope = x * x
+    slope *= np.float32(-0.5)
+    np.exp(slope, out=slope)
     slope *= np.float32(_INV_SQRT_2PI)
     slope *= x
     slope += _normal_cdf32(x)
