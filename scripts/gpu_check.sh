@@ -8,7 +8,9 @@
 #    puts the repository and that folder on PYTHONPATH (polygrad mounts backends/ itself);
 # 2. runs the test suite with --backend cupy, then --backend torch;
 # 3. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA, eager and pg.compile'd,
-#    fused into CuPy kernels on cupy); the test sessions run tests/test_compile.py on the GPU too.
+#    fused into CuPy kernels on cupy); the test sessions run tests/test_compile.py on the GPU too;
+#    then benchmarks/bench_models.py --gpu (GPT, MNIST CNN, LSTM LM: PyTorch CUDA vs polygrad on torch
+#    cuda:0 and cupy, eager and compiled).
 # .whl/ is git-ignored: a runner that copies the working tree must carry it along.
 # Every log and result lands in OUT_DIR, with a summary.txt. Something missing is
 # recorded and the script goes on; it exits nonzero only when a test session fails
@@ -98,6 +100,10 @@ fi
 step bench-devices "${GPU_CHECK_BENCH_TIMEOUT:-150}" \
     "$PY" benchmarks/bench_devices.py --repeats "${GPU_CHECK_BENCH_REPEATS:-5}" --out "$OUT/bench" \
     || note "bench-devices: failed (recorded; not a test failure)"
+
+step bench-models "${GPU_CHECK_BENCH_TIMEOUT:-150}" \
+    "$PY" benchmarks/bench_models.py --gpu --rounds "${GPU_CHECK_BENCH_REPEATS:-5}" --out "$OUT/bench" \
+    || note "bench-models: failed (recorded; not a test failure)"
 
 rm -rf "$SITE"
 note "gpu_check: $( ((failed)) && echo "FAILED: a test session failed or timed out" || echo "ok")"
