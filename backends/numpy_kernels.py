@@ -92,6 +92,11 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation):
     return grad
 
 
+def relu_vjp(g, x):
+    """g where x > 0: the boolean mask multiplies directly (no cast of it to g's dtype first)."""
+    return np.multiply(g, x > 0) if g.dtype == x.dtype else None
+
+
 def log_softmax(x, axis):
     """x - logsumexp(x), in place on one buffer (the portable one makes five)."""
     if x.dtype.kind != "f":
@@ -112,5 +117,5 @@ def log_softmax_vjp(g, out, axis):
     return grad
 
 
-KERNELS = {"log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
+KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
            "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

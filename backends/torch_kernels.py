@@ -68,6 +68,10 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation):
     return ops[1](g, x, *args, False, indices)
 
 
+def relu_vjp(g, x):
+    return _aten.threshold_backward(g, x, 0) if g.dtype == x.dtype else None
+
+
 def _one_axis(x, axis):
     return isinstance(axis, int) and x.is_floating_point()
 
@@ -88,6 +92,7 @@ def log_softmax_vjp(g, out, axis):
     return _aten._log_softmax_backward_data(g, out, axis, out.dtype) if _one_axis(out, axis) and g.dtype == out.dtype else None
 
 
-KERNELS = {"softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
-           "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm, "layer_norm_vjp": layer_norm_vjp,
-           "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}
+KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax,
+           "log_softmax_vjp": log_softmax_vjp, "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm,
+           "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool,
+           "max_pool_vjp": max_pool_vjp}

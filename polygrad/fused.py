@@ -18,7 +18,8 @@ inverse spread for layer_norm) rather than keeping intermediates alive.
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, _log_softmax, _log_softmax_vjp, _sigmoid, _softmax_of, _softmax_vjp, defprim
+from .primitives import (PRIMITIVES, _log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_of, _softmax_vjp,
+                         defprim)
 from .primitives import kernel_or as _run
 
 _SQRT_HALF = 1 / math.sqrt(2)
@@ -52,7 +53,8 @@ defprim("gelu", lambda xp, x, *, approximate="none": _run(xp, "gelu", _gelu, x, 
         doc="x Phi(x), Phi the standard normal CDF (approximate='none', through erf), or PyTorch's tanh form.",
         fresh=True)
 PORTABLE = {"gelu": (_gelu, _gelu_vjp),  # name -> (forward, vjp) portable definitions, for the tests
-            "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp)}
+            "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp),
+            "relu": (None, _relu_vjp)}  # relu's forward is one maximum everywhere: only its vjp has kernels
 gelu = ops._public(PRIMITIVES["gelu"])
 
 

@@ -207,6 +207,10 @@ def kernel_or(xp, name, portable, *args):
     return portable(xp, *args) if result is None else result
 
 
+def _relu_vjp(xp, g, x):
+    return g * _as(xp, x > 0, g)
+
+
 def _softmax_of(xp, x, axis):
     return _softmax(xp, x, axis=axis)
 
@@ -349,7 +353,7 @@ defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x
         doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
 # One pass each way: maximum, and a mask multiply (where() is several times slower on NumPy).
 defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
-        vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
+        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, x)],
         jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * xp.sign(x)],
