@@ -246,6 +246,9 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+        kernel = getattr(p.xp, "kernel_adam_update", None)  # the backend's in-place update (Backend.kernels)
+        if kernel is not None and not group["amsgrad"] and kernel(w, grad, m, v, beta1, beta2, lr, group["eps"], t):
+            return
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -361,6 +364,9 @@ class Adadelta(Optimizer):
             state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
         state["step"] += 1
         square, accumulated = state["square_avg"].array, state["acc_delta"].array
+        kernel = getattr(xp, "kernel_adadelta_update", None)  # the backend's in-place update (Backend.kernels)
+        if kernel is not None and kernel(w, grad, square, accumulated, rho, eps, group["lr"]):
+            return
         square *= rho
         square += grad * grad * (1 - rho)
         delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad
