@@ -94,6 +94,27 @@ def log_softmax_vjp(g, out, axis):
     return _aten._log_softmax_backward_data(g, out, axis, out.dtype) if _one_axis(out, axis) and g.dtype == out.dtype else None
 
 
+def _flash(q, k, v):
+    """torch's CPU flash attention takes (N, heads, L, E) floating tensors on the CPU, one head size for q, k, v."""
+    return q.ndim == 4 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64) \
+        and q.dtype == k.dtype == v.dtype and q.shape[:2] == k.shape[:2] == v.shape[:2] \
+        and q.shape[-1] == k.shape[-1] == v.shape[-1]
+
+
+def attention(q, k, v, causal, scale):
+    if not _flash(q, k, v):
+        return None
+    return _aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)[0]
+
+
+def attention_vjp(g, q, k, v, causal, scale):
+    if not _flash(q, k, v) or g.dtype != q.dtype:
+        return None
+    out, logsumexp = _aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)  # again
+    return list(_aten._scaled_dot_product_flash_attention_for_cpu_backward(g, q, k, v, out, logsumexp, 0.0, causal,
+                                                                          scale=scale))
+
+
 def adam_update(w, grad, m, v, beta1, beta2, lr, eps, step):
     """Adam's step in place, as torch.optim.Adam's single-tensor path computes it; True: done."""
     m.lerp_(grad, 1 - beta1)
@@ -114,4 +135,5 @@ def adadelta_update(w, grad, square, accumulated, rho, eps, lr):
 KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax,
            "log_softmax_vjp": log_softmax_vjp, "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm,
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool,
-           "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update}
+           "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
+           "attention": attention, "attention_vjp": attention_vjp}

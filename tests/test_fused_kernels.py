@@ -37,6 +37,13 @@ INPUTS = {
     "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
                                 {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
     "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)], {"kernel": (3,), "stride": (2,), "dilation": (1,)}),
+    "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
+                            {"causal": False, "scale": 0.5}),
+    "attention/causal": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 6, 4, seed=13),
+                                    t.randn(2, 3, 6, 5, seed=14)], {"causal": True, "scale": 0.5}),
+    # more queries than keys: PyTorch's causal mask is the top-left triangle, every row keeps key 0
+    "attention/causal-long": lambda t: ([t.randn(1, 2, 7, 4, seed=12), t.randn(1, 2, 3, 4, seed=13),
+                                         t.randn(1, 2, 3, 4, seed=14)], {"causal": True, "scale": 0.5}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -184,3 +191,13 @@ def test_optimizer_kernel_matches_the_portable_update(target, monkeypatch, name,
             opt.step()
         results.append(to_numpy(w))
     np.testing.assert_allclose(results[0], results[1], rtol=target.tol, atol=target.tol)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_scaled_dot_product_attention_matches_torch(causal):
+    rng = np.random.default_rng(5)
+    q, k, v = rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 6, 5))
+    out = F.scaled_dot_product_attention(pg.tensor(q), pg.tensor(k), pg.tensor(v), is_causal=causal)
+    assert out._op is None or out._op.primitive.name == "attention"
+    same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                  lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v)
