@@ -1,6 +1,6 @@
 """Real models, one training step each: native PyTorch vs polygrad on numpy, torch and (with --gpu) CUDA.
 
-    python benchmarks/bench_models.py [--rounds N] [--threads N] [--models gpt,cnn,lstm] [--gpu] [--out DIR]
+    python benchmarks/bench_models.py [--rounds N] [--threads N] [--models gpt,cnn,lstm] [--gpu] [--memory] [--out DIR]
 
 The models (real_models.py) are one source in PyTorch's dialect, built on torch and on
 polygrad. Contenders on the CPU: native PyTorch, polygrad on numpy, polygrad on torch,
@@ -110,6 +110,37 @@ def run(models, rounds, gpu):
     return rows, notes
 
 
+def peak_memory(models, gpu):
+    """{(model, contender): peak RSS in MiB} of a fresh process that imports the same libraries, builds
+    one contender and runs three steps (the CPU's memory; a GPU pool's peak is not measured here)."""
+    import subprocess
+
+    peaks = {}
+    for model in models:
+        for label, kind, _ in contenders(gpu):
+            if kind != "cpu":
+                continue
+            done = subprocess.run([sys.executable, __file__, "--threads", THREADS, "--peak-of", model, label],
+                                  capture_output=True, text=True)
+            lines = done.stdout.strip().splitlines()
+            peaks[(model, label)] = float(lines[-1]) if done.returncode == 0 and lines else None
+    return peaks
+
+
+def _peak_of(model, label):
+    import resource
+
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+    make = next(m for name, _, m in contenders(False) if name == label)
+    step, sync = make(model)
+    for _ in range(3):
+        step()
+    sync()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
 def write(rows, notes, folder, rounds, command):
     import json
 
@@ -123,12 +154,15 @@ def write(rows, notes, folder, rounds, command):
                                           {"date": info["date"], **info["machine"], **info["versions"],
                                            **info["settings"]}.items()]
     lines += ["", "Medians over interleaved rounds (one step of every contender per round); ratio = median / "
-              "native PyTorch's on the same kind of device.", "",
-              "| model | contender | median ms | min ms | ratio to native |", "| --- | --- | ---: | ---: | ---: |"]
+              "native PyTorch's on the same kind of device. peak RSS (with --memory): a fresh process importing "
+              "the same libraries, building one contender, running three steps.", "",
+              "| model | contender | median ms | min ms | ratio to native | peak RSS MiB |",
+              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for row in rows:
         ratio = "" if row["ratio_to_native"] is None else f"{row['ratio_to_native']:.2f}"
+        peak = "" if row.get("peak_rss_mib") is None else f"{row['peak_rss_mib']:.0f}"
         lines.append(f"| {row['model']} | {row['contender']} | {row['median_s'] * 1e3:.1f} | {row['min_s'] * 1e3:.1f} "
-                     f"| {ratio} |")
+                     f"| {ratio} | {peak} |")
     lines += [""] + [f"Note: {note}" for note in notes]
     with open(stem + ".md", "x") as f:
         f.write("\n".join(lines) + "\n")
@@ -144,8 +178,16 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(real_models.MODELS))
     parser.add_argument("--gpu", action="store_true", help="also PyTorch CUDA, polygrad torch cuda:0 and cupy")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--memory", action="store_true", help="also each CPU contender's peak RSS (fresh processes)")
+    parser.add_argument("--peak-of", nargs=2, metavar=("MODEL", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.peak_of:
+        return _peak_of(*args.peak_of)
     rows, notes = run(args.models.split(","), args.rounds, args.gpu)
+    if args.memory:
+        peaks = peak_memory(args.models.split(","), args.gpu)
+        for row in rows:
+            row["peak_rss_mib"] = peaks.get((row["model"], row["contender"]))
     stem = write(rows, notes, args.out, args.rounds, " ".join(["python"] + sys.argv))
     print(f"wrote {stem}.md and .json")
 
