@@ -111,8 +111,8 @@ def run(models, rounds, gpu):
 
 
 def peak_memory(models, gpu):
-    """{(model, contender): peak RSS in MiB} of a fresh process that imports the same libraries, builds
-    one contender and runs three steps (the CPU's memory; a GPU pool's peak is not measured here)."""
+    """{(model, contender): MiB the RSS rose during three steps} in a fresh process per contender
+    (the CPU's memory; a GPU pool's peak is not measured here)."""
     import subprocess
 
     peaks = {}
@@ -127,18 +127,26 @@ def peak_memory(models, gpu):
     return peaks
 
 
-def _peak_of(model, label):
-    import resource
+def _status_mib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024  # kB
 
+
+def _peak_of(model, label):
+    """Prints how far RSS rose above the built model's during three steps (Linux: the peak, VmHWM, is
+    reset after building through /proc/self/clear_refs, so importing the libraries does not count)."""
     import torch
 
     torch.set_num_threads(int(THREADS))
     make = next(m for name, _, m in contenders(False) if name == label)
     step, sync = make(model)
+    before = _status_mib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
     for _ in range(3):
         step()
     sync()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+    print(_status_mib("VmHWM") - before)
 
 
 def write(rows, notes, folder, rounds, command):
@@ -154,9 +162,10 @@ def write(rows, notes, folder, rounds, command):
                                           {"date": info["date"], **info["machine"], **info["versions"],
                                            **info["settings"]}.items()]
     lines += ["", "Medians over interleaved rounds (one step of every contender per round); ratio = median / "
-              "native PyTorch's on the same kind of device. peak RSS (with --memory): a fresh process importing "
-              "the same libraries, building one contender, running three steps.", "",
-              "| model | contender | median ms | min ms | ratio to native | peak RSS MiB |",
+              "native PyTorch's on the same kind of device. step memory (with --memory): how far the RSS rose above "
+              "the built model's during its first three steps (activations, gradients, optimizer state), in a "
+              "fresh process per contender.", "",
+              "| model | contender | median ms | min ms | ratio to native | step memory MiB |",
               "| --- | --- | ---: | ---: | ---: | ---: |"]
     for row in rows:
         ratio = "" if row["ratio_to_native"] is None else f"{row['ratio_to_native']:.2f}"
@@ -178,7 +187,7 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(real_models.MODELS))
     parser.add_argument("--gpu", action="store_true", help="also PyTorch CUDA, polygrad torch cuda:0 and cupy")
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument("--memory", action="store_true", help="also each CPU contender's peak RSS (fresh processes)")
+    parser.add_argument("--memory", action="store_true", help="also each CPU contender's step memory (fresh processes)")
     parser.add_argument("--peak-of", nargs=2, metavar=("MODEL", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.peak_of:
