@@ -115,6 +115,25 @@ def attention_vjp(g, q, k, v, causal, scale):
                                                                           scale=scale))
 
 
+def lstm_sequence(gi, h0, c0, weight_hh, bias_hh):
+    """The LSTM layer's time loop with torch's own sigmoid/tanh and addmm, writing each step's
+    [h, c, i, f, g, o] straight into the (L, N, 6H) output."""
+    if gi.ndim != 3 or not gi.dtype == h0.dtype == c0.dtype == weight_hh.dtype == bias_hh.dtype:
+        return None
+    size = h0.shape[-1]
+    out = gi.new_empty(gi.shape[:2] + (6 * size,))
+    h, c, w = h0, c0, weight_hh.t()
+    for t in range(gi.shape[0]):
+        gates = torch.addmm(gi[t] + bias_hh, h, w)
+        step = out[t]
+        torch.sigmoid(gates, out=step[:, 2 * size:6 * size])  # i, f, (g), o: g is overwritten below
+        torch.tanh(gates[:, 2 * size:3 * size], out=step[:, 4 * size:5 * size])
+        i, f, g = step[:, 2 * size:3 * size], step[:, 3 * size:4 * size], step[:, 4 * size:5 * size]
+        c = torch.addcmul(f * c, i, g, out=step[:, size:2 * size])
+        h = torch.mul(step[:, 5 * size:], torch.tanh(c), out=step[:, :size])
+    return out
+
+
 def adam_update(w, grad, m, v, beta1, beta2, lr, eps, step):
     """Adam's step in place, as torch.optim.Adam's single-tensor path computes it; True: done."""
     m.lerp_(grad, 1 - beta1)
@@ -136,4 +155,4 @@ KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp,
            "log_softmax_vjp": log_softmax_vjp, "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm,
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
-           "attention": attention, "attention_vjp": attention_vjp}
+           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence}

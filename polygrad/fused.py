@@ -282,9 +282,12 @@ def _lstm_sequence_jvp(xp, tangents, out, gi, h0, c0, weight_hh, bias_hh):
     return xp.stack(steps, axis=0)
 
 
-defprim("lstm_sequence", _lstm_sequence, vjp=_lstm_sequence_vjp, jvp=_lstm_sequence_jvp,
+defprim("lstm_sequence", lambda xp, gi, h0, c0, weight_hh, bias_hh:
+        _run(xp, "lstm_sequence", _lstm_sequence, gi, h0, c0, weight_hh, bias_hh),
+        vjp=_lstm_sequence_vjp, jvp=_lstm_sequence_jvp,
         doc="An LSTM layer over a sequence from its input projections gi (L, N, 4H), gates i, f, g, o: "
             "(L, N, 6H) holding per step [h, c, i, f, g, o].")
+PORTABLE["lstm_sequence"] = (_lstm_sequence, None)  # a forward kernel only, for now
 lstm_sequence = ops._public(PRIMITIVES["lstm_sequence"])
 
 
