@@ -7,7 +7,8 @@ Workloads: the MLP 784-512-512-10 SGD step at batch 256 and 4096, the chain of
 on the backend's arrays, polygrad eager, polygrad `pg.compile`d (with fuse=True
 on cupy: its elementwise groups run as one kernel each), and PyTorch autograd on
 torch's cpu and cuda:0 (torch_contender.py). Devices that are not here are
-skipped with a note. Results go to benchmarks/results/<date>-devices.md and .json
+skipped with a note. The real models (GPT, MNIST CNN, LSTM LM) on the same devices:
+bench_models.py --gpu. Results go to benchmarks/results/<date>-devices.md and .json
 (never over an earlier run), with the issue's GPU targets.
 """
 

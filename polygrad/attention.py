@@ -8,7 +8,7 @@ added to the scores in both.
 
 import math
 
-from . import ops
+from . import fused, ops
 from .creation import arange, zeros
 from .errors import ShapeError, describe
 from .random import default_generator
@@ -53,6 +53,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if attn_mask is None and not dropout_p and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:
+        return fused.attention(query, key, value, causal=bool(is_causal), scale=scale)  # one primitive
     scores = ops.matmul(query, ops.matrix_transpose(key)) * scale
     if is_causal:
         attn_mask = _causal(query.shape[-2], key.shape[-2], query)

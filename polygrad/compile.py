@@ -318,13 +318,15 @@ def _call(fn, args, kwargs=None, statement=False, pure=False):
     return trace.record(fn, args, kwargs, result, statement, pure)
 
 
-def _recording(fn):
+def _recording(fn, statement=False):
+    """fn, recorded when called while tracing; a `statement` (a backend's in-place optimizer update,
+    which returns no array) is kept in the program for its writes."""
     @functools.wraps(fn)
     def recorded(*args, **kwargs):
         trace = _active
         if trace is None or trace.depth:
             return fn(*args, **kwargs)
-        return _call(fn, args, kwargs, pure=True)
+        return _call(fn, args, kwargs, statement=statement, pure=not statement)
     return recorded
 
 
@@ -335,7 +337,7 @@ def _recording_namespace(xp, submodules=("linalg", "fft")):
         if isinstance(value, types.ModuleType):
             value = _recording_namespace(value, ()) if name in submodules else value
         elif callable(value) and not isinstance(value, type):
-            value = _recording(value)
+            value = _recording(value, statement=name.startswith("kernel_") and name.endswith("_update"))
         setattr(ns, name, value)
     return ns
 

@@ -18,22 +18,14 @@ inverse spread for layer_norm) rather than keeping intermediates alive.
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, _sigmoid, defprim
+from .primitives import (PRIMITIVES, _log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_of, _softmax_vjp,
+                         defprim)
+from .primitives import kernel_or as _run
 
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TANH_SCALE = math.sqrt(2 / math.pi)
 _TANH_CUBIC = 0.044715
-
-
-def _run(xp, name, portable, *args):
-    """The backend's kernel `name` on args where this namespace has one that takes them, else portable(xp, *args).
-
-    polygrad's own namespace (create_graph) has no kernels: recorded backward passes run the portable rules.
-    """
-    kernel = getattr(xp, "kernel_" + name, None)
-    result = None if kernel is None else kernel(*args)
-    return portable(xp, *args) if result is None else result
 
 
 # ---------------------------------------------------------------- gelu
@@ -60,7 +52,9 @@ defprim("gelu", lambda xp, x, *, approximate="none": _run(xp, "gelu", _gelu, x, 
         jvp=[lambda xp, t, out, x, approximate: t * _gelu_slope(xp, x, approximate)],
         doc="x Phi(x), Phi the standard normal CDF (approximate='none', through erf), or PyTorch's tanh form.",
         fresh=True)
-PORTABLE = {"gelu": (_gelu, _gelu_vjp)}
+PORTABLE = {"gelu": (_gelu, _gelu_vjp),  # name -> (forward, vjp) portable definitions, for the tests
+            "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp),
+            "relu": (None, _relu_vjp)}  # relu's forward is one maximum everywhere: only its vjp has kernels
 gelu = ops._public(PRIMITIVES["gelu"])
 
 
@@ -288,7 +282,50 @@ def _lstm_sequence_jvp(xp, tangents, out, gi, h0, c0, weight_hh, bias_hh):
     return xp.stack(steps, axis=0)
 
 
-defprim("lstm_sequence", _lstm_sequence, vjp=_lstm_sequence_vjp, jvp=_lstm_sequence_jvp,
+defprim("lstm_sequence", lambda xp, gi, h0, c0, weight_hh, bias_hh:
+        _run(xp, "lstm_sequence", _lstm_sequence, gi, h0, c0, weight_hh, bias_hh),
+        vjp=_lstm_sequence_vjp, jvp=_lstm_sequence_jvp,
         doc="An LSTM layer over a sequence from its input projections gi (L, N, 4H), gates i, f, g, o: "
             "(L, N, 6H) holding per step [h, c, i, f, g, o].")
+PORTABLE["lstm_sequence"] = (_lstm_sequence, None)  # a forward kernel only, for now
 lstm_sequence = ops._public(PRIMITIVES["lstm_sequence"])
+
+
+# ---------------------------------------------------------------- attention (no mask but the causal one, no dropout)
+# softmax(q kᵀ scale [+ causal -inf above the diagonal]) v as one primitive: the backward recomputes the
+# probabilities from q and k instead of keeping the (L, S) matrix alive. Masks and dropout take the
+# composite path (polygrad/attention.py).
+def _attention_probabilities(xp, q, k, causal, scale):
+    scores = xp.matmul(q, xp.matrix_transpose(k)) * scale
+    if causal:  # key j is hidden from query i where j > i (PyTorch's is_causal: the top-left triangle)
+        scores = scores + xp.triu(xp.full_like(scores, -math.inf), k=1)
+    return _softmax_of(xp, scores, -1)
+
+
+def _attention(xp, q, k, v, causal, scale):
+    return xp.matmul(_attention_probabilities(xp, q, k, causal, scale), v)
+
+
+def _attention_vjp_portable(xp, g, q, k, v, causal, scale):
+    p = _attention_probabilities(xp, q, k, causal, scale)
+    d_p = xp.matmul(g, xp.matrix_transpose(v))
+    d_scores = p * (d_p - xp.sum(d_p * p, axis=-1, keepdims=True)) * scale
+    return [xp.matmul(d_scores, k), xp.matmul(xp.matrix_transpose(d_scores), q), xp.matmul(xp.matrix_transpose(p), g)]
+
+
+def _attention_jvp(xp, tangents, out, q, k, v, causal, scale):
+    t_q, t_k, t_v = tangents
+    p = _attention_probabilities(xp, q, k, causal, scale)
+    d_scores = (xp.matmul(t_q, xp.matrix_transpose(k)) + xp.matmul(q, xp.matrix_transpose(t_k))) * scale
+    d_p = p * (d_scores - xp.sum(d_scores * p, axis=-1, keepdims=True))
+    return xp.matmul(d_p, v) + xp.matmul(p, t_v)
+
+
+defprim("attention", lambda xp, q, k, v, *, causal, scale: _run(xp, "attention", _attention, q, k, v, causal, scale),
+        vjp=lambda xp, g, out, q, k, v, causal, scale:
+        _run(xp, "attention_vjp", _attention_vjp_portable, g, q, k, v, causal, scale),
+        jvp=_attention_jvp,
+        doc="softmax(q kᵀ scale) v over the last two axes, causal or not; saves nothing beyond q, k and v.",
+        fresh=True)
+PORTABLE["attention"] = (_attention, _attention_vjp_portable)
+attention = ops._public(PRIMITIVES["attention"])

@@ -278,6 +278,9 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+        kernel = getattr(p.xp, "kernel_adam_update", None)  # the backend's in-place update (Backend.kernels)
+        if kernel is not None and not group["amsgrad"] and kernel(w, grad, m, v, beta1, beta2, lr, group["eps"], t):
+            return
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -393,6 +396,9 @@ class Adadelta(Optimizer):
             state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
         state["step"] += 1
         square, accumulated = state["square_avg"].array, state["acc_delta"].array
+        kernel = getattr(xp, "kernel_adadelta_update", None)  # the backend's in-place update (Backend.kernels)
+        if kernel is not None and kernel(w, grad, square, accumulated, rho, eps, group["lr"]):
+            return
         square *= rho
         square += grad * grad * (1 - rho)
         delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad
@@ -1337,7 +1343,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
         if norm_type == math.inf:
             total = ops.max(ops.stack([ops.max(ops.abs(g)).to(device) for g in grads]))
         else:
-            powers = ops.stack([ops.sum(ops.abs(g) ** norm_type).to(device) for g in grads])
+            powers = ops.stack([ops.sum(g * g if norm_type == 2 else ops.abs(g) ** norm_type).to(device) for g in grads])
             total = ops.sum(powers) ** (1.0 / norm_type)
         scale = ops.clip(max_norm / (total + 1e-6), max=1.0)
         for g in grads:

@@ -234,6 +234,36 @@ def _softmax(xp, x, *, axis=-1):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
+def kernel_or(xp, name, portable, *args):
+    """The backend's kernel `name` (Backend.kernels) on args where this namespace has one that takes them,
+    else portable(xp, *args). polygrad's own namespace (create_graph) has none: recorded backward passes
+    run the portable rules."""
+    kernel = getattr(xp, "kernel_" + name, None)
+    result = None if kernel is None else kernel(*args)
+    return portable(xp, *args) if result is None else result
+
+
+def _relu_vjp(xp, g, x):
+    """PyTorch's threshold_backward: 0 where x <= 0 (x == 0 included, an infinite g too), g elsewhere (a NaN x too)."""
+    return xp.where(x <= 0, xp.zeros_like(g), g)
+
+
+def _softmax_of(xp, x, axis):
+    return _softmax(xp, x, axis=axis)
+
+
+def _softmax_vjp(xp, g, out, axis):
+    return out * (g - xp.sum(g * out, axis=axis, keepdims=True))
+
+
+def _log_softmax(xp, x, axis):
+    return x - _logsumexp(xp, x, axis=axis, keepdims=True)
+
+
+def _log_softmax_vjp(xp, g, out, axis):
+    return g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True)
+
+
 def _slice_grads(xp, g, out, *inputs, axis=0):
     axis = axis % g.ndim
     grads, start = [], 0
@@ -367,10 +397,9 @@ def _sign(xp, out, x):
     return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
 
 
-# threshold_backward: 0 where the result is <= 0 (x == 0 included), g elsewhere (a NaN x included).
 defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
-        vjp=[lambda xp, g, out, x: xp.where(out <= 0, xp.zeros_like(g), g)],
-        jvp=[lambda xp, t, out, x: xp.where(out <= 0, xp.zeros_like(t), t)])
+        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, x)],
+        jvp=[lambda xp, t, out, x: _relu_vjp(xp, t, x)])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
         jvp=[lambda xp, t, out, x: xp.real(xp.conj(_sign(xp, out, x)) * t) if _kind(x) == "complex floating"
@@ -454,11 +483,12 @@ defprim("logsumexp", _logsumexp,
              _unreduce(xp, g, x, axis, keepdims) * xp.exp(x - _unreduce(xp, out, x, axis, keepdims))],
         jvp=[lambda xp, t, out, x, axis, keepdims:
              xp.sum(t * xp.exp(x - _unreduce(xp, out, x, axis, keepdims)), axis=axis, keepdims=keepdims)])
-defprim("softmax", _softmax,
-        vjp=[lambda xp, g, out, x, axis: out * (g - xp.sum(g * out, axis=axis, keepdims=True))],
+# softmax and log_softmax run a backend's kernels where it has them (see polygrad/fused.py).
+defprim("softmax", lambda xp, x, *, axis=-1: kernel_or(xp, "softmax", _softmax_of, x, axis),
+        vjp=[lambda xp, g, out, x, axis: kernel_or(xp, "softmax_vjp", _softmax_vjp, g, out, axis)],
         jvp=[lambda xp, t, out, x, axis: out * (t - xp.sum(t * out, axis=axis, keepdims=True))])
-defprim("log_softmax", lambda xp, x, *, axis=-1: x - _logsumexp(xp, x, axis=axis, keepdims=True),
-        vjp=[lambda xp, g, out, x, axis: g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True)],
+defprim("log_softmax", lambda xp, x, *, axis=-1: kernel_or(xp, "log_softmax", _log_softmax, x, axis),
+        vjp=[lambda xp, g, out, x, axis: kernel_or(xp, "log_softmax_vjp", _log_softmax_vjp, g, out, axis)],
         jvp=[lambda xp, t, out, x, axis: t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True)])
 
 # ================================================================ fused layers

@@ -214,6 +214,16 @@ def _lstm_sequence_grads(g, gi, h0, c0, w, b):
     return [t.grad.numpy() for t in tensors]
 
 
+def _attention_grads(g, q, k, v, scale=0.6):
+    """The textbook adjoint of softmax(q kᵀ scale + causal mask) v, in NumPy."""
+    scores = q @ k.transpose(0, 2, 1) * scale + np.triu(np.full((q.shape[1], k.shape[1]), -np.inf), 1)
+    p = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    d_p = g @ v.transpose(0, 2, 1)
+    d_scores = p * (d_p - (d_p * p).sum(axis=-1, keepdims=True)) * scale
+    return [d_scores @ k, d_scores.transpose(0, 2, 1) @ q, p.transpose(0, 2, 1) @ g]
+
+
 def sum_to(g, shape):
     """Sum a broadcast gradient back to `shape` (hand-written: leading axes, then size-1 axes)."""
     while g.ndim > len(shape):
@@ -486,6 +496,8 @@ ROWS = [
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
     Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
                           grid(8, seed=54)], pg.fused.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
+    Row("attention", [grid(2, 4, 3, seed=55), grid(2, 5, 3, seed=56), grid(2, 5, 2, seed=57)],
+        lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.6), lambda g, *qkv: _attention_grads(g, *qkv)),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
         lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;

@@ -1,12 +1,15 @@
 """Every backend kernel of a fused primitive (polygrad/fused.py) gives what the primitive's portable
 definition gives, forward and gradient, on every backend; the fused functions match PyTorch in float64."""
 
+import math
+
 import numpy as np
 import pytest
 
 import polygrad as pg
 import polygrad.functional as F
 from polygrad.fused import PORTABLE
+from polygrad.primitives import PRIMITIVES
 
 from conftest import to_numpy
 from torch_oracle import same_as_torch, torch
@@ -34,8 +37,24 @@ INPUTS = {
     "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
                                 {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
     "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)], {"kernel": (3,), "stride": (2,), "dilation": (1,)}),
+    "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
+                            {"causal": False, "scale": 0.5}),
+    "attention/causal": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 6, 4, seed=13),
+                                    t.randn(2, 3, 6, 5, seed=14)], {"causal": True, "scale": 0.5}),
+    # more queries than keys: PyTorch's causal mask is the top-left triangle, every row keeps key 0
+    "attention/causal-long": lambda t: ([t.randn(1, 2, 7, 4, seed=12), t.randn(1, 2, 3, 4, seed=13),
+                                         t.randn(1, 2, 3, 4, seed=14)], {"causal": True, "scale": 0.5}),
+    "lstm_sequence": lambda t: ([t.randn(5, 3, 8, seed=15), t.randn(3, 2, seed=16), t.randn(3, 2, seed=17),
+                                 t.randn(8, 2, seed=18), t.randn(8, seed=19)], {}),
+    "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
+    "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
+    "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
+    "log_softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
+    "log_softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 0}),
+    "log_softmax/-inf": lambda t: ([t.tensor([[0.0, -math.inf, 1.0], [-math.inf, -math.inf, -math.inf]])],
+                                   {"axis": -1}),
 }
-VJP_TAKES_OUT = {"max_pool"}  # its vjp reads the forward's maxima
+VJP_TAKES_OUT = {"max_pool", "softmax", "log_softmax"}  # their vjps read the forward's result
 
 
 def _raw(t):
@@ -47,18 +66,24 @@ def test_kernel_matches_portable_definition(target, case):
     name = case.split("/")[0]
     tensors, options = INPUTS[case](target)
     xp = tensors[0].device.backend.xp
-    if getattr(xp, "kernel_" + name, None) is None:
+    if not hasattr(xp, "kernel_" + name) and not hasattr(xp, "kernel_" + name + "_vjp"):
         pytest.skip(f"{target.backend} has no kernel for {name}")
     arrays = [_raw(t) for t in tensors]
     portable, portable_vjp = PORTABLE[name]
     args = list(options.values())
-    expected = portable(xp, *arrays, *args)
-    got = getattr(xp, "kernel_" + name)(*arrays, *args)
-    if got is None:
-        pytest.skip(f"{target.backend}'s {name} kernel leaves these inputs ({target.dtype}, {options}) to the definition")
-    np.testing.assert_allclose(to_numpy(pg.asarray(got)), to_numpy(pg.asarray(expected)),
-                               rtol=target.tol, atol=target.tol)
+    expected = (portable or PRIMITIVES[name].forward)(xp, *arrays, *args)
+    if portable is not None:
+        got = getattr(xp, "kernel_" + name)(*arrays, *args)
+        if got is None:
+            pytest.skip(f"{target.backend}'s {name} kernel leaves these inputs ({target.dtype}, {options}) "
+                        "to the definition")
+        np.testing.assert_allclose(to_numpy(pg.asarray(got)), to_numpy(pg.asarray(expected)),
+                                   rtol=target.tol, atol=target.tol)
+    if portable_vjp is None:  # a forward kernel only
+        return
     g = _raw(target.randn(*expected.shape, seed=9))
+    if name in ("softmax", "log_softmax"):  # their vjps read the result, not the input
+        arrays = []
     lead = (g, expected) if name in VJP_TAKES_OUT else (g,)
     expected_grads = portable_vjp(xp, *lead, *arrays, *args)
     got_grads = getattr(xp, "kernel_" + name + "_vjp")(*lead, *arrays, *args)
@@ -147,3 +172,36 @@ def test_conv_and_pool_of_an_empty_batch(target):
     assert tuple(out.shape) == (0, 3, 2, 2)
     pg.sum(out).backward()
     assert tuple(x.grad.shape) == (0, 2, 6, 6) and np.all(to_numpy(w.grad) == 0)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("adam_update", lambda p: pg.optim.Adam(p, lr=0.1, betas=(0.8, 0.9), weight_decay=0.01)),
+    ("adam_update", lambda p: pg.optim.AdamW(p, lr=0.1, weight_decay=0.1)),
+    ("adadelta_update", lambda p: pg.optim.Adadelta(p, lr=0.5, rho=0.8, weight_decay=0.01)),
+])
+def test_optimizer_kernel_matches_the_portable_update(target, monkeypatch, name, make):
+    """Three steps with the backend's in-place kernel and three with the portable update land on the same weights."""
+    xp = pg.backends.get(target.backend).xp
+    if not hasattr(xp, "kernel_" + name):
+        pytest.skip(f"{target.backend} has no kernel for {name}")
+    results = []
+    for use_kernel in (True, False):
+        if not use_kernel:
+            monkeypatch.delattr(xp, "kernel_" + name)
+        w = target.randn(4, 3, seed=11, requires_grad=True)
+        opt = make([w])
+        for step in range(3):
+            w.grad = target.randn(4, 3, seed=20 + step)
+            opt.step()
+        results.append(to_numpy(w))
+    np.testing.assert_allclose(results[0], results[1], rtol=target.tol, atol=target.tol)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_scaled_dot_product_attention_matches_torch(causal):
+    rng = np.random.default_rng(5)
+    q, k, v = rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 6, 5))
+    out = F.scaled_dot_product_attention(pg.tensor(q), pg.tensor(k), pg.tensor(v), is_causal=causal)
+    assert out._op is None or out._op.primitive.name == "attention"
+    same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                  lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v)
