@@ -9,6 +9,7 @@
 uv creates the environments when it is installed (much faster); pip otherwise.
 """
 
+import os
 import shutil
 
 import nox
@@ -61,3 +62,14 @@ def tests_dist(session):
 def lint(session):
     session.install("ruff")
     session.run("ruff", "check", "polygrad", "backends", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def fuzz(session):
+    """The differential fuzzer's larger run: 500 random programs per backend case against torch
+    (POLYGRAD_FUZZ_PROGRAMS overrides; the default test run takes 12)."""
+    session.install("pip")
+    session.run("python", "-m", "pip", "install", "-q", *BACKEND_EXTRAS["torch"])
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", "tests/test_fuzz.py", *session.posargs,
+                env={"POLYGRAD_FUZZ_PROGRAMS": os.environ.get("POLYGRAD_FUZZ_PROGRAMS", "500")})

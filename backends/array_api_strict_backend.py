@@ -28,3 +28,15 @@ class ArrayApiStrictBackend(Backend):
 
     def is_array(self, obj):
         return isinstance(obj, self.xp._array_object.Array)
+
+    # its arrays hold NumPy arrays (`_array`): views, aliasing and read-only flags are NumPy's
+    def shares_memory(self, a, b):
+        Array = self.xp._array_object.Array
+        if not (isinstance(a, Array) and isinstance(b, Array)):
+            return True
+        import numpy
+
+        return numpy.may_share_memory(a._array, b._array)
+
+    def writable(self, array):
+        return not isinstance(array, self.xp._array_object.Array) or array._array.flags.writeable

@@ -53,6 +53,8 @@ class Backend:
     name = None
     #: short device kinds this backend serves when asked by string ("cpu", "cuda")
     device_kinds = ("cpu",)
+    #: dtype name -> what to install for it, for dtypes this backend has only with an optional package
+    missing_dtypes = {}
 
     def __init__(self):
         xp = self._load()
@@ -81,6 +83,8 @@ class Backend:
         ns.windows = self.windows
         ns.col2im = self.col2im
         ns.erf = self.erf
+        for name, kernel in self.kernels().items():
+            setattr(ns, "kernel_" + name, kernel)
         return ns
 
     # ----- devices -------------------------------------------------------
@@ -148,6 +152,24 @@ class Backend:
 
         return numpy.from_dlpack(array).copy()
 
+    def host_view(self, array):
+        """NumPy's view of `array`'s memory where it lives on the host (`np.asarray(tensor)`)."""
+        import numpy
+
+        return numpy.from_dlpack(array)
+
+    def array_of(self, result):
+        """A library call's result as one of its arrays (NumPy's 0-d results are scalars)."""
+        return result
+
+    def shares_memory(self, a, b):
+        """Whether arrays a and b may share memory (a view of b, or the other way)."""
+        return True
+
+    def writable(self, array):
+        """Whether `array` can be written in place (NumPy's read-only arrays cannot)."""
+        return True
+
     def from_host(self, host_array, device, dtype=None):
         return self.xp.asarray(host_array, dtype=dtype, device=device.native)
 
@@ -194,7 +216,7 @@ class Backend:
         (a copy); libraries with strided views override it with a view.
         """
         counts = window_counts(x.shape[x.ndim - len(kernel):], kernel, stride, dilation)
-        taps = [x[_tap_key(offsets, counts, stride, dilation)] for offsets in _taps(kernel)]
+        taps = [x[tap_key(offsets, counts, stride, dilation)] for offsets in _taps(kernel)]
         return self.xp.reshape(self.xp.stack(taps, axis=-1), tuple(x.shape[:x.ndim - len(kernel)]) + counts + kernel)
 
     def col2im(self, cols, *, shape, kernel, stride, dilation):
@@ -207,13 +229,19 @@ class Backend:
         counts = tuple(cols.shape[cols.ndim - 2 * n:cols.ndim - n])
         out = self.xp.zeros(tuple(shape), dtype=cols.dtype, device=cols.device)
         for offsets in _taps(kernel):
-            out[_tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
+            out[tap_key(offsets, counts, stride, dilation)] += cols[(Ellipsis,) + offsets]
         return out
 
     def erf(self, x):
         """The error function, elementwise. Pure-standard fallback (see _erf): within 5 ulp of
         math.erf in float64 (mean 0.2 ulp) and 6 ulp in float32; libraries with one override it."""
         return _erf(self.xp, x)
+
+    def kernels(self):
+        """{name: function}: this library's kernels for fused primitives (polygrad/fused.py), which the
+        namespace carries as `kernel_<name>`. A kernel may return None for inputs it does not take (a
+        dtype it has no fast path for): the portable definition runs then. None here."""
+        return {}
 
     def rng(self, seed, device):
         """A seeded generator with uniform/normal/integers methods."""
@@ -251,7 +279,7 @@ def _taps(kernel):
     return itertools.product(*(range(k) for k in kernel))
 
 
-def _tap_key(offsets, counts, stride, dilation):
+def tap_key(offsets, counts, stride, dilation):
     """The entries kernel tap `offsets` reads in every window: one strided slice per axis."""
     return (Ellipsis,) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
                                for o, m, s, d in zip(offsets, counts, stride, dilation, strict=True))

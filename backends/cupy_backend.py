@@ -6,6 +6,8 @@ from .base import Backend, BackendUnavailable, strided_windows
 class CupyBackend(Backend):
     name = "cupy"
     device_kinds = ("cuda", "gpu")
+    missing_dtypes = {"bfloat16": "CuPy has no bfloat16; use float16 on cupy (pg.autocast('cuda') defaults to it), "
+                                  "or bfloat16 on the torch backend"}
 
     def _load(self):
         try:
@@ -49,6 +51,14 @@ class CupyBackend(Backend):
 
     def to_host(self, array):
         return self.cupy.asnumpy(array)
+
+    def host_view(self, array):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (CuPy's rule: a device-to-host copy "
+                        "is made explicitly). Use .numpy() or .cpu() to copy the tensor to host memory first")
+
+    def shares_memory(self, a, b):
+        ndarray = self.cupy.ndarray
+        return not (isinstance(a, ndarray) and isinstance(b, ndarray)) or self.cupy.may_share_memory(a, b)
 
     def from_host(self, host_array, device, dtype=None):
         with device.native:

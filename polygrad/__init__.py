@@ -53,6 +53,7 @@ globals().update(_TORCH_DTYPE_NAMES)  # pg.float, pg.double, pg.long, pg.int, pg
 from . import dtypes  # noqa: E402,F401
 from .standard import *  # noqa: E402,F401,F403  (the rest of the Array API namespace)
 from . import fft, linalg  # noqa: E402,F401
+from .primitives_complex import angle  # noqa: E402,F401  (and which rules hold for complex values)
 from .array_api import __array_api_version__, __array_namespace_info__, e, inf, nan, newaxis, pi  # noqa: E402,F401
 from .engine import detect_anomaly, enable_grad, forward_mode, is_grad_enabled, no_grad  # noqa: E402,F401
 from . import autodiff as autograd  # noqa: E402,F401
@@ -80,7 +81,15 @@ from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace 
 from .methods import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
 globals().update(_TORCH_KEYWORD_FUNCTIONS)
 from .engine import inference_mode, set_grad_enabled  # noqa: E402,F401
-from .pytorch_face import as_tensor, bmm, cuda, device, diag, einsum, from_numpy, randperm  # noqa: E402,F401
+# mixed precision first: it wraps the ops its lists name (pg.addmm, F.conv2d, ...) before they are exported
+from . import amp  # noqa: E402,F401
+from types import SimpleNamespace as _SimpleNamespace  # noqa: E402
+from .amp import GradScaler as _GradScaler, autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
+from .pytorch_face import (  # noqa: E402,F401
+    addmm, as_tensor, baddbmm, bmm, cuda, device, diag, einsum, from_numpy, randperm,
+)
+cuda.amp = amp.cuda  # pg.cuda.amp.autocast(), pg.cuda.amp.GradScaler()
+cpu = _SimpleNamespace(amp=amp.cpu)  # pg.cpu.amp: PyTorch's torch.cpu.amp
 from .random import Generator  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import lr_scheduler, utils  # noqa: E402,F401  (pg.optim.lr_scheduler, pg.utils.data)
@@ -88,7 +97,7 @@ from .function import Function  # noqa: E402,F401
 from .torch_functions import FUNCTIONS as _MORE_TORCH_FUNCTIONS  # noqa: E402
 globals().update(_MORE_TORCH_FUNCTIONS)  # pg.multinomial, pg.randn_like, pg.LongTensor, ... (and their methods)
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 
 def set_default_backend(name):

@@ -6,27 +6,25 @@ that are not taken are fed safe inputs first (the "double where"), so no NaN or 
 into a gradient.
 """
 
-import math
 
-from . import ops
+from . import fused, ops
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def gelu(x, approximate="none"):
-    """x Phi(x): exact with erf (PyTorch's default), or the tanh approximation with approximate='tanh'."""
-    if approximate == "none":
-        return x * (ops.erf(x * (1 / math.sqrt(2))) + 1) * 0.5
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
-        return x * (ops.tanh(inner) + 1) * 0.5
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    """x Phi(x): exact with erf (PyTorch's default), or the tanh approximation with approximate='tanh'.
+    One fused primitive (polygrad/fused.py)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return fused.gelu(x, approximate=approximate)
 
 
 def _negative_part_expm1(x, alpha, scale=1.0):
-    """alpha (exp(x / scale) - 1) for x <= 0 and 0 above: exp sees min(x, 0) only."""
-    return ops.expm1(ops.minimum(x, 0.0) * (1 / scale)) * alpha
+    """alpha (exp(x / scale) - 1) for x <= 0 and 0 above: exp sees x <= 0 only. At x == 0 the
+    slope is the negative branch's, alpha / scale (PyTorch's elu_backward takes x <= 0 there)."""
+    return ops.expm1(ops.where(x > 0, 0.0, x) * (1 / scale)) * alpha
 
 
 def elu(x, alpha=1.0):
@@ -40,7 +38,7 @@ def selu(x):
 def celu(x, alpha=1.0):
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
-    return ops.maximum(x, 0.0) + _negative_part_expm1(x, alpha, alpha)
+    return ops.relu(x) + _negative_part_expm1(x, alpha, alpha)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
@@ -59,9 +57,11 @@ def mish(x):
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x held within [min_val, max_val]; unlike clamp, the slope is 0 at the bounds themselves
+    (PyTorch's hardtanh_backward passes the gradient only strictly inside)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
-    return ops.clip(x, min=min_val, max=max_val)
+    return ops.where(x <= min_val, min_val, ops.where(x >= max_val, max_val, x))
 
 
 def relu6(x):
@@ -77,10 +77,13 @@ def logsigmoid(x):
 
 
 def hardsigmoid(x):
+    """relu6(x + 3) / 6: slope 1/6 strictly inside (-3, 3), 0 at the bounds (as PyTorch)."""
     return relu6(x + 3.0) * (1 / 6)
 
 
 def hardswish(x):
+    """x relu6(x + 3) / 6; with hardsigmoid's zero slope at its bounds the slope is PyTorch's:
+    0 up to -3, x / 3 + 1/2 strictly inside, 1 from 3 on."""
     return x * hardsigmoid(x)
 
 
@@ -92,7 +95,7 @@ def prelu(x, weight):
             raise ValueError(f"prelu: {weight.size} weights for {x.shape[channel_axis]} channels of input "
                              f"shape {tuple(x.shape)}")
         weight = ops.reshape(weight, (-1,) + (1,) * (x.ndim - channel_axis - 1))
-    return ops.maximum(x, 0.0) + ops.minimum(x, 0.0) * weight
+    return ops.where(x > 0, x, x * weight)  # at x == 0 the slope is weight's, as PyTorch's prelu
 
 
 def softmin(x, dim=None):

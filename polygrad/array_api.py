@@ -9,11 +9,13 @@ polygrad dtype objects, and polygrad's default dtypes (float32 unless
 
 import inspect
 import math
+import sys
+import types
 
 from . import backends, creation, dtypes
 from .creation import get_default_dtype, resolve_device
 
-__array_api_version__ = "2024.12"
+__array_api_version__ = "2025.12"
 
 e = math.e
 pi = math.pi
@@ -44,7 +46,7 @@ class Info:
         return self._backend.default_device()
 
     def devices(self):
-        return self._backend.devices()
+        return tuple(self._backend.devices())  # a tuple since 2025.12
 
     def _device(self, device):
         return resolve_device(device, self._backend.name)
@@ -66,3 +68,31 @@ class Info:
 def __array_namespace_info__():
     """The inspection namespace (capabilities, devices, dtypes) of the default backend."""
     return Info(backends.default())
+
+
+class _Before2025(types.ModuleType):
+    """polygrad as the standard was before 2025.12, for `x.__array_namespace__(api_version="2024.12")` (or an
+    earlier version): broadcast_arrays, meshgrid and the inspection object's devices() return lists, and
+    __array_api_version__ says 2024.12. Everything else is polygrad's own (2025.12 only adds names)."""
+
+    __array_api_version__ = "2024.12"
+
+    def __getattr__(self, name):
+        return getattr(sys.modules["polygrad"], name)
+
+    @staticmethod
+    def broadcast_arrays(*arrays):
+        return list(sys.modules["polygrad"].broadcast_arrays(*arrays))
+
+    @staticmethod
+    def meshgrid(*arrays, indexing="xy"):
+        return list(sys.modules["polygrad"].meshgrid(*arrays, indexing=indexing))
+
+    @staticmethod
+    def __array_namespace_info__():
+        info = __array_namespace_info__()
+        info.devices = lambda: list(Info.devices(info))
+        return info
+
+
+before_2025 = _Before2025("polygrad", "polygrad as the Array API 2024.12 has it (lists where 2025.12 has tuples)")

@@ -56,8 +56,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scores = ops.matmul(query, ops.matrix_transpose(key)) * scale
     if is_causal:
         attn_mask = _causal(query.shape[-2], key.shape[-2], query)
-    weights = ops.softmax(_apply_mask(scores, attn_mask, allowed_when_true=True), axis=-1)
+    weights = _safe_softmax(_apply_mask(scores, attn_mask, allowed_when_true=True), masked=attn_mask is not None)
     return ops.matmul(_dropout_weights(weights, dropout_p), value)
+
+
+def _safe_softmax(scores, masked):
+    """softmax over the last axis; a row every key of which is masked out (-inf) attends to
+    nothing: weights 0 (output 0, gradients 0), as PyTorch's, not 0/0 = NaN."""
+    if not masked:
+        return ops.softmax(scores, axis=-1)
+    dead = ops.all(scores == -math.inf, axis=-1, keepdims=True)
+    return ops.where(dead, 0.0, ops.softmax(ops.where(dead, 0.0, scores), axis=-1))
 
 
 def _pad_keys(mask, extra):

@@ -38,14 +38,26 @@ def _root_grads(roots, grads, create_graph):
     return result
 
 
-def backward(roots, grads=None, retain_graph=False, create_graph=False):
-    """Accumulate gradients of `roots` (a Tensor or a sequence) into the `.grad` of every leaf they depend on."""
+def backward(roots, grads=None, retain_graph=False, create_graph=False, inputs=None):
+    """Accumulate gradients of `roots` (a Tensor or a sequence) into the `.grad` of every leaf they
+    depend on, or, given `inputs`, into those tensors' only (leaves or not; one not reached keeps its .grad)."""
     if isinstance(roots, Tensor):
         roots = [roots]
     if isinstance(grads, Tensor):
         grads = [grads]
-    run_backward(roots, _root_grads(roots, grads, create_graph), retain_graph, create_graph,
-                 on_leaf=_accumulate_create_graph if create_graph else _accumulate)
+    accumulate = _accumulate_create_graph if create_graph else _accumulate
+    root_grads = _root_grads(roots, grads, create_graph)
+    if inputs is None:
+        run_backward(roots, root_grads, retain_graph, create_graph, on_leaf=accumulate)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise ValueError("backward: inputs must not be empty (leave it out to accumulate into every leaf)")
+    buffer, _ = run_backward(roots, root_grads, retain_graph, create_graph)
+    for tensor in inputs:
+        g = buffer.get(id(tensor))
+        if g is not None:
+            accumulate(tensor, g if create_graph else tensor.xp.asarray(g, copy=True))
 
 
 def _accumulate(leaf, grad):

@@ -426,7 +426,7 @@ def _load_average():
 
 def versions():
     """Python, polygrad and every array library this run loaded."""
-    from . import __version__
+    from ._version import __version__
 
     found = {"python": platform.python_version(), "polygrad": __version__}
     for name in ("numpy", "array_api_compat", "torch", "cupy"):

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import zipfile
 import zlib
 from collections import Counter, namedtuple
@@ -54,7 +55,7 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
 
     `load` returns `{"epoch": epoch, **metadata}`.
     """
-    arrays = {f"model/{name}": tensor.numpy() for name, tensor in model.state_dict().items()}
+    arrays = {f"model/{name}": host_copy(tensor) for name, tensor in model.state_dict().items()}
     meta = {"format": FORMAT, "version": VERSION, "epoch": epoch, "metadata": metadata, "optimizer": None}
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -62,7 +63,7 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
         for i, entries in state["state"].items():
             for key, value in entries.items():
                 if isinstance(value, Tensor):
-                    arrays[f"optimizer/{i}/{key}"] = value.numpy()
+                    arrays[f"optimizer/{i}/{key}"] = host_copy(value)
                 else:
                     scalars.setdefault(str(i), {})[key] = value
         meta["optimizer"] = {"type": type(optimizer).__name__, "param_groups": state["param_groups"],
@@ -73,6 +74,14 @@ def save(path, model, optimizer=None, epoch=None, **metadata):
         raise CheckpointError(f"{path}: metadata is not JSON-serialisable ({error})") from None
     arrays[_META] = np.frombuffer(text.encode(), dtype=np.uint8)
     _write_atomically(Path(path), arrays)
+
+
+def host_copy(tensor):
+    """The NumPy array a file holds of `tensor`; bfloat16, which .npy files cannot name, widened to float32
+    (exactly: every bfloat16 is a float32). Loading casts it back to the tensor's dtype."""
+    if tensor.dtype == "bfloat16":
+        tensor = tensor.detach().float()
+    return tensor.numpy()
 
 
 def _write_atomically(path, arrays):
@@ -206,14 +215,38 @@ def _reading(path, operation=None):
         raise CheckpointError(f"{where}: unreadable checkpoint, truncated or corrupt ({error})") from None
 
 
+@contextmanager
 def _open(path):
-    try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        with open(path, "rb") as f:
+    """The archive at `path`, which must be a regular file: a FIFO, socket or device (a symlink to
+    /dev/zero) is refused before a byte is read, as reading one may never end. The file is opened
+    without blocking (a FIFO with no writer would block the open itself) and checked on the open
+    descriptor, so what is checked is what is read."""
+    _check_regular(path, os.stat(path).st_mode)  # a socket cannot even be opened: say what it is first
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as f:
+        _check_regular(path, os.fstat(descriptor).st_mode)  # the file opened may have replaced the one looked at
+        try:
+            archive = zipfile.ZipFile(f)
+        except zipfile.BadZipFile:
+            f.seek(0)
             if f.read(6) == b"\x93NUMPY":
                 raise CheckpointError(f"{path}: not a checkpoint (a bare .npy array, not an .npz archive)") from None
-        raise
+            raise
+        with archive:
+            yield archive
+
+
+def _check_regular(path, mode):
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: opening it says so
+        raise CheckpointError(f"{path}: not a regular file ({_file_kind(mode)}); a checkpoint is a file")
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def _members(path, archive):

@@ -727,7 +727,8 @@ def _tensor_slots(where, obj):
 
 def _signature(args, holders):
     """What a program assumes, as (label, value) pairs: equal values, same program."""
-    items = [("grad mode", engine.state.grad_enabled), ("forward mode", engine.state.forward_ad)]
+    items = [("grad mode", engine.state.grad_enabled), ("forward mode", engine.state.forward_ad),
+             ("autocast", engine.state.autocast_mode)]
     positions = {}
     for where, t in _locations(args, holders):
         if t is None:

@@ -10,7 +10,7 @@ one reduction. Inputs are (N, C, *spatial), or (C, *spatial) unbatched.
 import math
 import operator
 
-from . import ops
+from . import fused, ops
 from .creation import asarray, full
 from .engine import no_grad
 from .errors import ShapeError, describe
@@ -58,12 +58,17 @@ def _unbatched(y, squeeze):
     return ops.squeeze(y, axis=0) if squeeze else y
 
 
-def _windows(name, x, kernel, stride, dilation):
-    """windows(x) over its trailing len(kernel) axes, with a clear error when the kernel does not fit."""
+def _check_fit(name, x, kernel, dilation):
+    """A clear error when the kernel does not fit x's trailing len(kernel) axes."""
     for size, k, d in zip(x.shape[x.ndim - len(kernel):], kernel, dilation, strict=True):
         if d * (k - 1) + 1 > size:
             raise ShapeError(f"{name}: kernel {tuple(kernel)} with dilation {tuple(dilation)} does not fit "
                              f"the padded input {describe(x)}")
+
+
+def _windows(name, x, kernel, stride, dilation):
+    """windows(x) over its trailing len(kernel) axes, with a clear error when the kernel does not fit."""
+    _check_fit(name, x, kernel, dilation)
     return ops.windows(x, kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation))
 
 
@@ -151,21 +156,12 @@ def _conv(name, x, weight, bias, stride, padding, dilation, groups, n, padding_m
     kernel = tuple(weight.shape[2:])
     stride, dilation = _tuple(stride, n, "stride"), _tuple(dilation, n, "dilation")
     x = _pad(x, _conv_padding(name, padding, kernel, stride, dilation, n), _padding_mode(padding_mode))
-    cols = _windows(name, x, kernel, stride, dilation)  # (N, C, *out, *kernel), a view
-    batch, out = x.shape[0], tuple(cols.shape[2:2 + n])
-    taps, positions, per_group = group_channels * math.prod(kernel), math.prod(out), out_channels // groups
-    # im2col as ([groups,] C/groups*taps, N*positions), channel-major taps as in weight's layout: the
-    # copy then reads runs of the input's last axis, and col2im adds whole rows back (2-3x faster on
-    # NumPy than positions-major columns)
-    cols = ops.reshape(cols, (batch, groups, group_channels) + out + kernel)
-    order = (1, 2) + tuple(range(3 + n, 3 + 2 * n)) + (0,) + tuple(range(3, 3 + n))
-    lead = (groups,) if groups > 1 else ()  # one plain GEMM without groups, a batch of them with
-    cols = ops.reshape(ops.permute_dims(cols, order), lead + (taps, batch * positions))
-    y = ops.matmul(ops.reshape(weight, lead + (per_group, taps)), cols)  # ([groups,] out/groups, N*positions)
-    if bias is not None:
-        y = y + ops.reshape(bias, lead + (per_group, 1))
-    y = ops.permute_dims(ops.reshape(y, (groups, per_group, batch) + out), (2, 0, 1) + tuple(range(3, 3 + n)))
-    return _unbatched(ops.reshape(y, (batch, out_channels) + out), squeeze)
+    _check_fit(name, x, kernel, dilation)
+    if bias is None:
+        with no_grad():
+            bias = ops.zeros_like(weight[(slice(None),) + (0,) * (n + 1)])
+    y = fused.conv(x, weight, bias, stride=stride, dilation=dilation, groups=groups)  # im2col + one GEMM per group
+    return _unbatched(y, squeeze)
 
 
 def _padding_mode(padding_mode):
@@ -261,11 +257,12 @@ def _max_pool(name, x, kernel_size, stride, padding, dilation, ceil_mode, return
     x, squeeze = _batched(name, x, n)
     kernel, stride, dilation, widths, out = _pool_geometry(
         name, x, kernel_size, stride, padding, dilation, ceil_mode, n, lambda k, d: d * (k - 1) + 1)
-    cols = _windows(name, _pad(x, widths, value=-math.inf), kernel, stride, dilation)
-    axes = tuple(range(2 + n, 2 + 2 * n))
-    y = _unbatched(ops.max(cols, axis=axes), squeeze)
+    padded = _pad(x, widths, value=-math.inf)
+    _check_fit(name, padded, kernel, dilation)
+    y = _unbatched(fused.max_pool(padded, kernel=kernel, stride=stride, dilation=dilation), squeeze)
     if not return_indices:
         return y
+    cols = _windows(name, padded, kernel, stride, dilation)
     return y, _unbatched(_argmax_positions(x, cols, kernel, stride, dilation, widths, out), squeeze)
 
 
@@ -292,7 +289,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Window maxima of (N, C, H, W); padding counts as -inf. At ties the gradient is shared equally.
+    """Window maxima of (N, C, H, W); padding counts as -inf. At ties the gradient goes to the first maximum
+    (in row-major window order), as in PyTorch.
     With return_indices, also each maximum's index into the flattened H*W (for max_unpool2d)."""
     return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 
@@ -343,7 +341,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         raise ShapeError(f"max_unpool2d: indices {describe(indices)} must match the input {describe(x)}")
     planes, area = x.shape[0] * x.shape[1], math.prod(size)
     xp = x.xp
-    positions = ops.checked_indices(indices, area, f"max_unpool2d (output size {size})", -1, negative=False)
+    positions = ops.checked_indices(indices, area, f"max_unpool2d (output size {size})", -1, negative=False, like=x)
     offsets = xp.reshape(xp.arange(planes, dtype=positions.dtype, device=x.device.native) * area, (-1, 1))
     flat = xp.reshape(xp.reshape(positions, (planes, -1)) + offsets, (-1,))
     y = ops.scatter_add(ops.reshape(x, (-1,)), Tensor._wrap(flat, x.device), axis=0, size=planes * area)

@@ -78,7 +78,9 @@ def resolve_dtype(dtype, device, kind="real floating"):
         return getattr(xp, name)
     native = getattr(xp, dtypes.get(dtype).name, None)
     if native is None:
-        raise DtypeError(f"dtype: backend {device.backend.name!r} has no {dtypes.name_of(dtype)}")
+        name = dtypes.name_of(dtype)
+        hint = device.backend.missing_dtypes.get(name)
+        raise DtypeError(f"dtype: {hint}" if hint else f"dtype: backend {device.backend.name!r} has no {name}")
     return native
 
 

@@ -138,6 +138,8 @@ def _width(dtype):
 def _promote_pair(a, b):
     if a is b:
         return a
+    if {a.name, b.name} == {"float16", "bfloat16"}:  # neither holds the other: PyTorch meets them in float32
+        return _BY_NAME["float32"]
     kinds = {a.kind, b.kind}
     if kinds == {"signed integer", "unsigned integer"}:
         signed, unsigned = (a, b) if a.kind == "signed integer" else (b, a)
@@ -190,7 +192,54 @@ def result_type(*arrays_and_dtypes):
         if not _scalar_fits(value, result):
             raise DtypeError(f"result_type: a Python {type(value).__name__} does not combine with {result}")
         if isinstance(value, complex) and result.kind == "real floating":
-            result = _BY_NAME[f"complex{2 * _width(result)}"]
+            result = _complex_of(result)
+    return result
+
+
+def _complex_of(real):
+    """The complex dtype of a real floating one; the half-precision ones have none in polygrad, complex64 holds them."""
+    return _BY_NAME[f"complex{max(64, 2 * _width(real))}"]
+
+
+# ---------------------------------------------------------------- PyTorch's promotion of tensor operands
+_CATEGORY = {"bool": 0, "signed integer": 1, "unsigned integer": 1, "real floating": 2, "complex floating": 3}
+
+
+def _torch_pair(a, b):
+    """PyTorch's promotion of two dtypes: the standard's lattice, and across kinds the higher kind wins."""
+    promoted = _promote_pair(a, b)
+    if promoted is None and _CATEGORY[a.kind] != _CATEGORY[b.kind]:
+        promoted = a if _CATEGORY[a.kind] > _CATEGORY[b.kind] else b
+    if promoted is None:
+        raise DtypeError(f"promotion: {a} and {b} have no common dtype")
+    return promoted
+
+
+def torch_result_type(operands):
+    """The dtype PyTorch computes an op on tensors in, given their (dtype, ndim) pairs.
+
+    Tensors with dimensions decide among themselves; 0-d tensors count only where their kind
+    (bool < integer < floating < complex) is above that result's: a float16 tensor plus a 0-d
+    float32 tensor is float16, an int64 tensor plus a 0-d float64 tensor is float64.
+    """
+    shaped = [get(dtype) for dtype, ndim in operands if ndim]
+    zero_d = [get(dtype) for dtype, ndim in operands if not ndim]
+    result = _fold(shaped)
+    if zero_d:
+        scalar = _fold(zero_d)
+        if result is None:
+            result = scalar
+        elif _CATEGORY[scalar.kind] > _CATEGORY[result.kind]:
+            # a real tensor meeting a complex 0-d one keeps its own precision
+            result = _complex_of(result) if result.kind == "real floating" and scalar.kind == "complex floating" \
+                else _torch_pair(result, scalar)
+    return result
+
+
+def _fold(dtypes_):
+    result = None
+    for dtype in dtypes_:
+        result = dtype if result is None else _torch_pair(result, dtype)
     return result
 
 
@@ -223,8 +272,9 @@ class iinfo_object:
         return f"iinfo(dtype={self.dtype}, bits={self.bits}, min={self.min}, max={self.max})"
 
 
-# IEEE 754 binary32 and binary64: (bits, mantissa bits, largest exponent)
-_IEEE = {"float32": (32, 23, 127), "float64": (64, 52, 1023)}
+# IEEE 754 binary16, binary32, binary64 and bfloat16 (float32's exponent, 7 mantissa bits):
+# (bits, mantissa bits, largest exponent)
+_IEEE = {"float16": (16, 10, 15), "bfloat16": (16, 7, 127), "float32": (32, 23, 127), "float64": (64, 52, 1023)}
 
 
 def finfo(type, /):

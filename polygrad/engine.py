@@ -19,6 +19,7 @@ differentiated again. The same rule text serves both.
 """
 
 import contextlib
+import itertools
 import operator
 import os
 import threading
@@ -43,6 +44,8 @@ class _State(threading.local):
     grad_enabled = True
     forward_ad = 0  # depth of active forward-mode contexts
     anomaly = False
+    autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
+    autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
 
 
 state = _State()
@@ -152,13 +155,27 @@ class Primitive:
          leaf may keep it as its gradient slot without a copy.
     view: for the primitives PyTorch calls views (indexing, reshapes, transposes),
          rule(xp, old, new, **params) -> the input's value once the output's has
-         become `new` (old: the input's value before); an in-place update of the
-         output is written back into its input through it (Tensor._update).
+         become `new` (old: the input's value before). The output shares the input's
+         buffer and version counter; an in-place update of it is recorded on the
+         input through this rule (polygrad.inplace).
+    saves: which values the vjp rules read: None (every input's and the output's), or
+         {input position: the positions ("out": the output) its rule reads}; a rule runs
+         only for an input that requires grad. A tensor changed in place after an operation
+         used it breaks that operation's backward only if a rule reads it (PyTorch's saved
+         tensors): `(y + 1).sum()` then `y.mul_(2)` still differentiates. Filled in by
+         polygrad.inplace for the common primitives.
+    complex: how its rules meet complex values (PyTorch's convention: a complex
+         gradient is dL/dx + i dL/dy, vjp conj(f'(z)) g, jvp f'(z) t). None: they do
+         not, and recording it on complex values raises. "holomorphic": the vjp rules
+         are the plain transpose g f'(z) of a complex-linear or analytic map (every
+         real-linear one too), and the engine conjugates around them. "conjugate":
+         the rules follow the convention themselves (abs, conj, irfft, ...).
+         Set by polygrad.primitives_complex.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex")
 
-    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None):
+    def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None, saves=None):
         self.name = name
         self.forward = forward
         self.vjp = vjp
@@ -167,6 +184,8 @@ class Primitive:
         self.promotion = promotion
         self.fresh = fresh
         self.view = view
+        self.saves = saves
+        self.complex = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -179,11 +198,15 @@ class Operation:
 
     def __init__(self, primitive, inputs, params, out):
         # The output is not kept: the walk reaches an operation through its output tensor.
+        for t in inputs:
+            if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
+                _retake_view(t)  # its base took a new value in place since: use the view of that
+                out._seq = next(creation_counter)  # made after the view taken again
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
-        self.versions = [t._version for t in inputs]
-        self.out_version = out._version  # rules may read the output: a later in-place change must be caught
+        self.versions = [t._vc[0] for t in inputs]
+        self.out_version = out._vc[0]  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
 
     def free(self):
@@ -207,10 +230,51 @@ def _user_site():
 
 # Set by polygrad.tensor; the engine makes Tensors but must not import the module.
 Tensor = None
+creation_counter = itertools.count()  # every tensor's `_seq` (see toposort)
+
+
+# ------------------------------------------------------------ versions and views
+# A tensor's `_vc` is its version counter, a list [version, last rebase] shared by a base
+# tensor, its views and its detach()es (PyTorch's version counter): an in-place update of
+# any of them bumps `_vc[0]`. An operation records its inputs' versions; backward compares.
+# A recorded in-place update gives the tensor a new place in the graph and keeps the old
+# one as `_prior = (since, node)`: operations that used the tensor before version `since`
+# are routed to `node` (see node_at). `_vc[1]` is the version at which a recorded in-place
+# update last gave the family new graph nodes: a view made before it is taken again
+# (_retake_view) the next time it is used, so it stands for the base's new value.
+def snapshot(t, values):
+    """A graph node standing for t as it is now, so that t can take another node.
+
+    values: a copy of t's array (what the node's own readers see), or t's array itself
+    when nothing may read it (its version is then -1, which no operation recorded)."""
+    node = Tensor._wrap(values, t.device)
+    node.requires_grad, node._op, node._seq, node.tangent = t.requires_grad, t._op, t._seq, t.tangent
+    node._vc = [-1, -1]
+    node._prior = getattr(t, "_prior", None)
+    return node
+
+
+def node_at(t, version):
+    """The graph node that stood for tensor t at `version`."""
+    prior = getattr(t, "_prior", None)
+    while prior is not None and version < prior[0]:
+        t = prior[1]
+        prior = getattr(t, "_prior", None)
+    return t
+
+
+def _retake_view(t):
+    base, primitive, params = t._view
+    since = t._vc[0]
+    t._prior = (since, snapshot(t, t.array))  # earlier users of t: the view of the base's old value
+    t._op = Operation(primitive, [base], params, t)  # (retakes base first if it is a stale view too)
+    t._seq = next(creation_counter)
 
 
 def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
+    if state.autocast is not None:
+        inputs = state.autocast(primitive.name, inputs)
     first = inputs[0]
     device = first.device
     xp = device.backend.xp
@@ -219,24 +283,32 @@ def apply(primitive, inputs, params):
     else:
         for other in inputs:
             if other.device is not device and other.device != device:
-                _raise_mismatch(primitive, first, other)
+                raise_mismatch(primitive.name, first, other)
         arrays = [t.array for t in inputs]
     try:
         data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
     except Exception as error:
         raise _explain(primitive, inputs, error) from error
+    if not data.shape:
+        data = device.backend.array_of(data)  # a 0-d array, not a scalar: it can be written and exported
     out = Tensor._wrap(data, device)
     if primitive.view is not None:
-        out._view = (first, primitive, params, first._version)  # where an in-place update of out goes
+        out._view = (first, primitive, params)  # an alias of first's buffer: in-place updates are recorded on first
+        out._vc = first._vc
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
             if t.requires_grad:
+                if primitive.complex is None and (_is_complex(data) or _is_complex(first.array)):
+                    _refuse_complex(primitive, inputs)
                 out.requires_grad = True
                 out._op = Operation(primitive, inputs, params, out)
                 break
     if state.forward_ad:
-        arrays = [t.array for t in inputs]
-        out.tangent = push_tangent(primitive, xp, [t.tangent for t in inputs], arrays, data, params)
+        tangents = [t.tangent for t in inputs]
+        if primitive.complex is None and primitive.jvp is not None and (_is_complex(data) or _is_complex(first.array)) \
+                and any(t is not None for t in tangents):
+            _refuse_complex(primitive, inputs)
+        out.tangent = push_tangent(primitive, xp, tangents, [t.array for t in inputs], data, params)
     if state.anomaly:
         # an op is recorded only when an input requires grad; name the user's line either way
         site = out._op.site if out._op is not None else _user_site()
@@ -244,13 +316,23 @@ def apply(primitive, inputs, params):
     return out
 
 
-def _raise_mismatch(primitive, a, b):
+def raise_mismatch(operation, a, b):
+    """Tensors a and b of one operation are on different devices: the error naming both (and the backends)."""
     kind = BackendMismatchError if a.device.backend is not b.device.backend else DeviceMismatchError
     raise kind(
-        f"{primitive.name}: operands are on different "
+        f"{operation}: operands are on different "
         f"{'backends' if kind is BackendMismatchError else 'devices'}: "
         f"{describe(a)} vs {describe(b)}; move one with .to(...)"
     )
+
+
+def _is_complex(array):
+    return dtypes.from_native(array.dtype).kind == "complex floating"
+
+
+def _refuse_complex(primitive, inputs):
+    raise DtypeError(f"{primitive.name}: no derivative through complex values yet "
+                     f"({' and '.join(describe(t) for t in inputs)}); detach, or compute under no_grad()")
 
 
 def _explain(primitive, inputs, error):
@@ -318,6 +400,8 @@ def toposort(roots, requiring_grad_only=True):
         op = stack.pop()._op
         if op is None or op.inputs is None:
             continue
+        if [t._vc[0] for t in op.inputs] != op.versions:
+            _reroute(op)
         for parent in op.inputs:
             if id(parent) not in seen and (parent.requires_grad or not requiring_grad_only):
                 seen[id(parent)] = parent
@@ -328,24 +412,47 @@ def toposort(roots, requiring_grad_only=True):
 _creation_order = operator.attrgetter("_seq")  # a C-level key: no Python call per tensor
 
 
+def _reads(op, position):
+    saves = op.primitive.saves
+    if saves is None:
+        return True
+    return any(position in reads and op.inputs[j].requires_grad for j, reads in saves.items())
+
+
+def _reroute(op):
+    """Inputs changed in place since `op` used them: the gradient goes to the node that stood
+    for each then; if op's rules read its value, that value is gone: raise, as PyTorch does."""
+    if not isinstance(op.inputs, list):
+        op.inputs = list(op.inputs)
+    for position, t in enumerate(op.inputs):
+        version = op.versions[position]
+        if t._vc[0] == version:
+            continue
+        node = node_at(t, version)
+        if node._vc[0] != version and _reads(op, position):
+            raise InplaceModificationError(
+                f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place after it was saved "
+                f"for backward (version {version} -> {t._vc[0]}): one of the variables needed for gradient "
+                "computation has been modified by an inplace operation; make the change out of place (or clone() "
+                "it first), or outside the graph"
+            )
+        op.inputs[position], op.versions[position] = node, node._vc[0]
+
+
 def _check_op(op, out):
-    if out._version != op.out_version:
-        raise InplaceModificationError(
-            f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
-            f"(version {op.out_version} -> {out._version}), and its backward may need the original; "
-            "make the change out of place, or outside the graph"
-        )
     if op.inputs is None:
         raise GraphFreedError(
             f"{op.primitive.name}: trying to backward through a graph that was already freed; "
             "pass retain_graph=True to the first backward() to go through it again"
         )
-    if [t._version for t in op.inputs] != op.versions:
-        position, t = next((i, t) for i, t in enumerate(op.inputs) if t._version != op.versions[i])
+    if out._vc[0] != op.out_version and _reads(op, "out"):
         raise InplaceModificationError(
-            f"{op.primitive.name}: input {position} ({describe(t)}) was modified in place "
-            f"after it was saved for backward (version {op.versions[position]} -> {t._version})"
+            f"{op.primitive.name}: its output ({describe(out)}) was modified in place after it was computed "
+            f"(version {op.out_version} -> {out._vc[0]}), and its backward needs the original: one of the "
+            "variables needed for gradient computation has been modified by an inplace operation; "
+            "make the change out of place, or outside the graph"
         )
+    op.out_version = out._vc[0]  # its rules do not read it
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_leaf=None):
@@ -364,8 +471,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
     def accumulate(tensor, grad, fresh=False):
         key = id(tensor)
         if grad.dtype is not tensor.array.dtype and grad.dtype != tensor.array.dtype:  # `is`: the usual case, fast
-            _refuse_complex_into_real(grad, tensor)
-            grad = (ops if create_graph else tensor.device.backend.xp).astype(grad, tensor.array.dtype)
+            xp = ops if create_graph else tensor.device.backend.xp
+            if _is_complex(grad.array if create_graph else grad) and not _is_complex(tensor.array):
+                grad = xp.real(grad)  # a real tensor's gradient is the real part (PyTorch's convention)
+            grad = xp.astype(grad, tensor.array.dtype)
         if key not in buffer:
             # An intermediate's first gradient is kept as it is: only the rules read it.
             # A leaf's slot must be polygrad's own array, since later gradients are added
@@ -398,8 +507,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
                 if on_leaf is not None:
                     on_leaf(tensor, g)
                 continue
-            if op.inputs is None or tensor._version != op.out_version or [t._version for t in op.inputs] != op.versions:
-                _check_op(op, tensor)  # raises, saying which
+            if op.inputs is None or tensor._vc[0] != op.out_version:
+                _check_op(op, tensor)  # raises, saying which, unless its rules do not read the output
             if create_graph:
                 xp, args, out = ops, op.inputs, tensor
             else:
@@ -435,20 +544,17 @@ def _run_grad_hooks(tensor, g, create_graph):
     return grad if create_graph else grad.array
 
 
-def _refuse_complex_into_real(grad, tensor):
-    """Casting a complex gradient to a real tensor's dtype would drop its imaginary part,
-    and the rules do not conjugate: refuse rather than return a wrong number."""
-    if dtypes.get(grad.dtype).kind == "complex floating" and dtypes.get(tensor.array.dtype).kind != "complex floating":
-        raise DtypeError(
-            f"backward: a complex gradient reached {describe(tensor)}; gradients through complex "
-            "values are not supported (compute the real-valued part before complex operations, or detach)"
-        )
-
-
 def pullback(primitive, xp, g, out, args, params, inputs=None):
     """Each input's gradient by the vjp rules; None where not differentiable, or where
     the matching one of `inputs` (Tensors; None: all are needed) does not require grad."""
-    vjp = primitive.vjp
+    if primitive.complex == "holomorphic" and _is_complex(g.array if isinstance(g, Tensor) else g):
+        # the rules transpose; conjugated around they give conj(f'(z)) g
+        grads = _apply_rules(primitive.vjp, xp, xp.conj(g), out, args, params, inputs)
+        return [None if grad is None else xp.conj(grad) for grad in grads]
+    return _apply_rules(primitive.vjp, xp, g, out, args, params, inputs)
+
+
+def _apply_rules(vjp, xp, g, out, args, params, inputs):
     if callable(vjp):
         return vjp(xp, g, out, *args, **params)
     if inputs is None:

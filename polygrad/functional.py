@@ -12,7 +12,7 @@ with differentiable primitives, so they need no rules of their own.
 
 import math
 
-from . import backends, ops
+from . import backends, fused, ops
 from .creation import asarray, zeros
 from .engine import no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
@@ -327,14 +327,11 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(shape):] != shape:
         raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the end of {describe(x)}")
-    axes = tuple(range(x.ndim - len(shape), x.ndim))
-    mean = ops.mean(x, axis=axes, keepdims=True)
-    y = (x - mean) / ops.sqrt(ops.var(x, axis=axes, keepdims=True) + eps)
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    if weight is None or bias is None:  # the fused primitive takes both: a missing one is the identity
+        with no_grad():
+            weight = ops.ones_like(x[(0,) * (x.ndim - len(shape))]) if weight is None else weight
+            bias = ops.zeros_like(weight) if bias is None else bias
+    return fused.layer_norm(x, weight, bias, n=len(shape), eps=eps)
 
 
 # ---------------------------------------------------------------- recurrent cells
@@ -395,7 +392,8 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
     to norm max_norm.
     """
     indices = _on_device(indices, weight)
-    flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False)
+    flat = ops.checked_indices(ops.reshape(indices, (-1,)), weight.shape[0], "embedding", 0, negative=False,
+                                like=weight)
     flat = Tensor._wrap(flat, weight.device)
     if max_norm is not None:
         _renormalize_rows(weight, flat, max_norm, norm_type)
@@ -445,7 +443,8 @@ def _picked(log_probs, target, operation):
     if target.shape != log_probs.shape[:1] + log_probs.shape[2:]:
         raise ShapeError(f"expected class indices of shape {log_probs.shape[:1] + log_probs.shape[2:]} "
                          f"for input {describe(log_probs)}, got {describe(target)}")
-    classes = ops.checked_indices(target, log_probs.shape[1], f"{operation}: class target", 1, negative=False)
+    classes = ops.checked_indices(target, log_probs.shape[1], f"{operation}: class target", 1, negative=False,
+                                  like=log_probs)
     picked = ops.pick_along_axis(log_probs, ops.expand_dims(Tensor._wrap(classes, target.device), axis=1), axis=1)
     return ops.squeeze(picked, axis=1)
 
@@ -478,7 +477,10 @@ def _reduce_weighted(loss, weights, reduction):
     """PyTorch's weighted mean: the sum over the sum of the entries' weights."""
     if weights is None or reduction != "mean":
         return _reduce(loss, reduction)
-    return ops.sum(loss) / ops.sum(weights)
+    total = ops.sum(weights)
+    # Every entry ignored: the mean is 0/0 = NaN, but its gradient 0 (as PyTorch's), not inf * 0
+    empty = total == 0
+    return ops.where(empty, math.nan, ops.sum(loss) / ops.where(empty, 1.0, total))
 
 
 def _one_sample(loss_function, input, target, reduction, *options):
@@ -545,7 +547,8 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
         return None
     if target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0):
         return None  # some entries may be ignore_index: the composite leaves them out
-    classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False)
+    classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False,
+                                  like=logits)
     rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)
     flat = Tensor._wrap(rows * logits.shape[1] + classes, logits.device)
     return ops.softmax_cross_entropy(logits, flat, reduction=reduction)

@@ -14,6 +14,13 @@ eigvalsh read a symmetric matrix and take perturbations symmetric. Gradients
 need svd(full_matrices=False) for a non-square matrix and qr(mode="reduced")
 with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
+
+Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
+solve, det, slogdet's log|det|, eigh, eigvalsh (Hermitian input), svdvals and the
+2025.12 eig and eigvals (complex results for real input too) differentiate; a loss
+that depends on the arbitrary phase of complex eigenvectors raises, as in PyTorch.
+cholesky, svd, qr and pinv refuse a complex tensor that requires grad (their
+adjoints are written for real matrices).
 """
 
 import builtins
@@ -24,7 +31,8 @@ from . import ops
 from .engine import state
 from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
-from .primitives import PRIMITIVES, _svd_parts, defprim
+from .primitives import PRIMITIVES, _diagonal_matrix, _svd_parts, defprim
+from .primitives_complex import check_phase
 from .tensor import Tensor
 
 __all__ = [
@@ -116,15 +124,15 @@ def matrix_rank(x, rtol=None):
 
 @_standard(lambda x, /, *, offset=0: None)
 def diagonal(x, offset=0):
-    """The diagonal of each matrix in the stack (offset > 0 above it), through take."""
+    """The diagonal of each matrix in the stack (offset > 0 above it): every (cols + 1)-th entry of
+    the flattened matrix, a view as in PyTorch (an in-place update of it writes into x)."""
     x = ops._operands([x])[0]
     rows, cols = x.shape[-2:]
     start_row, start_col = builtins.max(-offset, 0), builtins.max(offset, 0)
     n = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
-    xp = x.xp
-    flat = (xp.arange(n, device=x.device.native) + start_row) * cols + xp.arange(n, device=x.device.native) + start_col
+    start = start_row * cols + start_col if n else 0
     matrices = ops.reshape(x, x.shape[:-2] + (rows * cols,))
-    return ops.take(matrices, Tensor._wrap(flat, x.device), axis=-1)
+    return matrices[..., start:start + (cols + 1) * (n - 1) + 1 if n else 0:cols + 1]
 
 
 @_standard(lambda x, /, *, offset=0, dtype=None: None)
@@ -149,8 +157,18 @@ def vector_norm(x, axis=None, keepdims=False, ord=2):
     if ord == 1:
         return ops.sum(abs_x, axis=axis, keepdims=keepdims)
     if ord == 2:
-        return ops.sqrt(ops.sum(abs_x * abs_x, axis=axis, keepdims=keepdims))
-    return ops.sum(abs_x ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        return _root(ops.sum(abs_x * abs_x, axis=axis, keepdims=keepdims), 2)
+    return _root(ops.sum(abs_x ** ord, axis=axis, keepdims=keepdims), ord)
+
+
+def _root(total, ord):
+    """total ** (1 / ord), whose gradient is 0 where total is 0: PyTorch's norm_backward gives a
+    zero vector's norm the gradient 0 (the root's own slope there is infinite, and inf * 0 NaN)."""
+    if ord < 0:
+        return total ** (1.0 / ord)  # a negative-order norm of a zero is 0 through an infinite total
+    zero = total == 0
+    safe = ops.where(zero, 1.0, total)  # the double where: no infinite slope even in the branch not taken
+    return ops.where(zero, 0.0, ops.sqrt(safe) if ord == 2 else safe ** (1.0 / ord))
 
 
 @_standard(lambda x, /, *, keepdims=False, ord="fro": None)
@@ -217,7 +235,8 @@ ops.linalg = __import__("sys").modules[__name__]
 
 
 # ---------------------------------------------------------------- eigh, qr and svd (several results each), pinv
-# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split.
+# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split
+# into arrays of their own (recorded copies), as PyTorch returns them: `U *= signs` then changes U alone.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -227,8 +246,12 @@ def _backend_results(parts, x):
     return (Tensor._wrap(part, x.device) for part in parts)
 
 
+def _separate(*views):
+    return (ops.astype(v, v.dtype) for v in views)
+
+
 def _complex(x):
-    """Complex tensors never require grad, and their real eigen/singular values do not stack with their vectors."""
+    """Complex input: its real eigen/singular values do not stack with its vectors, and no adjoint is written for it."""
     return x.xp.isdtype(x.array.dtype, "complex floating")
 
 
@@ -244,10 +267,9 @@ def _without_gradient(name, x, reason):
 def eigh(x):
     """Eigenvalues (ascending) and eigenvectors of symmetric matrices (the backend reads the lower triangle)."""
     x = _square("eigh", x)
-    if _complex(x):
-        return EighResult(*_backend_results(x.xp.linalg.eigh(x.array), x))
     out = _f["eigh"](x)
-    return EighResult(out[..., 0, :], out[..., 1:, :])
+    values = out[..., 0, :]
+    return EighResult(*_separate(ops.real(values) if _complex(x) else values, out[..., 1:, :]))
 
 
 @_standard(lambda x, /, *, mode="reduced": None)
@@ -262,7 +284,7 @@ def qr(x, mode="reduced"):
         x = _without_gradient("qr", x, reason)
         return QRResult(*_backend_results(x.xp.linalg.qr(x.array, mode=mode), x))
     out = _f["qr"](x)
-    return QRResult(out[..., :m, :], out[..., m:, :])
+    return QRResult(*_separate(out[..., :m, :], out[..., m:, :]))
 
 
 @_standard(lambda x, /, *, full_matrices=True: None)
@@ -271,11 +293,12 @@ def svd(x, full_matrices=True):
     x = _matrices("svd", x)
     m, n = x.shape[-2:]
     if full_matrices and m != n or _complex(x):
-        x = _without_gradient("svd", x, "with full_matrices=True for non-square matrices (the vectors beyond "
-                                        "min(m, n) are any orthonormal completion): pass full_matrices=False")
+        x = _without_gradient("svd", x, "for complex input yet" if _complex(x) else
+                              "with full_matrices=True for non-square matrices (the vectors beyond "
+                              "min(m, n) are any orthonormal completion): pass full_matrices=False")
         return SVDResult(*_backend_results(x.xp.linalg.svd(x.array, full_matrices=full_matrices), x))
     u, s, v = _svd_parts(_f["svd"](x), m)
-    return SVDResult(u, s, ops.matrix_transpose(v))
+    return SVDResult(*_separate(u, s, ops.matrix_transpose(v)))
 
 
 @_standard(lambda x, /, *, rtol=None: None)
@@ -285,3 +308,81 @@ def pinv(x, rtol=None):
 
 
 __all__ += ["eigh", "qr", "svd", "pinv"]
+
+
+# ---------------------------------------------------------------- eig, eigvals (2025.12): complex results
+# PyTorch's formulas (linalg_eig_backward / linalg_eig_jvp), in the complex convention themselves: with
+# P = V⁻¹ dA V, dL = diag(P) and dV = V (P / E off the diagonal), E_ij = L_j - L_i, less the part along
+# each eigenvector that would change its norm; the adjoint is V⁻ᴴ (diag(gL) + (Vᴴ gV - Vᴴ V diag(re
+# diag(Vᴴ gV))) / conj(E)) Vᴴ. A real A gets the real part. Undefined (inf or nan) at repeated eigenvalues
+# when the eigenvectors carry a gradient; a loss that depends on each eigenvector's phase has none.
+def _mH(xp, a):
+    return xp.conj(xp.matrix_transpose(a))
+
+
+def _eig_forward(xp, x):
+    values, vectors = xp.linalg.eig(x)
+    return xp.concat([xp.expand_dims(values, axis=-2), vectors], axis=-2)
+
+
+def _off_diagonal_gaps(xp, values):
+    """E_ij = values_j - values_i off the diagonal, 1 on it (so dividing by it leaves the diagonal)."""
+    gaps = xp.expand_dims(values, axis=-2) - xp.expand_dims(values, axis=-1)
+    eye = _diagonal_matrix(xp, xp.ones_like(values))
+    return gaps + eye, eye
+
+
+def _eig_adjoint(xp, g_values, g_vectors, values, vectors):
+    gaps, eye = _off_diagonal_gaps(xp, xp.conj(values))
+    inner = _diagonal_matrix(xp, g_values)
+    if g_vectors is not None:
+        check_phase(xp, vectors, g_vectors, "linalg.eig")
+        projected = _mH(xp, vectors) @ g_vectors
+        along = xp.real(xp.linalg.diagonal(projected))
+        projected = projected - _mH(xp, vectors) @ (vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype))
+        inner = inner + projected * (1 - eye) / gaps
+    return xp.linalg.solve(_mH(xp, vectors), inner @ _mH(xp, vectors))
+
+
+def _eig_jvp(xp, t, out, x):
+    values, vectors = out[..., 0, :], out[..., 1:, :]
+    projected = xp.linalg.solve(vectors, xp.astype(t, vectors.dtype) @ vectors)
+    gaps, eye = _off_diagonal_gaps(xp, values)
+    d_vectors = vectors @ (projected * (1 - eye) / gaps)
+    along = xp.real(xp.linalg.diagonal(_mH(xp, vectors) @ d_vectors))
+    d_vectors = d_vectors - vectors * xp.astype(xp.expand_dims(along, axis=-2), vectors.dtype)
+    return xp.concat([xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_vectors], axis=-2)
+
+
+defprim("linalg_eig", _eig_forward,
+        vjp=[lambda xp, g, out, x: _eig_adjoint(xp, g[..., 0, :], g[..., 1:, :], out[..., 0, :], out[..., 1:, :])],
+        jvp=[_eig_jvp],
+        doc="eig of a general square A, stacked: row 0 the eigenvalues, rows 1: the unit eigenvectors "
+            "(complex for real A too). PyTorch's adjoint.").complex = "conjugate"
+defprim("linalg_eigvals", lambda xp, x: xp.linalg.eigvals(x),
+        vjp=[lambda xp, g, out, x: _eig_adjoint(xp, g, None, out, xp.linalg.eig(x).eigenvectors)],
+        jvp=[lambda xp, t, out, x: xp.linalg.diagonal(
+            xp.linalg.solve(_vectors(xp, x), xp.astype(t, out.dtype) @ _vectors(xp, x)))],
+        doc="Eigenvalues of a general square A: dL = diag(V⁻¹ dA V).").complex = "conjugate"
+_f["eig"], _f["eigvals"] = ops._public(PRIMITIVES["linalg_eig"]), ops._public(PRIMITIVES["linalg_eigvals"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
+
+
+def _vectors(xp, x):
+    return xp.linalg.eig(x).eigenvectors
+
+
+@_standard(lambda x, /: None)
+def eig(x):
+    """Eigenvalues and unit eigenvectors of a general square matrix (2025.12), complex, with gradients."""
+    out = _f["eig"](_square("eig", x))
+    return EigResult(out[..., 0, :], out[..., 1:, :])
+
+
+@_standard(lambda x, /: None)
+def eigvals(x):
+    """Eigenvalues of a general square matrix (2025.12), complex, with gradients."""
+    return _f["eigvals"](_square("eigvals", x))
+
+
+__all__ += ["eig", "eigvals"]

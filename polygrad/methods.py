@@ -21,7 +21,7 @@ import inspect
 import math
 from collections import namedtuple
 
-from . import ops, standard
+from . import linalg, ops, standard
 from .creation import asarray, empty, full, ones, resolve_dtype, tensor, zeros
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
@@ -184,18 +184,12 @@ def any(self, dim=None, keepdim=False):
 
 
 def norm(self, p="fro", dim=None, keepdim=False):
-    axis = _dims(dim)
-    if p in ("fro", 2):
-        return ops.sqrt(ops.sum(self * self, axis=axis, keepdims=keepdim))
-    if p == 1:
-        return ops.sum(ops.abs(self), axis=axis, keepdims=keepdim)
-    if p == math.inf:
-        return ops.max(ops.abs(self), axis=axis, keepdims=keepdim)
-    if p == -math.inf:
-        return ops.min(ops.abs(self), axis=axis, keepdims=keepdim)
-    if isinstance(p, (int, float)) and p > 0:
-        return ops.sum(ops.abs(self) ** p, axis=axis, keepdims=keepdim) ** (1 / p)
-    raise ValueError(f"norm: p={p!r} is not supported; use 'fro', a positive number, inf or -inf")
+    """The vector p-norm over dim (all entries by default; 'fro' is 2), as linalg.vector_norm."""
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise ValueError(f"norm: p={p!r} is not supported; use 'fro', a number, inf or -inf")
+    return linalg.vector_norm(self, axis=_dims(dim), keepdims=keepdim, ord=p)
 
 
 # ================================================================ sorting
@@ -227,11 +221,32 @@ def kthvalue(self, k, dim=-1, keepdim=False):
 
 
 def median(self, dim=None, keepdim=False):
-    """The lower median, as PyTorch: without dim a value, with dim (values, indices)."""
+    """The lower median, as PyTorch: without dim a value, with dim (values, indices); NaN
+    where a NaN is present (its first index). The gradient of a whole-tensor median is
+    spread evenly over the entries equal to it, as PyTorch's; with dim it goes to the index."""
     if dim is None:
         flat = ops.reshape(self, (-1,))
-        return _order_statistic("median", flat, (flat.shape[0] - 1) // 2, 0, False).values
-    return _order_statistic("median", self, (self.shape[dim] - 1) // 2, dim, keepdim)
+        value = ops.pick_along_axis(flat, _median_index(flat, 0), 0)
+        ties = ops.logical_or(flat == value, ops.logical_and(ops.isnan(flat), ops.isnan(value)))
+        return ops.max(ops.where(ties, flat, -math.inf))  # max shares its gradient among ties
+    dim = dim % self.ndim
+    index = _median_index(self, dim)
+    values = ops.pick_along_axis(self, index, dim)
+    if not keepdim:
+        values, index = ops.squeeze(values, axis=dim), ops.squeeze(index, axis=dim)
+    return _RESULTS["median"](values, index)
+
+
+def _median_index(x, dim):
+    """The lower median's index along dim (kept): the stable sort's middle, or the first NaN."""
+    xp = x.xp
+    middle = (x.shape[dim] - 1) // 2
+    order = xp.argsort(x.array, axis=dim, stable=True)
+    index = order[(slice(None),) * dim + (slice(middle, middle + 1), Ellipsis)]
+    nan = xp.isnan(x.array)
+    first_nan = xp.argmax(xp.astype(nan, xp.int8), axis=dim, keepdims=True)
+    return Tensor._wrap(xp.where(xp.any(nan, axis=dim, keepdims=True), xp.astype(first_nan, index.dtype), index),
+                        x.device)
 
 
 def mode(self, dim=-1, keepdim=False):
@@ -376,6 +391,8 @@ def cumprod(self, dim, *, dtype=None):
     """Running products along dim, one multiplication per step (exact with zeros)."""
     if dtype is not None:
         self = ops.astype(self, dtype)
+    if self.shape[dim] == 0:
+        return self + 0  # nothing to multiply: an empty copy (bools counted in int64, as the products are)
     running = [_along(self, dim, 0)]
     for i in range(1, self.shape[dim]):
         running.append(running[-1] * _along(self, dim, i))
@@ -397,6 +414,7 @@ def _checked_index(operation, x, dim, index, src=None):
     PyTorch does): otherwise a flat position computed from it would silently land in
     another row.
     """
+    ops.same_device(operation, x, index)
     if index.ndim != x.ndim:
         raise ShapeError(f"{operation}: index {describe(index)} needs as many dims as the tensor {describe(x)}")
     for d, n in enumerate(index.shape):
@@ -525,20 +543,31 @@ def _reduced_by_place(x, positions, index, src, reduce, include_self):
 
 
 def index_select(self, dim, index):
+    ops.same_device("index_select", self, index)
     return ops.take(self, index, axis=dim)
 
 
 def index_add(self, dim, index, source, *, alpha=1):
+    ops.same_device("index_add", self, index)
     added = ops.scatter_add(source * alpha if alpha != 1 else source, index, axis=dim, size=self.shape[dim])
     return self + added
 
 
 def masked_fill(self, mask, value):
+    """self with `value` where mask holds; the result keeps self's dtype (as torch: an int
+    tensor filled with 2.5 holds 2)."""
+    if isinstance(mask, Tensor):
+        ops.same_device("masked_fill", self, mask)
+    if isinstance(value, Tensor):
+        value = value if value.dtype == self.dtype else ops.astype(value, self.dtype)
+    elif ops.kind(self) != "floating" and not isinstance(value, complex):
+        value = bool(value) if ops.kind(self) == "bool" else int(value)
     return ops.where(mask, value, self)
 
 
 def masked_select(self, mask):
     mask = mask if isinstance(mask, Tensor) else asarray(mask, device=self.device)
+    ops.same_device("masked_select", self, mask)
     shape = tuple(self.xp.broadcast_arrays(self.array, mask.array)[0].shape)
     return ops.broadcast_to(self, shape)[Tensor._wrap(self.xp.broadcast_to(mask.array, shape), self.device)]
 
@@ -622,7 +651,7 @@ def nonzero(self, *, as_tuple=False):
 
 def index_fill(self, dim, index, value):
     dim = dim % self.ndim
-    hit = _arange(self, self.shape[dim])[:, None] == ops.checked_indices(index, self.shape[dim], "index_fill", dim)
+    hit = _arange(self, self.shape[dim])[:, None] == ops.checked_indices(index, self.shape[dim], "index_fill", dim, like=self)
     mask = self.xp.reshape(self.xp.any(hit, axis=1), tuple(-1 if d == dim else 1 for d in range(self.ndim)))
     return ops.where(Tensor._wrap(mask, self.device), value, self)
 
@@ -719,7 +748,7 @@ def cuda(self, device=None):
 
 # ================================================================ in place
 def clamp_(self, min=None, max=None):
-    return self._update("clamp_", lambda old: ops.clip(old, min, max))
+    return self._update("clamp_", lambda old: ops.clip(old, min, max), (min, max))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
@@ -739,7 +768,7 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
 def _in_place(name):
     """x.<name>_(...): x takes the value of x.<name>(...) (recorded, as every in-place update)."""
     def method(self, *args, **kwargs):
-        return self._update(name + "_", lambda old: getattr(old, name)(*args, **kwargs))
+        return self._update(name + "_", lambda old: getattr(old, name)(*args, **kwargs), args + tuple(kwargs.values()))
 
     method.__name__ = method.__qualname__ = name + "_"
     return method

@@ -10,6 +10,7 @@ rules see under `create_graph=True`.
 import builtins  # the namespace's own all, any, sum, max ... shadow the builtins below
 import inspect
 import math
+import warnings
 
 from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
@@ -40,25 +41,33 @@ _constants = {}
 
 
 def asarray_like(value, like):
-    """A Python scalar (or array) as a tensor on `like`'s device, in a matching dtype.
+    """A Python scalar (or array) as a tensor on `like`'s device, in the dtype PyTorch gives it.
 
-    A float meeting an integer tensor becomes the default float dtype rather
-    than being truncated; a complex meeting a floating tensor becomes its complex
-    dtype (complex128 for float64), not the default one: 0.99j in complex64 is
-    0.9900000095367432j.
+    A number of `like`'s category or a lower one takes `like`'s dtype (a bool joins
+    anything; an int out of an integer dtype's range wraps around, as in PyTorch:
+    uint8 + 300 adds 44). A number of a higher category takes that category's
+    default: an int meeting a bool tensor is int64, a float meeting an integer or
+    bool tensor the default float dtype; a complex meeting a floating tensor its
+    complex dtype (complex128 for float64), not the default one: 0.99j in complex64
+    is 0.9900000095367432j.
     """
     if isinstance(value, Tensor):
         return value
     kind_of_value = type(value)
     in_like = kind_of_value is float or kind_of_value is int or (kind_of_value is complex and kind(like) == "floating")
     if not in_like and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return asarray(value, device=like.device)
+        return asarray(value, device=like.device)  # a bool is 0-d bool: promotion lets it join any dtype
     key = (id(like.device), like.array.dtype, kind_of_value, value)
     constant = _constants.get(key)
     if constant is None:
         dtype = like.array.dtype
-        if kind_of_value is float and kind(like) != "floating":
+        like_kind = kind(like)
+        if kind_of_value is float and like_kind != "floating":
             dtype = resolve_dtype(None, like.device)
+        elif kind_of_value is int and like_kind == "bool":
+            dtype = resolve_dtype(None, like.device, "integral")
+        elif kind_of_value is int and like_kind == "integral":
+            value = _wrapped(value, dtypes.from_native(dtype))
         elif kind_of_value is complex:
             dtype = resolve_dtype(result_type(like, value), like.device)
         if len(_constants) >= 1024:
@@ -66,6 +75,14 @@ def asarray_like(value, like):
         data = like.xp.asarray(value, dtype=dtype, device=like.device.native)
         constant = _constants[key] = Tensor._wrap(data, like.device)
     return constant
+
+
+def _wrapped(value, dtype):
+    """An int brought into an integer dtype's range the way a cast wraps it (PyTorch's uint8 + 300)."""
+    info = dtypes.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return value
+    return (value - info.min) % (1 << info.bits) + info.min
 
 
 def _operands(args, promotion=None):
@@ -80,7 +97,7 @@ def _operands(args, promotion=None):
         if not isinstance(a, Tensor):
             operands = _join(args)
             break
-    if not promotion or (promotion == "mixed" and len(operands) == 2
+    if not promotion or (promotion == "mixed" and len(operands) == 2 and operands[0].device is operands[1].device
                          and operands[0].array.dtype == operands[1].array.dtype):
         return operands  # one dtype meets itself: nothing to promote (the common case, kept short)
     return _promote(operands, promotion)
@@ -100,17 +117,28 @@ def _join(args):
     return [a if isinstance(a, Tensor) else asarray_like(a, like) for a in args]
 
 
+def result_dtype(tensors):
+    """The dtype PyTorch gives an elementwise op of these tensors (None: it has none, as for uint64 with int64)."""
+    try:
+        return dtypes.torch_result_type([(t.array.dtype, t.ndim) for t in tensors])
+    except DtypeError:
+        return None
+
+
 def _promote(tensors, promotion):
-    kinds = [kind(t) for t in tensors]
-    if "integral" not in kinds:
-        return tensors
-    if "floating" in kinds:
-        target = tensors[kinds.index("floating")].array.dtype
-    elif promotion == "true_divide":
-        target = resolve_dtype(None, tensors[0].device)
-    else:
-        return tensors
-    return [_astype(t, dtype=target) if k == "integral" else t for t, k in zip(tensors, kinds)]
+    """The operands in PyTorch's result dtype (the `where` condition left as it is); with
+    "true_divide", integers and bools compute in the default float dtype."""
+    if builtins.any(t.device.backend is not tensors[0].device.backend for t in tensors):
+        return tensors  # no cast between libraries' dtypes: the operation itself names the mismatch
+    values = tensors[1:] if promotion == "where" else tensors
+    target = result_dtype(values)
+    if target is None:
+        return tensors  # no promotion defined (uint64 with int64): the backend decides or refuses
+    if promotion == "true_divide" and target.kind not in ("real floating", "complex floating"):
+        target = dtypes.from_native(resolve_dtype(None, tensors[0].device))
+    promoted = [t if dtypes.from_native(t.array.dtype) is target
+                else astype(t, resolve_dtype(target, t.device)) for t in values]  # noqa: F821 (below)
+    return [tensors[0], *promoted] if promotion == "where" else promoted
 
 
 def signature(primitive):
@@ -187,18 +215,23 @@ def standard_signature(primitive):
     return inspect.Signature(inputs + by_position + by_keyword)
 
 
-globals().update({name: _public(p) for name, p in PRIMITIVES.items()})
+# The functions generated from the rule table, one per primitive, by name. This module reads them from
+# here. They are also its attributes (ops.sin, `from .ops import *`, `xp.sin` in rules under create_graph),
+# bound by the one line below: a module __getattr__ instead would add a call to every `ops.add` (the
+# eager hot path). Composites further down replace some of them by name (astype, sum, getitem, ...).
+GENERATED = {name: _public(p) for name, p in PRIMITIVES.items()}
+globals().update(GENERATED)
 
-_astype = globals()["astype"]
-_getitem = globals()["getitem"]
-_take = globals()["take"]
+_astype = GENERATED["astype"]
+_getitem = GENERATED["getitem"]
+_take = GENERATED["take"]
 take_unchecked = _take  # the take primitive itself, for indices already checked (or made by polygrad)
-_reshape = globals()["reshape"]
-_sum = globals()["sum"]
-_prod = globals()["prod"]
-_cumulative_sum = globals()["cumulative_sum"]
-_searchsorted = globals()["searchsorted"]
-_clip = globals()["clip"]
+_reshape = GENERATED["reshape"]
+_sum = GENERATED["sum"]
+_prod = GENERATED["prod"]
+_cumulative_sum = GENERATED["cumulative_sum"]
+_searchsorted = GENERATED["searchsorted"]
+_clip = GENERATED["clip"]
 
 
 def _standard(stub):
@@ -215,15 +248,12 @@ def _standard(stub):
 def astype(x, dtype, copy=True, device=None):
     """Cast (and, with `device`, move); a cast to a non-floating dtype carries no gradient.
 
-    A cast to a complex dtype of a tensor that requires grad raises: gradients
-    through complex values are not supported.
+    Real to complex and back differentiate (a real tensor's gradient is the real part).
     """
     x = _operands([x])[0]
     if device is not None:
         x = x.to(device)
     native = resolve_dtype(dtype, x.device)
-    if x.requires_grad and state.grad_enabled and x.xp.isdtype(native, "complex floating"):
-        raise DtypeError(f"astype: gradients through complex values are not supported; {describe(x)} requires grad")
     if native == x.array.dtype and not copy:
         return x
     if not x.xp.isdtype(native, ("real floating", "complex floating")):
@@ -273,7 +303,7 @@ def _in(dtype, out):
 
 def stack(tensors, axis=0):
     tensors = _operands(tensors)
-    return globals()["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)  # noqa: F821 (generated)
+    return GENERATED["concat"]([expand_dims(t, axis=axis) for t in tensors], axis=axis)  # noqa: F821 (generated)
 
 
 def flatten(x, start_axis=0, end_axis=-1):
@@ -293,13 +323,13 @@ def moveaxis(x, source, destination):
     order = [i for i in range(x.ndim) if i not in source]
     for at, axis in sorted(zip(destination, source)):
         order.insert(at, axis)
-    return globals()["permute_dims"](x, tuple(order))
+    return GENERATED["permute_dims"](x, tuple(order))
 
 
 def swapaxes(x, a, b):
     order = list(range(x.ndim))
     order[a], order[b] = order[b], order[a]
-    return globals()["permute_dims"](x, tuple(order))
+    return GENERATED["permute_dims"](x, tuple(order))
 
 
 @_standard(lambda x, /: None)
@@ -317,8 +347,8 @@ def tensordot(a, b, axes=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
     size = math.prod(a.shape[i] for i in axes_a)
-    left = reshape(globals()["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
-    right = reshape(globals()["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
+    left = reshape(GENERATED["permute_dims"](a, tuple(free_a + axes_a)), (-1, size))
+    right = reshape(GENERATED["permute_dims"](b, tuple(axes_b + free_b)), (size, -1))
     shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
     return reshape(left @ right, shape)
 
@@ -328,15 +358,26 @@ def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
-def checked_indices(indices, n, operation, axis, negative=True):
+def same_device(operation, x, index):
+    """An index or mask Tensor must be where the tensor it indexes is, like any other operand:
+    BackendMismatchError (DeviceMismatchError) naming `operation` otherwise. Moving it silently
+    would hide a copy between libraries or devices, and some libraries read a foreign index, some raise."""
+    if index.device is not x.device and index.device != x.device:
+        engine.raise_mismatch(operation, x, index)
+
+
+def checked_indices(indices, n, operation, axis, negative=True, like=None):
     """The raw integer array `indices` after checking every entry lies in [-n, n)
     ([0, n) with negative=False), negative entries wrapped to n + i.
 
     Raises IndexError naming `operation`, the offending value and the axis size,
     before any value is read: a flat index computed from an out-of-range entry
     would silently read another row. Costs two reductions (and, on a GPU, one
-    synchronisation); indices polygrad computes itself skip it.
+    synchronisation); indices polygrad computes itself skip it. With `like`, the
+    Tensor being indexed, the indices must be on its device (same_device).
     """
+    if like is not None:
+        same_device(operation, like, indices)
     xp = indices.xp
     if not xp.isdtype(indices.array.dtype, "integral"):
         raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
@@ -365,7 +406,7 @@ def take(x, indices, axis=None):
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
-    data = checked_indices(indices, x.shape[axis], "take", axis)
+    data = checked_indices(indices, x.shape[axis], "take", axis, like=x)
     return _take(x, Tensor._wrap(data, x.device), axis=axis)
 
 
@@ -373,7 +414,7 @@ def take_along_axis(x, indices, axis=-1):
     """x's entries picked along `axis` by `indices` (same rank as x), through take."""
     x, indices = _operands([x, indices])
     axis = axis % x.ndim
-    data = checked_indices(indices, x.shape[axis], "take_along_axis", axis)
+    data = checked_indices(indices, x.shape[axis], "take_along_axis", axis, like=x)
     return pick_along_axis(x, Tensor._wrap(data, x.device), axis)
 
 
@@ -407,12 +448,13 @@ def raw_key(key, x, operation):
             axis = x.ndim - builtins.sum(consumed[position + 1:])
         elif isinstance(part, Tensor):
             if _is_mask(part):
+                same_device(operation, x, part)
                 if part.shape != x.shape[axis:axis + width]:
                     raise IndexError(f"{operation}: boolean mask of shape {part.shape} does not match axes "
                                      f"{axis}..{axis + width - 1} of {describe(x)}")
                 part = part.array
             else:
-                part = checked_indices(part, x.shape[axis], operation, axis)
+                part = checked_indices(part, x.shape[axis], operation, axis, like=x)
         raw.append(part)
         axis += width
     return tuple(raw) if isinstance(key, tuple) else raw[0]
@@ -439,7 +481,7 @@ def assign_slice(x, value, key):
         # x[mask] = scalar, as array-API code writes it (array_api_extra.at(x)[mask].set(v)): a where()
         mask = key[0]
         mask = x.xp.reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - mask.ndim))
-        return globals()["where"](Tensor._wrap(mask, x.device), value, x)
+        return GENERATED["where"](Tensor._wrap(mask, x.device), value, x)
     if not builtins.all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in key):
         raise IndexError(f"setitem: assigning through an index array is not recorded for backward on {describe(x)}; "
                          "use where(mask, value, x) or do it under no_grad()")
@@ -449,8 +491,8 @@ def assign_slice(x, value, key):
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True
     region = tuple(x.array[key].shape)
-    placed = globals()["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
-    return globals()["where"](Tensor._wrap(mask, x.device), placed, x)
+    placed = GENERATED["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
+    return GENERATED["where"](Tensor._wrap(mask, x.device), placed, x)
 
 
 def getitem(x, key):
@@ -474,6 +516,7 @@ def getitem(x, key):
     xp = x.xp
     if len(indices) == 1 and indices[0].dtype == xp.bool:
         mask = indices[0]
+        same_device("getitem", x, mask)
         # the standard lets a mask's axis have size 0 (it then picks nothing) where x's has any size
         if mask.ndim > x.ndim or not builtins.all(m in (n, 0) for m, n in zip(mask.shape, x.shape)):
             raise IndexError(f"getitem: mask of shape {mask.shape} does not match {describe(x)}")
@@ -483,13 +526,27 @@ def getitem(x, key):
         return _take(rows, Tensor._wrap(flat, x.device), axis=0)
     if len(indices) > x.ndim:
         raise IndexError(f"getitem: {len(indices)} index arrays for {describe(x)}")
-    data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis) for axis, i in enumerate(indices)])
+    data = xp.broadcast_arrays(*[checked_indices(i, x.shape[axis], "getitem", axis, like=x)
+                                for axis, i in enumerate(indices)])
     flat = xp.zeros_like(data[0])
     for axis, index in enumerate(data):
         flat = flat * x.shape[axis] + index
     rest = x.shape[len(indices):]
     picked = _take(reshape(x, (-1,) + rest), Tensor._wrap(xp.reshape(flat, (-1,)), x.device), axis=0)
     return reshape(picked, tuple(data[0].shape) + rest)
+
+
+def list_key(key):
+    """A list used as a Tensor's index, read as PyTorch 2.13 reads it: as a tuple of indices when
+    it is short (under 32) and holds a list, tuple, array, slice, Ellipsis or None (x[[[0, 1], [2, 2]]]
+    is x[[0, 1], [2, 2]]), else as one integer array. PyTorch warns that it will change this; so do we."""
+    if len(key) < 32 and builtins.any(k is None or k is Ellipsis or isinstance(k, (list, tuple, slice, Tensor))
+                                      for k in key):
+        warnings.warn("indexing with a list of sequences reads it as a tuple, as PyTorch 2.13 does (which "
+                      "will change in PyTorch); write x[tuple(seq)] or index with a Tensor", UserWarning,
+                      stacklevel=3)
+        return tuple(key)
+    return key
 
 
 def _slices_around_array(x, parts):
@@ -509,6 +566,7 @@ def _slices_around_array(x, parts):
     sliced = _getitem(x, key=parts[:axis] + (slice(None),) + parts[axis + 1:] + (Ellipsis,))
     xp, n = x.xp, sliced.shape[axis]
     if index.dtype == xp.bool:
+        same_device("getitem", x, index)
         if index.ndim != 1:
             raise IndexError(f"getitem: among slices a boolean mask must be 1-D, got shape {index.shape} for {describe(x)}")
         if index.shape[0] != n:
@@ -516,7 +574,7 @@ def _slices_around_array(x, parts):
                              f"of {describe(x)}")
         flat = xp.nonzero(index.array)[0]
     else:
-        flat = xp.reshape(checked_indices(index, n, "getitem", axis), (-1,))
+        flat = xp.reshape(checked_indices(index, n, "getitem", axis, like=x), (-1,))
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
@@ -537,6 +595,8 @@ def clip(x, min=None, max=None):
     is an input of its own (it broadcasts with x and gets its gradient, as in torch.clamp), so
     the clip is two wheres, x keeping its gradient on the bound as the primitive's rule does."""
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        if kind(x) != "floating" and builtins.any(type(b) is float for b in (min, max)):
+            x = _astype(x, dtype=resolve_dtype(None, x.device))  # a float bound makes it float, as torch.clamp
         return _clip(x, min=min, max=max)
     out = x
     if min is not None:

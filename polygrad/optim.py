@@ -11,6 +11,7 @@ dict puts every saved tensor back onto its parameter's current device.
 """
 
 import bisect
+import functools
 import math
 
 from . import ops
@@ -37,7 +38,18 @@ class Optimizer:
     the parameter's array `w` (written in place), its gradient array `g`
     (negated when the group maximizes) and the state, whose tensors it also
     updates through their arrays. No Tensor is made per parameter per step.
+
+    PyTorch's implementation switches are accepted by every optimizer and change
+    nothing, since polygrad has one implementation whose results they would not
+    change: `foreach` (one loop either way), `fused` (no fused kernels), `capturable`
+    (state lives on each parameter's device already). `differentiable=True`, a
+    step that records on the tape, is refused.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _accepting_torch_switches(cls.__init__)
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -91,19 +103,19 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p, self._own(p), grad, state, group)
-                p._version += 1  # as Tensor._assign does: graphs that saved the old value refuse to run
+                p._vc[0] += 1  # an in-place update: graphs whose rules read the old value refuse to run
         return loss
 
     def _own(self, p):
-        """p's array, to be written in place.
+        """p's array, written in place: as in PyTorch every alias of the parameter (a
+        `state_dict()` value, `p.data`, the NumPy array of `from_numpy`) sees the step.
 
-        The first time (and whenever something rebound p.array since) the array is
-        replaced by a private copy, so a step never writes into an array the
-        caller handed in: a NumPy array wrapped without a copy, a read-only or
-        broadcast view. After that every step is in place.
+        Only an array that cannot be written (a read-only or broadcast view) is first
+        replaced by a copy of its own; the check is made again whenever p.array was rebound.
         """
         if self._owned.get(p) is not p.array:
-            p.array = p.xp.asarray(p.array, copy=True)
+            if not p.backend.writable(p.array):
+                p.array = p.xp.asarray(p.array, copy=True)
             self._owned[p] = p.array
         return p.array
 
@@ -142,6 +154,26 @@ class Optimizer:
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = state
+
+
+_TORCH_SWITCHES = ("foreach", "fused", "capturable")
+
+
+def _accepting_torch_switches(init):
+    """init taking PyTorch's foreach=, fused=, capturable= (ignored) and differentiable=False too."""
+
+    @functools.wraps(init)
+    def accepting(self, *args, **kwargs):
+        for name in _TORCH_SWITCHES:
+            value = kwargs.pop(name, None)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{type(self).__name__}: {name} must be None or a bool, got {value!r}")
+        if kwargs.pop("differentiable", False):
+            raise NotImplementedError(f"{type(self).__name__}: differentiable=True (a step recorded on the tape) "
+                                      "is not supported")
+        init(self, *args, **kwargs)
+
+    return accepting
 
 
 def _onto(value, p, what):
@@ -542,6 +574,27 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS: takes one parameter group")
 
+    def state_dict(self):
+        """PyTorch's layout; the flat vectors (d, the history, prev_flat_grad) as Tensors, so pg.save takes it."""
+        out = super().state_dict()
+        device = self._params()[0].device
+        out["state"] = {i: {name: _flat_state(value, lambda a: Tensor._wrap(a, device)) for name, value in s.items()}
+                        for i, s in out["state"].items()}
+        return out
+
+    def load_state_dict(self, state_dict):
+        """The flat vectors span every parameter, so they are not shaped like the first one:
+        they come back as flat arrays on its device, in its dtype."""
+        super().load_state_dict({**state_dict, "state": {}})
+        params = self._params()
+        first = params[0]
+
+        def restored(t):
+            return asarray(t, device=first.device, dtype=first.dtype, copy=True).array
+
+        self.state = {params[int(i)]: {name: _flat_state(value, restored) for name, value in s.items()}
+                      for i, s in state_dict["state"].items()}
+
     def _flat_grad(self):
         params = self._params()
         xp = params[0].xp
@@ -554,7 +607,7 @@ class LBFGS(Optimizer):
         for p in self._params():
             w = self._own(p)
             w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
-            p._version += 1
+            p._vc[0] += 1
             offset += p.size
 
     def _evaluate_at(self, closure, start, t, d):
@@ -565,7 +618,7 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad()
         for p, saved in zip(self._params(), start, strict=True):
             self._own(p)[...] = saved
-            p._version += 1
+            p._vc[0] += 1
         return loss, flat_grad
 
     def step(self, closure):
@@ -642,6 +695,13 @@ class LBFGS(Optimizer):
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_steps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_grad, prev_loss=prev_loss)
         return first_loss
+
+
+def _flat_state(value, convert):
+    """An L-BFGS state entry with each array (or Tensor) in it, lists included, passed through convert."""
+    if isinstance(value, list):
+        return [_flat_state(v, convert) for v in value]
+    return value if value is None or isinstance(value, (bool, int, float)) else convert(value)
 
 
 def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):

@@ -12,9 +12,12 @@ vjp = [rule per input]            rule(xp, g, out, *inputs, **params) is that in
 jvp = [rule per input]            rule(xp, t, out, *inputs, **params) is that input's
                                   contribution to the output tangent.
 vjp=None                          no derivative: results never carry gradient.
-promotion="mixed"                 integer operands meeting floating ones compute in
-                                  floating point, as in PyTorch ("true_divide": integer
-                                  operands alone too). Without it dtypes are the backend's.
+promotion="mixed"                 operands meet in PyTorch's result dtype (ops.result_dtype:
+                                  higher categories win, 0-d operands and Python numbers
+                                  join dimensioned ones unless of a higher category);
+                                  "true_divide": integers alone compute in floating point
+                                  too; "where": the condition is left out. Without it
+                                  dtypes are the backend's.
 fresh=True                        every vjp result is a new array (not g, not a view), so
                                   a parameter can keep it as .grad without a copy.
 
@@ -24,14 +27,19 @@ namespace, so the same text differentiates raw arrays (first order) and Tensors
 (`create_graph=True`, for grad of grad). Rules create arrays only with the
 `*_like` functions, so gradients are born on their tensor's device.
 
-Subgradients at ties (documented choices)
------------------------------------------
-abs          0 at x == 0.
+Subgradients at ties and kinks: PyTorch's conventions (tools/autograd/derivatives.yaml)
+---------------------------------------------------------------------------------------
+abs          0 at x == 0 (sgn).
 maximum/minimum  the gradient is split in half between equal operands.
-max/min      the gradient is split equally among all entries equal to the extremum.
-clip         1 inside the closed interval [min, max], 0 outside.
-relu         0 at x == 0.
+max/min      the gradient is split equally among all entries equal to the extremum
+             (NaN entries, where the extremum is NaN): evenly_distribute_backward.
+clip         1 inside the closed interval [min, max], 0 outside (clamp_backward).
+relu         0 where the result is <= 0, so 0 at x == 0 (threshold_backward).
+pow          0 for the base wherever the exponent is 0, 0**0 included (pow_backward).
+atan2        0 for both inputs at (0, 0) (atan2_backward's 0/0).
 std          0 where the spread is 0 (every entry equal), as in PyTorch.
+A gradient masked to zero is selected with where(), not multiplied by a 0/1 mask, so an
+infinite or NaN upstream gradient stays out of the branch not taken, as in PyTorch.
 """
 
 import math
@@ -57,6 +65,16 @@ def _as(xp, condition, like):
     return xp.astype(condition, like.dtype)
 
 
+def _masked(xp, condition, g):
+    """g where condition holds, else 0: a where, so an infinite g gives 0, not inf * 0 = NaN."""
+    return xp.where(condition, g, xp.zeros_like(g))
+
+
+def _tie_split(xp, g, wins, ties):
+    """g where this operand wins, g / 2 where the operands tie, else 0 (maximum/minimum)."""
+    return xp.where(ties, g * 0.5, _masked(xp, wins, g))
+
+
 def _axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
@@ -80,10 +98,23 @@ def _count(x, axis):
     return math.prod(x.shape[a] for a in _axes(axis, len(x.shape)))
 
 
+def _per(x, axis, correction):
+    """1 / (count - correction), the variance's divisor; inf where that is 0 (a variance over no
+    degrees of freedom is NaN, and so is its gradient, as PyTorch's; over no entries it is empty)."""
+    dof = _count(x, axis) - correction
+    return 1 / dof if dof else math.inf
+
+
 def _extremum_share(xp, out, x, axis, keepdims):
-    """Each entry's share of the gradient of max/min: ties split equally."""
-    hit = _as(xp, x == _unreduce(xp, out, x, axis, keepdims), x)
+    """Each entry's share of the gradient of max/min: ties split equally; a NaN extremum's among the NaNs."""
+    extremum = _unreduce(xp, out, x, axis, keepdims)
+    hit = _as(xp, (x == extremum) | (xp.isnan(x) & xp.isnan(extremum)), x)
     return hit / xp.sum(hit, axis=_axes(axis, len(x.shape)), keepdims=True)
+
+
+def _extremum_grad(xp, g, out, x, axis, keepdims):
+    share = _extremum_share(xp, out, x, axis, keepdims)
+    return _masked(xp, share > 0, _unreduce(xp, g, x, axis, keepdims) * share)
 
 
 def _prod_partials(xp, out, x, axis, keepdims):
@@ -121,6 +152,14 @@ def _linear_grad_weight(xp, g, x):
     return xp.matmul(xp.matrix_transpose(g), x)
 
 
+def _flat_matmul(xp, x, matrix):
+    """x (..., k) @ matrix (k, m) as one GEMM over the flattened leading axes (a batched matmul loops
+    over them in NumPy)."""
+    if x.ndim <= 2:
+        return xp.matmul(x, matrix)
+    return xp.reshape(xp.matmul(xp.reshape(x, (-1, x.shape[-1])), matrix), x.shape[:-1] + (matrix.shape[-1],))
+
+
 def _pick_flat(xp, logits, flat_target):
     return xp.take(xp.reshape(logits, (-1,)), flat_target, axis=0)
 
@@ -142,8 +181,8 @@ def _row_scale(xp, g, rows, reduction):
 
 
 def _safe_log(xp, a):
-    """log(a) where a > 0, else 0: the exponent's gradient of a**b away from a > 0."""
-    return xp.log(xp.where(a > 0, a, xp.ones_like(a)))
+    """log(a) where a > 0 (complex a: a != 0), else 0: the exponent's gradient of a**b."""
+    return xp.log(xp.where((a != 0) if _kind(a) == "complex floating" else (a > 0), a, xp.ones_like(a)))
 
 
 def _inverse(axes):
@@ -160,6 +199,8 @@ def _matmul_grad_a(xp, g, out, a, b):
         return xp.expand_dims(g, axis=-1) * b
     if a.ndim == 1:
         return xp.squeeze(xp.matmul(b, xp.expand_dims(g, axis=-1)), axis=-1)
+    if b.ndim == 2:
+        return _flat_matmul(xp, g, xp.matrix_transpose(b))
     return xp.matmul(g, xp.matrix_transpose(b))
 
 
@@ -170,18 +211,25 @@ def _matmul_grad_b(xp, g, out, a, b):
         return xp.expand_dims(a, axis=-1) * xp.expand_dims(g, axis=-2)
     if b.ndim == 1:
         return xp.squeeze(xp.matmul(xp.matrix_transpose(a), xp.expand_dims(g, axis=-1)), axis=-1)
+    if b.ndim == 2 and a.ndim > 2:
+        return _linear_grad_weight(xp, a, g)  # aᵀ g over the flattened leading axes: one GEMM, already summed
     return xp.matmul(xp.matrix_transpose(a), g)
 
 
 def _logsumexp(xp, x, *, axis=None, keepdims=False):
     axes = _axes(axis, x.ndim)
-    peak = xp.max(x, axis=axes, keepdims=True)
-    peak = xp.where(xp.isfinite(peak), peak, xp.zeros_like(peak))
+    if 0 in x.shape:  # no maximum to subtract; an empty sum's log is -inf, as PyTorch's
+        peak = xp.zeros(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), dtype=x.dtype, device=x.device)
+    else:
+        peak = xp.max(x, axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, xp.zeros_like(peak))
     total = xp.log(xp.sum(xp.exp(x - peak), axis=axes, keepdims=True)) + peak
     return total if keepdims else xp.reshape(total, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
 def _softmax(xp, x, *, axis=-1):
+    if 0 in x.shape:
+        return xp.zeros_like(x)  # nothing to normalize (and no maximum to subtract)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -241,9 +289,9 @@ defprim("negative", lambda xp, x: xp.negative(x),
         vjp=[lambda xp, g, out, x: -g],
         jvp=[lambda xp, t, out, x: -t])
 defprim("pow", lambda xp, a, b: xp.pow(a, b),
-        vjp=[lambda xp, g, out, a, b: g * b * a ** (b - 1),
+        vjp=[lambda xp, g, out, a, b: _masked(xp, b != 0, g * b * a ** (b - 1)),
              lambda xp, g, out, a, b: g * out * _safe_log(xp, a)],
-        jvp=[lambda xp, t, out, a, b: t * b * a ** (b - 1),
+        jvp=[lambda xp, t, out, a, b: _masked(xp, b != 0, t * b * a ** (b - 1)),
              lambda xp, t, out, a, b: t * out * _safe_log(xp, a)],
         promotion="mixed")
 defprim("exp", lambda xp, x: xp.exp(x),
@@ -310,28 +358,38 @@ defprim("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x
         vjp=[lambda xp, g, out, x: g * _sigmoid(xp, x)],
         jvp=[lambda xp, t, out, x: t * _sigmoid(xp, x)],
         doc="log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact in both tails.")
-# One pass each way: maximum, and a mask multiply (where() is several times slower on NumPy).
+
+
+def _sign(xp, out, x):
+    """sign(x); for complex x, z/|z| (0 at 0) written out, as it has a derivative of its own (grad of grad)."""
+    if _kind(x) != "complex floating":
+        return xp.sign(x)
+    return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
+
+
+# threshold_backward: 0 where the result is <= 0 (x == 0 included), g elsewhere (a NaN x included).
 defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
-        vjp=[lambda xp, g, out, x: g * _as(xp, x > 0, g)],
-        jvp=[lambda xp, t, out, x: t * _as(xp, x > 0, t)])
+        vjp=[lambda xp, g, out, x: xp.where(out <= 0, xp.zeros_like(g), g)],
+        jvp=[lambda xp, t, out, x: xp.where(out <= 0, xp.zeros_like(t), t)])
 defprim("abs", lambda xp, x: xp.abs(x),
-        vjp=[lambda xp, g, out, x: g * xp.sign(x)],
-        jvp=[lambda xp, t, out, x: t * xp.sign(x)])
+        vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
+        jvp=[lambda xp, t, out, x: xp.real(xp.conj(_sign(xp, out, x)) * t) if _kind(x) == "complex floating"
+             else t * xp.sign(x)])
 defprim("maximum", lambda xp, a, b: xp.maximum(a, b),
-        vjp=[lambda xp, g, out, a, b: g * (_as(xp, a > b, g) + _as(xp, a == b, g) * 0.5),
-             lambda xp, g, out, a, b: g * (_as(xp, b > a, g) + _as(xp, a == b, g) * 0.5)],
-        jvp=[lambda xp, t, out, a, b: t * (_as(xp, a > b, t) + _as(xp, a == b, t) * 0.5),
-             lambda xp, t, out, a, b: t * (_as(xp, b > a, t) + _as(xp, a == b, t) * 0.5)],
+        vjp=[lambda xp, g, out, a, b: _tie_split(xp, g, a > b, a == b),
+             lambda xp, g, out, a, b: _tie_split(xp, g, b > a, a == b)],
+        jvp=[lambda xp, t, out, a, b: _tie_split(xp, t, a > b, a == b),
+             lambda xp, t, out, a, b: _tie_split(xp, t, b > a, a == b)],
         promotion="mixed")
 defprim("minimum", lambda xp, a, b: xp.minimum(a, b),
-        vjp=[lambda xp, g, out, a, b: g * (_as(xp, a < b, g) + _as(xp, a == b, g) * 0.5),
-             lambda xp, g, out, a, b: g * (_as(xp, b < a, g) + _as(xp, a == b, g) * 0.5)],
-        jvp=[lambda xp, t, out, a, b: t * (_as(xp, a < b, t) + _as(xp, a == b, t) * 0.5),
-             lambda xp, t, out, a, b: t * (_as(xp, b < a, t) + _as(xp, a == b, t) * 0.5)],
+        vjp=[lambda xp, g, out, a, b: _tie_split(xp, g, a < b, a == b),
+             lambda xp, g, out, a, b: _tie_split(xp, g, b < a, a == b)],
+        jvp=[lambda xp, t, out, a, b: _tie_split(xp, t, a < b, a == b),
+             lambda xp, t, out, a, b: _tie_split(xp, t, b < a, a == b)],
         promotion="mixed")
 defprim("clip", lambda xp, x, *, min=None, max=None: xp.clip(x, min, max),
-        vjp=[lambda xp, g, out, x, min=None, max=None: g * _as(xp, out == x, g)],
-        jvp=[lambda xp, t, out, x, min=None, max=None: t * _as(xp, out == x, t)])
+        vjp=[lambda xp, g, out, x, min=None, max=None: _masked(xp, out == x, g)],
+        jvp=[lambda xp, t, out, x, min=None, max=None: _masked(xp, out == x, t)])
 defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
         vjp=[None,
              lambda xp, g, out, c, a, b: xp.where(c, g, xp.zeros_like(g)),
@@ -339,13 +397,14 @@ defprim("where", lambda xp, condition, a, b: xp.where(condition, a, b),
         jvp=[None,
              lambda xp, t, out, c, a, b: xp.where(c, t, xp.zeros_like(t)),
              lambda xp, t, out, c, a, b: xp.where(c, xp.zeros_like(t), t)],
-        promotion="mixed")
+        promotion="where")
 defprim("astype", lambda xp, x, *, dtype: xp.astype(x, dtype),
-        vjp=[lambda xp, g, out, x, dtype: xp.astype(g, x.dtype)],
+        vjp=[lambda xp, g, out, x, dtype: xp.astype(xp.real(g) if _kind(g) != _kind(x) == "real floating" else g,
+                                                    x.dtype)],  # complex to real: the real part
         jvp=[lambda xp, t, out, x, dtype: xp.astype(t, dtype)])
 
 # ================================================================ linear algebra
-defprim("matmul", lambda xp, a, b: xp.matmul(a, b),
+defprim("matmul", lambda xp, a, b: _flat_matmul(xp, a, b) if b.ndim == 2 else xp.matmul(a, b),
         vjp=[_matmul_grad_a, _matmul_grad_b],
         jvp=[lambda xp, t, out, a, b: xp.matmul(t, b),
              lambda xp, t, out, a, b: xp.matmul(a, t)],
@@ -364,12 +423,12 @@ defprim("mean", lambda xp, x, *, axis=None, keepdims=False: xp.mean(x, axis=axis
         jvp=[lambda xp, t, out, x, axis, keepdims: xp.mean(t, axis=axis, keepdims=keepdims)])
 defprim("max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis=axis, keepdims=keepdims),
         vjp=[lambda xp, g, out, x, axis, keepdims:
-             _unreduce(xp, g, x, axis, keepdims) * _extremum_share(xp, out, x, axis, keepdims)],
+             _extremum_grad(xp, g, out, x, axis, keepdims)],
         jvp=[lambda xp, t, out, x, axis, keepdims:
              xp.sum(t * _extremum_share(xp, out, x, axis, keepdims), axis=axis, keepdims=keepdims)])
 defprim("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis=axis, keepdims=keepdims),
         vjp=[lambda xp, g, out, x, axis, keepdims:
-             _unreduce(xp, g, x, axis, keepdims) * _extremum_share(xp, out, x, axis, keepdims)],
+             _extremum_grad(xp, g, out, x, axis, keepdims)],
         jvp=[lambda xp, t, out, x, axis, keepdims:
              xp.sum(t * _extremum_share(xp, out, x, axis, keepdims), axis=axis, keepdims=keepdims)])
 defprim("prod", lambda xp, x, *, axis=None, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
@@ -380,16 +439,16 @@ defprim("prod", lambda xp, x, *, axis=None, keepdims=False: xp.prod(x, axis=axis
 defprim("var", lambda xp, x, *, axis=None, correction=0, keepdims=False:
         xp.var(x, axis=axis, correction=correction, keepdims=keepdims),
         vjp=[lambda xp, g, out, x, axis, correction, keepdims:
-             _unreduce(xp, g, x, axis, keepdims) * _centered(xp, x, axis) * (2 / (_count(x, axis) - correction))],
+             _unreduce(xp, g, x, axis, keepdims) * _centered(xp, x, axis) * (2 * _per(x, axis, correction))],
         jvp=[lambda xp, t, out, x, axis, correction, keepdims:
-             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) * (2 / (_count(x, axis) - correction))])
+             xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims) * (2 * _per(x, axis, correction))])
 defprim("std", lambda xp, x, *, axis=None, correction=0, keepdims=False:
         xp.std(x, axis=axis, correction=correction, keepdims=keepdims),
         vjp=[lambda xp, g, out, x, axis, correction, keepdims:
-             _unreduce(xp, g / _nonzero(xp, out), x, axis, keepdims) * _centered(xp, x, axis) / (_count(x, axis) - correction)],
+             _unreduce(xp, g / _nonzero(xp, out), x, axis, keepdims) * _centered(xp, x, axis) * _per(x, axis, correction)],
         jvp=[lambda xp, t, out, x, axis, correction, keepdims:
              xp.sum(t * _centered(xp, x, axis), axis=axis, keepdims=keepdims)
-             / (_nonzero(xp, out) * (_count(x, axis) - correction))])
+             / _nonzero(xp, out) * _per(x, axis, correction)])
 defprim("logsumexp", _logsumexp,
         vjp=[lambda xp, g, out, x, axis, keepdims:
              _unreduce(xp, g, x, axis, keepdims) * xp.exp(x - _unreduce(xp, out, x, axis, keepdims))],
@@ -406,8 +465,8 @@ defprim("log_softmax", lambda xp, x, *, axis=-1: x - _logsumexp(xp, x, axis=axis
 # One primitive each for the two ops a training step spends its time in, so each is
 # one pass forward and one backward. Their composite definitions (matmul + add;
 # log_softmax + pick + mean) are the reference the tests hold them to.
-defprim("linear", lambda xp, x, weight, bias: xp.matmul(x, xp.matrix_transpose(weight)) + bias,
-        vjp=[lambda xp, g, out, x, weight, bias: xp.matmul(g, weight),
+defprim("linear", lambda xp, x, weight, bias: _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias,
+        vjp=[lambda xp, g, out, x, weight, bias: _flat_matmul(xp, g, weight),
              lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
              lambda xp, g, out, x, weight, bias: xp.sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g],
         jvp=[lambda xp, t, out, x, weight, bias: xp.matmul(t, xp.matrix_transpose(weight)),
@@ -568,7 +627,9 @@ _unary("log2", lambda xp, out, x: 1 / (x * math.log(2)))
 _unary("log10", lambda xp, out, x: 1 / (x * math.log(10)))
 _unary("reciprocal", lambda xp, out, x: -(out * out))
 _unary("positive", lambda xp, out, x: xp.ones_like(x))
-_binary("atan2", lambda xp, out, a, b: b / (a * a + b * b), lambda xp, out, a, b: -a / (a * a + b * b))
+_binary("atan2", lambda xp, out, a, b: b / _nonzero_or_one(xp, a * a + b * b),
+        lambda xp, out, a, b: -a / _nonzero_or_one(xp, a * a + b * b),
+        doc="The angle of (x2, x1); the gradient at (0, 0) is 0, as PyTorch's.")
 _binary("logaddexp", lambda xp, out, a, b: xp.exp(a - out), lambda xp, out, a, b: xp.exp(b - out))
 _binary("hypot", lambda xp, out, a, b: a / _nonzero_or_one(xp, out), lambda xp, out, a, b: b / _nonzero_or_one(xp, out),
         doc="sqrt(x1**2 + x2**2); the gradient at x1 = x2 = 0 is 0.")
@@ -693,8 +754,8 @@ defprim("linalg_det", lambda xp, x: xp.linalg.det(x),
         jvp=[lambda xp, t, out, x: out * _trace_with(xp, xp.linalg.inv(x), t)],
         doc="Determinant: d det(A) = det(A) trace(inv(A) dA); the adjoint is undefined for singular A.")
 defprim("linalg_logabsdet", lambda xp, x: xp.linalg.slogdet(x)[1],
-        vjp=[lambda xp, g, out, x: _lift(xp, g) * _mT(xp, xp.linalg.inv(x))],
-        jvp=[lambda xp, t, out, x: _trace_with(xp, xp.linalg.inv(x), t)],
+        vjp=[lambda xp, g, out, x: _lift(xp, g) * xp.conj(_mT(xp, xp.linalg.inv(x)))],  # complex: inv(A)ᴴ
+        jvp=[lambda xp, t, out, x: xp.real(_trace_with(xp, xp.linalg.inv(x), t))],
         doc="log|det(A)| (slogdet's second part): d = trace(inv(A) dA); undefined for singular A.")
 defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, upper=upper),
         vjp=[_cholesky_vjp], jvp=[_cholesky_jvp],
@@ -707,8 +768,12 @@ defprim("linalg_cholesky", lambda xp, x, *, upper=False: xp.linalg.cholesky(x, u
 # rows of one array, which pg.linalg splits (getitem), so one rule holds each adjoint and the
 # backward reuses the forward's vectors. Eigen- and singular vectors are defined up to sign
 # only: gradients of functions invariant to those signs are the meaningful ones.
+def _mH(xp, a):  # the conjugate transpose: eigh, eigvalsh and svdvals take Hermitian / complex input too
+    return xp.conj(_mT(xp, a)) if _kind(a) == "complex floating" else _mT(xp, a)
+
+
 def _sym(xp, a):
-    return (a + _mT(xp, a)) * 0.5
+    return (a + _mH(xp, a)) * 0.5
 
 
 def _skew(xp, a):
@@ -730,30 +795,30 @@ def _inverse_gaps(xp, values):
 
 def _eigh(xp, x):
     values, vectors = xp.linalg.eigh(x)
-    return xp.concat([xp.expand_dims(values, axis=-2), vectors], axis=-2)
+    return xp.concat([xp.expand_dims(xp.astype(values, vectors.dtype, copy=False), axis=-2), vectors], axis=-2)
 
 
 def _eigh_adjoint(xp, g_values, g_vectors, values, vectors):
     """V (diag(w̄) + sym(F ∘ Vᵀ V̄)) Vᵀ, PyTorch's; g_vectors None: V diag(w̄) Vᵀ alone.
 
     The V̄ term is inf or nan at repeated eigenvalues (the eigenvectors are not unique there)."""
-    inner = _diagonal_matrix(xp, g_values)
+    inner = _diagonal_matrix(xp, xp.astype(g_values, vectors.dtype, copy=False))  # torch: no real @ complex
     if g_vectors is not None:
-        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mT(xp, vectors) @ g_vectors))
-    return vectors @ inner @ _mT(xp, vectors)
+        inner = inner + _sym(xp, _inverse_gaps(xp, values) * (_mH(xp, vectors) @ g_vectors))
+    return vectors @ inner @ _mH(xp, vectors)
 
 
 def _eigh_jvp(xp, t, out, x):
     """dw = diag(Vᵀ dA V), dV = V (F ∘ Vᵀ dA V), dA = sym(t)."""
-    values, vectors = out[..., 0, :], out[..., 1:, :]
-    projected = _mT(xp, vectors) @ _sym(xp, t) @ vectors
+    values, vectors = xp.real(out[..., 0, :]), out[..., 1:, :]
+    projected = _mH(xp, vectors) @ _sym(xp, t) @ vectors
     d_vectors = vectors @ (_inverse_gaps(xp, values) * projected)
     return xp.concat([xp.expand_dims(xp.linalg.diagonal(projected), axis=-2), d_vectors], axis=-2)
 
 
 def _eigvalsh_jvp(xp, t, out, x):
     vectors = xp.linalg.eigh(x).eigenvectors
-    return xp.linalg.diagonal(_mT(xp, vectors) @ _sym(xp, t) @ vectors)
+    return xp.real(xp.linalg.diagonal(_mH(xp, vectors) @ _sym(xp, t) @ vectors))
 
 
 def _svd(xp, x):
@@ -771,7 +836,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
 
     With U or V carrying a gradient it is inf or nan where two singular values are equal, and
     (non-square A) where one is 0: there the singular vectors are not unique."""
-    inner = _diagonal_matrix(xp, g_s)
+    inner = _diagonal_matrix(xp, xp.astype(g_s, u.dtype, copy=False))
     if g_u is not None:
         m, n = u.shape[-2], v.shape[-2]
         s_row, s_col = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)
@@ -782,7 +847,7 @@ def _svd_adjoint(xp, g_u, g_s, g_v, u, s, v):
             return (u @ inner + (g_u - u @ (_mT(xp, u) @ g_u)) / s_row) @ _mT(xp, v)
         if m < n:
             return u @ (inner @ _mT(xp, v) + _mT(xp, (g_v - v @ (_mT(xp, v) @ g_v)) / s_row))
-    return u @ inner @ _mT(xp, v)
+    return u @ inner @ _mH(xp, v)
 
 
 def _svd_vjp(xp, g, out, x):
@@ -809,7 +874,7 @@ def _svd_jvp(xp, t, out, x):
 
 def _singular_vectors(xp, x):
     u, _, vh = xp.linalg.svd(x, full_matrices=False)
-    return u, _mT(xp, vh)
+    return u, _mH(xp, vh)
 
 
 def _svdvals_vjp(xp, g, out, x):
@@ -819,7 +884,7 @@ def _svdvals_vjp(xp, g, out, x):
 
 def _svdvals_jvp(xp, t, out, x):
     u, v = _singular_vectors(xp, x)
-    return xp.linalg.diagonal(_mT(xp, u) @ t @ v)
+    return xp.real(xp.linalg.diagonal(_mH(xp, u) @ t @ v))
 
 
 def _qr(xp, x):
@@ -860,7 +925,7 @@ def _pinv_jvp(xp, t, out, x, rtol):
 
 
 defprim("linalg_eigh", _eigh,
-        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], out[..., 0, :], out[..., 1:, :])],
+        vjp=[lambda xp, g, out, x: _eigh_adjoint(xp, g[..., 0, :], g[..., 1:, :], xp.real(out[..., 0, :]), out[..., 1:, :])],
         jvp=[_eigh_jvp],
         doc="eigh of a real symmetric A, stacked: row 0 the eigenvalues (ascending), rows 1: the eigenvectors. "
             "Perturbations of A are taken symmetric; the eigenvectors' adjoint is undefined (inf or nan) at "

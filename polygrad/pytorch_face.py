@@ -1,7 +1,7 @@
 """Functions a PyTorch script calls that the Array API has no name for.
 
 `pg.einsum`, `pg.from_numpy`, `pg.as_tensor`, `pg.device`, `pg.cuda`,
-`pg.randperm`, `pg.bmm`: each built from polygrad's own functions, so every
+`pg.randperm`, `pg.bmm`, `pg.addmm`, `pg.baddbmm`: each built from polygrad's own functions, so every
 backend and device has them and gradients come with them.
 """
 
@@ -12,6 +12,29 @@ from . import backends, creation, linalg, ops
 from .creation import asarray, resolve_device
 from .errors import ShapeError, describe
 from .methods import bmm  # noqa: F401 (exported as pg.bmm)
+
+
+# ================================================================ addmm, baddbmm
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1, mat2, as torch.addmm (beta=0 ignores input, NaN too)."""
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(f"addmm: expects 2-D matrices, got {describe(mat1)} and {describe(mat2)}")
+    return _scaled_sum(input, ops.matmul(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (batch1 @ batch2) for 3-D batches, as torch.baddbmm (beta=0 ignores input)."""
+    if batch1.ndim != 3 or batch2.ndim != 3:
+        raise ShapeError(f"baddbmm: expects 3-D batches, got {describe(batch1)} and {describe(batch2)}")
+    return _scaled_sum(input, ops.matmul(batch1, batch2), beta, alpha)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:
+        return product + ops.zeros_like(product)  # a fresh tensor, as torch gives, input unread
+    return product + (input if beta == 1 else input * beta)
 
 
 # ================================================================ einsum

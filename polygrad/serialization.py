@@ -36,7 +36,7 @@ import numpy as np
 from . import backends
 from .checkpoint import (
     MAX_HEADER_DEPTH, CheckpointError, _declared, _header, _inflate, _listing, _META, _open, _reading,
-    _write_atomically,
+    _write_atomically, host_copy,
 )
 from .creation import asarray, resolve_target
 from .tensor import Tensor
@@ -64,7 +64,7 @@ def _encode(obj, arrays, where, depth):
     if depth > MAX_HEADER_DEPTH // 2 - 2:
         raise ValueError(f"save: {where} nests deeper than {MAX_HEADER_DEPTH // 2 - 2} containers")
     if isinstance(obj, Tensor):
-        arrays.append(obj.numpy())
+        arrays.append(host_copy(obj))
         return {"tensor": len(arrays) - 1, "shape": list(arrays[-1].shape), "dtype": obj.dtype.name,
                 "backend": obj.device.backend.name, "device": obj.device.name, "requires_grad": obj.requires_grad,
                 "parameter": type(obj).__name__ == "Parameter"}

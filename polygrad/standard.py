@@ -3,9 +3,9 @@
 Gradients come from the primitives these are made of (sort through take along
 its permutation, repeat and diagonal through take, tile and broadcast_arrays
 through broadcast_to). Functions whose results are indices, counts or sets
-(nonzero, unique_*) carry no gradient; neither do cumulative_prod (see its
-docstring) and conj/real/imag of complex values (gradients through complex
-values are not supported).
+(nonzero, unique_*) carry no gradient; neither does cumulative_prod (see its
+docstring). conj/real/imag of complex values differentiate with PyTorch's
+convention (polygrad.primitives_complex).
 """
 
 import builtins
@@ -21,12 +21,23 @@ from .tensor import Tensor
 __all__ = [
     "sort", "nonzero", "unique_values", "unique_counts", "unique_inverse", "unique_all", "broadcast_arrays",
     "meshgrid", "tile", "repeat", "unstack", "diff", "vecdot", "conj", "real", "imag", "from_dlpack",
-    "cumulative_prod",
+    "cumulative_prod", "broadcast_shapes", "isin",
 ]
 
-# complex parts and the running product are primitives without a derivative (see the docstring)
+
+
+def _complex_part_vjp(xp, g, out, x, part):
+    """PyTorch's convention (polygrad.primitives_complex): conj takes conj(g), real g, imag i g."""
+    if part == "conj":
+        return xp.conj(g)
+    return g if part == "real" else xp.astype(g, x.dtype) * 1j
+
+
+# conj, real and imag follow the complex convention themselves; the running product has no derivative
 defprim("complex_part", lambda xp, x, *, part: getattr(xp, part)(x),
-        doc="conj, real or imag of a complex array; no gradient (complex gradients are not supported).")
+        vjp=[_complex_part_vjp],
+        jvp=[lambda xp, t, out, x, part: getattr(xp, part)(t)],
+        doc="conj, real or imag of a complex array.").complex = "conjugate"
 defprim("cumulative_prod", lambda xp, x, *, axis, include_initial=False:
         xp.cumulative_prod(x, axis=axis, include_initial=include_initial),
         doc="Running products; no gradient yet (its adjoint divides by x, undefined at zeros).")
@@ -82,22 +93,37 @@ def unique_values(x):
     return _raw(x, x.xp.unique_values(x.array))
 
 
-def _broadcast_shape(shapes):
-    ndim = builtins.max(len(s) for s in shapes)
+def _broadcast_shape(shapes, name="broadcast_arrays"):
+    ndim = builtins.max((len(s) for s in shapes), default=0)
     out = []
     for sizes in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
         wide = {n for n in sizes if n != 1}
         if len(wide) > 1:
-            raise ShapeError(f"broadcast_arrays: shapes {', '.join(map(str, shapes))} do not broadcast")
+            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} do not broadcast")
         out.append(wide.pop() if wide else 1)
     return tuple(out)
 
 
+@_standard(lambda *shapes: None)
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to (2025.12)."""
+    return _broadcast_shape([tuple(s) for s in shapes], "broadcast_shapes")
+
+
 @_standard(lambda *arrays: None)
 def broadcast_arrays(*arrays):
+    """The arrays broadcast to one shape, as a tuple (a list before 2025.12)."""
     arrays = ops._operands(list(arrays))
     shape = _broadcast_shape([a.shape for a in arrays])
-    return [ops.broadcast_to(a, shape) for a in arrays]
+    return tuple(ops.broadcast_to(a, shape) for a in arrays)
+
+
+@_standard(lambda x1, x2, /, *, invert=False: None)
+def isin(x1, x2, invert=False):
+    """Whether each entry of x1 is among x2's values (2025.12); either may be a number. No gradient."""
+    x1, x2 = ops._operands([x1, x2])
+    found = x1.xp.isin(x1.array, x2.array)
+    return _raw(x1, x1.xp.logical_not(found) if invert else found)  # array-api-strict 2.6.1 ignores invert=
 
 
 @_standard(lambda *arrays, indexing="xy": None)
@@ -184,13 +210,14 @@ def _complex_only(part, real_value):
         return _complex_part(x, part=part)
 
     function.__name__ = function.__qualname__ = part
-    function.__doc__ = f"The standard's {part}; on real tensors it keeps the gradient, on complex ones it has none."
+    function.__doc__ = f"The standard's {part}, with gradients (complex ones by PyTorch's convention)."
     return function
 
 
 conj = _complex_only("conj", lambda x: x)
 real = _complex_only("real", lambda x: x)
 imag = _complex_only("imag", ops.zeros_like)
+ops.conj, ops.real, ops.imag = conj, real, imag  # rules call xp.conj; under create_graph xp is polygrad.ops
 
 
 @_standard(lambda x, /, *, axis=None, dtype=None, include_initial=False: None)

@@ -1,13 +1,12 @@
 """Tensor: an array of some backend, on some device, that can carry a gradient."""
 
-import itertools
 import math
 
 from . import dtypes, engine
-from .errors import DtypeError, InplaceModificationError, ShapeError, describe, dtype_name
+from .errors import DtypeError, describe, dtype_name
 
 
-_creation_counter = itertools.count()
+_creation_counter = engine.creation_counter
 
 
 class Tensor:
@@ -21,8 +20,8 @@ class Tensor:
     tangent       forward-mode tangent (raw array) inside `polygrad.jvp`
     """
 
-    __slots__ = ("array", "device", "requires_grad", "grad", "tangent", "_op", "_version", "_hooks", "_seq", "_view",
-                 "__weakref__")
+    __slots__ = ("array", "device", "requires_grad", "grad", "tangent", "_op", "_vc", "_hooks", "_seq", "_view",
+                 "_prior", "__weakref__")
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
     def __init__(self, data, device=None, requires_grad=False):
@@ -31,7 +30,7 @@ class Tensor:
         t = asarray(data, device=device)
         self.array, self.device = t.array, t.device
         self.grad = self.tangent = self._op = self._hooks = self._view = None
-        self._version = 0
+        self._vc = [0, 0]
         self._seq = next(_creation_counter)
         self.requires_grad = False
         if requires_grad:
@@ -44,7 +43,7 @@ class Tensor:
         t.device = device
         t.requires_grad = False
         t.grad = t.tangent = t._op = t._hooks = t._view = None
-        t._version = 0
+        t._vc = [0, 0]  # the version counter, shared with views (engine: versions and views)
         t._seq = next(_creation_counter)  # creation order is a topological order (engine.toposort)
         return t
 
@@ -55,23 +54,32 @@ class Tensor:
 
     @property
     def data(self):
-        """PyTorch's `.data`: this tensor's values as a Tensor outside autograd, sharing its array.
+        """PyTorch's `.data`: this tensor's values as a Tensor outside autograd, sharing its buffer.
 
         In-place updates of it change this tensor without being recorded and without
         the leaf check (`p.data.copy_(w)`, `p.data.normal_()`, `p.data -= lr * p.grad`).
+        Unlike PyTorch's, it shares this tensor's version counter: a graph that saved the
+        old values refuses to run backward rather than silently using the new ones.
         The raw backend array is `.array`.
         """
-        out = Tensor._wrap(self.array, self.device)
-        out._view = (self, None, None, self._version)  # no primitive: a write goes straight to self's array
-        return out
+        return self.detach()
 
     @data.setter
     def data(self, value):
-        """`p.data = t`: p takes t's values, shape and device, outside autograd (as in PyTorch)."""
+        """`p.data = t`: p takes t's buffer, shape and device, outside autograd (as in PyTorch)."""
         if not isinstance(value, Tensor):
             raise TypeError(f"data: assign a Tensor, got {type(value).__name__} (the raw array is .array)")
         self.array, self.device = value.array, value.device
-        self._version += 1
+        self._vc[0] += 1
+
+    @property
+    def _version(self):
+        """PyTorch's `_version`: how many in-place updates this tensor's buffer has had."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._vc[0] = value
 
     @property
     def ndim(self):
@@ -125,27 +133,27 @@ class Tensor:
 
     # ---- autograd -----------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and not self.xp.isdtype(self.array.dtype, "real floating"):
-            complex_ = self.xp.isdtype(self.array.dtype, "complex floating")
-            raise DtypeError(
-                f"requires_grad: gradients through complex values are not supported, got {describe(self)}" if complex_
-                else f"requires_grad: only floating tensors can require gradients, got {describe(self)}"
-            )
+        if requires_grad and not self.xp.isdtype(self.array.dtype, ("real floating", "complex floating")):
+            raise DtypeError(f"requires_grad: only floating and complex tensors can require gradients, got {describe(self)}")
         if not requires_grad and self._op is not None:
             raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`, as PyTorch's Tensor.backward.
 
-        Leaves accumulate across calls until zeroed (`.grad = None` or
-        `zero_grad()`), like PyTorch. A second backward through the same graph
-        needs `retain_graph=True` the first time.
+        `gradient` (or `grad`) is self's own gradient (needed unless self has one entry).
+        Leaves accumulate across calls until zeroed (`.grad = None` or `zero_grad()`).
+        A second backward through the same graph needs `retain_graph=True` the first
+        time (it defaults to create_graph). With `inputs`, only those tensors (leaves
+        or not) accumulate a gradient.
         """
         from .autodiff import backward
 
-        backward([self], None if grad is None else [grad], retain_graph, create_graph)
+        gradient = grad if gradient is None else gradient
+        retain_graph = create_graph if retain_graph is None else retain_graph
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs=inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call `hook(self)` during backward, right after this leaf's `.grad` is final.
@@ -160,8 +168,10 @@ class Tensor:
         return _add_hook(self, "post_accumulate_grad", hook)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self.array, self.device)
+        """The same buffer (and version counter, as in PyTorch), cut from the graph."""
+        out = Tensor._wrap(self.array, self.device)
+        out._vc = self._vc
+        return out
 
     def zero_grad(self):
         self.grad = None
@@ -187,6 +197,10 @@ class Tensor:
 
     def __bool__(self):
         return bool(self.item())
+
+    def is_floating_point(self):
+        """Whether the dtype is a real floating one (float16 and bfloat16 too), as in PyTorch."""
+        return self.dtype.kind == "real floating"
 
     def __index__(self):
         if not dtypes.isdtype(self.dtype, "integral"):
@@ -238,165 +252,76 @@ class Tensor:
     def astype(self, dtype):
         return ops.astype(self, dtype)
 
-    # ---- in-place updates (bump the version counter) ----------------------
-    # The tensor object takes the new value; its array is replaced, not written
-    # into, so arrays saved for backward (and views sharing memory) stay intact,
-    # and the version counter makes any graph that saved the old value refuse
-    # to run. PyTorch's rules: anything goes under no_grad(); a leaf that
-    # requires grad (or a view of one) cannot be updated outside it; otherwise the
-    # update is recorded on the tape as an operation on the old value.
-    # A view (x[0], x.view(-1), x.t(), ...) written in place passes its new value
-    # back into the tensor it was taken from, then is taken again from it, so
-    # `x[0].fill_(1)` and `row = x[0]; row += 1` change x as they do in PyTorch.
-    def _refuse_leaf(self, name):
-        """Check an in-place update may go ahead: not into a leaf that requires grad while
-        recording, and not through a view whose tensor changed since it was taken."""
-        root = self
-        while root._view is not None:
-            parent, primitive, _, version = root._view
-            if primitive is None:  # root is parent.data: it writes into parent past autograd
-                if parent.array is not root.array:
-                    raise InplaceModificationError(
-                        f"{name}: {describe(root)} is the .data of {describe(parent)}, which has taken another "
-                        "array since; take .data again"
-                    )
-                return
-            if parent._version != version:
-                raise InplaceModificationError(
-                    f"{name}: {describe(root)} is a view of {describe(parent)}, which was modified in place "
-                    "after the view was taken, so the view no longer shows it; take the view again"
-                )
-            root = parent
-        if engine.state.grad_enabled and root.requires_grad and root._op is None:
-            what = "a leaf tensor" if root is self else f"a view of a leaf tensor ({describe(root)})"
-            raise RuntimeError(
-                f"{name}: in-place update of {what} that requires grad; wrap it in polygrad.no_grad() "
-                "(e.g. for a manual optimizer step: with pg.no_grad(): p -= lr * p.grad)"
-            )
+    # ---- in-place updates: into the buffer, recorded as PyTorch does (polygrad.inplace) ----
+    def _update(self, name, compute, operands=()):
+        """self takes the value `compute(old)` in its own buffer (old: self's present value)."""
+        return inplace.update(self, name, compute, operands)
 
-    def _snapshot(self):
-        """A tensor standing for self's value as it is now: it takes over self's place in the
-        graph (its operation, version and creation number), so self can take a new value."""
-        old = Tensor._wrap(self.array, self.device)
-        old.requires_grad, old._op, old.tangent, old._version = self.requires_grad, self._op, self.tangent, self._version
-        old._seq = self._seq
-        return old
-
-    def _update(self, name, compute, old=None):
-        """self takes the value `compute(old)`, where old is a snapshot of self."""
-        recording = engine.state.grad_enabled
-        self._refuse_leaf(name)
-        viewed = self._view is not None and self._view[1] is not None
-        if viewed:
-            parent, primitive, params, _ = self._view
-            parent_old = parent._snapshot()
-            if self._op is not None and self._op.inputs is not None:
-                # self was taken from parent's present value, which the snapshot now stands for
-                self._op.inputs = [parent_old if t is parent else t for t in self._op.inputs]
-        old = old if old is not None else self._snapshot()
-        new = compute(old)
-        if not isinstance(new, Tensor):
-            new = ops.asarray_like(new, self)
-        if new.shape != self.shape:
-            raise ShapeError(f"{name}: the result, {describe(new)}, cannot be written into {describe(self)}")
-        if new.array.dtype != self.array.dtype:
-            if ops.kind(new) != ops.kind(self):
-                raise DtypeError(f"{name}: the result, {describe(new)}, cannot be cast into {describe(self)}")
-            new = ops.astype(new, self.array.dtype)
-        if viewed:
-            parent._update(name, lambda _: primitive.view(ops, parent_old, new, **params), old=parent_old)
-            new = engine.apply(primitive, [parent], params)  # the view taken again, of the updated parent
-            self._view = new._view
-        elif self._view is not None:  # self is .data: the owner takes the new array, outside autograd
-            self._view[0]._assign(new.array, name, autograd=False)
-        self.array, self.tangent = new.array, new.tangent
-        self._version += 1
-        if recording and new._op is not None:
-            self._op, self.requires_grad, self._seq = new._op, True, new._seq  # now made after `old`
-            self._op.out_version = self._version
-        return self
-
-    def _assign(self, data, name="in-place update", autograd=True):
-        """self takes the raw array `data` (broadcast and cast to self), outside the tape.
-
-        autograd=False: a write through `.data`, which PyTorch lets past the leaf check."""
-        if autograd:
-            self._refuse_leaf(name)
-        if tuple(data.shape) != self.shape:
-            data = self.xp.broadcast_to(data, self.shape)
-        if data.dtype != self.array.dtype:
-            data = self.xp.astype(data, self.array.dtype)
-        if self._view is not None and self._view[1] is None:
-            self._view[0]._assign(data, name, autograd=False)
-        elif self._view is not None:
-            parent, primitive, params, _ = self._view
-            with engine.no_grad():
-                value = primitive.view(ops, Tensor._wrap(parent.array, parent.device), Tensor._wrap(data, self.device),
-                                       **params)
-            parent._assign(value.array, name, autograd)
-            data = primitive.forward(self.xp, parent.array, **params)
-            self._view = (parent, primitive, params, parent._version)
-        self.array = data
-        self._version += 1
-        return self
+    def _assign(self, data, name="in-place update"):
+        """self takes the raw array `data` (broadcast and cast to self)."""
+        return inplace.assign(self, data, name)
 
     def _operand(self, value):
         return (value if isinstance(value, Tensor) else ops.asarray_like(value, self)).array
 
     def __iadd__(self, other):
-        return self._update("+=", lambda old: ops.add(old, other))
+        return self._update("+=", lambda old: ops.add(old, other), (other,))
 
     def __isub__(self, other):
-        return self._update("-=", lambda old: ops.subtract(old, other))
+        return self._update("-=", lambda old: ops.subtract(old, other), (other,))
 
     def __imul__(self, other):
-        return self._update("*=", lambda old: ops.multiply(old, other))
+        return self._update("*=", lambda old: ops.multiply(old, other), (other,))
 
     def __itruediv__(self, other):
-        return self._update("/=", lambda old: ops.divide(old, other))
+        return self._update("/=", lambda old: ops.divide(old, other), (other,))
 
     def __ipow__(self, other):
-        return self._update("**=", lambda old: ops.pow(old, other))
+        return self._update("**=", lambda old: ops.pow(old, other), (other,))
 
     def __imatmul__(self, other):
-        return self._update("@=", lambda old: ops.matmul(old, other))
+        return self._update("@=", lambda old: ops.matmul(old, other), (other,))
 
     def __ifloordiv__(self, other):
-        return self._update("//=", lambda old: ops.floor_divide(old, other))
+        return self._update("//=", lambda old: ops.floor_divide(old, other), (other,))
 
     def __imod__(self, other):
-        return self._update("%=", lambda old: ops.remainder(old, other))
+        return self._update("%=", lambda old: ops.remainder(old, other), (other,))
 
     def __iand__(self, other):
-        return self._update("&=", lambda old: ops.bitwise_and(old, other))
+        return self._update("&=", lambda old: ops.bitwise_and(old, other), (other,))
 
     def __ior__(self, other):
-        return self._update("|=", lambda old: ops.bitwise_or(old, other))
+        return self._update("|=", lambda old: ops.bitwise_or(old, other), (other,))
 
     def __ixor__(self, other):
-        return self._update("^=", lambda old: ops.bitwise_xor(old, other))
+        return self._update("^=", lambda old: ops.bitwise_xor(old, other), (other,))
 
     def __ilshift__(self, other):
-        return self._update("<<=", lambda old: ops.bitwise_left_shift(old, other))
+        return self._update("<<=", lambda old: ops.bitwise_left_shift(old, other), (other,))
 
     def __irshift__(self, other):
-        return self._update(">>=", lambda old: ops.bitwise_right_shift(old, other))
+        return self._update(">>=", lambda old: ops.bitwise_right_shift(old, other), (other,))
 
     def copy_(self, value):
+        """self's entries set to value's (broadcast), converted into self's dtype as PyTorch's copy_
+        (a float into an int tensor truncates toward zero)."""
         source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
-        return self._update("copy_", lambda old: ops.broadcast_to(source, self.shape))
+        if source.dtype != self.dtype:
+            source = ops.astype(source, self.dtype)
+        return self._update("copy_", lambda old: ops.broadcast_to(source, self.shape), (source,))
 
     def add_(self, value, alpha=1):
-        return self._update("add_", lambda old: ops.add(old, value if alpha == 1 else value * alpha))
+        return self._update("add_", lambda old: ops.add(old, value if alpha == 1 else value * alpha), (value,))
 
     def sub_(self, value, alpha=1):
-        return self._update("sub_", lambda old: ops.subtract(old, value if alpha == 1 else value * alpha))
+        return self._update("sub_", lambda old: ops.subtract(old, value if alpha == 1 else value * alpha), (value,))
 
     def mul_(self, value):
-        return self._update("mul_", lambda old: ops.multiply(old, value))
+        return self._update("mul_", lambda old: ops.multiply(old, value), (value,))
 
     def div_(self, value):
-        return self._update("div_", lambda old: ops.divide(old, value))
+        return self._update("div_", lambda old: ops.divide(old, value), (value,))
 
     def zero_(self):
         return self._assign(self.xp.zeros_like(self.array), "zero_")
@@ -405,35 +330,11 @@ class Tensor:
         return self._assign(self.xp.full_like(self.array, value), "fill_")
 
     def __setitem__(self, key, value):
-        """x[key] = value; recorded (value and the rest of x get their gradients) for basic keys."""
-        if self._is_view_of_self_at(key, value):
+        """x[key] = value, into x's buffer; recorded (value and the rest of x get their gradients) when
+        either requires grad, for basic keys, masks and index arrays (PyTorch's index_put_)."""
+        if inplace.is_view_of_at(self, key, value):
             return  # nothing to write: x[key] += v has written x[key]'s new value into x already
-        key = ops.raw_key(key, self, "setitem")
-        source = value if isinstance(value, Tensor) else ops.asarray_like(value, self)
-
-        def compute(old):
-            if not (engine.state.grad_enabled and (old.requires_grad or source.requires_grad)):
-                data = self.xp.asarray(old.array, copy=True)
-                data[key] = ops.astype(source, self.array.dtype).array if source.array.dtype != data.dtype else source.array
-                return Tensor._wrap(data, self.device)
-            return ops.assign_slice(old, source, key)
-
-        return self._update("setitem", compute)
-
-    def _is_view_of_self_at(self, key, value):
-        """Whether `value` is self[key] as self is now, for a basic key.
-
-        Python runs `x[key] += v` as `view = x[key]; view += v; x[key] = view`; the
-        in-place update already wrote the view's new value into x, and writing it
-        again would record a second update that the view, taken before it, predates.
-        """
-        view = value._view if isinstance(value, Tensor) else None
-        if view is None or view[0] is not self or view[3] != self._version or view[1].name != "getitem":
-            return False
-        parts = key if isinstance(key, tuple) else (key,)
-        if not all(p is None or p is Ellipsis or type(p) in (int, slice) for p in parts):
-            return False
-        return view[2]["key"] == (parts if Ellipsis in parts else parts + (Ellipsis,))
+        inplace.setitem(self, key, value)
 
     # ---- operators ----------------------------------------------------------
     def __add__(self, other):
@@ -552,13 +453,24 @@ class Tensor:
             raise ValueError(f"__array_namespace__: api_version {api_version!r} is not one of {_API_VERSIONS[1:]}")
         import polygrad
 
-        return polygrad
+        # before 2025.12, broadcast_arrays, meshgrid and devices() returned lists
+        return polygrad if api_version in (None, "2025.12") else polygrad.array_api.before_2025
 
     def to_device(self, device, /, *, stream=None):
         """The standard's spelling of `.to(device)`; gradients flow back."""
         if stream is not None:
             raise ValueError("to_device: polygrad does not take a stream")
         return self.to(device)
+
+    def __array__(self, dtype=None, copy=None):
+        """`np.asarray(t)`: as PyTorch, NumPy's view of a host tensor's buffer (a copy when asked for one,
+        or for another dtype); an error for a tensor that requires grad, and for device memory."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        host = self.device.backend.host_view(self.array)
+        if dtype is not None and dtype != host.dtype:
+            return host.astype(dtype)
+        return host.copy() if copy else host
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The raw array's DLPack capsule (the data is shared; no gradient travels with it)."""
@@ -574,6 +486,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, key):
+        if type(key) is list:
+            key = ops.list_key(key)
         return ops.getitem(self, key)
 
     def __iter__(self):
@@ -604,7 +518,7 @@ class Size(int):
         return self.shape if dim is None else self.shape[dim]
 
 
-_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12")
+_API_VERSIONS = (None, "2021.12", "2022.12", "2023.12", "2024.12", "2025.12")
 
 
 class _HookHandle:
@@ -627,5 +541,6 @@ def _add_hook(tensor, kind, hook):
 
 from . import ops  # noqa: E402  (ops needs Tensor defined)
 from . import methods  # noqa: E402,F401  (the PyTorch-style methods, built on ops)
+from . import inplace  # noqa: E402  (in-place updates, built on ops)
 
 engine.Tensor = Tensor

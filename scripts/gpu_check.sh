@@ -7,7 +7,10 @@
 # 1. installs .whl/*.whl into a scratch folder (pip --no-index --no-deps --target),
 #    puts the repository and that folder on PYTHONPATH (polygrad mounts backends/ itself);
 # 2. runs the test suite with --backend cupy, then --backend torch;
-# 3. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA, eager and pg.compile'd,
+# 3. mixed precision: `polygrad train --amp fp16` on the GPU (cupy, else torch) and
+#    benchmarks/bench_amp.py (float32 vs bf16/fp16 step time and memory; the test sessions compare
+#    autocast on the GPU with torch's CUDA autocast in tests/test_amp.py);
+# 4. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA, eager and pg.compile'd,
 #    fused into CuPy kernels on cupy); the test sessions run tests/test_compile.py on the GPU too.
 # .whl/ is git-ignored: a runner that copies the working tree must carry it along.
 # Every log and result lands in OUT_DIR, with a summary.txt. Something missing is
@@ -94,6 +97,14 @@ if "$PY" -c "import pytest" >/dev/null 2>&1; then
 else
     note "pytest: not available, tests not run"
 fi
+
+amp_backend=cupy
+grep -q "^cupy .*unavailable" "$OUT/polygrad-info.log" && amp_backend=torch
+amp_limit=${GPU_CHECK_AMP_TIMEOUT:-90}
+step train-amp $((amp_limit / 3)) "$PY" -m polygrad train --backend "$amp_backend" --device cuda --epochs 2 --amp fp16 \
+    --out "$OUT/train-amp" || note "train-amp: failed on $amp_backend (recorded; not a test failure)"
+step bench-amp $((amp_limit * 2 / 3)) "$PY" benchmarks/bench_amp.py --repeats 3 --out "$OUT/bench" \
+    || note "bench-amp: failed (recorded; not a test failure)"
 
 step bench-devices "${GPU_CHECK_BENCH_TIMEOUT:-150}" \
     "$PY" benchmarks/bench_devices.py --repeats "${GPU_CHECK_BENCH_REPEATS:-5}" --out "$OUT/bench" \

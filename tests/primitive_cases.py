@@ -28,9 +28,20 @@ def singular(result):
     return u ** 2 * s[..., None, :] @ vh ** 2
 
 
+def general_spectral(result):
+    """eig's values and |vectors|² (each vector's phase is arbitrary), as one real array."""
+    values, vectors = result
+    return pg.abs(vectors) ** 2 * pg.real(values)[..., None, :] + pg.imag(values)[..., None, :]
+
+
 def orthogonal(result):
     q, r = result
     return q ** 2 @ r ** 2
+
+
+def parts(z):
+    """A complex result as a real one: its real and imaginary parts side by side."""
+    return pg.concat([pg.real(z), pg.imag(z)], axis=-1)
 
 
 def _index(target, values):
@@ -68,7 +79,13 @@ CASES = {
     "linear": lambda t: (pg.linear, [t.randn(4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
     "softmax_cross_entropy": lambda t: (
         lambda x: pg.functional.cross_entropy(x, _index(t, [2, 0, 1, 2])), [t.randn(4, 3)]),
+    "linear/3d": lambda t: (pg.linear, [t.randn(2, 4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
+    "gelu": lambda t: (lambda x: pg.fused.gelu(x), [t.tensor(SPREAD)]),
+    "gelu/tanh": lambda t: (lambda x: pg.fused.gelu(x, approximate="tanh"), [t.tensor(SPREAD)]),
+    "layer_norm": lambda t: (lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5),
+                             [t.randn(2, 2, 3, seed=1), t.randn(3, seed=2), t.randn(3, seed=3)]),
     "matmul": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, 2, seed=2)]),
+    "matmul/stack-matrix": lambda t: (pg.matmul, [t.randn(2, 4, 3, seed=1), t.randn(3, 2, seed=2)]),
     "matmul/matrix-vector": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),
     "matmul/vector-matrix": lambda t: (pg.matmul, [t.randn(3, seed=1), t.randn(3, 2, seed=2)]),
     "matrix_transpose": lambda t: (lambda x: pg.matrix_transpose(x), [t.randn(2, 3)]),
@@ -134,6 +151,18 @@ CASES = {
     "col2im": lambda t: (
         lambda c: pg.ops.col2im(c, shape=(1, 6, 5), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
         [t.randn(1, 2, 2, 2, 2)]),
+    # complex values in between: real in, real out (the real and imaginary parts side by side)
+    "complex_part": lambda t: (lambda x: parts(pg.conj(x * (1 + 2j)) * x + pg.imag(x * 1j) * pg.real(x * 1j)),
+                               [t.randn(2, 3)]),
+    "angle": lambda t: (lambda x: pg.angle(x * (1 + 2j) + 0.5j), [t.randn(2, 3)]),
+    "fft_fft": lambda t: (lambda x: parts(pg.fft.fft(x * (1 + 0.5j), n=5, norm="ortho")), [t.randn(2, 4)]),
+    "fft_ifft": lambda t: (lambda x: parts(pg.fft.ifft(x * (1 + 0.5j), n=3, axis=0)), [t.randn(4, 2)]),
+    "fft_fftn": lambda t: (lambda x: parts(pg.fft.fftn(x * (1 - 0.5j), s=(3, 4))), [t.randn(2, 3)]),
+    "fft_ifftn": lambda t: (lambda x: parts(pg.fft.ifftn(x * (1 - 0.5j), norm="forward")), [t.randn(2, 3)]),
+    "fft_rfft": lambda t: (lambda x: parts(pg.fft.rfft(x, n=6)), [t.randn(2, 5)]),
+    "linalg_eig": lambda t: (lambda a: general_spectral(pg.linalg.eig(a)), [t.tensor(SPREAD + [[0.5, 0.2, -0.8]])]),
+    "linalg_eigvals": lambda t: (lambda a: parts(pg.linalg.eigvals(a)), [t.tensor(SPREAD + [[0.5, 0.2, -0.8]])]),
+    "fft_irfft": lambda t: (lambda x: pg.fft.irfft(x * (1 + 0.5j), n=7, norm="ortho"), [t.randn(2, 3)]),
 }
 
 PRIMITIVE_OF = {name: name.split("/")[0] for name in CASES}  # "matmul/matrix-vector" -> matmul
@@ -175,24 +204,7 @@ NO_DERIVATIVE = {
     "count_nonzero": lambda x: pg.astype(pg.count_nonzero(x > 0, axis=1), "float64"),
     "argsort": lambda x: pg.astype(pg.argsort(x, axis=1), "float64"),
     "searchsorted": lambda x: pg.astype(pg.searchsorted(pg.asarray([-1.0, 0.0, 1.0], device=x.device), x), "float64"),
-    "complex_part": lambda x: pg.imag(pg.astype(x > 0, "complex128") * (1 + 2j)),
     "cumulative_prod": lambda x: pg.cumulative_prod(x, axis=1),
     "linalg_matrix_rank": lambda x: pg.astype(pg.linalg.matrix_rank(x), "float64"),
     "linalg_sign_of_det": lambda x: pg.linalg.slogdet(x[:, :2]).sign,
 }
-
-
-def _fft_case(name):
-    """The transform of a detached input: its result must carry no gradient (complex results: their real part)."""
-    real_input = name in ("rfft", "rfftn", "ihfft")
-
-    def f(x):
-        data = x.detach() if real_input else pg.astype(x.detach(), "complex128")
-        out = getattr(pg.fft, name)(data)
-        return pg.real(out) if pg.isdtype(out.dtype, "complex floating") else out
-
-    return f
-
-
-NO_DERIVATIVE.update({f"fft_{name}": _fft_case(name) for name in (
-    "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fftn", "ifftn", "rfftn", "irfftn")})

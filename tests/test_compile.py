@@ -210,7 +210,7 @@ def _train(make, compiled, mode="train"):
     pg.manual_seed(7)
     module, x, train_input, *rest = make()
     getattr(module, mode)()
-    x = pg.nn.Parameter(x) if train_input else x
+    x = pg.nn.Parameter(x.clone()) if train_input else x  # a Parameter shares x's buffer: each run gets its own
     params = list(module.parameters()) + ([x] if train_input else [])
     opt = pg.optim.SGD(params, lr=0.05, momentum=0.5) if params else None
 

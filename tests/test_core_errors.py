@@ -35,7 +35,7 @@ def test_shape_mismatch_names_op_and_both_shapes(target):
 
 
 def test_requires_grad_on_integer_tensor(target):
-    with pytest.raises(pg.DtypeError, match="only floating tensors"):
+    with pytest.raises(pg.DtypeError, match="only floating and complex tensors"):
         pg.tensor([1, 2], backend=target.backend, device=target.device, requires_grad=True)
 
 

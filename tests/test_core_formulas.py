@@ -14,6 +14,7 @@ hand formulas; and a check that every differentiable primitive has a row.
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -153,6 +154,64 @@ class Row:
 
 def unary(id, fn, derivative, data):
     return Row(id, [data], fn, lambda w, x: [w * derivative(x)])
+
+
+def _normal_cdf(x):
+    return np.vectorize(lambda v: 0.5 * math.erfc(-v / math.sqrt(2)))(x)
+
+
+def _gelu_tanh_slope(x):
+    c = math.sqrt(2 / math.pi)
+    t = np.tanh(c * (x + 0.044715 * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+
+def _layer_norm_grads(g, x, w):
+    """The textbook layer-norm adjoint over the last axis: (gy - mean gy - xhat mean(gy xhat)) / sigma."""
+    mean = x.mean(axis=-1, keepdims=True)
+    sigma = np.sqrt(((x - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-5)
+    xhat, gy = (x - mean) / sigma, g * w
+    grad_x = (gy - gy.mean(axis=-1, keepdims=True) - xhat * (gy * xhat).mean(axis=-1, keepdims=True)) / sigma
+    return [grad_x, (g * xhat).sum(axis=(0, 1)), g.sum(axis=(0, 1))]
+
+
+def _conv_grads(g, x, w, stride, dilation):
+    """out[n, o, i, j] = sum x[n, c, i s0 + a d0, j s1 + b d1] w[o, c, a, b], differentiated tap by tap."""
+    grad_x, grad_w = np.zeros_like(x), np.zeros_like(w)
+    (s0, s1), (d0, d1), (rows, cols) = stride, dilation, g.shape[2:]
+    for a, b in itertools.product(range(w.shape[2]), range(w.shape[3])):
+        patch = (slice(None), slice(None), slice(a * d0, a * d0 + s0 * (rows - 1) + 1, s0),
+                 slice(b * d1, b * d1 + s1 * (cols - 1) + 1, s1))
+        grad_x[patch] += np.einsum("noij,oc->ncij", g, w[:, :, a, b])
+        grad_w[:, :, a, b] += np.einsum("noij,ncij->oc", g, x[patch])
+    return [grad_x, grad_w]
+
+
+def _max_pool_grad(g, x, kernel, stride):
+    """Each window's gradient to its first maximum (row-major), as PyTorch's."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(g.shape):
+        n, c, i, j = index
+        window = x[n, c, i * stride[0]:i * stride[0] + kernel[0], j * stride[1]:j * stride[1] + kernel[1]]
+        a, b = np.unravel_index(np.argmax(window), window.shape)
+        grad[n, c, i * stride[0] + a, j * stride[1] + b] += g[index]
+    return grad
+
+
+def _lstm_sequence_grads(g, gi, h0, c0, w, b):
+    """PyTorch's autograd through the LSTM recurrence written step by step in torch ops."""
+    torch = pytest.importorskip("torch")
+    tensors = [torch.tensor(a, requires_grad=True) for a in (gi, h0, c0, w, b)]
+    gi_t, h, c, w_t, b_t = tensors
+    steps = []
+    for t in range(gi.shape[0]):
+        i, f, gg, o = (gi_t[t] + h @ w_t.T + b_t).chunk(4, dim=-1)
+        i, f, gg, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(gg), torch.sigmoid(o)
+        c = f * c + i * gg
+        h = o * torch.tanh(c)
+        steps.append(torch.cat([h, c, i, f, gg, o], dim=-1))
+    (torch.stack(steps) * torch.tensor(g)).sum().backward()
+    return [t.grad.numpy() for t in tensors]
 
 
 def sum_to(g, shape):
@@ -416,6 +475,19 @@ ROWS = [
     Row("scatter_add/axis1", [grid(2, 3, seed=33)], lambda v: pg.scatter_add(v, index(v, [1, 3, 1]), axis=1, size=4),
         lambda w, v: [w[:, [1, 3, 1]]]),
     unary("erf", pg.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), A),
+    # gelu: d/dx x Phi(x) = Phi(x) + x phi(x); the tanh form's derivative by hand
+    unary("gelu", pg.fused.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
+    unary("gelu/tanh", lambda x: pg.fused.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
+    Row("conv", [grid(2, 2, 5, 6, seed=47), grid(3, 2, 2, 3, seed=48), [0.5, -0.25, 1.0]],
+        lambda x, w, b: pg.fused.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
+        lambda g, x, w, b: _conv_grads(g, x, w, (2, 1), (1, 2)) + [g.sum(axis=(0, 2, 3))]),
+    Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
+        lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
+        lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
+    Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
+                          grid(8, seed=54)], pg.fused.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
+    Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
+        lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
     # col2im is its adjoint, so its gradient reads the weight there (windows that col2im did not write drop out)
     Row("windows", [grid(1, 4, 5, seed=34)], lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),

@@ -10,7 +10,7 @@ import pytest
 
 import polygrad as pg
 from polygrad.primitives import PRIMITIVES
-from primitive_cases import singular, spectral
+from primitive_cases import general_spectral, parts, singular, spectral
 
 # input kinds: "n" normal, "p" positive (log, sqrt, pow base), "u" distinct-ish uniform in (-1, 1)
 BROADCASTS = [((3, 1), (3, 3)), ((1,), (3, 3, 3)), ((), (3, 3, 3)), ((5, 4, 1), (5, 4, 3)), ((3, 3), (3, 3))]
@@ -22,6 +22,10 @@ def binary(fn, kind="n"):
 
 def unary(fn, kind="n", shapes=((3, 4),)):
     return [(fn, [(kind, s)]) for s in shapes]
+
+
+def _layer_norm(n):
+    return lambda x, w, b: pg.fused.layer_norm(x, w, b, n=n, eps=1e-5)
 
 
 IDX = np.array([2, 0, 2, 1])  # a repeated index: scatter-add must accumulate
@@ -134,9 +138,36 @@ CASES = {
     "linear": [(pg.linear, [("n", (4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (2, 4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (3,)), ("n", (2, 3)), ("n", (2,))])],
+    "gelu": unary(pg.fused.gelu, shapes=((3, 4), (2, 3, 4))) + unary(lambda x: pg.fused.gelu(x, approximate="tanh")),
+    "conv": [(lambda x, w, b: pg.fused.conv(x, w, b, stride=(1, 2), dilation=(2, 1), groups=1),
+              [("n", (2, 2, 6, 5)), ("n", (3, 2, 2, 2)), ("n", (3,))]),
+             (lambda x, w, b: pg.fused.conv(x, w, b, stride=(2,), dilation=(1,), groups=2),
+              [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
+    "max_pool": [(lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
+                 (lambda x: pg.fused.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
+    "layer_norm": [(_layer_norm(1), [("n", (2, 3, 4)), ("n", (4,)), ("n", (4,))]),
+                   (_layer_norm(2), [("n", (2, 3, 4)), ("n", (3, 4)), ("n", (3, 4))]),
+                   (_layer_norm(1), [("n", (4,)), ("n", (4,)), ("n", (4,))])],
     "softmax_cross_entropy": [
         (lambda a: pg.functional.cross_entropy(a, pg.asarray(IDX, device=a.device), reduction=r), [("n", (4, 3))])
         for r in ("mean", "sum", "none")],
+    # complex values in between, real in and out (parts: the real and imaginary parts side by side)
+    "complex_part": unary(lambda a: parts(pg.conj(a * (1 + 2j)) * a + pg.imag(a * 1j) * pg.real(a * 0.5j))),
+    "angle": unary(lambda a: pg.angle(a * (1 + 2j) + 0.5j) * pg.angle(a)),
+    "linalg_eig": unary(lambda a: general_spectral(pg.linalg.eig(a)), shapes=((3, 3), (2, 4, 4))),
+    "linalg_eigvals": unary(lambda a: parts(pg.linalg.eigvals(a)), shapes=((3, 3), (2, 4, 4))),
+    "fft_fft": [(lambda a, norm=norm, n=n: parts(pg.fft.fft(a * (1 + 0.5j), n=n, axis=0, norm=norm)), [("n", (4, 2))])
+                for norm, n in (("backward", None), ("ortho", 3), ("forward", 6))],
+    "fft_ifft": unary(lambda a: parts(pg.fft.ifft(a * (2 - 1j), n=3, norm="ortho"))),
+    "fft_fftn": unary(lambda a: parts(pg.fft.fftn(a * (1 - 0.5j), s=(2, 5))))
+    + unary(lambda a: parts(pg.fft.rfftn(a, axes=(0, 1), norm="ortho")), shapes=((3, 4, 2),)),
+    "fft_ifftn": unary(lambda a: parts(pg.fft.ifftn(a * (1 - 0.5j), axes=(0,))))
+    + unary(lambda a: pg.fft.irfftn(a * (1 + 0.5j), s=(2, 6)), shapes=((3, 4),)),
+    "fft_rfft": [(lambda a, n=n: parts(pg.fft.rfft(a, n=n)), [("n", (3, 4))]) for n in (None, 3, 8)]
+    + unary(lambda a: parts(pg.fft.ihfft(a, norm="forward"))),
+    "fft_irfft": [(lambda a, n=n: pg.fft.irfft(a * (1 + 0.5j), n=n), [("n", (3, 4))]) for n in (None, 5, 6, 9)]
+    + unary(lambda a: pg.fft.hfft(a * (1 + 0.5j), norm="ortho")),
     "windows": unary(lambda a: pg.ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
     "col2im": unary(lambda a: pg.ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
                     shapes=((2, 2, 3, 2, 2),)),

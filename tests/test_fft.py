@@ -1,4 +1,4 @@
-"""pg.fft: values against NumPy on every backend; shifts differentiate; transforms of tensors that require grad raise."""
+"""pg.fft: values against NumPy on every backend; shifts differentiate; gradients (against torch) in test_complex.py."""
 
 import numpy as np
 import pytest
@@ -30,8 +30,9 @@ def test_frequencies_and_shifts(target64):
     assert pg.gradcheck(lambda a: pg.fft.fftshift(a, axes=(0, 1)) * a, [target64.tensor(X, requires_grad=True)])
 
 
-def test_transform_of_a_tensor_requiring_grad_raises(target):
-    with pytest.raises(pg.DtypeError, match="fft.rfft: gradients through the FFT are not supported yet"):
-        pg.fft.rfft(target.tensor(X, requires_grad=True))
-    with pg.no_grad():
-        assert pg.fft.rfft(target.tensor(X, requires_grad=True)).shape == (2, 3)
+def test_transforms_differentiate_in_float32_too(target):
+    """Gradients keep the input's dtype and device (the values against torch are in test_complex.py)."""
+    x = target.tensor(X, requires_grad=True)
+    y = pg.fft.irfft(pg.fft.rfft(x, norm="ortho") * (1 - 0.5j), n=5, norm="ortho")
+    pg.sum(y * y).backward()
+    assert x.grad.dtype == x.dtype and x.grad.device == x.device and x.grad.shape == x.shape

@@ -150,7 +150,7 @@ def test_pixel_shuffle_and_unshuffle_match_torch():
 def test_bilinear_matches_torch(bias):
     torch.manual_seed(0)
     theirs = torch.nn.Bilinear(3, 4, 5, bias=bias, dtype=torch.float64)
-    ours = nn.Bilinear(3, 4, 5, bias=bias, dtype="float64", backend="numpy")
+    ours = nn.Bilinear(3, 4, 5, bias=bias, dtype="float64")
     assert ours.state_dict().keys() == theirs.state_dict().keys()
     bound = 1 / np.sqrt(3)
     assert all(np.abs(p.numpy()).max() <= bound for p in ours.parameters())  # U(-1/sqrt(in1), 1/sqrt(in1))

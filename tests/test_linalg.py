@@ -86,7 +86,7 @@ def test_gradients_match_torch_linalg(name):
     torch = pytest.importorskip("torch")
     f, torch_f, _ = FUNCTIONS[name]
     data = SPD if name.startswith("cholesky") else M
-    x = pg.tensor(data, dtype="float64", backend="numpy", requires_grad=True)
+    x = pg.tensor(data, dtype="float64", requires_grad=True)  # the default backend: the one under test
     out = f(x)
     w = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
     pg.sum(out * pg.tensor(w, dtype="float64")).backward()

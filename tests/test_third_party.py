@@ -67,3 +67,23 @@ def test_array_api_extra_cov_differentiates(target64):
 def test_array_api_extra_sinc_and_atleast_nd(target64):
     xpx = pytest.importorskip("array_api_extra")
     check_backward(target64, lambda x: xpx.sinc(xpx.atleast_nd(x, ndim=3)))
+
+
+def test_scipy_variation_and_entropy_differentiate_through_mask_assignment(target64):
+    """Both assign through a boolean mask (`x[mask] = v`) inside scipy: recorded as index_put_."""
+    stats = pytest.importorskip("scipy.stats")
+    _scipy_special()
+    check_backward(target64, lambda x: stats.variation(x, axis=1))
+    check_backward(target64, lambda x: stats.entropy(x * x + 0.1, x * x * 0.5 + 0.3, axis=1))
+
+
+def test_scikit_learn_pca_differentiates(target64):
+    """PCA(svd_solver="full") flips the signs of linalg.svd's U in place (svd_flip: U *= signs)."""
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.decomposition import PCA
+
+    def f(x):
+        with sklearn.config_context(array_api_dispatch=True):
+            return PCA(n_components=2, svd_solver="full").fit_transform(x)
+
+    check_backward(target64, f)

@@ -1,6 +1,8 @@
 """PyTorch as the oracle: the same function on the same float64 values, forward and every gradient.
 
 Tests call `same_as_torch(ours, theirs, *arrays)`; it skips cleanly where torch is not installed.
+Everything polygrad's side makes is on the default backend: the one under test (`--backend NAME`
+or POLYGRAD_BACKEND selects it), where the modules a test builds without naming a backend live too.
 """
 
 import numpy as np
@@ -22,7 +24,7 @@ def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11, grad_
     if torch is None:
         pytest.skip("torch is not installed")
     floating = [np.issubdtype(np.asarray(a).dtype, np.floating) for a in arrays]
-    mine = [pg.tensor(a, backend="numpy", requires_grad=grad and f) for a, f in zip(arrays, floating)]
+    mine = [pg.tensor(a, requires_grad=grad and f) for a, f in zip(arrays, floating)]
     other = [torch.tensor(np.asarray(a)).requires_grad_(grad and f) for a, f in zip(arrays, floating)]
     outputs, expected = _as_tuple(ours(*mine)), _as_tuple(theirs(*other))
     assert len(outputs) == len(expected)
@@ -34,7 +36,7 @@ def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11, grad_
     rng = np.random.default_rng(1)
     pairs = [(o, e) for o, e in zip(outputs, expected) if e.requires_grad]
     weights = [rng.standard_normal(tuple(e.shape)) for _, e in pairs]
-    sum(pg.sum(o * pg.tensor(w)) for (o, _), w in zip(pairs, weights)).backward()
+    sum(pg.sum(o * pg.tensor(w, backend="numpy")) for (o, _), w in zip(pairs, weights)).backward()
     sum((e * torch.tensor(w)).sum() for (_, e), w in zip(pairs, weights)).backward()
     for position, (m, o) in enumerate(zip(mine, other)):
         if o.requires_grad:

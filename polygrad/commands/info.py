@@ -3,7 +3,8 @@
 import platform
 from importlib import metadata
 
-from .. import __version__, backends
+from .. import backends
+from .._version import __version__
 
 
 def configure(parser):

@@ -12,7 +12,10 @@ they were at the moment of the Ctrl-C, part way into an epoch, go to
 OUT/interrupted.npz, for inspection or evaluation only: nothing resumes from it.
 `--resume --out OUT` continues from OUT/checkpoint.npz, running the interrupted
 epoch again from its start. The same seed gives the same metrics on the same backend,
-and a resumed run the same as an unbroken one.
+and a resumed run the same as an unbroken one. Resumed with a larger --epochs, the
+learning rate follows the cosine of the longer run from the next epoch on (what a run
+started with that --epochs would use there). An OUT that already holds a run is
+refused unless --resume continues it or --force replaces it.
 
 Started by `mpiexec -n N` (or srun), it trains data-parallel: the global
 --batch-size is split across the N processes, each reads its share of every
@@ -36,7 +39,7 @@ from tqdm import tqdm
 import polygrad as pg
 
 from .. import backends, checkpoint, data, distributed, models, nn, optim
-from ..creation import resolve_device
+from ..creation import resolve_device, resolve_dtype
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 OPTIMIZERS = {
@@ -89,13 +92,19 @@ def configure(parser):
                         help="peak learning rate, annealed by a cosine (default: per optimizer: "
                         + ", ".join(f"{name} {lr:g}" for name, (lr, _) in OPTIMIZERS.items()) + ")")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="(default: adam)")
+    parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                        help="mixed precision: the forward pass under autocast in bfloat16 or float16 (fp16 with a "
+                             "GradScaler); parameters stay float32 (default: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--out", default=None,
                         help="output folder (default: a new runs/train-<date>-<time> for each run)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out OUT from OUT/checkpoint.npz, the end of the last finished "
                         "epoch (an epoch cut short by Ctrl-C runs again from its start; OUT/interrupted.npz is never "
-                        "resumed from)")
+                        "resumed from); a larger --epochs continues the learning-rate schedule of that longer run")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run in an --out OUT that holds one, replacing it (without --force that "
+                        "is refused)")
 
 
 def _usage_error(message):
@@ -109,6 +118,8 @@ def output_folder(out):
     Raises ValueError naming the folder if it cannot be created or written into.
     """
     folder = Path("runs") if out is None else Path(out)
+    if folder.is_file():
+        raise ValueError(f"--out {folder}: is a file, not a folder")
     try:
         if out is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -167,21 +178,41 @@ def build_model(kind, sample_shape, num_classes, device):
     return models.cnn(channels, sample_shape[-1], num_classes, device=device)
 
 
-def train_epoch(model, loader, loss_fn, optimizer, description, show_progress=True):
+def train_epoch(model, loader, loss_fn, optimizer, description, show_progress=True, precision=None):
     """One pass over `loader`; returns the mean training loss (read from the device once).
 
-    The progress bar shows on a terminal only (tqdm's disable=None), keeping logs clean.
+    `precision` is None (float32) or a MixedPrecision: the forward pass under its autocast, the
+    loss scaled by its GradScaler (enabled for float16). The progress bar shows on a terminal only
+    (tqdm's disable=None), keeping logs clean.
     """
     model.train()
     total, count = 0.0, 0
+    precision = precision or MixedPrecision(None, None)
     for x, y in tqdm(loader, desc=description, leave=False, unit="batch", disable=None if show_progress else True):
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
+        with precision.autocast():
+            loss = loss_fn(model(x), y)
+        precision.scaler.scale(loss).backward()
+        precision.scaler.step(optimizer)
+        precision.scaler.update()
         total = loss.detach() * len(y) + total
         count += len(y)
     return float(total) / count
+
+
+class MixedPrecision:
+    """--amp bf16|fp16 on `device`: autocast of its device type, and a GradScaler for float16 (bfloat16 has
+    float32's range and needs none); --amp none (None) is float32 with both disabled."""
+
+    DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+    def __init__(self, amp, device):
+        self.device_type = "cuda" if device is not None and device.name.startswith("cuda") else "cpu"
+        self.dtype = self.DTYPES.get(amp)
+        self.scaler = pg.amp.GradScaler(self.device_type, enabled=amp == "fp16")
+
+    def autocast(self):
+        return pg.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
 def evaluate(model, loader):
@@ -248,13 +279,20 @@ def _train(args):
         model = build_model(args.model, x_train.shape[1:], num_classes, device)
     except ValueError as error:
         return _usage_error(error)
+    amp = None if args.amp == "none" else args.amp
+    if amp is not None:
+        try:
+            resolve_dtype(MixedPrecision.DTYPES[amp], device)
+        except pg.DtypeError as error:
+            return _usage_error(f"--amp {amp}: {error}")
+    precision = MixedPrecision(amp, device)
     default_lr, make_optimizer = OPTIMIZERS[args.optimizer]
     lr = args.lr or default_lr
     optimizer = make_optimizer(model.parameters(), lr)
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     config = {"model": args.model, "dataset": args.dataset, "backend": device.backend.name, "device": device.name,
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": lr, "optimizer": args.optimizer,
-              "seed": args.seed, "normalize": [mean, std]}
+              "seed": args.seed, "normalize": [mean, std], "amp": args.amp}
 
     if args.resume and args.out is None:
         return _usage_error("--resume needs --out OUT, the folder of the run to continue")
@@ -264,6 +302,13 @@ def _train(args):
         return _usage_error(error)
     path = out / "checkpoint.npz"  # the end of the last finished epoch: what --resume continues from
     interrupted_path = out / "interrupted.npz"  # the weights at a Ctrl-C, mid-epoch: never resumed from
+    run_files = [path, out / "metrics.json", out / "curves.png", interrupted_path]
+    if rank == 0 and not args.resume and any(f.exists() for f in run_files[:2]):
+        if not args.force:
+            return _usage_error(f"--out {out} already holds a run; continue it with --resume, replace it with "
+                                "--force, or name a new folder")
+        for stale in run_files:  # nothing of the replaced run stays beside the new one
+            stale.unlink(missing_ok=True)
     history, start = [], 0
     if args.resume:
         if not path.is_file():
@@ -285,8 +330,21 @@ def _train(args):
             print(f"polygrad train: warning: {path} holds weights saved at a Ctrl-C part way into epoch "
                   f"{saved['epoch'] + 1}; that epoch runs again in full on them, so this run will not match "
                   "an unbroken one", file=sys.stderr)
-        scheduler.load_state_dict(saved["scheduler"])
         history, start = saved["history"], saved["epoch"]
+        if start >= args.epochs:
+            return _usage_error(f"--resume: {path} already holds {start} epoch{'s' * (start != 1)}; "
+                                "ask for more with --epochs")
+        if saved["scheduler"].get("T_max") == args.epochs:
+            scheduler.load_state_dict(saved["scheduler"])
+        else:  # a longer (or shorter) run: from here on, its cosine, as if started with this --epochs
+            say(f"resuming at epoch {start + 1} of {args.epochs}; the run was started with --epochs "
+                f"{saved['config'].get('epochs')}, so the learning rate follows the {args.epochs}-epoch cosine "
+                "from here")
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"]
+            scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
+            for _ in range(start):
+                scheduler.step()  # that run's schedule replayed up to here: its lrs to the bit
     finished = start  # epochs whose end state OUT/checkpoint.npz holds, from this run or the resumed one
 
     def save(target, epoch, **extra):
@@ -304,6 +362,7 @@ def _train(args):
     loss_fn = nn.CrossEntropyLoss()
     say(f"training {args.model} on {args.dataset} ({len(y_train)} train / {len(y_val)} validation samples) "
         f"with {args.optimizer} lr {lr:g} on {device.backend.name} {device.name}"
+        + (f", mixed precision {precision.dtype}" if amp else "")
         + (f", {world} processes" if world > 1 else ""))
     began = time.perf_counter()
     epoch = start
@@ -311,13 +370,14 @@ def _train(args):
         for epoch in range(start, args.epochs):
             train_loader.set_epoch(epoch)  # the epoch's shuffle, also after --resume
             tick = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
             loss = train_epoch(trained, train_loader, loss_fn, optimizer, f"epoch {epoch + 1}/{args.epochs}",
-                               show_progress=rank == 0)
+                               show_progress=rank == 0, precision=precision)
             loss = _mean_over_ranks(loss, world)
             seconds = time.perf_counter() - tick
             accuracy = evaluate(model, val_loader)
             scheduler.step()
-            history.append({"epoch": epoch + 1, "train_loss": loss, "val_accuracy": accuracy,
+            history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss, "val_accuracy": accuracy,
                             "samples_per_s": len(y_train) / seconds, "seconds": seconds})
             say(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  val_acc {accuracy:.2%}  "
                 f"{len(y_train) / seconds:,.0f} samples/s")
@@ -355,9 +415,10 @@ def _train(args):
                "seconds": elapsed, "world_size": world,
                "samples_per_s": len(y_train) * len(history) / sum(h["seconds"] for h in history) if history else None}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    interrupted_path.unlink(missing_ok=True)  # the run went past the Ctrl-C it holds: nothing to inspect there now
     written = ["metrics.json", path.name] + _plot(history, out / "curves.png")
     if final is not None:
-        print(f"final validation accuracy {final:.2%} after {len(history)} epochs; "
+        print(f"final validation accuracy {final:.2%} after {len(history)} epoch{'s' * (len(history) != 1)}; "
               f"trained in {elapsed:.1f} s; wrote {', '.join(str(out / name) for name in written)}")
     return 0
 

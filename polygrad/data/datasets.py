@@ -87,11 +87,32 @@ def _host(value):
 
 
 def collate(samples):
-    """Samples stacked field by field: (tuple of host arrays, whether samples were bare, not tuples)."""
-    single = not isinstance(samples[0], (tuple, list))
-    if single:
-        samples = [(s,) for s in samples]
-    return tuple(np.stack([_host(s[k]) for s in samples]) for k in range(len(samples[0]))), single
+    """A batch from a list of samples, by PyTorch's default_collate rules, on the host.
+
+    Arrays and Tensors stack into one array; Python floats into float64, ints into int64 and
+    bools into bool arrays (as torch.tensor makes them); strings stay a list of strings; a dict
+    gives a dict of batches, a namedtuple the same namedtuple, a tuple or list one batch per
+    position (recursively: samples (x, (a, c)) give (xs, (as, cs))). Samples of one batch must
+    share their structure.
+    """
+    first = samples[0]
+    if isinstance(first, (str, bytes)):
+        return list(samples)
+    if isinstance(first, dict):
+        return {key: collate([s[key] for s in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        if any(len(s) != len(first) for s in samples):
+            raise ValueError(f"collate: samples differ in length: {sorted({len(s) for s in samples})}")
+        fields = [collate(list(field)) for field in zip(*samples)]
+        return type(first)(*fields) if hasattr(first, "_fields") else type(first)(fields)
+    if isinstance(first, (bool, int, float)) and not isinstance(first, np.generic):
+        return np.asarray(samples, dtype=bool if isinstance(first, bool) else np.int64 if isinstance(first, int)
+                          else np.float64)
+    stacked = np.stack([_host(s) for s in samples])
+    if stacked.dtype == object:
+        raise TypeError(f"collate: cannot batch samples of type {type(first).__name__} (arrays, Tensors, numbers, "
+                        "strings, and dicts, tuples and lists of them can)")
+    return stacked
 
 
 def permutation(n, seed):

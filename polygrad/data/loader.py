@@ -24,6 +24,7 @@ from ..creation import asarray, resolve_device
 from ..random import manual_seed
 from ..tensor import Tensor
 from .datasets import IterableDataset, collate, permutation, seed_host, worker_seed
+from .sampler import RandomSampler
 
 
 class DataLoader:
@@ -49,15 +50,19 @@ class DataLoader:
               here with the worker's traceback; workers stop when the pass ends,
               is abandoned or fails. multiprocessing_context: "fork" (default
               where the platform has it) or "spawn" (the dataset must pickle).
+    generator  with shuffle=True, the generator (a pg.Generator or a seed) that draws each
+              epoch's order, as PyTorch's RandomSampler(generator=); without shuffle it is
+              unused (workers are seeded from `seed`).
     pin_memory  stage host batches in page-locked memory for faster copies to a
               CUDA device (the backend's pin_host hook; a no-op on CPU backends).
-    Each batch is a tuple with one Tensor per field of the samples (a single
-    Tensor when samples are not tuples).
+    By default samples are batched by PyTorch's default_collate rules (see data.collate):
+    a tuple of samples' fields gives a tuple of batches, nested tuples, lists, dicts and
+    namedtuples keep their structure, strings stay lists of strings.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False, backend=None, device=None,
                  sampler=None, batch_sampler=None, num_workers=0, collate_fn=None, pin_memory=False,
-                 worker_init_fn=None, multiprocessing_context=None, prefetch_factor=2, timeout=0):
+                 worker_init_fn=None, multiprocessing_context=None, prefetch_factor=2, timeout=0, generator=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if sampler is not None and shuffle:
@@ -75,6 +80,8 @@ class DataLoader:
         self.batch_sampler = batch_sampler
         self.num_workers, self.collate_fn, self.pin_memory = num_workers, collate_fn, pin_memory
         self.worker_init_fn, self.prefetch_factor, self.timeout = worker_init_fn, prefetch_factor, timeout
+        if generator is not None and shuffle:
+            sampler = RandomSampler(dataset, generator=generator)  # as PyTorch: the generator draws the order
         self.sampler = sampler
         self.dataset = dataset
         self.batch_size = batch_size
@@ -133,7 +140,8 @@ class DataLoader:
     def _to_device(self, value):
         """Host arrays and Tensors in a (nested) batch as Tensors on the loader's device."""
         if isinstance(value, (tuple, list)):
-            return type(value)(self._to_device(v) for v in value)
+            fields = [self._to_device(v) for v in value]
+            return type(value)(*fields) if hasattr(value, "_fields") else type(value)(fields)
         if isinstance(value, dict):
             return {k: self._to_device(v) for k, v in value.items()}
         if not isinstance(value, Tensor) and backends.find_for_array(value) is None:
@@ -161,10 +169,7 @@ def _fetch(dataset, collate_fn, indices):
 
 
 def _collated(collate_fn, samples):
-    if collate_fn is not None:
-        return collate_fn(samples)
-    fields, single = collate(samples)
-    return fields[0] if single else fields
+    return collate(samples) if collate_fn is None else collate_fn(samples)
 
 
 # ---------------------------------------------------------------- worker processes

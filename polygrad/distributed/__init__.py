@@ -191,8 +191,12 @@ def _run(pending, finish, async_op):
 
 
 def _write(tensor, data):
-    """In place, as PyTorch's collectives are: the same Tensor object holds the result."""
-    tensor.array = data
+    """In place, as PyTorch's collectives are: into the tensor's buffer, so its aliases see the result."""
+    if data is not tensor.array:
+        if tensor.backend.writable(tensor.array):
+            tensor.array[...] = data
+        else:
+            tensor.array = data
     tensor._version += 1
 
 

@@ -5,6 +5,7 @@ from collections import namedtuple
 from ..creation import asarray, resolve_device, resolve_dtype, resolve_target
 from ..engine import no_grad
 from ..tensor import Tensor
+from . import hooks as _hooks
 
 
 class Parameter(Tensor):
@@ -242,6 +243,9 @@ class Module:
     def half(self):
         return self.to(dtype="float16")
 
+    def bfloat16(self):
+        return self.to(dtype="bfloat16")
+
     def apply(self, fn):
         """Call `fn(module)` on every submodule, children first, then on self (as PyTorch); returns self."""
         for child in self.children():
@@ -262,7 +266,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_module_hooks")
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        return _hooks.call(self, hooks, args, kwargs)
+
+    # ---- hooks (polygrad.nn.hooks), as PyTorch's; each returns a handle with remove()
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args (hook(module, args, kwargs) -> None or (args, kwargs))."""
+        return _hooks.add(self, "forward_pre", (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args, kwargs, output))."""
+        return _hooks.add(self, "forward", (hook, with_kwargs), prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, in backward."""
+        return _hooks.add(self, "backward", hook, prepend)
 
     def extra_repr(self):
         """The constructor arguments worth showing in repr()."""

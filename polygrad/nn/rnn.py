@@ -10,7 +10,8 @@ its true last step's, and the reverse direction starts at its own last step), an
 import math
 
 from .. import functional as F
-from .. import ops
+from .. import fused, ops
+from ..engine import no_grad
 from ..creation import zeros
 from ..errors import ShapeError, describe
 from . import init
@@ -128,6 +129,8 @@ class _RNNBase(Module):
         step's state to the end, and in reverse it keeps h_0 until the sequence's own last step."""
         weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = weights
         gi = F.linear(x, weight_ih, bias_ih)  # every time step's input projection in one matmul
+        if self._mode == "LSTM" and lengths is None and weight_hr is None and x.shape[0]:
+            return _lstm_layer(gi, state, weight_hh, bias_hh, direction)
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
@@ -197,3 +200,14 @@ class LSTMCell(_Cell):
             state = zeros(x.shape[:-1] + (self.hidden_size,), dtype=x.dtype, device=x.device)
             hx = (state, state)
         return F.lstm_cell(x, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+
+def _lstm_layer(gi, state, weight_hh, bias_hh, reverse):
+    """An LSTM layer as one fused primitive (polygrad/fused.py): the outputs (L, N, H) and the final [h, c]."""
+    if bias_hh is None:
+        with no_grad():
+            bias_hh = ops.zeros_like(weight_hh[:, 0])
+    size = weight_hh.shape[1]
+    out = fused.lstm_sequence(ops.flip(gi, axis=0) if reverse else gi, state[0], state[1], weight_hh, bias_hh)
+    hs = out[..., :size]
+    return ops.flip(hs, axis=0) if reverse else hs, [out[-1, ..., :size], out[-1, ..., size:2 * size]]

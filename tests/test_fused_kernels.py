@@ -1,0 +1,149 @@
+"""Every backend kernel of a fused primitive (polygrad/fused.py) gives what the primitive's portable
+definition gives, forward and gradient, on every backend; the fused functions match PyTorch in float64."""
+
+import numpy as np
+import pytest
+
+import polygrad as pg
+import polygrad.functional as F
+from polygrad.fused import PORTABLE
+
+from conftest import to_numpy
+from torch_oracle import same_as_torch, torch
+
+# name -> build(target) -> (inputs as Tensors, options); a gradient of the output's shape is made below
+INPUTS = {
+    "gelu": lambda t: ([t.randn(4, 5, 6, seed=1) * 3], {"approximate": "none"}),
+    "gelu/tanh": lambda t: ([t.randn(4, 5, 6, seed=1) * 3], {"approximate": "tanh"}),
+    "gelu/tails": lambda t: ([t.tensor([-30.0, -9.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 9.0, 30.0])],
+                             {"approximate": "none"}),
+    "layer_norm": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(8, seed=3), t.randn(8, seed=4)], {"n": 1, "eps": 1e-5}),
+    "layer_norm/two-axes": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(4, 8, seed=3), t.randn(4, 8, seed=4)],
+                                      {"n": 2, "eps": 1e-3}),
+    "conv": lambda t: ([t.randn(2, 3, 7, 6, seed=5), t.randn(4, 3, 3, 2, seed=6), t.randn(4, seed=8)],
+                       {"stride": (1, 1), "dilation": (1, 1), "groups": 1}),
+    "conv/groups-strided-dilated": lambda t: ([t.randn(2, 4, 9, 8, seed=5), t.randn(6, 2, 2, 3, seed=6),
+                                               t.randn(6, seed=8)],
+                                              {"stride": (2, 1), "dilation": (1, 2), "groups": 2}),
+    "conv/1d": lambda t: ([t.randn(3, 2, 10, seed=5), t.randn(4, 2, 3, seed=6), t.randn(4, seed=8)],
+                          {"stride": (2,), "dilation": (1,), "groups": 1}),
+    "max_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)], {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
+    "max_pool/overlapping": lambda t: ([t.randn(2, 3, 7, 6, seed=7)],
+                                       {"kernel": (3, 2), "stride": (1, 2), "dilation": (2, 1)}),
+    # every window full of ties: the gradient goes to each window's first entry
+    "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
+                                {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
+    "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)], {"kernel": (3,), "stride": (2,), "dilation": (1,)}),
+}
+VJP_TAKES_OUT = {"max_pool"}  # its vjp reads the forward's maxima
+
+
+def _raw(t):
+    return t.array
+
+
+@pytest.mark.parametrize("case", sorted(INPUTS))
+def test_kernel_matches_portable_definition(target, case):
+    name = case.split("/")[0]
+    tensors, options = INPUTS[case](target)
+    xp = tensors[0].device.backend.xp
+    if getattr(xp, "kernel_" + name, None) is None:
+        pytest.skip(f"{target.backend} has no kernel for {name}")
+    arrays = [_raw(t) for t in tensors]
+    portable, portable_vjp = PORTABLE[name]
+    args = list(options.values())
+    expected = portable(xp, *arrays, *args)
+    got = getattr(xp, "kernel_" + name)(*arrays, *args)
+    if got is None:
+        pytest.skip(f"{target.backend}'s {name} kernel leaves these inputs ({target.dtype}, {options}) to the definition")
+    np.testing.assert_allclose(to_numpy(pg.asarray(got)), to_numpy(pg.asarray(expected)),
+                               rtol=target.tol, atol=target.tol)
+    g = _raw(target.randn(*expected.shape, seed=9))
+    lead = (g, expected) if name in VJP_TAKES_OUT else (g,)
+    expected_grads = portable_vjp(xp, *lead, *arrays, *args)
+    got_grads = getattr(xp, "kernel_" + name + "_vjp")(*lead, *arrays, *args)
+    if not isinstance(expected_grads, list):
+        expected_grads, got_grads = [expected_grads], [got_grads]
+    for e, k in zip(expected_grads, got_grads, strict=True):
+        np.testing.assert_allclose(to_numpy(pg.asarray(k)), to_numpy(pg.asarray(e)), rtol=target.tol, atol=target.tol)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_matches_torch(approximate):
+    x = np.concatenate([np.random.default_rng(0).standard_normal(40) * 4, [0.0, -12.0, 12.0]])
+    same_as_torch(lambda v: F.gelu(v, approximate=approximate),
+                  lambda v: torch.nn.functional.gelu(v, approximate=approximate), x)
+
+
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+def test_layer_norm_matches_torch(affine):
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 3, 5)), rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
+    if affine == "both":
+        same_as_torch(lambda v, w, b: F.layer_norm(v, (3, 5), w, b),
+                      lambda v, w, b: torch.nn.functional.layer_norm(v, (3, 5), w, b), x, w, b)
+    elif affine == "weight":
+        same_as_torch(lambda v, w: F.layer_norm(v, (3, 5), w), lambda v, w: torch.nn.functional.layer_norm(v, (3, 5), w),
+                      x, w)
+    else:
+        same_as_torch(lambda v: F.layer_norm(v, 5), lambda v: torch.nn.functional.layer_norm(v, (5,)), x)
+
+
+def test_layer_norm_of_constant_rows_is_the_bias(target):
+    """A row with no spread normalizes to 0 (eps keeps it finite): the output is the bias, the gradient finite."""
+    x = target.tensor([[2.0, 2.0, 2.0], [1.0, -1.0, 0.5]], requires_grad=True)
+    w, b = target.tensor([1.0, 2.0, 3.0]), target.tensor([0.5, -0.5, 0.25])
+    out = F.layer_norm(x, 3, w, b)
+    np.testing.assert_allclose(to_numpy(out)[0], [0.5, -0.5, 0.25], rtol=target.tol, atol=target.tol)
+    pg.sum(out * out).backward()
+    assert np.all(np.isfinite(to_numpy(x.grad)))
+
+
+def test_layer_norm_of_an_empty_batch(target):
+    x = target.randn(0, 4, requires_grad=True)
+    out = F.layer_norm(x, 4, target.randn(4, requires_grad=True), target.randn(4, requires_grad=True))
+    assert tuple(out.shape) == (0, 4)
+    pg.sum(out).backward()
+    assert tuple(x.grad.shape) == (0, 4)
+
+
+def test_layer_norm_shape_error_names_the_op(target):
+    with pytest.raises(pg.ShapeError, match="layer_norm"):
+        F.layer_norm(target.randn(2, 3), (4,))
+
+
+def test_gelu_refuses_an_unknown_approximation(target):
+    with pytest.raises(ValueError, match="gelu"):
+        F.gelu(target.randn(3), approximate="erf")
+
+
+def test_max_pool_gives_a_tie_to_the_first_maximum(target):
+    x = target.tensor([[[[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, 0.0, 0.0]]]], requires_grad=True)
+    pg.sum(F.max_pool2d(x, 2) * target.tensor([[[[10.0, 100.0]]]])).backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[[[0, 10, 100, 0], [0, 0, 0, 0]]]])
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_matches_torch(groups):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 4 // groups, 3, 2)), rng.standard_normal(6)
+    options = {"stride": (2, 1), "padding": 1, "dilation": (1, 2), "groups": groups}
+    same_as_torch(lambda x, w, b: F.conv2d(x, w, b, **options),
+                  lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **options), x, w, b)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool2d_matches_torch(ceil_mode):
+    x = np.random.default_rng(4).standard_normal((2, 3, 9, 7))
+    x[0, 0, :2, :2] = 1.5  # a window of ties
+    options = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": ceil_mode}
+    same_as_torch(lambda v: F.max_pool2d(v, **options), lambda v: torch.nn.functional.max_pool2d(v, **options), x)
+
+
+def test_conv_and_pool_of_an_empty_batch(target):
+    x = target.randn(0, 2, 6, 6, requires_grad=True)
+    w = target.randn(3, 2, 3, 3, requires_grad=True)
+    out = F.max_pool2d(F.conv2d(x, w), 2)
+    assert tuple(out.shape) == (0, 3, 2, 2)
+    pg.sum(out).backward()
+    assert tuple(x.grad.shape) == (0, 2, 6, 6) and np.all(to_numpy(w.grad) == 0)
