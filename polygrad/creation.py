@@ -16,13 +16,13 @@ from .tensor import Tensor
 _default_float = "float32"
 
 
-def set_default_dtype(dtype):
+def set_default_dtype(name):
     """Set the floating dtype used when none is given: pg.float32 or pg.float64 (or their names)."""
     global _default_float
-    name = dtypes.name_of(dtype) if isinstance(dtype, (str, dtypes.DType)) else None
-    if name not in ("float32", "float64"):
-        raise ValueError(f"set_default_dtype: expected pg.float32 or pg.float64, got {dtype!r}")
-    _default_float = name
+    known = dtypes.name_of(name) if isinstance(name, (str, dtypes.DType)) else None
+    if known not in ("float32", "float64"):
+        raise ValueError(f"set_default_dtype: expected pg.float32 or pg.float64, got {name!r}")
+    _default_float = known
 
 
 def get_default_dtype():

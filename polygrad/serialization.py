@@ -28,6 +28,7 @@ puts every tensor there.
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +48,16 @@ MAX_COMPRESSION_RATIO = 100  # a deflated entry may inflate this much; pg.save w
 
 
 def save(obj, f):
-    """Write `obj` to the file `f` (a path) atomically."""
+    """Write `obj` to the file `f`: a path (written atomically) or a file object opened for writing."""
     arrays = []
     tree = _encode(obj, arrays, "obj", 0)
     meta = {"format": FORMAT, "version": VERSION, "tree": tree}
     entries = {f"tensors/{i}": array for i, array in enumerate(arrays)}
     entries[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    _write_atomically(Path(f), entries)
+    if hasattr(f, "write"):  # a file object, as torch.save takes: written where it stands
+        np.savez(f, **entries)
+    else:
+        _write_atomically(Path(f), entries)
 
 
 def _encode(obj, arrays, where, depth):
@@ -93,8 +97,8 @@ def load(f, map_location=None, weights_only=True):
     torch.load since 2.6: unpickling runs code the file names, so do it only for files you trust.
     Everything is checked before any tensor is inflated (see the module's docstring).
     """
-    path = Path(f)
-    with _reading(path, "load"), _open(path) as archive:
+    path = getattr(f, "name", "<file object>") if hasattr(f, "read") else Path(f)  # torch.load takes both
+    with _reading(path, "load"), (zipfile.ZipFile(f) if hasattr(f, "read") else _open(path)) as archive:
         members = _listing(path, archive)
         if _META not in members:
             raise CheckpointError(f"{path}: not a file written by pg.save (no {_META} record)")

@@ -72,18 +72,15 @@ MODULES = {
     "torch.cuda": "polygrad.pytorch_face:cuda",
     "torch.accelerator": "polygrad.torch_backends:accelerator",
     "torch.amp": "polygrad.amp",
-    "torch.cuda.amp": "polygrad.amp",
-    "torch.cpu.amp": "polygrad.amp",
+    "torch.cuda.amp": "polygrad.amp:cuda",
+    "torch.cpu.amp": "polygrad.amp:cpu",
 }
 # objects (not modules) whose PyTorch name differs from polygrad's
 ATTRIBUTES = {
-    "torch.autocast": "polygrad.amp:autocast",
     "torch.trace": "polygrad.torch_functions:trace",  # pg.trace prints a function's traces
     "torch.tril": "polygrad.torch_functions:tril",  # the standard's tril takes k=, torch's diagonal
     "torch.triu": "polygrad.torch_functions:triu",
 }
-# the AMP issue builds polygrad.amp; until it is there, this stand-in makes the names resolve
-AMP_STAND_IN = "polygrad.amp_placeholder"
 
 
 class NotInPolygrad(Exception):
@@ -117,12 +114,7 @@ def _target(torch_name):
 def _resolve(where):
     """The object at "module" or "module:attribute"."""
     module_name, _, attribute = where.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if module_name != "polygrad.amp" or error.name != module_name:
-            raise
-        module = importlib.import_module(AMP_STAND_IN)
+    module = importlib.import_module(module_name)
     return getattr(module, attribute) if attribute else module
 
 

@@ -101,6 +101,7 @@ def _layer_cases(target):
         "LayerNorm": lambda: (pg.nn.LayerNorm(4, **f), x(5, 4), True),
         "Dropout": lambda: (pg.nn.Dropout(0.4), x(6, 5), True),
         "Embedding": lambda: (pg.nn.Embedding(7, 3, **f), _labels(target, [[1, 6], [0, 1], [5, 5]]), False),
+        "EmbeddingBag": lambda: (pg.nn.EmbeddingBag(7, 3, **f), _labels(target, [[1, 6], [0, 1], [5, 5]]), False),
         "Flatten": lambda: (pg.nn.Flatten(), x(2, 3, 4), True),
         "RNNCell": lambda: (pg.nn.RNNCell(4, 3, **f), x(5, 4), True),
         "GRUCell": lambda: (pg.nn.GRUCell(4, 3, **f), x(5, 4), True),
@@ -145,7 +146,7 @@ def _layer_cases(target):
 _ARGUMENTS = {"in_channels": 2, "out_channels": 3, "kernel_size": 2, "num_features": 2, "output_size": 2,
               "padding": 1, "in_features": 4, "out_features": 3, "threshold": 0.1, "value": 0.5,
               "lambd": 0.5, "upscale_factor": 2, "embed_dim": 4, "num_heads": 2, "normalized_shape": 4,
-              "num_groups": 1, "num_channels": 2, "size": 3}
+              "num_groups": 1, "num_channels": 2, "size": 3, "norm_type": 2}
 
 
 def _generic_case(target, cls):
@@ -155,7 +156,7 @@ def _generic_case(target, cls):
                   if name in _ARGUMENTS and p.default is inspect.Parameter.empty}
         if "backend" in parameters:
             kwargs.update(backend=target.backend, device=target.device, dtype=target.dtype)
-        shape = (2, 2, 5) if cls.__name__.endswith("1d") else (2, 2, 5, 5) if cls.__name__.endswith("2d") else (5, 4)
+        shape = {"1d": (2, 2, 5), "2d": (2, 2, 5, 5), "3d": (2, 2, 4, 4, 4)}.get(cls.__name__[-2:], (5, 4))
         return cls(**kwargs), target.randn(*shape, seed=3), True
     return make
 

@@ -53,15 +53,16 @@ LAYERS = [
     ("primitives", ["polygrad.primitives"]),
     ("namespace", ["polygrad.ops", "polygrad.standard", "polygrad.random", "polygrad.array_api", "polygrad.linalg",
                    "polygrad.fft"]),
-    ("methods", ["polygrad.methods", "polygrad.pytorch_face"]),
+    ("methods", ["polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions", "polygrad.torch_backends"]),
     ("autodiff", ["polygrad.transforms", "polygrad.custom", "polygrad.gradcheck", "polygrad.trace", "polygrad.seed"]),
-    ("functional", ["polygrad.functional", "polygrad.activations", "polygrad.convolution", "polygrad.attention"]),
+    ("functional", ["polygrad.functional", "polygrad.activations", "polygrad.convolution", "polygrad.convolution_more",
+                    "polygrad.attention"]),
     ("optim", ["polygrad.optim", "polygrad.lr_scheduler"]),
     ("nn", ["polygrad.nn.*", "polygrad.models"]),  # nn.utils re-exports optim's clip_grad_norm_, as torch does
     ("data", ["polygrad.data.*", "polygrad.text", "polygrad.utils"]),
     ("compile", ["polygrad.compile", "polygrad.fusion"]),
     ("io", ["polygrad.checkpoint", "polygrad.serialization"]),
-    ("face", [FACE]),
+    ("face", [FACE, "polygrad.torch_import"]),  # the hook hands out the face as `torch`
     ("cli", ["polygrad.cli", "polygrad.__main__", "polygrad.commands.*", "polygrad.bench"]),
 ]
 

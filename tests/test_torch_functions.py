@@ -6,6 +6,8 @@ match torch's stream: their shape, dtype, device, range and distribution are che
 and the calls that need CUDA behave as torch's do on a machine without it.
 """
 
+import io
+
 import numpy as np
 import pytest
 from torch_oracle import copy_parameters, needs_torch, same_as_torch, torch
@@ -371,3 +373,14 @@ def test_save_keeps_numpy_arrays_and_loads_a_whole_model_only_when_asked(tmp_pat
     again = pg.load(tmp_path / "model.pt", weights_only=False)
     x = pg.ones(1, 2)
     np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
+
+
+def test_save_and_load_take_file_objects_as_torch(tmp_path):
+    with open(tmp_path / "data.pt", "wb") as f:  # as pytorch/examples' generate_sine_wave.py saves
+        pg.save(np.sin(np.arange(4.0)), f)
+    with open(tmp_path / "data.pt", "rb") as f:
+        np.testing.assert_array_equal(pg.load(f), np.sin(np.arange(4.0)))
+    with open(tmp_path / "data.pt", "rb") as f:
+        f.read(10)
+        with pytest.raises(pg.checkpoint.CheckpointError, match="load: <file object>: unreadable checkpoint"):
+            pg.load(io.BytesIO(f.read()))
