@@ -112,6 +112,8 @@ COMMANDS = {
     '.venv/bin/polygrad trace "ln(x1) + x1*x2 - sin(x2)" --at x1=2 x2=5': "run",
     ".venv/bin/polygrad bench": ("small", ".venv/bin/polygrad bench --quick"),
     ".venv/bin/polygrad info": "run",
+    ".venv/bin/polygrad run examples/pytorch/train.py --lr 0.1": "run",
+    ".venv/bin/polygrad run --backend array_api_strict examples/pytorch/train.py": "run",
     ".venv/bin/python -m pytest --backend array_api_strict": "ci",
     "POLYGRAD_BACKEND=torch .venv/bin/python -m pytest": "ci",
     ".venv/bin/nox": "ci",
@@ -121,6 +123,8 @@ COMMANDS = {
     "bash .ci/run": "ci",
     ".venv/bin/python benchmarks/bench_core.py": ("quick", ".venv/bin/python benchmarks/bench_core.py --quick --out ."),
     ".venv/bin/python benchmarks/bench_devices.py": ("quick", ".venv/bin/python benchmarks/bench_devices.py --quick --out ."),
+    ".venv/bin/python benchmarks/bench_amp.py": ("quick", ".venv/bin/python benchmarks/bench_amp.py --quick --out ."),
+    ".venv/bin/python benchmarks/bench_models.py": ("quick", ".venv/bin/python benchmarks/bench_models.py --rounds 1 --out ."),
     "bash scripts/gpu_check.sh OUT": "gpu",
 }
 
