@@ -4,15 +4,21 @@ Each entry here is an ordinary row of the rule table (forward, vjp, jvp) whose
 rules are the PORTABLE definition: written against the Array API (and polygrad's
 own namespace, so grad of grad works), what every backend without a kernel runs.
 A backend may add a KERNEL for a row: `Backend.kernels()` names functions the
-namespace then carries as `xp.kernel_<name>` (forward) and `xp.kernel_<name>_vjp`;
-on raw arrays of that backend the row runs them instead. Recorded backward passes
-(`create_graph=True`, where xp is polygrad's namespace) and forward mode always
-run the portable rules. tests/test_fused_kernels.py holds every kernel equal to
-its portable definition, forward and gradient, on every backend.
+namespace then carries as `xp.kernel_<name>` (forward) and `xp.kernel_<name>_vjp`
+(conv: `_vjp_input` and `_vjp_weight`, one per gradient); on raw arrays of that
+backend the row runs them instead (`primitives.kernel_or`), unless a kernel returns
+None for inputs it has no fast path for. Recorded backward passes (`create_graph=True`,
+where xp is polygrad's namespace) and forward mode always run the portable rules.
+tests/test_fused_kernels.py holds every kernel equal to its portable definition,
+forward and gradient, on every backend. The same mechanism serves a few existing
+rows of primitives.py (softmax, log_softmax, relu's vjp) and the optimizers'
+in-place updates (`kernel_adam_update`, `kernel_adadelta_update`, in optim.py).
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
-anyway); the backward recomputes what it needs (Phi(x) for gelu, the mean and
-inverse spread for layer_norm) rather than keeping intermediates alive.
+anyway) — the backward recomputes what it needs (Phi(x) for gelu, mean and spread
+for layer_norm, the windows for conv, the maxima's positions for max_pool, the
+attention probabilities) — except lstm_sequence, whose output carries the gate
+activations (as torch's LSTM saves them).
 """
 
 import math
