@@ -36,7 +36,7 @@ def same_as_torch(ours, theirs, *arrays, grad=True, rtol=1e-9, atol=1e-11, grad_
     rng = np.random.default_rng(1)
     pairs = [(o, e) for o, e in zip(outputs, expected) if e.requires_grad]
     weights = [rng.standard_normal(tuple(e.shape)) for _, e in pairs]
-    sum(pg.sum(o * pg.tensor(w, backend="numpy")) for (o, _), w in zip(pairs, weights)).backward()
+    sum(pg.sum(o * pg.tensor(w, device=o.device)) for (o, _), w in zip(pairs, weights)).backward()  # on o's backend
     sum((e * torch.tensor(w)).sum() for (_, e), w in zip(pairs, weights)).backward()
     for position, (m, o) in enumerate(zip(mine, other)):
         if o.requires_grad:
