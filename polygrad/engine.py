@@ -46,6 +46,7 @@ class _State(threading.local):
     anomaly = False
     autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
     autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
+    batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.batching)
 
 
 state = _State()
@@ -171,9 +172,10 @@ class Primitive:
          real-linear one too), and the engine conjugates around them. "conjugate":
          the rules follow the convention themselves (abs, conj, irfft, ...).
          Set by polygrad.primitives_complex.
+    batch: its batching rule under vmap (None: one call per sample). Set by polygrad.batching.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex", "batch")
 
     def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None, saves=None):
         self.name = name
@@ -186,6 +188,7 @@ class Primitive:
         self.view = view
         self.saves = saves
         self.complex = None
+        self.batch = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -277,6 +280,10 @@ def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
     if state.autocast is not None:
         inputs = state.autocast(primitive.name, inputs)
+    if state.batch is not None:
+        batched = state.batch(primitive, inputs, params)
+        if batched is not None:
+            return batched
     first = inputs[0]
     device = first.device
     xp = device.backend.xp

@@ -153,6 +153,10 @@ def _fit(t, name, new):
     """The update's result as a Tensor of t's shape and dtype, or an error naming the update."""
     if not isinstance(new, Tensor):
         new = ops.asarray_like(new, t)
+    if engine.state.batch is not None:  # under vmap: a batched value cannot go into an unbatched tensor
+        from .batching import check_inplace
+
+        check_inplace(t, new, name)
     if new.shape != t.shape:
         raise ShapeError(f"{name}: the result, {describe(new)}, cannot be written into {describe(t)}")
     if new.array.dtype != t.array.dtype:
