@@ -22,6 +22,7 @@ import threading
 from contextlib import contextmanager
 
 from . import engine, fused, ops  # noqa: F401 (fused: its primitives get rules below)
+from .creation import arange
 from .errors import ShapeError
 from .primitives import PRIMITIVES
 from .tensor import Size, Tensor
@@ -81,6 +82,8 @@ def levels_of(t):
 
 def wrap(t, levels):
     """t's array as a tensor batched at `levels` (the same graph node: t is fresh, nothing refers to it yet)."""
+    if isinstance(t, Batched) and t._levels == tuple(levels):
+        return t  # already so: the same node
     if not levels:
         return _plain(t) if isinstance(t, Batched) else t
     b = Batched.__new__(Batched)
@@ -220,10 +223,9 @@ def _matmul(primitive, inputs, params, levels):
     a, b = inputs
     vector_a, vector_b = len(_logical_shape(a)) == 1, len(_logical_shape(b)) == 1
     if vector_a:
-        a = ops.expand_dims(a, axis=-2)
+        a = wrap(ops.expand_dims(a, axis=-2), levels_of(a))
     if vector_b:
-        b = ops.expand_dims(b, axis=-1)
-    a, b = (wrap(t, levels_of(u)) for t, u in zip((a, b), inputs))
+        b = wrap(ops.expand_dims(b, axis=-1), levels_of(b))
     rank = max(len(_logical_shape(a)), len(_logical_shape(b)))
     out = engine.apply(primitive, [_aligned(a, levels, rank), _aligned(b, levels, rank)], params)
     if vector_a:
@@ -266,6 +268,14 @@ def _conv(primitive, inputs, params, levels):
     folded = ops.reshape(x, (math.prod(batch) * logical[0],) + logical[1:])
     out = engine.apply(primitive, [folded, weight, bias], params)
     return ops.reshape(out, batch + (logical[0],) + tuple(out.shape[1:])), levels_of(x)
+
+
+def _take(primitive, inputs, params, levels):
+    """take along a per-sample axis with shared indices; batched indices go one call per sample."""
+    x, indices = inputs
+    if levels_of(indices):
+        return _loop(primitive, inputs, params, levels)
+    return engine.apply(primitive, [x, indices], {**params, "axis": _shift(params["axis"], len(levels))}), levels
 
 
 def _loop(primitive, inputs, params, levels):
@@ -330,6 +340,27 @@ def dual(x, tangent):
     return wrap(leaf, levels)
 
 
+def cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
+    """F.cross_entropy of (N, C) logits and class indices under vmap: a one-hot sum, no data-dependent branch
+    (the eager path asks whether any entry is ignored). The other options raise rather than guess."""
+    if weight is not None or label_smoothing or reduction not in ("mean", "sum", "none") or logits.ndim != 2 \
+            or not target.xp.isdtype(target.array.dtype, "integral"):
+        raise NotImplementedError("cross_entropy under vmap: only (N, C) logits with class indices, no weight "
+                                  "and no label_smoothing are supported")
+    classes = logits.shape[1]
+    valid = (target.array >= 0) & (target.array < classes) | (target.array == ignore_index)
+    if not bool(target.xp.all(valid)):  # a check on the whole batch at once: no per-sample value is read
+        raise IndexError(f"cross_entropy: class target out of range [0, {classes})")
+    one_hot = ops.astype(ops.expand_dims(target, axis=-1) == arange(classes, device=target.device),
+                         logits.dtype)
+    loss = -ops.sum(ops.log_softmax(logits, axis=1) * one_hot, axis=1)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return ops.sum(loss)
+    return ops.sum(loss) / ops.sum(ops.astype(target != ignore_index, logits.dtype))
+
+
 def check_random(name):
     """vmap's randomness="error": a random op under vmap raises, as in torch.func."""
     modes = vmaps.randomness.values()
@@ -364,7 +395,7 @@ ELEMENTWISE = (
 # reductions: axis=None means every per-sample axis
 REDUCTIONS = ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp", "all", "any", "count_nonzero", "flip")
 # an axis that must be given (or None flattens, which is not batched: one call per sample)
-AXIS = ("softmax", "log_softmax", "concat", "take", "cumulative_sum", "cumulative_prod", "argsort", "argmax",
+AXIS = ("softmax", "log_softmax", "concat", "cumulative_sum", "cumulative_prod", "argsort", "argmax",
         "argmin", "roll", "fft_fft", "fft_ifft", "fft_rfft", "fft_irfft", "expand_dims", "squeeze")
 
 RULES = {name: elementwise for name in ELEMENTWISE}
@@ -373,7 +404,7 @@ RULES.update({name: _with_axes(_axis_param(none_means_all=False)) for name in AX
 RULES.update({
     "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key),
     "broadcast_to": _broadcast_to, "matmul": _matmul, "linear": _unbatched_after_first,
-    "layer_norm": _unbatched_after_first, "conv": _conv,
+    "layer_norm": _unbatched_after_first, "conv": _conv, "take": _take,
 })
 # Everything else (scatter_slice, scatter_add, windows, col2im, max_pool, softmax_cross_entropy, searchsorted,
 # linalg_solve, linalg_eig*, fft_fftn/ifftn, lstm_sequence, attention, ...) runs one call per sample (_loop).

@@ -117,7 +117,7 @@ def _chunk(args, dims, start, length):
         if dim is None:
             return x
         key = [slice(None)] * x.ndim
-        key[dim % x.ndim] = slice(start, start + length)
+        key[dim % x.ndim] = slice(start, min(start + length, x.shape[dim]))
         return x[tuple(key)]
 
     return _map(part, args, dims, "in_dims")
