@@ -351,7 +351,7 @@ def cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_ind
     valid = (target.array >= 0) & (target.array < classes) | (target.array == ignore_index)
     if not bool(target.xp.all(valid)):  # a check on the whole batch at once: no per-sample value is read
         raise IndexError(f"cross_entropy: class target out of range [0, {classes})")
-    one_hot = ops.astype(ops.expand_dims(target, axis=-1) == arange(classes, device=target.device),
+    one_hot = ops.astype(ops.expand_dims(target, axis=-1) == arange(classes, device=target.device, backend=target.backend.name),
                          logits.dtype)
     loss = -ops.sum(ops.log_softmax(logits, axis=1) * one_hot, axis=1)
     if reduction == "none":
