@@ -30,7 +30,6 @@ from .tensor import Size, Tensor
 
 class _Vmap(threading.local):
     sizes = {}  # active vmap level -> its batch size
-    randomness = {}  # active vmap level -> its randomness mode
 
 
 vmaps = _Vmap()
@@ -359,22 +358,6 @@ def cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_ind
     if reduction == "sum":
         return ops.sum(loss)
     return ops.sum(loss) / ops.sum(ops.astype(target != ignore_index, logits.dtype))
-
-
-def check_random(name):
-    """vmap's randomness="error": a random op under vmap raises, as in torch.func."""
-    modes = vmaps.randomness.values()
-    if "error" in modes:
-        raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
-                           "randomness='same' (one draw shared by the batch) to vmap")
-
-
-def check_inplace(t, result, name):
-    """An in-place update under vmap cannot write a batched value into a tensor batched at fewer levels."""
-    if set(levels_of(result)) - set(levels_of(t)):
-        raise RuntimeError(f"vmap: {name}(self, *extra_args) is not possible because there exists a tensor "
-                           "in extra_args that has more elements than self (self is not batched at every vmap "
-                           "level the value is); use the out-of-place operation instead")
 
 
 # ---------------------------------------------------------------- the table

@@ -133,14 +133,16 @@ def _concat_chunks(parts, out_dims):
 @contextmanager
 def _level(size, randomness):
     level = max(vmaps.sizes, default=0) + 1
-    previous = engine.state.batch
-    vmaps.sizes[level], vmaps.randomness[level] = size, randomness
-    engine.state.batch = batching.dispatch
+    state = engine.state
+    previous = state.batch, state.vmap_randomness
+    vmaps.sizes[level] = size
+    state.batch = batching.dispatch
+    state.vmap_randomness = "error" if "error" in previous[1:] else randomness  # the strictest level wins
     try:
         yield level
     finally:
-        del vmaps.sizes[level], vmaps.randomness[level]
-        engine.state.batch = previous
+        del vmaps.sizes[level]
+        state.batch, state.vmap_randomness = previous
 
 
 def _run(func, args, kwargs, dims, out_dims, size, randomness):

@@ -542,7 +542,7 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
     """The common case, (N, C) logits and class indices with nothing weighted, smoothed
     or ignored, as one primitive; None for everything else (the composite above)."""
     xp = target.xp
-    if type(logits) is not Tensor or type(target) is not Tensor:  # batched under vmap: per-sample arithmetic
+    if hasattr(logits, "_levels") or hasattr(target, "_levels"):  # batched under vmap (polygrad.batching.Batched)
         from .batching import cross_entropy
 
         return cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)

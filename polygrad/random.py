@@ -59,10 +59,9 @@ class Generator:
 
 
 def _refuse_under_vmap(name):
-    if engine.state.batch is not None:  # a vmap runs
-        from .batching import check_random
-
-        check_random(name)
+    if engine.state.vmap_randomness == "error":  # torch.func's default: one draw per sample is not implied
+        raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
+                           "randomness='same' (one draw shared by the batch) to vmap")
 
 
 def _shape_of(shape, function):
