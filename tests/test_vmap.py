@@ -121,6 +121,15 @@ def test_chunk_size_gives_the_same_result(target64):
                                f(x).numpy(), rtol=1e-12)
 
 
+def test_vmap_and_compile_compose(target64):
+    x = target64.tensor(X[:, 0])
+    want = np.sin(X[:, 0]).sum(axis=1)
+    np.testing.assert_allclose(pg.compile(pg.vmap(lambda v: pg.sin(v).sum()))(x).numpy(), want, rtol=1e-12)
+    inner = pg.compile(lambda v: pg.sin(v).sum())
+    inner(x[0])  # traced outside vmap first: under vmap it must not replay on the whole batch
+    np.testing.assert_allclose(pg.vmap(inner)(x).numpy(), want, rtol=1e-12)
+
+
 # ---------------------------------------------------------------- every primitive: vmap equals the loop
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_primitive_under_vmap_equals_a_loop(case, target64):
