@@ -287,6 +287,21 @@ def _loop(primitive, inputs, params, levels):
     return ops.reshape(stacked, sizes + tuple(stacked.shape[1:])), levels
 
 
+def per_sample(function, *args):
+    """function(*args) one sample at a time, results stacked: for composites whose raw-array arithmetic
+    (index checks, flat offsets) no batching rule sees. The slices and the stack are recorded: it differentiates."""
+    levels = tuple(sorted({level for a in args for level in levels_of(a)}))
+    sizes = tuple(vmaps.sizes[level] for level in levels)
+    with physical():
+        flat = [ops.reshape(_full(a, levels), (math.prod(sizes),) + _logical_shape(a)) if levels_of(a) else None
+                for a in args]
+        samples = [[a if f is None else f[i] for a, f in zip(args, flat)] for i in range(math.prod(sizes))]
+    outs = [function(*sample) for sample in samples]  # no batched input: the eager path
+    with physical():
+        stacked = ops.stack(outs, axis=0)
+        return wrap(ops.reshape(stacked, sizes + tuple(stacked.shape[1:])), levels)
+
+
 # ---------------------------------------------------------------- transforms under vmap (polygrad.transforms)
 def _active():
     return tuple(sorted(vmaps.sizes))

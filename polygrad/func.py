@@ -134,15 +134,15 @@ def _concat_chunks(parts, out_dims):
 def _level(size, randomness):
     level = max(vmaps.sizes, default=0) + 1
     state = engine.state
-    previous = state.batch, state.vmap_randomness
+    previous = state.batch, state.vmap_randomness, state.per_sample
     vmaps.sizes[level] = size
-    state.batch = batching.dispatch
-    state.vmap_randomness = "error" if "error" in previous[1:] else randomness  # the strictest level wins
+    state.batch, state.per_sample = batching.dispatch, batching.per_sample
+    state.vmap_randomness = "error" if previous[1] == "error" else randomness  # the strictest level wins
     try:
         yield level
     finally:
         del vmaps.sizes[level]
-        state.batch, state.vmap_randomness = previous
+        state.batch, state.vmap_randomness, state.per_sample = previous
 
 
 def _run(func, args, kwargs, dims, out_dims, size, randomness):

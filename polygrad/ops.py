@@ -380,6 +380,9 @@ def checked_indices(indices, n, operation, axis, negative=True, like=None):
     """
     if like is not None:
         same_device(operation, like, indices)
+    if hasattr(indices, "_levels"):  # batched under vmap: the raw array below would mix the samples
+        raise NotImplementedError(f"vmap: {operation} with indices that differ per sample is not supported yet; "
+                                  "map over the data only, or loop over the samples")
     xp = indices.xp
     if not xp.isdtype(indices.array.dtype, "integral"):
         raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
@@ -405,6 +408,8 @@ def check_bounds(xp, data, n, operation, axis, negative):
 def take(x, indices, axis=None):
     """Entries of x at integer `indices` along `axis` (None: of the flattened x)."""
     x, indices = _operands([x, indices])
+    if hasattr(indices, "_levels"):  # indices batched under vmap: one sample at a time
+        return state.per_sample(lambda x, indices: take(x, indices, axis), x, indices)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
@@ -415,6 +420,8 @@ def take(x, indices, axis=None):
 def take_along_axis(x, indices, axis=-1):
     """x's entries picked along `axis` by `indices` (same rank as x), through take."""
     x, indices = _operands([x, indices])
+    if hasattr(indices, "_levels"):  # indices batched under vmap: one sample at a time
+        return state.per_sample(lambda x, indices: take_along_axis(x, indices, axis), x, indices)
     axis = axis % x.ndim
     data = checked_indices(indices, x.shape[axis], "take_along_axis", axis, like=x)
     return pick_along_axis(x, Tensor._wrap(data, x.device), axis)
@@ -497,6 +504,13 @@ def assign_slice(x, value, key):
     return GENERATED["where"](Tensor._wrap(mask, x.device), placed, x)
 
 
+def _replaced(parts, positions, values):
+    parts = list(parts)
+    for position, value in zip(positions, values):
+        parts[position] = value
+    return tuple(parts)
+
+
 def getitem(x, key):
     """Basic indexing is a primitive; integer-array and boolean-mask keys go through take.
 
@@ -507,6 +521,9 @@ def getitem(x, key):
     """
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
+    if builtins.any(hasattr(k, "_levels") for k in arrays):  # an index batched under vmap: one sample at a time
+        at = [i for i, k in enumerate(parts) if isinstance(k, Tensor)]
+        return state.per_sample(lambda x, *ks: getitem(x, _replaced(parts, at, ks)), x, *[parts[i] for i in at])
     if not arrays:
         if Ellipsis not in parts:
             parts = parts + (Ellipsis,)  # the standard wants every axis spelled out

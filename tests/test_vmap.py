@@ -68,6 +68,31 @@ def test_vmap_matches_torch_func(name, ours, theirs):
 
 
 @needs_torch
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("getitem", lambda x, i: x[:, i], lambda x, i: x[:, i]),
+    ("take_along_axis", lambda x, i: pg.take_along_axis(x, pg.broadcast_to(i[None], (3, 2)), axis=1),
+     lambda x, i: torch.take_along_dim(x, i[None].expand(3, 2), 1)),
+    ("sort", lambda x, i: pg.sort(x, axis=-1) * i[0], lambda x, i: torch.sort(x, -1).values * i[0]),
+])
+def test_indices_that_differ_per_sample(name, ours, theirs):
+    indices = rng.integers(0, 5, (4, 2))
+    got = pg.vmap(ours)(pg.tensor(X, requires_grad=True), pg.tensor(indices))
+    want = torch.func.vmap(theirs)(torch.tensor(X, requires_grad=True), torch.tensor(indices))
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12)
+    grad = pg.func.grad(lambda x: pg.sum(pg.vmap(ours)(x, pg.tensor(indices)) ** 2))(pg.tensor(X))
+    want_grad = torch.func.grad(lambda x: (torch.func.vmap(theirs)(x, torch.tensor(indices)) ** 2).sum())(
+        torch.tensor(X))
+    np.testing.assert_allclose(grad.numpy(), want_grad.numpy(), rtol=1e-12)
+
+
+def test_unsupported_batched_indices_raise(target64):
+    weight = target64.tensor(np.ones((5, 3)))
+    with pytest.raises(NotImplementedError, match="vmap: embedding"):
+        pg.vmap(lambda i: pg.nn.functional.embedding(i, weight))(target64.tensor(np.zeros((2, 3), dtype=np.int64),
+                                                                                 dtype="int64"))
+
+
+@needs_torch
 @pytest.mark.parametrize("in_dims, out_dims", [(1, 0), (-1, 1), (2, -1), (0, 2)])
 def test_in_dims_and_out_dims(in_dims, out_dims):
     same_as_torch(lambda x: pg.vmap(lambda v: v * pg.sum(v), in_dims, out_dims)(x),
