@@ -257,15 +257,16 @@ def _layer_norm(x, weight, bias, n, eps):
 _decomposed = {"linear": _linear, "layer_norm": _layer_norm}
 
 
-def _conv(primitive, inputs, params, levels):
-    """Batch axes folded into conv's own N axis when the weights are shared; else one call per sample."""
-    x, weight, bias = inputs
-    if levels_of(weight) or levels_of(bias):
+def _fold_into_n(primitive, inputs, params, levels):
+    """conv, max_pool: the batch axes folded into the primitive's own N axis when the other inputs (the
+    weights) are shared; else one call per sample."""
+    x = inputs[0]
+    if any(levels_of(t) for t in inputs[1:]):
         return _loop(primitive, inputs, params, levels)
     logical = _logical_shape(x)
     batch = tuple(x.array.shape[:len(levels_of(x))])
     folded = ops.reshape(x, (math.prod(batch) * logical[0],) + logical[1:])
-    out = engine.apply(primitive, [folded, weight, bias], params)
+    out = engine.apply(primitive, [folded, *inputs[1:]], params)
     return ops.reshape(out, batch + (logical[0],) + tuple(out.shape[1:])), levels_of(x)
 
 
@@ -402,9 +403,11 @@ RULES.update({name: _with_axes(_axis_param(none_means_all=False)) for name in AX
 RULES.update({
     "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key),
     "broadcast_to": _broadcast_to, "matmul": _matmul, "linear": _unbatched_after_first,
-    "layer_norm": _unbatched_after_first, "conv": _conv, "take": _take,
+    "layer_norm": _unbatched_after_first, "conv": _fold_into_n, "max_pool": _fold_into_n, "take": _take,
 })
-# Everything else (scatter_slice, scatter_add, windows, col2im, max_pool, softmax_cross_entropy, searchsorted,
-# linalg_solve, linalg_eig*, fft_fftn/ifftn, lstm_sequence, attention, ...) runs one call per sample (_loop).
+# No rule written yet: one call per sample (_loop), correct but slow. (softmax_cross_entropy is never met
+# under vmap: F.cross_entropy takes batching.cross_entropy there.)
+LOOP = ("scatter_slice", "scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
+        "linalg_eig", "linalg_eigvals", "fft_fftn", "fft_ifftn", "lstm_sequence", "attention")
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].batch = _rule

@@ -156,6 +156,15 @@ def test_vmap_and_compile_compose(target64):
 
 
 # ---------------------------------------------------------------- every primitive: vmap equals the loop
+def test_every_primitive_has_a_rule_or_is_listed_as_a_loop():
+    from polygrad import batching
+    from polygrad.primitives import PRIMITIVES
+
+    assert not set(batching.RULES) & set(batching.LOOP)
+    assert set(batching.RULES) | set(batching.LOOP) == set(PRIMITIVES)
+    assert all(PRIMITIVES[name].batch is None for name in batching.LOOP)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_primitive_under_vmap_equals_a_loop(case, target64):
     """The batching rule (or the loop fallback) of each primitive, values and per-sample gradients."""
