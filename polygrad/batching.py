@@ -298,6 +298,9 @@ def per_sample(function, *args):
                 for a in args]
         samples = [[a if f is None else f[i] for a, f in zip(args, flat)] for i in range(math.prod(sizes))]
     outs = [function(*sample) for sample in samples]  # no batched input: the eager path
+    if any(levels_of(o) for o in outs):
+        raise NotImplementedError("vmap: a per-sample fallback whose result is batched at another vmap level "
+                                  "is not supported")
     with physical():
         stacked = ops.stack(outs, axis=0)
         return wrap(ops.reshape(stacked, sizes + tuple(stacked.shape[1:])), levels)
@@ -322,7 +325,16 @@ def watch(x):
 
 
 def pullback(grad, pairs, watched, nested):
-    """autodiff.grad over the batched arrays: each sample's cotangent reaches only its own leaves."""
+    """autodiff.grad over the batched arrays: each sample's cotangent reaches only its own leaves.
+
+    A cotangent batched where its output is not (vmap(vjp_fn)(basis): a Jacobian by rows) takes one
+    backward pass per sample of it: the graph holds no batch axis to carry them."""
+    if any(c is not None and set(levels_of(c)) - set(levels_of(o)) for o, c in pairs):
+        def gradient(j):
+            return lambda *cotangents: pullback(grad, [(o, c) for (o, _), c in zip(pairs, cotangents)], watched,
+                                                nested)[j]
+
+        return [per_sample(gradient(j), *[c for _, c in pairs]) for j in range(len(watched))]
     with physical():
         seeds = []
         for o, c in pairs:
@@ -331,10 +343,6 @@ def pullback(grad, pairs, watched, nested):
                 seeds.append(Tensor._wrap(c, o.device))
                 continue
             c = c if isinstance(c, Tensor) else ops.asarray(c, device=o.device, dtype=o.dtype)
-            if set(levels_of(c)) - set(levels_of(o)):
-                raise NotImplementedError("vmap: a cotangent batched at a vmap level its output is not batched at "
-                                          "(vjp_fn under vmap of an output that does not depend on the batch) is "
-                                          "not supported")
             seeds.append(_full(c, levels_of(o)))
         grads = grad([o for o, _ in pairs], watched, grad_outputs=seeds, retain_graph=True, create_graph=nested)
     return [wrap(g, levels_of(w)) for g, w in zip(grads, watched)]

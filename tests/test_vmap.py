@@ -257,6 +257,15 @@ def test_jacrev_through_vmap_and_vmap_of_jacrev_and_jacfwd():
 
 
 @needs_torch
+def test_vmap_of_vjp_fn_over_a_basis_is_the_jacobian():
+    x = X[0, 0]
+    out, vjp_fn = pg.func.vjp(lambda v: pg.tanh(v) * v.sum(), pg.tensor(x))
+    (rows,) = pg.vmap(vjp_fn)(pg.eye(5, dtype=pg.float64))
+    want = torch.func.jacrev(lambda v: torch.tanh(v) * v.sum())(torch.tensor(x))
+    np.testing.assert_allclose(rows.numpy(), want.numpy(), rtol=1e-12)
+
+
+@needs_torch
 def test_vmap_of_jvp_and_hessian():
     x, t = X[:, 0], X[:, 1]
     got = pg.vmap(lambda a, b: pg.func.jvp(lambda v: pg.sin(v) * v, (a,), (b,)))(pg.tensor(x), pg.tensor(t))
