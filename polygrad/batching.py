@@ -213,6 +213,12 @@ def _key(params, k, shape, levels):
     return params
 
 
+def _key_and_shape(params, k, shape, levels):
+    """scatter_slice (getitem's transpose): its key as getitem's, its shape with the batch sizes in front."""
+    params = _key(params, k, shape, levels)
+    return None if params is None else _shape_param(params, k, shape, levels)
+
+
 def _broadcast_to(primitive, inputs, params, levels):
     x = _aligned(inputs[0], levels, len(params["shape"]))  # x is batched at every level: it is the only input
     return engine.apply(primitive, [x], _shape_param(dict(params), len(levels), None, levels)), levels
@@ -409,13 +415,13 @@ RULES = {name: elementwise for name in ELEMENTWISE}
 RULES.update({name: _with_axes(_axis_param()) for name in REDUCTIONS})
 RULES.update({name: _with_axes(_axis_param(none_means_all=False)) for name in AXIS})
 RULES.update({
-    "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key),
+    "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key), "scatter_slice": _with_axes(_key_and_shape),
     "broadcast_to": _broadcast_to, "matmul": _matmul, "linear": _unbatched_after_first,
     "layer_norm": _unbatched_after_first, "conv": _fold_into_n, "max_pool": _fold_into_n, "take": _take,
 })
 # No rule written yet: one call per sample (_loop), correct but slow. (softmax_cross_entropy is never met
 # under vmap: F.cross_entropy takes batching.cross_entropy there.)
-LOOP = ("scatter_slice", "scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
+LOOP = ("scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
         "linalg_eig", "linalg_eigvals", "fft_fftn", "fft_ifftn", "lstm_sequence", "attention")
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].batch = _rule

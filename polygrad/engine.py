@@ -253,7 +253,10 @@ def snapshot(t, values):
     values: a copy of t's array where a backward reads the node's value, else t's array itself.
     Its version is -1, which no operation recorded: an operation that used t before and reads
     its value refuses to run backward (engine._reroute), as PyTorch's saved tensors do."""
-    node = Tensor._wrap(values, t.device)
+    levels = getattr(t, "_levels", None)  # batched under vmap (polygrad.batching): the node is too
+    node = Tensor._wrap(values, t.device) if levels is None else type(t)._wrap(values, t.device)
+    if levels is not None:
+        node._levels = levels
     node.requires_grad, node._op, node._seq, node.tangent = t.requires_grad, t._op, t._seq, t.tangent
     node._vc = [-1, -1]
     node._prior = getattr(t, "_prior", None)

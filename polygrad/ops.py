@@ -499,7 +499,7 @@ def assign_slice(x, value, key):
     xp = x.xp
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True
-    region = tuple(x.array[key].shape)
+    region = tuple(mask[key].shape)  # the per-sample shape under vmap too (x.array may hold batch axes)
     placed = GENERATED["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
     return GENERATED["where"](Tensor._wrap(mask, x.device), placed, x)
 

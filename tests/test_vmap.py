@@ -356,6 +356,25 @@ def test_inplace_under_vmap_as_torch():
         tf().vmap(lambda a: torch.zeros(3, 5, dtype=torch.float64).add_(a))(torch.tensor(X))
 
 
+@needs_torch
+def test_per_sample_gradients_through_inplace_updates():
+    def ours(x):
+        y = x * 1.0
+        y.mul_(2)
+        y[0] = 0.5 * y[1]
+        return pg.sum(pg.sin(y))
+
+    def theirs(x):
+        y = x * 1.0
+        y.mul_(2)
+        y[0] = 0.5 * y[1]
+        return torch.sin(y).sum()
+
+    got = pg.vmap(pg.func.grad(ours))(pg.tensor(X[:, 0]))
+    want = tf().vmap(tf().grad(theirs))(torch.tensor(X[:, 0]))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+
+
 def test_item_under_vmap_raises(target64):
     with pytest.raises(RuntimeError, match="vmap: item"):
         pg.vmap(lambda a: a * a.sum().item())(target64.tensor(np.ones((3, 2))))
