@@ -415,7 +415,8 @@ RULES = {name: elementwise for name in ELEMENTWISE}
 RULES.update({name: _with_axes(_axis_param()) for name in REDUCTIONS})
 RULES.update({name: _with_axes(_axis_param(none_means_all=False)) for name in AXIS})
 RULES.update({
-    "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key), "scatter_slice": _with_axes(_key_and_shape),
+    "reshape": _with_axes(_shape_param), "permute_dims": _with_axes(_permute), "getitem": _with_axes(_key),
+    "scatter_slice": _with_axes(_key_and_shape),
     "broadcast_to": _broadcast_to, "matmul": _matmul, "linear": _unbatched_after_first,
     "layer_norm": _unbatched_after_first, "conv": _fold_into_n, "max_pool": _fold_into_n, "take": _take,
 })
