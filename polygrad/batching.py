@@ -268,12 +268,28 @@ def _fold_into_n(primitive, inputs, params, levels):
     weights) are shared; else one call per sample."""
     x = inputs[0]
     if any(levels_of(t) for t in inputs[1:]):
-        return _loop(primitive, inputs, params, levels)
+        return _grouped_conv(inputs, params, levels) if primitive.name == "conv" else \
+            _loop(primitive, inputs, params, levels)
     logical = _logical_shape(x)
     batch = tuple(x.array.shape[:len(levels_of(x))])
     folded = ops.reshape(x, (math.prod(batch) * logical[0],) + logical[1:])
     out = engine.apply(primitive, [folded, *inputs[1:]], params)
     return ops.reshape(out, batch + (logical[0],) + tuple(out.shape[1:])), levels_of(x)
+
+
+def _grouped_conv(inputs, params, levels):
+    """conv with per-sample weights (per-sample gradients, ensembles): the batch becomes groups, as
+    torch.func's rule does: x (B, N, C, ...) -> (N, B*C, ...), weight (B, O, ...) -> (B*O, ...)."""
+    x, weight, bias = (_full(t, levels) for t in inputs)
+    sizes = tuple(vmaps.sizes[level] for level in levels)
+    b, k = math.prod(sizes), len(levels)
+    n, c, *spatial = x.shape[k:]
+    x = ops.reshape(ops.moveaxis(ops.reshape(x, (b, n, c, *spatial)), 0, 1), (n, b * c, *spatial))
+    weight = ops.reshape(weight, (b * weight.shape[k],) + tuple(weight.shape[k + 1:]))
+    bias = ops.reshape(bias, (b * bias.shape[k],))
+    out = engine.apply(PRIMITIVES["conv"], [x, weight, bias], {**params, "groups": b * params["groups"]})
+    out = ops.moveaxis(ops.reshape(out, (n, b, -1, *out.shape[2:])), 1, 0)
+    return ops.reshape(out, sizes + tuple(out.shape[1:])), levels
 
 
 def _take(primitive, inputs, params, levels):
