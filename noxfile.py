@@ -1,10 +1,13 @@
-"""Test matrix: one session per backend, plus lint.
+"""Test matrix: one session per backend, plus the distributed tests, the slow runs and lint.
 
-    nox -s tests-numpy tests-array_api_strict     # what CI covers at least
+    nox                                           # tests-numpy, tests-array_api_strict, lint
     nox -s tests-torch                            # pip, so it finds the local torch wheel
     nox -s tests-cupy                             # skips cleanly (exit 0) without a GPU
     nox -s tests-dist                             # MPI: one process, then mpiexec -n 2
+    nox -s slow                                   # pytest -m slow: the long runs the other sessions leave out
     nox -s lint
+
+`bash .ci/run` (CI) runs all of them. nox is installed by `pip install -e ".[test]"`.
 
 uv creates the environments when it is installed (much faster); pip otherwise.
 """
@@ -55,7 +58,17 @@ def tests_dist(session):
     """The distributed tests: one process, then a job of two ranks under MPICH's mpiexec."""
     session.install("-e", ".[test,dist]")
     session.run("python", "-m", "pytest", "-q", "tests/test_distributed.py", "tests/test_distributed_sampler.py")
-    session.run("mpiexec", "-n", "2", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_distributed.py")
+    # bounded where coreutils' timeout exists: ranks that disagree must not hang CI
+    bounded = ["timeout", "600"] if shutil.which("timeout") else []
+    session.run(*bounded, "mpiexec", "-n", "2", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                "tests/test_distributed.py", external=True)
+
+
+@nox.session
+def slow(session):
+    """The tests marked slow (the README's full-size commands, accuracy targets), on the default backend."""
+    session.install("-e", ".[test,dist]")
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
 
 
 @nox.session

@@ -2,6 +2,7 @@
 
 import functools
 import types
+import warnings
 
 from .base import Backend, BackendUnavailable, strided_windows
 
@@ -25,6 +26,11 @@ class NumpyBackend(Backend):
         except ImportError as error:
             raise BackendUnavailable(f"the numpy backend needs numpy and array-api-compat: {error}") from error
         self.np = numpy
+        # NumPy warns where an IEEE special value comes out (log(-1) is nan, 1/0 inf); the other libraries, PyTorch
+        # among them, return it silently, as polygrad's rules mean to. Only warnings raised in polygrad's own
+        # modules are dropped: NumPy called from the user's code warns as before.
+        warnings.filterwarnings("ignore", r"(invalid value|divide by zero|overflow|underflow) encountered",
+                                RuntimeWarning, r"polygrad\.")
         return xp
 
     def _extend(self, xp):

@@ -38,10 +38,18 @@ def conv(x, weight, bias, stride, dilation, groups):
     return _aten.convolution(x, weight, bias, list(stride), [0] * n, list(dilation), False, [0] * n, groups)
 
 
-def conv_vjp(g, x, weight, bias, stride, dilation, groups):
+def _conv_backward(g, x, weight, stride, dilation, groups, mask):
     n = weight.ndim - 2
-    return list(_aten.convolution_backward(g, x, weight, list(bias.shape), list(stride), [0] * n, list(dilation),
-                                           False, [0] * n, groups, [True, True, True]))
+    return _aten.convolution_backward(g, x, weight, None, list(stride), [0] * n, list(dilation), False, [0] * n,
+                                      groups, mask)
+
+
+def conv_vjp_input(g, x, weight, stride, dilation, groups):
+    return _conv_backward(g, x, weight, stride, dilation, groups, [True, False, False])[0]
+
+
+def conv_vjp_weight(g, x, weight, stride, dilation, groups):
+    return _conv_backward(g, x, weight, stride, dilation, groups, [False, True, False])[1]
 
 
 _MAX_POOL = {2: (_aten.max_pool2d_with_indices, _aten.max_pool2d_with_indices_backward),
@@ -153,6 +161,7 @@ def adadelta_update(w, grad, square, accumulated, rho, eps, lr):
 
 KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax,
            "log_softmax_vjp": log_softmax_vjp, "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm,
-           "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp": conv_vjp, "max_pool": max_pool,
+           "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp_input": conv_vjp_input,
+           "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
            "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence}

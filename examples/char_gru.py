@@ -16,6 +16,8 @@ import polygrad as pg
 from polygrad import nn, optim
 from polygrad.data import DataLoader, TensorDataset
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 
 class CharGRU(nn.Module):
     def __init__(self, vocab_size, embed_dim=32, hidden_size=128, **where):
@@ -58,7 +60,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--window", type=int, default=32)
     args = parser.parse_args()
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     text = (Path(__file__).parent / "tiny.txt").read_text()

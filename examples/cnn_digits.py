@@ -15,6 +15,8 @@ from polygrad import checkpoint, nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
 from polygrad.models import cnn
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 
 def accuracy(model, loader):
     model.eval()  # BatchNorm uses its running statistics
@@ -34,7 +36,7 @@ def main():
     parser.add_argument("--save", type=Path, default=Path("runs/examples/cnn_digits.npz"))
     args = parser.parse_args()
     args.save.parent.mkdir(parents=True, exist_ok=True)
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     images, labels = load_digits()

@@ -13,6 +13,8 @@ import polygrad as pg
 from polygrad import nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 
 def autoencoder(**where):
     return nn.Sequential(
@@ -34,7 +36,7 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--epochs", type=int, default=15)
     args = parser.parse_args()
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     images, labels = load_digits()  # (1797, 8, 8) in [0, 1]

@@ -19,6 +19,8 @@ import polygrad as pg
 from polygrad import nn, optim, text
 from polygrad.data import DataLoader, TensorDataset
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 SYMBOLS, FEATURES, FRAMES, MAX_LABELS = 5, 12, 24, 4
 
 
@@ -57,7 +59,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--beam-width", type=int, default=8)
     args = parser.parse_args()
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     train = utterances(800, seed=1)

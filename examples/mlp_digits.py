@@ -14,6 +14,8 @@ from polygrad import nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
 from polygrad.models import mlp
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 
 def evaluate(model, loader):
     model.eval()
@@ -31,7 +33,7 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     images, labels = load_digits()  # host NumPy: (1797, 8, 8) float32 in [0, 1], int64 labels

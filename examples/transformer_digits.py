@@ -14,6 +14,8 @@ import polygrad as pg
 from polygrad import nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
 
+from _placement import placement  # examples/_placement.py: --backend/--device, checked
+
 
 class RowTransformer(nn.Module):
     def __init__(self, width=8, rows=8, d_model=32, heads=4, layers=2, classes=10, **where):
@@ -40,7 +42,7 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--epochs", type=int, default=15)
     args = parser.parse_args()
-    where = {"backend": args.backend, "device": args.device}
+    where = placement(parser, args)
     pg.manual_seed(0)
 
     images, labels = load_digits()

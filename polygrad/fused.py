@@ -4,15 +4,21 @@ Each entry here is an ordinary row of the rule table (forward, vjp, jvp) whose
 rules are the PORTABLE definition: written against the Array API (and polygrad's
 own namespace, so grad of grad works), what every backend without a kernel runs.
 A backend may add a KERNEL for a row: `Backend.kernels()` names functions the
-namespace then carries as `xp.kernel_<name>` (forward) and `xp.kernel_<name>_vjp`;
-on raw arrays of that backend the row runs them instead. Recorded backward passes
-(`create_graph=True`, where xp is polygrad's namespace) and forward mode always
-run the portable rules. tests/test_fused_kernels.py holds every kernel equal to
-its portable definition, forward and gradient, on every backend.
+namespace then carries as `xp.kernel_<name>` (forward) and `xp.kernel_<name>_vjp`
+(conv: `_vjp_input` and `_vjp_weight`, one per gradient); on raw arrays of that
+backend the row runs them instead (`primitives.kernel_or`), unless a kernel returns
+None for inputs it has no fast path for. Recorded backward passes (`create_graph=True`,
+where xp is polygrad's namespace) and forward mode always run the portable rules.
+tests/test_fused_kernels.py holds every kernel equal to its portable definition,
+forward and gradient, on every backend. The same mechanism serves a few existing
+rows of primitives.py (softmax, log_softmax, relu's vjp) and the optimizers'
+in-place updates (`kernel_adam_update`, `kernel_adadelta_update`, in optim.py).
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
-anyway); the backward recomputes what it needs (Phi(x) for gelu, the mean and
-inverse spread for layer_norm) rather than keeping intermediates alive.
+anyway) — the backward recomputes what it needs (Phi(x) for gelu, mean and spread
+for layer_norm, the windows for conv, the maxima's positions for max_pool, the
+attention probabilities) — except lstm_sequence, whose output carries the gate
+activations (as torch's LSTM saves them).
 """
 
 import math
@@ -134,22 +140,38 @@ def _conv(xp, x, weight, bias, stride, dilation, groups):
     return xp.reshape(y, (batch, groups * per_out) + out)
 
 
-def _conv_vjp_portable(xp, g, x, weight, bias, stride, dilation, groups):
+def _conv_grad_matrix(xp, g, groups, per_out):
+    """g (N, O, *out) as (groups, O/groups, N * positions), the layout of the forward's GEMM."""
+    n = g.ndim - 2
+    g = xp.reshape(g, (g.shape[0], groups, per_out) + tuple(g.shape[2:]))
+    return xp.reshape(xp.permute_dims(g, (1, 2, 0) + tuple(range(3, 3 + n))), (groups, per_out, -1))
+
+
+def _conv_grad_input(xp, g, x, weight, stride, dilation, groups):
     batch, groups, per_in, per_out, kernel, order = _conv_layout(x, weight, groups)
-    n = len(kernel)
     out = tuple(g.shape[2:])
-    g = xp.reshape(xp.permute_dims(xp.reshape(g, (batch, groups, per_out) + out), (1, 2, 0) + tuple(range(3, 3 + n))),
-                   (groups, per_out, -1))
     w = xp.reshape(weight, (groups, per_out, -1))
-    grad_cols = xp.reshape(xp.matmul(xp.matrix_transpose(w), g), (groups, per_in) + kernel + (batch,) + out)
+    grad_cols = xp.matmul(xp.matrix_transpose(w), _conv_grad_matrix(xp, g, groups, per_out))
+    grad_cols = xp.reshape(grad_cols, (groups, per_in) + kernel + (batch,) + out)
     inverse = [0] * len(order)
     for i, axis in enumerate(order):
         inverse[axis] = i
     grad_cols = xp.reshape(xp.permute_dims(grad_cols, tuple(inverse)), (batch, groups * per_in) + out + kernel)
-    grad_x = xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
+    return xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
+
+
+def _conv_grad_weight(xp, g, x, weight, stride, dilation, groups):
+    per_out = weight.shape[0] // groups
     cols, _ = _conv_columns(xp, x, weight, stride, dilation, groups)
-    grad_w = xp.reshape(xp.matmul(g, xp.matrix_transpose(cols)), tuple(weight.shape))
-    return [grad_x, grad_w, xp.reshape(xp.sum(g, axis=-1), tuple(bias.shape))]
+    grad = xp.matmul(_conv_grad_matrix(xp, g, groups, per_out), xp.matrix_transpose(cols))
+    return xp.reshape(grad, tuple(weight.shape))
+
+
+def _conv_vjp_portable(xp, g, x, weight, bias, stride, dilation, groups):
+    """All three gradients (the tests' reference); the rules below ask only for those needed."""
+    return [_conv_grad_input(xp, g, x, weight, stride, dilation, groups),
+            _conv_grad_weight(xp, g, x, weight, stride, dilation, groups),
+            xp.sum(g, axis=(0,) + tuple(range(2, g.ndim)))]
 
 
 def _conv_jvp(xp, tangents, out, x, weight, bias, stride, dilation, groups):
@@ -160,8 +182,12 @@ def _conv_jvp(xp, tangents, out, x, weight, bias, stride, dilation, groups):
 
 defprim("conv", lambda xp, x, weight, bias, *, stride, dilation, groups:
         _run(xp, "conv", _conv, x, weight, bias, stride, dilation, groups),
-        vjp=lambda xp, g, out, x, weight, bias, stride, dilation, groups:
-        _run(xp, "conv_vjp", _conv_vjp_portable, g, x, weight, bias, stride, dilation, groups),
+        vjp=[lambda xp, g, out, x, weight, bias, stride, dilation, groups:  # one rule per input: a first
+             _run(xp, "conv_vjp_input", _conv_grad_input, g, x, weight, stride, dilation, groups),  # layer's
+             lambda xp, g, out, x, weight, bias, stride, dilation, groups:  # input gradient is never made
+             _run(xp, "conv_vjp_weight", _conv_grad_weight, g, x, weight, stride, dilation, groups),
+             lambda xp, g, out, x, weight, bias, stride, dilation, groups:
+             xp.sum(g, axis=(0,) + tuple(range(2, g.ndim)))],
         jvp=_conv_jvp,
         doc="Cross-correlation of a padded (N, C, *spatial) x with weight (O, C/groups, *kernel), plus bias (O,); "
             "saves nothing beyond its inputs (the backward reads the windows again).",

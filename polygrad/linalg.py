@@ -30,7 +30,8 @@ from . import ops
 from .engine import state
 from .errors import DtypeError, ShapeError, describe
 from .ops import _standard
-from .primitives import PRIMITIVES, _diagonal_matrix, _svd_parts, defprim
+from .primitives import PRIMITIVES, defprim
+from .primitives_linalg import _diagonal_matrix, _svd_parts
 from .primitives_complex import check_phase
 from .tensor import Tensor
 

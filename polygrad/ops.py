@@ -17,6 +17,7 @@ from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  
 from .dtypes import result_type
 from .engine import Operation, apply, state
 from .errors import DtypeError, describe, unexpected_keyword
+from . import primitives_linalg  # noqa: F401  (pg.linalg's rows join the table before the functions are made)
 from .primitives import PRIMITIVES
 from .tensor import Tensor
 

@@ -21,7 +21,8 @@ for complex input yet.
 import math
 
 from . import ops
-from .primitives import PRIMITIVES, _kind, _svd_parts, defprim
+from .primitives import PRIMITIVES, _kind, defprim
+from .primitives_linalg import _svd_parts
 
 HOLOMORPHIC = (
     # arithmetic and analytic functions

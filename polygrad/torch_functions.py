@@ -10,7 +10,7 @@ and `format(t, ".4f")` of a 0-d tensor. `install(Tensor)` adds the methods.
 
 import math
 
-from . import creation, linalg, ops
+from . import creation, linalg, ops, pytorch_face
 from .dtypes import finfo, isdtype
 from .creation import asarray
 from .engine import no_grad
@@ -271,6 +271,16 @@ FUNCTIONS = {
     "diagonal": diagonal, "select": select, "rot90": rot90, "kron": kron, "unique": unique, "bincount": bincount,
     "is_tensor": is_tensor, **TYPED,
 }
+def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+    """beta * self + alpha * (mat1 @ mat2), as Tensor.addmm (pg.addmm looked up at the call: autocast wraps it)."""
+    return pytorch_face.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+
+def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+    """beta * self + alpha * (batch1 @ batch2), as Tensor.baddbmm (pg.baddbmm looked up at the call)."""
+    return pytorch_face.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+
 # Tensor methods: the function with the tensor as `self`
 METHODS = {
     "__format__": tensor_format, "multinomial": multinomial, "bernoulli": bernoulli, "fmod": fmod, "frac": frac,
@@ -278,7 +288,7 @@ METHODS = {
     "unique": unique, "bincount": bincount, "trace": trace, "tril": tril, "triu": triu,
     "asin": ops.asin, "acos": ops.acos, "atan": ops.atan, "asinh": ops.asinh, "acosh": ops.acosh,
     "atanh": ops.atanh, "sinh": ops.sinh, "cosh": ops.cosh, "tan": ops.tan, "log2": ops.log2, "log10": ops.log10,
-    "atan2": ops.atan2, "remainder": ops.remainder,
+    "atan2": ops.atan2, "remainder": ops.remainder, "addmm": addmm, "baddbmm": baddbmm,
 }
 
 

@@ -69,6 +69,8 @@ CASES = {
     "bmm": lambda m, f, d, low: m.bmm(d["batch"], d["batch"].transpose(1, 2)),
     "addmm": lambda m, f, d, low: m.addmm(d["b"], d["x"], d["w"].T),
     "baddbmm": lambda m, f, d, low: m.baddbmm(d["g"][:4], d["batch"], d["batch"].transpose(1, 2)),
+    "Tensor.addmm": lambda m, f, d, low: d["b"].addmm(d["x"], d["w"].T, beta=0.5, alpha=2),
+    "Tensor.baddbmm": lambda m, f, d, low: d["g"][:4].baddbmm(d["batch"], d["batch"].transpose(1, 2), alpha=-1),
     "attention": lambda m, f, d, low: f.scaled_dot_product_attention(d["batch"], d["batch"], d["batch"]),
     "softmax (low input)": lambda m, f, d, low: f.softmax(d["x"].to(low), dim=-1),
     "softmax (float32 input)": lambda m, f, d, low: f.softmax(d["x"], dim=-1),

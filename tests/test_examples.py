@@ -28,7 +28,21 @@ def test_conv_autoencoder_beats_the_mean_image():
     assert error < baseline / 2
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))  # _placement.py is a helper
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("argv, message", [
+    (["--backend", "nosuch"], "unknown backend 'nosuch'"),
+    (["--backend", "array_api_strict", "--device", "device9"], "unknown device 'device9'"),
+])
+def test_a_bad_backend_or_device_is_one_line_and_exit_2(name, argv, message):
+    out = subprocess.run([sys.executable, str(EXAMPLES / name), *argv, "--epochs", "1"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2 and out.stderr.startswith(f"{name}: error: {message}") and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
 def test_an_example_writes_nothing_into_the_working_directory(name, tmp_path):
     """Only under runs/ (or a temporary folder): running an example never litters the current directory."""
     out = subprocess.run([sys.executable, str(EXAMPLES / name), "--epochs", "1"], capture_output=True, text=True,

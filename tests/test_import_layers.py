@@ -50,18 +50,19 @@ LAYERS = [
     ("core", ["polygrad.errors", "polygrad._version", "polygrad.dtypes", "polygrad.engine", "polygrad.creation",
               "polygrad.tensor", "polygrad.function", "polygrad.autodiff"]),
     ("distributed", ["polygrad.distributed.*"]),
-    ("primitives", ["polygrad.primitives"]),
+    ("primitives", ["polygrad.primitives", "polygrad.primitives_linalg", "polygrad.fused", "polygrad.primitives_complex"]),
     ("namespace", ["polygrad.ops", "polygrad.standard", "polygrad.random", "polygrad.array_api", "polygrad.linalg",
                    "polygrad.fft"]),
-    ("methods", ["polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions", "polygrad.torch_backends"]),
+    ("methods", ["polygrad.inplace", "polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions",
+                 "polygrad.torch_backends"]),
     ("autodiff", ["polygrad.batching", "polygrad.func",
                   "polygrad.transforms", "polygrad.custom", "polygrad.gradcheck", "polygrad.trace", "polygrad.seed"]),
     ("functional", ["polygrad.functional", "polygrad.activations", "polygrad.convolution", "polygrad.convolution_more",
                     "polygrad.attention"]),
-    ("optim", ["polygrad.optim", "polygrad.lr_scheduler"]),
+    ("optim", ["polygrad.optim", "polygrad.lr_scheduler", "polygrad.amp.*"]),  # GradScaler steps optimizers
     ("nn", ["polygrad.nn.*", "polygrad.models"]),  # nn.utils re-exports optim's clip_grad_norm_, as torch does
     ("data", ["polygrad.data.*", "polygrad.text", "polygrad.utils"]),
-    ("compile", ["polygrad.compile", "polygrad.fusion"]),
+    ("compile", ["polygrad.compile", "polygrad.fusion", "polygrad.guards"]),
     ("io", ["polygrad.checkpoint", "polygrad.serialization"]),
     ("face", [FACE, "polygrad.torch_import"]),  # the hook hands out the face as `torch`
     ("cli", ["polygrad.cli", "polygrad.__main__", "polygrad.commands.*", "polygrad.bench"]),

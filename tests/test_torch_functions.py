@@ -107,6 +107,8 @@ GRADIENTS = {
     "select_trace": (lambda m, x: x.select(1, 2) * x[:, :3].trace(), [A]),
     "rot90_kron": (lambda m, x: m.kron(m.rot90(x, 1, (0, 1)).contiguous(), x[:2, :2]), [A]),
     "asin": (lambda m, x: (x / 3).asin(), [A]),
+    "Tensor.addmm": (lambda m, x: x[:2, :2].addmm(x[:2], x.T[:, :2], beta=0.5, alpha=-2), [A]),
+    "Tensor.baddbmm": (lambda m, x: x[:2, :2].baddbmm(x[None, :2], x.T[None, :, :2], alpha=3), [A]),
 }
 
 

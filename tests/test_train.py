@@ -215,6 +215,7 @@ def test_default_run_reaches_97_percent(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["final_val_accuracy"] >= 0.97
 
 
+@pytest.mark.slow
 def test_cnn_reaches_98_percent(tmp_path):
     assert train("--model", "cnn", "--epochs", "8", "--out", str(tmp_path)) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["final_val_accuracy"] >= 0.98

@@ -35,7 +35,8 @@ def test_a_finished_run_is_not_overwritten_without_force(tmp_path, capsys):
     assert metrics(tmp_path)["config"]["seed"] == 1
 
 
-def test_force_leaves_nothing_of_the_replaced_run(tmp_path, monkeypatch):
+def interrupt_in_epoch_2(monkeypatch):
+    """Make the next training run stop with Ctrl-C in its second epoch (it leaves interrupted.npz)."""
     calls = []
     real = train_command.tqdm
 
@@ -47,6 +48,10 @@ def test_force_leaves_nothing_of_the_replaced_run(tmp_path, monkeypatch):
             yield batch
 
     monkeypatch.setattr(train_command, "tqdm", interrupted_in_epoch_2)
+
+
+def test_force_leaves_nothing_of_the_replaced_run(tmp_path, monkeypatch):
+    interrupt_in_epoch_2(monkeypatch)
     assert train("--epochs", "3", "--out", str(tmp_path)) == 130
     monkeypatch.undo()
     assert (tmp_path / "interrupted.npz").is_file()
@@ -56,22 +61,12 @@ def test_force_leaves_nothing_of_the_replaced_run(tmp_path, monkeypatch):
 
 
 def test_a_successful_resume_removes_interrupted_npz(tmp_path, monkeypatch):
-    calls = []
-    real = train_command.tqdm
-
-    def interrupted_in_epoch_2(iterable, **kwargs):
-        calls.append(1)
-        for i, batch in enumerate(real(iterable, **kwargs)):
-            if len(calls) == 2 and i == 3:
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(train_command, "tqdm", interrupted_in_epoch_2)
+    interrupt_in_epoch_2(monkeypatch)
     assert train("--epochs", "2", "--out", str(tmp_path)) == 130
     monkeypatch.undo()
     assert (tmp_path / "interrupted.npz").is_file()
     assert train("--epochs", "2", "--resume", "--out", str(tmp_path)) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) <= ["checkpoint.npz", "curves.png", "metrics.json"]
+    assert {p.name for p in tmp_path.iterdir()} <= {"checkpoint.npz", "curves.png", "metrics.json"}
 
 
 def cosine(base, epoch, total):
