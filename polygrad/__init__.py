@@ -73,6 +73,8 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
 from .transforms import (  # noqa: E402,F401
     dual, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, tangent_of, value_and_grad, vjp,
 )
+from . import func  # noqa: E402,F401  (torch.func's names: vmap, functional_call, stack_module_state, ...)
+from .func import vmap  # noqa: E402,F401
 from .trace import trace  # noqa: E402,F401
 from . import custom  # noqa: E402,F401
 from .custom import nondifferentiable  # noqa: E402,F401

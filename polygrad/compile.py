@@ -1073,8 +1073,10 @@ class Compiled:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args):
-        if _active is not None or engine.state.anomaly:
-            return self.fn(*args)  # inside another trace it is part of that one; anomaly checks need values
+        if _active is not None or engine.state.anomaly or engine.state.batch is not None:
+            # inside another trace it is part of that one; anomaly checks need values; under vmap the
+            # primitives must meet the batching rules (a replay would run on the whole arrays)
+            return self.fn(*args)
         holders = self._holders_for(args)
         items = _signature(args, holders)
         key = tuple(value for _, value in items)

@@ -46,6 +46,9 @@ class _State(threading.local):
     anomaly = False
     autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
     autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
+    batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.batching)
+    per_sample = None  # while a vmap runs: (function, *args) -> function run one sample at a time (polygrad.batching)
+    vmap_randomness = None  # while a vmap runs: "error" (random ops raise, polygrad.random) or "same"
 
 
 state = _State()
@@ -171,9 +174,10 @@ class Primitive:
          real-linear one too), and the engine conjugates around them. "conjugate":
          the rules follow the convention themselves (abs, conj, irfft, ...).
          Set by polygrad.primitives_complex.
+    batch: its batching rule under vmap (None: one call per sample). Set by polygrad.batching.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex")
+    __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex", "batch")
 
     def __init__(self, name, forward, vjp=None, jvp=None, doc="", promotion=None, fresh=False, view=None, saves=None):
         self.name = name
@@ -186,6 +190,7 @@ class Primitive:
         self.view = view
         self.saves = saves
         self.complex = None
+        self.batch = None
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -248,7 +253,10 @@ def snapshot(t, values):
     values: a copy of t's array where a backward reads the node's value, else t's array itself.
     Its version is -1, which no operation recorded: an operation that used t before and reads
     its value refuses to run backward (engine._reroute), as PyTorch's saved tensors do."""
-    node = Tensor._wrap(values, t.device)
+    levels = getattr(t, "_levels", None)  # batched under vmap (polygrad.batching): the node is too
+    node = Tensor._wrap(values, t.device) if levels is None else type(t)._wrap(values, t.device)
+    if levels is not None:
+        node._levels = levels
     node.requires_grad, node._op, node._seq, node.tangent = t.requires_grad, t._op, t._seq, t.tangent
     node._vc = [-1, -1]
     node._prior = getattr(t, "_prior", None)
@@ -277,6 +285,10 @@ def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
     if state.autocast is not None:
         inputs = state.autocast(primitive.name, inputs)
+    if state.batch is not None:
+        batched = state.batch(primitive, inputs, params)
+        if batched is not None:
+            return batched
     first = inputs[0]
     device = first.device
     xp = device.backend.xp

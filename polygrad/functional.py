@@ -542,6 +542,10 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
     """The common case, (N, C) logits and class indices with nothing weighted, smoothed
     or ignored, as one primitive; None for everything else (the composite above)."""
     xp = target.xp
+    if hasattr(logits, "_levels") or hasattr(target, "_levels"):  # batched under vmap (polygrad.batching.Batched)
+        from .batching import cross_entropy
+
+        return cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)
     if (logits.ndim != 2 or weight is not None or label_smoothing or reduction not in ("mean", "sum", "none")
             or not xp.isdtype(target.array.dtype, "integral") or target.shape != logits.shape[:1]):
         return None

@@ -381,6 +381,9 @@ def checked_indices(indices, n, operation, axis, negative=True, like=None):
     """
     if like is not None:
         same_device(operation, like, indices)
+    if hasattr(indices, "_levels"):  # batched under vmap: the raw array below would mix the samples
+        raise NotImplementedError(f"vmap: {operation} with indices that differ per sample is not supported yet; "
+                                  "map over the data only, or loop over the samples")
     xp = indices.xp
     if not xp.isdtype(indices.array.dtype, "integral"):
         raise IndexError(f"{operation}: indices must be integers, got {describe(indices)}")
@@ -406,6 +409,8 @@ def check_bounds(xp, data, n, operation, axis, negative):
 def take(x, indices, axis=None):
     """Entries of x at integer `indices` along `axis` (None: of the flattened x)."""
     x, indices = _operands([x, indices])
+    if hasattr(indices, "_levels"):  # indices batched under vmap: one sample at a time
+        return state.per_sample(lambda x, indices: take(x, indices, axis), x, indices)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
@@ -416,6 +421,8 @@ def take(x, indices, axis=None):
 def take_along_axis(x, indices, axis=-1):
     """x's entries picked along `axis` by `indices` (same rank as x), through take."""
     x, indices = _operands([x, indices])
+    if hasattr(indices, "_levels"):  # indices batched under vmap: one sample at a time
+        return state.per_sample(lambda x, indices: take_along_axis(x, indices, axis), x, indices)
     axis = axis % x.ndim
     data = checked_indices(indices, x.shape[axis], "take_along_axis", axis, like=x)
     return pick_along_axis(x, Tensor._wrap(data, x.device), axis)
@@ -493,9 +500,16 @@ def assign_slice(x, value, key):
     xp = x.xp
     mask = xp.zeros(x.shape, dtype=xp.bool, device=x.device.native)
     mask[tuple(k for k in key if k is not None)] = True
-    region = tuple(x.array[key].shape)
+    region = tuple(mask[key].shape)  # the per-sample shape under vmap too (x.array may hold batch axes)
     placed = GENERATED["scatter_slice"](broadcast_to(value, region), key=key, shape=x.shape)  # noqa: F821 (generated)
     return GENERATED["where"](Tensor._wrap(mask, x.device), placed, x)
+
+
+def _replaced(parts, positions, values):
+    parts = list(parts)
+    for position, value in zip(positions, values):
+        parts[position] = value
+    return tuple(parts)
 
 
 def getitem(x, key):
@@ -508,6 +522,9 @@ def getitem(x, key):
     """
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [k for k in parts if isinstance(k, (Tensor, list)) or x.backend.is_array(k)]
+    if builtins.any(hasattr(k, "_levels") for k in arrays):  # an index batched under vmap: one sample at a time
+        at = [i for i, k in enumerate(parts) if isinstance(k, Tensor)]
+        return state.per_sample(lambda x, *ks: getitem(x, _replaced(parts, at, ks)), x, *[parts[i] for i in at])
     if not arrays:
         if Ellipsis not in parts:
             parts = parts + (Ellipsis,)  # the standard wants every axis spelled out

@@ -8,6 +8,8 @@ the default generators of every backend and device.
 
 import operator
 
+from . import engine
+
 from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
@@ -28,28 +30,38 @@ class Generator:
         return self
 
     def rand(self, *shape, dtype=None, requires_grad=False, low=0.0, high=1.0):
+        _refuse_under_vmap("rand")
         native = resolve_dtype(dtype, self.device)
         if not low <= high:
             raise ValueError(f"rand: low must be at most high, got low={low!r}, high={high!r}")
         return _finish(self.source.uniform(_shape_of(shape, "rand"), native, low, high), self.device, requires_grad)
 
     def randn(self, *shape, dtype=None, requires_grad=False, mean=0.0, std=1.0):
+        _refuse_under_vmap("randn")
         native = resolve_dtype(dtype, self.device)
         if not std >= 0:
             raise ValueError(f"randn: std must be non-negative, got {std!r}")
         return _finish(self.source.normal(_shape_of(shape, "randn"), native, mean, std), self.device, requires_grad)
 
     def randint(self, low, high, shape, dtype=None):
+        _refuse_under_vmap("randint")
         native = resolve_dtype(dtype, self.device, "integral")
         if not (_is_integer(low) and _is_integer(high) and low < high):
             raise ValueError(f"randint: low and high must be integers with low < high, got low={low!r}, high={high!r}")
         return _finish(self.source.integers(low, high, _shape(shape, "randint"), native), self.device, False)
 
     def permutation(self, n, dtype=None):
+        _refuse_under_vmap("permutation")
         native = resolve_dtype(dtype, self.device, "integral")
         if not (_is_integer(n) and n >= 0):
             raise ValueError(f"permutation: n must be a non-negative integer, got {n!r}")
         return _finish(self.source.permutation(n, native), self.device, False)
+
+
+def _refuse_under_vmap(name):
+    if engine.state.vmap_randomness == "error":  # torch.func's default: one draw per sample is not implied
+        raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
+                           "randomness='same' (one draw shared by the batch) to vmap")
 
 
 def _shape_of(shape, function):

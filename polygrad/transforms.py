@@ -32,7 +32,7 @@ derivative.
 import functools
 import threading
 
-from . import autodiff, ops
+from . import autodiff, batching, ops
 from .creation import asarray, zeros_like
 from .engine import enable_grad, forward_mode, is_grad_enabled, state
 from .errors import ShapeError, describe
@@ -88,6 +88,8 @@ def basis(like, index):
 def _watch(x):
     """The tensor to differentiate with respect to, standing for input x."""
     x = x if isinstance(x, Tensor) else asarray(x)
+    if state.batch is not None:
+        return batching.watch(x)  # under vmap: a leaf per sample
     if x.requires_grad:
         return x  # someone outside differentiates through x: keep its tape
     leaf = Tensor._wrap(x.array, x.device)
@@ -124,6 +126,8 @@ def _pullback(outputs, watched, cotangents, nested):
     pairs = [(o, c) for o, c in zip(outputs, cotangents) if isinstance(o, Tensor) and o.requires_grad]
     if not pairs:
         return [zeros_like(w) for w in watched]
+    if state.batch is not None:
+        return batching.pullback(autodiff.grad, pairs, watched, nested)
     return autodiff.grad([o for o, _ in pairs], watched, grad_outputs=[c for _, c in pairs],
                          retain_graph=True, create_graph=nested)
 
@@ -223,6 +227,8 @@ def dual(primal, tangent=None):
         pg.tangent_of(y)          # J(x) v
     """
     x = primal if isinstance(primal, Tensor) else asarray(primal)
+    if state.batch is not None:
+        return batching.dual(x, tangent)
     leaf = Tensor._wrap(x.array, x.device)
     if tangent is not None:
         t = asarray(tangent, device=x.device, dtype=x.dtype)
@@ -234,7 +240,9 @@ def dual(primal, tangent=None):
 
 def tangent_of(tensor):
     """The tangent `tensor` carries from forward mode, as a Tensor (zeros if none)."""
-    return zeros_like(tensor) if tensor.tangent is None else Tensor._wrap(tensor.tangent, tensor.device)
+    if tensor.tangent is None:
+        return zeros_like(tensor)
+    return batching.wrap(Tensor._wrap(tensor.tangent, tensor.device), batching.levels_of(tensor))
 
 
 def jvp(f, primals, tangents):

@@ -55,7 +55,8 @@ LAYERS = [
                    "polygrad.fft"]),
     ("methods", ["polygrad.inplace", "polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions",
                  "polygrad.torch_backends"]),
-    ("autodiff", ["polygrad.transforms", "polygrad.custom", "polygrad.gradcheck", "polygrad.trace", "polygrad.seed"]),
+    ("autodiff", ["polygrad.batching", "polygrad.func",
+                  "polygrad.transforms", "polygrad.custom", "polygrad.gradcheck", "polygrad.trace", "polygrad.seed"]),
     ("functional", ["polygrad.functional", "polygrad.activations", "polygrad.convolution", "polygrad.convolution_more",
                     "polygrad.attention"]),
     ("optim", ["polygrad.optim", "polygrad.lr_scheduler", "polygrad.amp.*"]),  # GradScaler steps optimizers
