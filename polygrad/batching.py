@@ -30,6 +30,7 @@ from .tensor import Size, Tensor
 
 class _Vmap(threading.local):
     sizes = {}  # active vmap level -> its batch size
+    randomness = {}  # active vmap level -> its randomness ("error", "same", "different"): polygrad.random reads it
 
 
 vmaps = _Vmap()

@@ -48,7 +48,7 @@ class _State(threading.local):
     autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
     batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.batching)
     per_sample = None  # while a vmap runs: (function, *args) -> function run one sample at a time (polygrad.batching)
-    vmap_randomness = None  # while a vmap runs: "error" (random ops raise, polygrad.random) or "same"
+    vmap_randomness = None  # while a vmap runs: "error" (random ops raise, polygrad.random), "same" or "different"
 
 
 state = _State()

@@ -63,13 +63,11 @@ def _describe(tree):
 # ---------------------------------------------------------------- vmap
 def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """f mapped over an axis of its inputs (in_dims: an int or None for all, or one per argument, nested like
-    them), its outputs stacked along out_dims. randomness: "error" (a random op raises) or "same" (one draw
-    shared by the batch); "different" is not supported yet. chunk_size: run that many samples at a time."""
+    them), its outputs stacked along out_dims. randomness: "error" (a random op raises), "same" (one draw
+    shared by the batch) or "different" (an independent draw per sample). chunk_size: run that many samples
+    at a time."""
     if randomness not in ("error", "same", "different"):
         raise ValueError(f"vmap: randomness must be 'error', 'same' or 'different', got {randomness!r}")
-    if randomness == "different":
-        raise NotImplementedError("vmap: randomness='different' is not supported yet; use 'same', or draw the "
-                                  "random numbers outside and pass them in batched")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"vmap: chunk_size must be a positive int or None, got {chunk_size!r}")
 
@@ -136,12 +134,13 @@ def _level(size, randomness):
     state = engine.state
     previous = state.batch, state.vmap_randomness, state.per_sample
     vmaps.sizes[level] = size
+    vmaps.randomness[level] = randomness
     state.batch, state.per_sample = batching.dispatch, batching.per_sample
     state.vmap_randomness = "error" if previous[1] == "error" else randomness  # the strictest level wins
     try:
         yield level
     finally:
-        del vmaps.sizes[level]
+        del vmaps.sizes[level], vmaps.randomness[level]
         state.batch, state.vmap_randomness, state.per_sample = previous
 
 

@@ -6,10 +6,11 @@ same seed gives the same numbers on the same backend. `manual_seed` reseeds
 the default generators of every backend and device.
 """
 
+import math
 import operator
 
-from . import engine
-
+from . import engine, ops
+from .batching import physical, vmaps, wrap
 from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
@@ -30,38 +31,49 @@ class Generator:
         return self
 
     def rand(self, *shape, dtype=None, requires_grad=False, low=0.0, high=1.0):
-        _refuse_under_vmap("rand")
         native = resolve_dtype(dtype, self.device)
         if not low <= high:
             raise ValueError(f"rand: low must be at most high, got low={low!r}, high={high!r}")
-        return _finish(self.source.uniform(_shape_of(shape, "rand"), native, low, high), self.device, requires_grad)
+        return self._drawn("rand", lambda s: self.source.uniform(s, native, low, high), _shape_of(shape, "rand"),
+                           requires_grad)
 
     def randn(self, *shape, dtype=None, requires_grad=False, mean=0.0, std=1.0):
-        _refuse_under_vmap("randn")
         native = resolve_dtype(dtype, self.device)
         if not std >= 0:
             raise ValueError(f"randn: std must be non-negative, got {std!r}")
-        return _finish(self.source.normal(_shape_of(shape, "randn"), native, mean, std), self.device, requires_grad)
+        return self._drawn("randn", lambda s: self.source.normal(s, native, mean, std), _shape_of(shape, "randn"),
+                           requires_grad)
 
     def randint(self, low, high, shape, dtype=None):
-        _refuse_under_vmap("randint")
         native = resolve_dtype(dtype, self.device, "integral")
         if not (_is_integer(low) and _is_integer(high) and low < high):
             raise ValueError(f"randint: low and high must be integers with low < high, got low={low!r}, high={high!r}")
-        return _finish(self.source.integers(low, high, _shape(shape, "randint"), native), self.device, False)
+        return self._drawn("randint", lambda s: self.source.integers(low, high, s, native), _shape(shape, "randint"),
+                           False)
 
     def permutation(self, n, dtype=None):
-        _refuse_under_vmap("permutation")
         native = resolve_dtype(dtype, self.device, "integral")
         if not (_is_integer(n) and n >= 0):
             raise ValueError(f"permutation: n must be a non-negative integer, got {n!r}")
-        return _finish(self.source.permutation(n, native), self.device, False)
+        return self._drawn("permutation", lambda s: self._permutations(s[:-1], n, native), (n,), False)
 
+    def _permutations(self, batch, n, native):
+        """One permutation of range(n) per batch entry, shape batch + (n,) (the backends draw one at a time)."""
+        if not batch:
+            return self.source.permutation(n, native)
+        each = [_finish(self.source.permutation(n, native), self.device, False) for _ in range(math.prod(batch))]
+        with physical():
+            return ops.reshape(ops.stack(each), batch + (n,)).array
 
-def _refuse_under_vmap(name):
-    if engine.state.vmap_randomness == "error":  # torch.func's default: one draw per sample is not implied
-        raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
-                           "randomness='same' (one draw shared by the batch) to vmap")
+    def _drawn(self, name, draw, shape, requires_grad):
+        """draw(shape) as a tensor; inside vmap(randomness="different") one independent draw per sample:
+        the draw has a batch axis in front for each such level and is batched at those levels."""
+        if engine.state.vmap_randomness == "error":  # torch.func's default: one draw per sample is not implied
+            raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
+                               "randomness='same' (one draw shared by the batch) or 'different' (one per sample)")
+        levels = tuple(sorted(level for level, how in vmaps.randomness.items() if how == "different"))
+        batch = tuple(vmaps.sizes[level] for level in levels)
+        return wrap(_finish(draw(batch + tuple(shape)), self.device, requires_grad), levels)
 
 
 def _shape_of(shape, function):

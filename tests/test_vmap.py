@@ -338,8 +338,72 @@ def test_random_ops_under_vmap(target64):
         pg.vmap(noisy)(x)
     same = pg.vmap(noisy, randomness="same")(x)
     np.testing.assert_array_equal(same.numpy()[0], same.numpy()[1])
-    with pytest.raises(NotImplementedError, match="different"):
-        pg.vmap(lambda a: a, randomness="different")
+    different = pg.vmap(noisy, randomness="different")(x).numpy()
+    assert different.shape == (3, 2)
+    assert len({tuple(row) for row in different}) == 3  # a draw per sample
+
+
+def _draws(target, randomness, seed=0):
+    """rand, randn, randint and permutation drawn inside vmap over 5 samples (each also adds 0 * a sample so the
+    outputs are batched however the draws come out)."""
+    pg.manual_seed(seed)
+    where = dict(backend=target.backend, device=target.device)
+
+    def draw(a):
+        zero = pg.sum(a) * 0
+        return (pg.rand(4, 3, dtype=pg.float32, **where) + pg.astype(zero, pg.float32),
+                pg.randn(6, dtype=pg.float64, **where) + zero,
+                pg.randint(0, 1000, (3,), **where) + pg.astype(zero, pg.int64),
+                pg.random.permutation(7, **where) + pg.astype(zero, pg.int64))
+
+    return pg.vmap(draw, randomness=randomness)(target.tensor(np.ones((5, 2))))
+
+
+def test_randomness_different_draws_per_sample(target64):
+    outs = _draws(target64, "different")
+    for out, shape, dtype in zip(outs, [(5, 4, 3), (5, 6), (5, 3), (5, 7)],
+                                 [pg.float32, pg.float64, pg.int64, pg.int64]):
+        assert tuple(out.shape) == shape and out.dtype == dtype and out.device == target64.tensor(np.ones(1)).device
+        values = out.numpy().reshape(5, -1)
+        assert len({tuple(row) for row in values}) == 5, "each sample gets its own draw"
+    uniform, normal, integers, permutations = (out.numpy() for out in outs)
+    assert ((0 <= uniform) & (uniform < 1)).all() and ((0 <= integers) & (integers < 1000)).all()
+    assert (np.sort(permutations, axis=1) == np.arange(7)).all()
+    for got, again in zip(outs, _draws(target64, "different")):  # the same seed: the same draws
+        np.testing.assert_array_equal(got.numpy(), again.numpy())
+    for out in _draws(target64, "same"):  # one draw shared by the batch
+        values = out.numpy()
+        assert (values == values[:1]).all()
+
+
+def test_randomness_different_nested(target64):
+    """Each level draws per sample under 'different'; a 'same' level shares the draw across its samples."""
+    where = dict(backend=target64.backend, device=target64.device)
+    x = target64.tensor(np.zeros((2, 3)))
+    inner = pg.vmap(lambda a: a + pg.rand((), dtype=pg.float64, **where), randomness="different")
+    both = pg.vmap(inner, randomness="different")(x).numpy()
+    assert len(set(both.ravel())) == 6
+    outer_same = pg.vmap(inner, randomness="same")(x).numpy()
+    assert (outer_same[0] == outer_same[1]).all() and len(set(outer_same[0])) == 3
+    with pytest.raises(RuntimeError, match="randomness='error'"):
+        pg.vmap(inner)(x)  # the strictest level wins, as torch.func
+
+
+def test_dropout_masks_per_sample(target64):
+    """Under randomness='different' each sample gets its own dropout mask, and its gradient is that mask,
+    scaled by 1/(1-p): d sum(dropout(x)) / dx = kept / (1 - p)."""
+    pg.manual_seed(3)
+    x = target64.tensor(np.full((6, 40), 0.5))
+
+    def loss(a):
+        y = pg.functional.dropout(a, p=0.25)
+        return pg.sum(y), y
+
+    grads, dropped = pg.vmap(pg.func.grad(loss, has_aux=True), randomness="different")(x)
+    kept = dropped.numpy() != 0
+    assert len({tuple(row) for row in kept}) == 6, "a mask per sample"
+    np.testing.assert_allclose(dropped.numpy(), kept * 0.5 / 0.75)
+    np.testing.assert_allclose(grads.numpy(), kept / 0.75)
 
 
 @needs_torch
