@@ -346,15 +346,14 @@ def test_random_ops_under_vmap(target64):
 def _draws(target, randomness, seed=0):
     """rand, randn, randint and permutation drawn inside vmap over 5 samples (each also adds 0 * a sample so the
     outputs are batched however the draws come out)."""
-    pg.manual_seed(seed)
-    where = dict(backend=target.backend, device=target.device)
+    gen = pg.random.Generator(seed, device=target.device, backend=target.backend)  # the global seed untouched
 
     def draw(a):
         zero = pg.sum(a) * 0
-        return (pg.rand(4, 3, dtype=pg.float32, **where) + pg.astype(zero, pg.float32),
-                pg.randn(6, dtype=pg.float64, **where) + zero,
-                pg.randint(0, 1000, (3,), **where) + pg.astype(zero, pg.int64),
-                pg.random.permutation(7, **where) + pg.astype(zero, pg.int64))
+        return (pg.rand(4, 3, dtype=pg.float32, generator=gen) + pg.astype(zero, pg.float32),
+                pg.randn(6, dtype=pg.float64, generator=gen) + zero,
+                pg.randint(0, 1000, (3,), generator=gen) + pg.astype(zero, pg.int64),
+                gen.permutation(7) + pg.astype(zero, pg.int64))
 
     return pg.vmap(draw, randomness=randomness)(target.tensor(np.ones((5, 2))))
 
@@ -378,9 +377,9 @@ def test_randomness_different_draws_per_sample(target64):
 
 def test_randomness_different_nested(target64):
     """Each level draws per sample under 'different'; a 'same' level shares the draw across its samples."""
-    where = dict(backend=target64.backend, device=target64.device)
+    gen = pg.random.Generator(0, device=target64.device, backend=target64.backend)
     x = target64.tensor(np.zeros((2, 3)))
-    inner = pg.vmap(lambda a: a + pg.rand((), dtype=pg.float64, **where), randomness="different")
+    inner = pg.vmap(lambda a: a + gen.rand((), dtype=pg.float64), randomness="different")
     both = pg.vmap(inner, randomness="different")(x).numpy()
     assert len(set(both.ravel())) == 6
     outer_same = pg.vmap(inner, randomness="same")(x).numpy()
@@ -392,11 +391,11 @@ def test_randomness_different_nested(target64):
 def test_dropout_masks_per_sample(target64):
     """Under randomness='different' each sample gets its own dropout mask, and its gradient is that mask,
     scaled by 1/(1-p): d sum(dropout(x)) / dx = kept / (1 - p)."""
-    pg.manual_seed(3)
+    gen = pg.random.Generator(3, device=target64.device, backend=target64.backend)
     x = target64.tensor(np.full((6, 40), 0.5))
 
     def loss(a):
-        y = pg.functional.dropout(a, p=0.25)
+        y = pg.functional.dropout(a, p=0.25, generator=gen)
         return pg.sum(y), y
 
     grads, dropped = pg.vmap(pg.func.grad(loss, has_aux=True), randomness="different")(x)
