@@ -30,7 +30,7 @@ from .tensor import Size, Tensor
 
 class _Vmap(threading.local):
     sizes = {}  # active vmap level -> its batch size
-    randomness = {}  # active vmap level -> its randomness ("error", "same", "different"): polygrad.random reads it
+    randomness = {}  # active vmap level -> its randomness ("error", "same", "different"): spread reads it
 
 
 vmaps = _Vmap()
@@ -78,6 +78,13 @@ class Batched(Tensor):
 
 def levels_of(t):
     return t._levels if isinstance(t, Batched) else ()
+
+
+def spread(made):
+    """A random draw under vmap: made(batch shape) draws with one axis in front per randomness="different"
+    level (none: one draw shared by the batch), returned batched at those levels."""
+    levels = tuple(sorted(level for level, how in vmaps.randomness.items() if how == "different"))
+    return wrap(made(tuple(vmaps.sizes[level] for level in levels)), levels)
 
 
 def wrap(t, levels):

@@ -49,6 +49,7 @@ class _State(threading.local):
     batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.batching)
     per_sample = None  # while a vmap runs: (function, *args) -> function run one sample at a time (polygrad.batching)
     vmap_randomness = None  # while a vmap runs: "error" (random ops raise, polygrad.random), "same" or "different"
+    spread = None  # while a vmap runs: (made: batch shape -> draw) -> the draw batched per sample (polygrad.batching)
 
 
 state = _State()

@@ -132,16 +132,16 @@ def _concat_chunks(parts, out_dims):
 def _level(size, randomness):
     level = max(vmaps.sizes, default=0) + 1
     state = engine.state
-    previous = state.batch, state.vmap_randomness, state.per_sample
+    previous = state.batch, state.vmap_randomness, state.per_sample, state.spread
     vmaps.sizes[level] = size
     vmaps.randomness[level] = randomness
-    state.batch, state.per_sample = batching.dispatch, batching.per_sample
+    state.batch, state.per_sample, state.spread = batching.dispatch, batching.per_sample, batching.spread
     state.vmap_randomness = "error" if previous[1] == "error" else randomness  # the strictest level wins
     try:
         yield level
     finally:
         del vmaps.sizes[level], vmaps.randomness[level]
-        state.batch, state.vmap_randomness, state.per_sample = previous
+        state.batch, state.vmap_randomness, state.per_sample, state.spread = previous
 
 
 def _run(func, args, kwargs, dims, out_dims, size, randomness):

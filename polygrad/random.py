@@ -9,8 +9,7 @@ the default generators of every backend and device.
 import math
 import operator
 
-from . import engine, ops
-from .batching import physical, vmaps, wrap
+from . import engine
 from .creation import _finish, _shape, resolve_device, resolve_dtype
 
 _seed = 0
@@ -61,20 +60,22 @@ class Generator:
         """One permutation of range(n) per batch entry, shape batch + (n,) (the backends draw one at a time)."""
         if not batch:
             return self.source.permutation(n, native)
-        each = [_finish(self.source.permutation(n, native), self.device, False) for _ in range(math.prod(batch))]
-        with physical():
-            return ops.reshape(ops.stack(each), batch + (n,)).array
+        xp = self.device.backend.xp
+        each = [self.source.permutation(n, native) for _ in range(math.prod(batch))]
+        return xp.reshape(xp.stack(each), batch + (n,))
 
     def _drawn(self, name, draw, shape, requires_grad):
-        """draw(shape) as a tensor; inside vmap(randomness="different") one independent draw per sample:
-        the draw has a batch axis in front for each such level and is batched at those levels."""
+        """draw(shape) as a tensor; inside vmap(randomness="different") one independent draw per sample
+        (the vmap's `spread` draws with a batch axis in front per such level, batched at those levels)."""
         if engine.state.vmap_randomness == "error":  # torch.func's default: one draw per sample is not implied
             raise RuntimeError(f"vmap: called random operation {name} while randomness='error'; pass "
                                "randomness='same' (one draw shared by the batch) or 'different' (one per sample)")
-        levels = tuple(sorted(level for level, how in vmaps.randomness.items() if how == "different"))
-        batch = tuple(vmaps.sizes[level] for level in levels)
-        return wrap(_finish(draw(batch + tuple(shape)), self.device, requires_grad), levels)
 
+        def made(batch):
+            return _finish(draw(batch + tuple(shape)), self.device, requires_grad)
+
+        spread = engine.state.spread
+        return made(()) if spread is None else spread(made)
 
 def _shape_of(shape, function):
     """rand(2, 3) and rand((2, 3)) alike."""
