@@ -249,6 +249,24 @@ def test_forward_under_autocast_backward_outside_gives_float32_grads(amp_backend
 
 
 # ---------------------------------------------------------------- GradScaler
+# Every optimizer both libraries have except LBFGS (it needs a closure, which GradScaler.step refuses in both).
+SCALED_OPTIMIZERS = {
+    "sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    "sgd_nesterov": ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 0.01}),
+    "adam_amsgrad": ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}),
+    "adamw": ("AdamW", {"lr": 0.01}),
+    "adamax": ("Adamax", {"lr": 0.01}),
+    "nadam": ("NAdam", {"lr": 0.01}),
+    "radam": ("RAdam", {"lr": 0.01}),
+    "adagrad": ("Adagrad", {"lr": 0.1}),
+    "adadelta": ("Adadelta", {"lr": 1.0}),
+    "rmsprop": ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+    "rprop": ("Rprop", {"lr": 0.01}),
+    "asgd": ("ASGD", {"lr": 0.01, "t0": 2.0}),
+}
+
+
 def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
     """A float32 model trained with a GradScaler; steps in `inject` get an infinite gradient.
     Returns (scales after each update, which steps ran, final parameters)."""
@@ -256,8 +274,8 @@ def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
     weight, xs = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((steps, 4, 5)).astype(np.float32)
     m = torch if library is torch else pg
     w = m.tensor(weight, requires_grad=True)
-    optimizer = {"sgd": lambda p: m.optim.SGD(p, lr=0.1, momentum=0.9), "adam": lambda p: m.optim.Adam(p, lr=0.01),
-                 "adamw": lambda p: m.optim.AdamW(p, lr=0.01)}[optimizer_name]([w])
+    name, options = SCALED_OPTIMIZERS[optimizer_name]
+    optimizer = getattr(m.optim, name)([w], **options)
     scaler = m.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=3)
     scales, stepped = [], []
     for i in range(steps):
@@ -279,7 +297,7 @@ def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
 
 
 @needs_torch
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("optimizer", sorted(SCALED_OPTIMIZERS))
 @pytest.mark.parametrize("clip", [False, True])
 def test_grad_scaler_loop_is_torchs(optimizer, clip):
     inject = {1, 5, 6}
