@@ -408,6 +408,25 @@ def test_train_with_amp_learns_and_keeps_float32_parameters(amp, tmp_path, capsy
     assert all(p.dtype == pg.float32 for p in model.parameters())
 
 
+def test_train_resume_of_an_fp16_run_continues_its_loss_scale(tmp_path):
+    """The GradScaler's state goes into the checkpoint: 1 epoch + --resume to 2 ends with the scale and growth
+    tracker (and history) of an unbroken 2-epoch run, not a scaler restarted at its initial scale."""
+    pytest.importorskip("ml_dtypes")
+    from polygrad.cli import main
+
+    def train(out, *argv):
+        assert main(["train", "--amp", "fp16", "--backend", "numpy", "--out", str(out), *argv]) == 0
+        return pg.checkpoint.metadata(out / "checkpoint.npz")
+
+    unbroken = train(tmp_path / "unbroken", "--epochs", "2")
+    first = train(tmp_path / "resumed", "--epochs", "1")
+    assert first["scaler"]["_growth_tracker"] > 0 or first["scaler"]["scale"] != 2.0 ** 16  # not the initial state
+    resumed = train(tmp_path / "resumed", "--epochs", "2", "--resume")
+    assert resumed["scaler"] == unbroken["scaler"] != first["scaler"]
+    learned = [{k: h[k] for k in ("epoch", "lr", "train_loss", "val_accuracy")} for h in resumed["history"]]
+    assert learned == [{k: h[k] for k in learned[0]} for h in unbroken["history"]]
+
+
 def test_train_amp_bf16_without_ml_dtypes_is_a_usage_error(tmp_path, capsys, monkeypatch):
     from polygrad.cli import main
 
