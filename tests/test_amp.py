@@ -249,6 +249,24 @@ def test_forward_under_autocast_backward_outside_gives_float32_grads(amp_backend
 
 
 # ---------------------------------------------------------------- GradScaler
+# Every optimizer both libraries have except LBFGS (it needs a closure, which GradScaler.step refuses in both).
+SCALED_OPTIMIZERS = {
+    "sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    "sgd_nesterov": ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 0.01}),
+    "adam_amsgrad": ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}),
+    "adamw": ("AdamW", {"lr": 0.01}),
+    "adamax": ("Adamax", {"lr": 0.01}),
+    "nadam": ("NAdam", {"lr": 0.01}),
+    "radam": ("RAdam", {"lr": 0.01}),
+    "adagrad": ("Adagrad", {"lr": 0.1}),
+    "adadelta": ("Adadelta", {"lr": 1.0}),
+    "rmsprop": ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+    "rprop": ("Rprop", {"lr": 0.01}),
+    "asgd": ("ASGD", {"lr": 0.01, "t0": 2.0}),
+}
+
+
 def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
     """A float32 model trained with a GradScaler; steps in `inject` get an infinite gradient.
     Returns (scales after each update, which steps ran, final parameters)."""
@@ -256,8 +274,8 @@ def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
     weight, xs = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((steps, 4, 5)).astype(np.float32)
     m = torch if library is torch else pg
     w = m.tensor(weight, requires_grad=True)
-    optimizer = {"sgd": lambda p: m.optim.SGD(p, lr=0.1, momentum=0.9), "adam": lambda p: m.optim.Adam(p, lr=0.01),
-                 "adamw": lambda p: m.optim.AdamW(p, lr=0.01)}[optimizer_name]([w])
+    name, options = SCALED_OPTIMIZERS[optimizer_name]
+    optimizer = getattr(m.optim, name)([w], **options)
     scaler = m.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=3)
     scales, stepped = [], []
     for i in range(steps):
@@ -279,7 +297,7 @@ def _scaled_loop(library, optimizer_name, inject, steps=9, clip=False):
 
 
 @needs_torch
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("optimizer", sorted(SCALED_OPTIMIZERS))
 @pytest.mark.parametrize("clip", [False, True])
 def test_grad_scaler_loop_is_torchs(optimizer, clip):
     inject = {1, 5, 6}
@@ -388,6 +406,25 @@ def test_train_with_amp_learns_and_keeps_float32_parameters(amp, tmp_path, capsy
     model = pg.models.mlp()
     pg.checkpoint.load(out / "checkpoint.npz", model)
     assert all(p.dtype == pg.float32 for p in model.parameters())
+
+
+def test_train_resume_of_an_fp16_run_continues_its_loss_scale(tmp_path):
+    """The GradScaler's state goes into the checkpoint: 1 epoch + --resume to 2 ends with the scale and growth
+    tracker (and history) of an unbroken 2-epoch run, not a scaler restarted at its initial scale."""
+    pytest.importorskip("ml_dtypes")
+    from polygrad.cli import main
+
+    def train(out, *argv):
+        assert main(["train", "--amp", "fp16", "--backend", "numpy", "--out", str(out), *argv]) == 0
+        return pg.checkpoint.metadata(out / "checkpoint.npz")
+
+    unbroken = train(tmp_path / "unbroken", "--epochs", "2")
+    first = train(tmp_path / "resumed", "--epochs", "1")
+    assert first["scaler"]["_growth_tracker"] > 0 or first["scaler"]["scale"] != 2.0 ** 16  # not the initial state
+    resumed = train(tmp_path / "resumed", "--epochs", "2", "--resume")
+    assert resumed["scaler"] == unbroken["scaler"] != first["scaler"]
+    learned = [{k: h[k] for k in ("epoch", "lr", "train_loss", "val_accuracy")} for h in resumed["history"]]
+    assert learned == [{k: h[k] for k in learned[0]} for h in unbroken["history"]]
 
 
 def test_train_amp_bf16_without_ml_dtypes_is_a_usage_error(tmp_path, capsys, monkeypatch):

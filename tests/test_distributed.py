@@ -295,6 +295,37 @@ def test_a_second_backward_or_a_partial_one_raises():
         model(x)
 
 
+def test_grad_scaler_skips_the_same_steps_on_every_rank(target64):
+    """Only the last rank's loss is infinite at steps 1 and 4; the averaged gradients carry the inf to every
+    rank, so every rank skips those steps, backs off the same scale, and the parameters stay equal."""
+    model = DDP(mlp(target64, seed=rank()))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scaler = pg.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=2)
+    loss_fn, B, inject = nn.CrossEntropyLoss(), 4, {1, 4}
+    scales, stepped = [], []
+    for step in range(6):
+        x, y = batch(target64, step, B * world())
+        opt.zero_grad()
+        loss = loss_fn(model(mine(x, B)), mine(y, B))
+        if step in inject and rank() == world() - 1:
+            loss = loss * float("inf")
+        scaler.scale(loss).backward()
+        before = [np.array(p.numpy()) for p in model.parameters()]
+        scaler.step(opt)
+        stepped.append(any(not np.array_equal(b, p.numpy()) for b, p in zip(before, model.parameters())))
+        scaler.update()
+        scales.append(scaler.get_scale())
+    assert stepped == [step not in inject for step in range(6)]
+    # growth_interval 2: x2 after two clean steps in a row, x0.5 at each skipped one
+    assert scales == [2.0 ** 10, 2.0 ** 9, 2.0 ** 9, 2.0 ** 10, 2.0 ** 9, 2.0 ** 9]
+    for p in model.parameters():
+        assert np.all(np.isfinite(p.numpy()))
+        gathered = [target64.tensor(np.zeros(p.shape)) for _ in range(world())]
+        D.all_gather(gathered, p.detach())
+        for other in gathered:
+            np.testing.assert_array_equal(other.numpy(), p.numpy())
+
+
 class WithBuffer(nn.Module):
     def __init__(self):
         super().__init__()

@@ -323,6 +323,8 @@ def _train(args):
                     return _usage_error(f"--resume: {path} was trained with --{key} {saved['config'][key]}, "
                                         f"not {config[key]}")
             checkpoint.load(path, model, optimizer)
+            if saved.get("scaler") and precision.scaler.is_enabled():  # --amp fp16: its loss scale goes on
+                precision.scaler.load_state_dict(saved["scaler"])
         except checkpoint.CheckpointError as error:
             print(f"polygrad train: {error}", file=sys.stderr)
             return 1
@@ -349,7 +351,7 @@ def _train(args):
 
     def save(target, epoch, **extra):
         checkpoint.save(target, model, optimizer, epoch=epoch, config=config, history=history,
-                        scheduler=scheduler.state_dict(), **extra)
+                        scheduler=scheduler.state_dict(), scaler=precision.scaler.state_dict(), **extra)
 
     train_set = data.TensorDataset(x_train, y_train)
     if world == 1:
