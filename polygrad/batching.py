@@ -110,25 +110,23 @@ def _plain(t):
 
 
 @contextmanager
+def _dispatching(how):
+    previous = engine.state.batch
+    engine.state.batch = how
+    try:
+        yield
+    finally:
+        engine.state.batch = previous
+
+
 def physical():
     """Inside, primitives act on whole arrays (no dispatch): the rules' own calls, and backward passes."""
-    previous = engine.state.batch
-    engine.state.batch = None
-    try:
-        yield
-    finally:
-        engine.state.batch = previous
+    return _dispatching(None)
 
 
-@contextmanager
 def logical():
     """Back to per-sample semantics inside a rule (for rules written as other primitives)."""
-    previous = engine.state.batch
-    engine.state.batch = dispatch
-    try:
-        yield
-    finally:
-        engine.state.batch = previous
+    return _dispatching(dispatch)
 
 
 def dispatch(primitive, inputs, params):
