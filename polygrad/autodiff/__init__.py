@@ -1,0 +1,1 @@
+"""polygrad.autodiff."""
