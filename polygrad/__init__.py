@@ -20,11 +20,15 @@ from .namespace.creation import (  # noqa: E402,F401
 from .core.placement import get_default_dtype, set_default_dtype  # noqa: E402,F401
 # what a Tensor does, installed by the layers that define it (see polygrad/core/tensor.py)
 from .core import autograd  # noqa: E402
-from .methods import inplace as _inplace, operators as _operators  # noqa: E402
+from .methods import (  # noqa: E402
+    inplace as _inplace, operators as _operators, torch_functions as _torch_functions, torch_methods as _torch_methods,
+)
 from .namespace import info as _info  # noqa: E402
 autograd.install(Tensor)
 _operators.install(Tensor)
 _inplace.install(Tensor)
+_torch_methods.install(Tensor)
+_torch_functions.install(Tensor)  # after torch_methods: it adds only the methods Tensor lacks
 _info.install(Tensor, _sys.modules[__name__])
 from .core.dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside this module's namespace)
     bool, complex64, complex128, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
@@ -62,7 +66,7 @@ from .autodiff import custom  # noqa: E402,F401
 from .autodiff.custom import nondifferentiable  # noqa: E402,F401
 from .compile import TraceError, compile  # noqa: E402,F401  (pg.compile: trace once, replay)
 # the PyTorch face: pg.* reductions take dim=/keepdim= too, and the functions PyTorch scripts call
-from .methods.torch_methods import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
+from .methods.torch_keywords import FUNCTIONS as _TORCH_KEYWORD_FUNCTIONS  # noqa: E402
 globals().update(_TORCH_KEYWORD_FUNCTIONS)
 from .core.engine import inference_mode, set_grad_enabled  # noqa: E402,F401
 # mixed precision first: it wraps the ops its lists name (pg.addmm, F.conv2d, ...) before they are exported

@@ -5,6 +5,7 @@ import ast
 import pathlib
 
 import numpy as np
+import pytest
 
 import polygrad as pg
 from polygrad.core import autograd, engine
@@ -63,3 +64,12 @@ def test_the_namespace_registers_itself_for_create_graph():
     (g,) = pg.autograd.grad(pg.sum(pg.sin(x) * x), [x], create_graph=True)
     (gg,) = pg.autograd.grad(pg.sum(g), [x])  # the rules ran on Tensors, through the registered namespace
     np.testing.assert_allclose(gg.numpy(), 2 * np.cos([0.5, 1.5]) - np.array([0.5, 1.5]) * np.sin([0.5, 1.5]))
+
+
+def test_a_compile_patch_whose_target_moved_fails_loudly():
+    """pg.compile swaps some module attributes while tracing; one that moved away must not be swapped silently."""
+    from polygrad.compile.program import _Patches
+
+    with pytest.raises(AssertionError, match="has no 'check_bounds_moved'"):
+        _Patches(trace=None).set(ops, "check_bounds_moved", None)
+    assert not hasattr(ops, "check_bounds_moved")

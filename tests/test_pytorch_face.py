@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad.methods import torch_methods
+from polygrad.methods import torch_keywords
 from polygrad.namespace import ops, standard
 
 try:
@@ -595,7 +595,7 @@ def test_load_refuses_what_it_would_have_to_unpickle_and_other_files(tmp_path):
 
 def test_pytorch_functions_leave_the_standard_ones_in_place():
     """pg.* names from the rule table and the standard keep their own function (wrapped at most)."""
-    for name in torch_methods.FUNCTIONS:
+    for name in torch_keywords.FUNCTIONS:
         own = getattr(ops, name, None) or getattr(standard, name, None)
         if own is not None:
             assert getattr(pg, name).__wrapped__ is own, name

@@ -336,7 +336,7 @@ def per_sample(function, *args):
         return wrap(ops.reshape(stacked, sizes + tuple(stacked.shape[1:])), levels)
 
 
-# ---------------------------------------------------------------- transforms under vmap (polygrad.transforms)
+# ---------------------------------------------------------------- transforms under vmap (polygrad.autodiff.transforms)
 def _active():
     return tuple(sorted(vmaps.sizes))
 

@@ -1,6 +1,6 @@
 """Your own differentiable functions, defined the way the built-ins are.
 
-A custom primitive is one more row of the rule table (`polygrad.primitives`):
+A custom primitive is one more row of the rule table (`polygrad.primitives.table`):
 a forward on raw arrays, one vjp rule per input and, optionally, one jvp rule
 per input. It becomes a public function exactly as the built-ins do, and works
 with backward, create_graph, forward mode and every transform.
@@ -26,7 +26,7 @@ The rule signatures are those of the table:
 
 A None rule marks an input that takes no gradient (indices, masks). Rules run
 on raw arrays for an ordinary backward pass and on Tensors, with `xp` being
-`polygrad.ops`, under `create_graph=True`; so for grad of grad they may only
+`polygrad.namespace.ops`, under `create_graph=True`; so for grad of grad they may only
 call functions both namespaces have (the Array API names, `*_like`, the
 built-in primitives, and custom primitives, which are added to both). Rules
 need not undo broadcasting: the engine does that.
@@ -50,7 +50,7 @@ def primitive(forward=None, *, vjp, jvp=None, name=None, doc=None, promotion=Non
 
     Use as `primitive(forward, vjp=[...], jvp=[...])` or as a decorator
     `@primitive(vjp=[...], jvp=[...])`. The name defaults to forward's; it must
-    not clash with an existing function of `polygrad.ops`. `promotion` is the
+    not clash with an existing function of `polygrad.namespace.ops`. `promotion` is the
     table's (e.g. "mixed": integer operands meeting floats compute in floats). Without jvp rules,
     forward mode through the primitive raises instead of giving zero tangents.
     """

@@ -7,7 +7,7 @@
     functional_call(module, params_and_buffers, args, kwargs=None, *, strict=False)
     stack_module_state(models) -> (params, buffers)
 
-vmap runs f once on whole batches: the batching rules of polygrad.batching turn
+vmap runs f once on whole batches: the batching rules of polygrad.autodiff.batching turn
 each primitive's per-sample call into one call on the batched arrays, so it
 composes with reverse and forward mode (vmap(grad(f)): per-sample gradients)
 and with itself.

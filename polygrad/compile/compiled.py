@@ -125,7 +125,7 @@ def compile(fn=None, *, max_programs=8, fuse=False):
     See the module docstring for what is recorded. Usable
     as a decorator, with or without arguments. `fuse=True` finds the program's
     elementwise groups (`programs[...].fusions`) and, on CuPy, replays each as one
-    kernel (polygrad.fusion).
+    kernel (polygrad.compile.fusion).
     """
     if fn is None:
         return functools.partial(compile, max_programs=max_programs, fuse=fuse)

@@ -584,7 +584,12 @@ class _Patches:
         self.trace = trace
         self.saved = []
 
-    def set(self, obj, name, value):
+    def set(self, obj, name, value, instances_have_it=False):
+        # A patch names a module attribute: if the code it stands for moved elsewhere, tracing would silently
+        # miss it, so a missing target is polygrad's own bug, raised here (tests/test_compile.py runs every patch).
+        # (A class may get a property for an attribute only its instances have: `instances_have_it`.)
+        if not (instances_have_it or hasattr(obj, name)):
+            raise AssertionError(f"pg.compile: {getattr(obj, '__name__', obj)!r} has no {name!r} to swap while tracing")
         self.saved.append((obj, name, vars(obj).get(name, _MISSING)))
         setattr(obj, name, value)
 
@@ -601,7 +606,7 @@ class _Patches:
         self.set(ops, "asarray_like", functools.partial(_asarray_like, ops.asarray_like))
         for module in (optimizers, lr_scheduler):  # step counts are symbolic: math.sqrt(1 - beta ** t) ...
             self.set(module, "math", _symbolic_math)
-        self.set(_random.Generator, "source", property(_generator_source, _set_generator_source))
+        self.set(_random.Generator, "source", property(_generator_source, _set_generator_source), instances_have_it=True)
         for backend, is_array in self.trace.loaded:
             to_host = backend.to_host
             self.set(backend, "xp", _recording_namespace(backend.xp))

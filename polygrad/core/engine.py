@@ -46,10 +46,10 @@ class _State(threading.local):
     anomaly = False
     autocast = None  # while an autocast region is on: (primitive name, inputs) -> inputs cast (polygrad.amp)
     autocast_mode = None  # and what it casts to, per device type (hashable: pg.compile guards on it)
-    batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.batching)
-    per_sample = None  # while a vmap runs: (function, *args) -> function run one sample at a time (polygrad.batching)
+    batch = None  # while a vmap runs: (primitive, inputs, params) -> the batched result, or None (polygrad.autodiff.batching)
+    per_sample = None  # while a vmap runs: (function, *args) -> function run one sample at a time (polygrad.autodiff.batching)
     vmap_randomness = None  # while a vmap runs: "error" (random ops raise, polygrad.random), "same" or "different"
-    spread = None  # while a vmap runs: (made: batch shape -> draw) -> the draw batched per sample (polygrad.batching)
+    spread = None  # while a vmap runs: (made: batch shape -> draw) -> the draw batched per sample (polygrad.autodiff.batching)
 
 
 state = _State()
@@ -161,21 +161,21 @@ class Primitive:
          rule(xp, old, new, **params) -> the input's value once the output's has
          become `new` (old: the input's value before). The output shares the input's
          buffer and version counter; an in-place update of it is recorded on the
-         input through this rule (polygrad.inplace).
+         input through this rule (polygrad.methods.inplace).
     saves: which values the vjp rules read: None (every input's and the output's), or
          {input position: the positions ("out": the output) its rule reads}; a rule runs
          only for an input that requires grad. A tensor changed in place after an operation
          used it breaks that operation's backward only if a rule reads it (PyTorch's saved
          tensors): `(y + 1).sum()` then `y.mul_(2)` still differentiates. Filled in by
-         polygrad.inplace for the common primitives.
+         polygrad.methods.inplace for the common primitives.
     complex: how its rules meet complex values (PyTorch's convention: a complex
          gradient is dL/dx + i dL/dy, vjp conj(f'(z)) g, jvp f'(z) t). None: they do
          not, and recording it on complex values raises. "holomorphic": the vjp rules
          are the plain transpose g f'(z) of a complex-linear or analytic map (every
          real-linear one too), and the engine conjugates around them. "conjugate":
          the rules follow the convention themselves (abs, conj, irfft, ...).
-         Set by polygrad.primitives_complex.
-    batch: its batching rule under vmap (None: one call per sample). Set by polygrad.batching.
+         Set by polygrad.primitives.complex.
+    batch: its batching rule under vmap (None: one call per sample). Set by polygrad.autodiff.batching.
     """
 
     __slots__ = ("name", "forward", "vjp", "jvp", "doc", "promotion", "fresh", "view", "saves", "complex", "batch")
@@ -260,7 +260,7 @@ def snapshot(t, values):
     values: a copy of t's array where a backward reads the node's value, else t's array itself.
     Its version is -1, which no operation recorded: an operation that used t before and reads
     its value refuses to run backward (engine._reroute), as PyTorch's saved tensors do."""
-    levels = getattr(t, "_levels", None)  # batched under vmap (polygrad.batching): the node is too
+    levels = getattr(t, "_levels", None)  # batched under vmap (polygrad.autodiff.batching): the node is too
     node = Tensor._wrap(values, t.device) if levels is None else type(t)._wrap(values, t.device)
     if levels is not None:
         node._levels = levels

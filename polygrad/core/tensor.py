@@ -3,7 +3,7 @@
 This is the record: its slots, properties, printing, host conversion, pickling and
 DLPack. What a Tensor *does* is installed by the layers that define it, each from a
 table, once, when the package face loads them: operators, indexing, `.to`/`.astype` and
-the PyTorch methods (polygrad.methods), in-place updates (polygrad.methods.inplace),
+the PyTorch methods (polygrad.methods.torch_methods), in-place updates (polygrad.methods.inplace),
 `backward` and the hooks (polygrad.core.autograd), `__array_namespace__` (the face).
 `tests/test_import_layers.py` holds this module to importing nothing above it.
 """

@@ -99,7 +99,7 @@ def outer_backward(grad_output, a, b):
 
 
 # ================================================================ composites
-# Layers and losses written with differentiable primitives from polygrad.ops:
+# Layers and losses written with differentiable primitives from polygrad.namespace.ops:
 # they need no rules of their own and run, and differentiate, on every backend.
 # Keyword names follow the Array API (`axis`), as the rest of polygrad does.
 
@@ -559,7 +559,7 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
     """The common case, (N, C) logits and class indices with nothing weighted, smoothed
     or ignored, as one primitive; None for everything else (the composite above)."""
     xp = target.xp
-    if hasattr(logits, "_levels") or hasattr(target, "_levels"):  # batched under vmap (polygrad.batching.Batched)
+    if hasattr(logits, "_levels") or hasattr(target, "_levels"):  # batched under vmap (polygrad.autodiff.batching.Batched)
         from ..autodiff.batching import cross_entropy
 
         return cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)

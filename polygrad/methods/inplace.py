@@ -154,7 +154,7 @@ def _fit(t, name, new):
     """The update's result as a Tensor of t's shape and dtype, or an error naming the update."""
     if not isinstance(new, Tensor):
         new = ops.asarray_like(new, t)
-    if set(getattr(new, "_levels", ())) - set(getattr(t, "_levels", ())):  # vmap (polygrad.batching.Batched)
+    if set(getattr(new, "_levels", ())) - set(getattr(t, "_levels", ())):  # vmap (polygrad.autodiff.batching.Batched)
         raise RuntimeError(f"vmap: {name}(self, *extra_args) is not possible because there exists a tensor in "
                            "extra_args batched at a vmap level self is not (it would hold one value per sample); "
                            "use the out-of-place operation instead")

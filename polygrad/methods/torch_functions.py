@@ -307,6 +307,3 @@ def _method(function, name):
 
     method.__name__, method.__qualname__, method.__doc__ = name, f"Tensor.{name}", function.__doc__
     return method
-
-
-install(Tensor)

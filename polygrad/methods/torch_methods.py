@@ -4,12 +4,12 @@
 `correction=0`); Tensor methods follow PyTorch (`dim=`, `keepdim=`, unbiased
 std/var, `(values, indices)` from `max(dim)`). Both faces share one set of
 primitives: the methods below are thin compositions of the functions in
-`polygrad.ops`, so gradients, grad of grad and forward mode come with them.
+`polygrad.namespace.ops`, so gradients, grad of grad and forward mode come with them.
 
 Methods also accept the standard's spellings (`axis=`, `keepdims=`), and the
 pg.* reductions accept PyTorch's keywords: a PyTorch keyword (`dim`, `keepdim`,
 `unbiased`) selects PyTorch's meaning, `pg.max(x, dim=1)` returns
-`(values, indices)` as `x.max(dim=1)` does (see `torch_face`).
+`(values, indices)` as `x.max(dim=1)` does (see torch_keywords.py).
 
 `x.size` is the standard's element count, an int; it is an int subclass that
 can also be called, so `x.size()` gives the shape and `x.size(d)` one extent,
@@ -847,86 +847,27 @@ def _method(function):
 
 
 _PYTORCH_STYLE = {name for name, f in _METHODS.items() if getattr(f, "__module__", None) == __name__}
-for _name, _function in _METHODS.items():
-    setattr(Tensor, _name, _standard_spellings(_function, _name) if _name in _PYTORCH_STYLE else _method(_function))
-
-Tensor.numel = lambda self: self.size
-Tensor.numel.__doc__ = "The number of elements (PyTorch's name for the standard's `size`)."
-Tensor.dim = lambda self: self.ndim
-Tensor.ndimension = Tensor.dim
-Tensor.nbytes = property(lambda self: self.size * element_size(self), doc="Bytes the elements take.")
-Tensor.grad_fn = property(lambda self: self._op, doc="The Operation that made this tensor (None for a leaf).")
 
 
-# ================================================================ pg.* with PyTorch keywords
-_TORCH_KEYWORDS = frozenset({"dim", "keepdim", "unbiased", "dims", "shifts", "decimals"})
+def _numel(self):
+    """The number of elements (PyTorch's name for the standard's `size`)."""
+    return self.size
 
 
-def torch_face(standard, method, tensor_first=True):
-    """`standard` (a pg.* function), except that PyTorch's calls select `method`'s meaning:
-    a PyTorch keyword, or more positional arguments than the standard's signature has
-    (`pg.max(x, 1)`: the standard's axis is keyword-only, so only PyTorch code passes
-    it by position, and `_, predicted = torch.max(outputs, 1)` must get the indices).
-
-    functools.wraps keeps the standard's name, docstring and signature visible.
-    With tensor_first, data given for the first argument is made a Tensor for `method`.
-    """
-    P = inspect.Parameter
-    by_position = [p for p in inspect.signature(standard).parameters.values()
-                   if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
-    positional = len(by_position)
-    required = len([p for p in by_position if p.default is P.empty])  # torch.squeeze(x) leaves out the standard's axis
-
-    @functools.wraps(standard)
-    def function(x, *args, **kwargs):
-        if required <= len(args) + 1 + len(kwargs) and len(args) < positional and _TORCH_KEYWORDS.isdisjoint(kwargs):
-            try:
-                return standard(x, *args, **kwargs)
-            except TypeError:
-                _check_call(standard.__name__, standard, x, args, kwargs, method=False)
-                raise
-        if tensor_first and not isinstance(x, Tensor):
-            x = asarray(x)
-        return method(x, *args, **kwargs)
-
-    return function
+def _dim(self):
+    return self.ndim
 
 
-def cat(tensors, dim=0, *, axis=None):
-    """PyTorch's cat: the standard's concat along `dim`."""
-    return ops.concat(list(tensors), axis=dim if axis is None else axis)
-
-
-def stack(tensors, dim=0, *, axis=None):
-    return ops.stack(list(tensors), axis=dim if axis is None else axis)
-
-
-# the pg.* functions that take PyTorch keywords too (polygrad/__init__.py exports these)
-FUNCTIONS = {
-    name: torch_face(getattr(ops, name, None) or getattr(standard, name), getattr(Tensor, name))
-    for name in ("sum", "mean", "prod", "max", "min", "std", "var", "argmax", "argmin", "logsumexp",
-                 "softmax", "log_softmax", "squeeze", "sort", "argsort", "flip", "roll", "round")
+_ATTRIBUTES = {
+    "numel": _numel, "dim": _dim, "ndimension": _dim,
+    "nbytes": property(lambda self: self.size * element_size(self), doc="Bytes the elements take."),
+    "grad_fn": property(lambda self: self._op, doc="The Operation that made this tensor (None for a leaf)."),
 }
 
 
-def _function_of(name):
-    """PyTorch's `torch.<name>(input, ...)`: the method `input.<name>(...)`."""
-    method = getattr(Tensor, name)
-
-    @functools.wraps(method)
-    def function(input, *args, **kwargs):
-        return method(input if isinstance(input, Tensor) else asarray(input), *args, **kwargs)
-
-    function.__qualname__ = name
-    return function
-
-
-# PyTorch functions the standard has no name for (pg.scatter_add is the primitive behind indexing's gradient)
-FUNCTIONS.update({name: _function_of(name) for name in (
-    "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
-    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
-    "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
-    "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill", "diagonal",
-)})
-FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
-                 stack=torch_face(ops.stack, stack, tensor_first=False))
+def install(tensor_class):
+    """The table's methods (PyTorch-style ones also take the standard's spellings) and PyTorch's attributes."""
+    for name, function in _METHODS.items():
+        setattr(tensor_class, name, _standard_spellings(function, name) if name in _PYTORCH_STYLE else _method(function))
+    for name, value in _ATTRIBUTES.items():
+        setattr(tensor_class, name, value)

@@ -5,7 +5,7 @@ hfft, ihfft, rfftn and irfftn are built from them (hfft is irfft of the
 conjugate with the scaling swapped; rfftn an rfft along the last axis, then an
 fftn over the rest). fft/ifft/fftn/ifftn are complex-linear: each is its own
 transpose (the same norm), and the engine conjugates around it (see
-polygrad.primitives_complex). rfft's adjoint zero-pads the half spectrum and
+polygrad.primitives.complex). rfft's adjoint zero-pads the half spectrum and
 takes the full transform's real part; irfft's is PyTorch's: rfft of the
 gradient with the scaling swapped, its entries that stand for two of the
 Hermitian spectrum doubled (so the imaginary parts irfft ignores get none).
@@ -150,7 +150,7 @@ ifftn = _many("ifftn", lambda x, s, axes, norm: _f["ifftn"](x, s=s, axes=axes, n
 rfftn = _many("rfftn", _rfftn)
 irfftn = _many("irfftn", _irfftn)
 
-# rules call xp.fft.<name>; under create_graph that xp is polygrad.ops
+# rules call xp.fft.<name>; under create_graph that xp is polygrad.namespace.ops
 ops.fft = __import__("sys").modules[__name__]
 
 

@@ -1,6 +1,6 @@
 """pg.linalg: the Array API's linear-algebra extension, with gradients.
 
-Decompositions are primitives with closed-form adjoints (polygrad.primitives,
+Decompositions are primitives with closed-form adjoints (polygrad.primitives.table,
 section "linear algebra"): inv, solve, det, slogdet's log|det|, cholesky, eigh,
 eigvalsh, svd, svdvals, qr and pinv. The rest are composites of differentiable
 primitives (diagonal and trace through take, norms through abs/pow/sum/max,
@@ -15,7 +15,7 @@ need svd(full_matrices=False) for a non-square matrix and qr(mode="reduced")
 with at least as many rows as columns; otherwise those refuse a tensor that
 requires grad. matrix_rank and slogdet's sign carry no gradient.
 
-Complex matrices (PyTorch's convention, see polygrad.primitives_complex): inv,
+Complex matrices (PyTorch's convention, see polygrad.primitives.complex): inv,
 solve, det, slogdet's log|det|, cholesky, eigh, eigvalsh (Hermitian input), qr,
 svd, svdvals, pinv and the 2025.12 eig and eigvals (complex results for real input
 too) differentiate; a loss that depends on the arbitrary phase of complex eigen- or
@@ -230,12 +230,12 @@ def vecdot(x1, x2, /, *, axis=-1):
     return _vecdot(x1, x2, axis=axis)
 
 
-# rules call xp.linalg.<name>; under create_graph that xp is polygrad.ops
+# rules call xp.linalg.<name>; under create_graph that xp is polygrad.namespace.ops
 ops.linalg = __import__("sys").modules[__name__]
 
 
 # ---------------------------------------------------------------- eigh, qr and svd (several results each), pinv
-# Each is one primitive whose output stacks its results as rows (polygrad.primitives); here they are split
+# Each is one primitive whose output stacks its results as rows (polygrad.primitives.table); here they are split
 # into arrays of their own (recorded copies), as PyTorch returns them: `U *= signs` then changes U alone.
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])

@@ -186,7 +186,7 @@ def _public(primitive):
             return apply(primitive, _operands(inputs, promotion), values)
 
     function.__name__ = function.__qualname__ = primitive.name
-    function.__doc__ = primitive.doc or f"polygrad.{primitive.name}: see the rule table in polygrad.primitives."
+    function.__doc__ = primitive.doc or f"polygrad.{primitive.name}: see the rule table in polygrad.primitives.table."
     function.__signature__ = standard_signature(primitive)
     return function
 

@@ -5,7 +5,7 @@ its permutation, repeat and diagonal through take, tile and broadcast_arrays
 through broadcast_to). Functions whose results are indices, counts or sets
 (nonzero, unique_*) carry no gradient; neither does cumulative_prod (see its
 docstring). conj/real/imag of complex values differentiate with PyTorch's
-convention (polygrad.primitives_complex).
+convention (polygrad.primitives.complex).
 """
 
 import builtins
@@ -28,7 +28,7 @@ __all__ = [
 
 
 def _complex_part_vjp(xp, g, out, x, part):
-    """PyTorch's convention (polygrad.primitives_complex): conj takes conj(g), real g, imag i g."""
+    """PyTorch's convention (polygrad.primitives.complex): conj takes conj(g), real g, imag i g."""
     if part == "conj":
         return xp.conj(g)
     return g if part == "real" else xp.astype(g, x.dtype) * 1j
@@ -218,7 +218,7 @@ def _complex_only(part, real_value):
 conj = _complex_only("conj", lambda x: x)
 real = _complex_only("real", lambda x: x)
 imag = _complex_only("imag", ops.zeros_like)
-ops.conj, ops.real, ops.imag = conj, real, imag  # rules call xp.conj; under create_graph xp is polygrad.ops
+ops.conj, ops.real, ops.imag = conj, real, imag  # rules call xp.conj; under create_graph xp is polygrad.namespace.ops
 
 
 @_standard(lambda x, /, *, axis=None, dtype=None, include_initial=False: None)

@@ -1,7 +1,7 @@
 """The rule table's linear algebra rows (pg.linalg): closed-form adjoints, PyTorch's formulas.
 
-Rows of polygrad.primitives' table like any other, kept in a file of their own for length;
-polygrad.ops loads them before it makes the public functions.
+Rows of the rule table (polygrad.primitives.table) like any other, kept in a file of their own for length;
+polygrad.namespace.ops loads them before it makes the public functions.
 """
 
 from .table import _kind, defprim

@@ -1,6 +1,6 @@
 """The rule table: every primitive's forward, vjp and jvp, side by side.
 
-Adding an op is one `defprim` entry; `polygrad.ops` turns it into the public
+Adding an op is one `defprim` entry; `polygrad.namespace.ops` turns it into the public
 function `polygrad.<name>` and `polygrad.functional.<name>_backward`.
 
 Reading an entry
