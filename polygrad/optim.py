@@ -14,7 +14,7 @@ import bisect
 import functools
 import math
 
-from . import ops
+from . import ops, optim_kernels
 from .creation import asarray, zeros_like
 from .engine import enable_grad, no_grad
 from .tensor import Tensor
@@ -41,7 +41,7 @@ class Optimizer:
 
     PyTorch's implementation switches are accepted by every optimizer and change
     nothing, since polygrad has one implementation whose results they would not
-    change: `foreach` (one loop either way), `fused` (no fused kernels), `capturable`
+    change: `foreach` and `fused` (a backend's fused update, optim_kernels.py, runs where it has one), `capturable`
     (state lives on each parameter's device already). `differentiable=True`, a
     step that records on the tape, is refused.
     """
@@ -95,6 +95,8 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            if optim_kernels.step_group(self, group):  # the backend's fused update of the whole group
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -278,9 +280,6 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-        kernel = getattr(p.xp, "kernel_adam_update", None)  # the backend's in-place update (Backend.kernels)
-        if kernel is not None and not group["amsgrad"] and kernel(w, grad, m, v, beta1, beta2, lr, group["eps"], t):
-            return
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -396,9 +395,6 @@ class Adadelta(Optimizer):
             state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
         state["step"] += 1
         square, accumulated = state["square_avg"].array, state["acc_delta"].array
-        kernel = getattr(xp, "kernel_adadelta_update", None)  # the backend's in-place update (Backend.kernels)
-        if kernel is not None and kernel(w, grad, square, accumulated, rho, eps, group["lr"]):
-            return
         square *= rho
         square += grad * grad * (1 - rho)
         delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad
