@@ -9,6 +9,7 @@ import pytest
 import polygrad as pg
 import polygrad.functional as F
 from polygrad.fused import PORTABLE
+from polygrad import fused_rnn  # noqa: F401  (its rows join PORTABLE)
 from polygrad.primitives import PRIMITIVES
 
 from conftest import to_numpy
@@ -46,6 +47,12 @@ INPUTS = {
                                          t.randn(1, 2, 3, 4, seed=14)], {"causal": True, "scale": 0.5}),
     "lstm_sequence": lambda t: ([t.randn(5, 3, 8, seed=15), t.randn(3, 2, seed=16), t.randn(3, 2, seed=17),
                                  t.randn(8, 2, seed=18), t.randn(8, seed=19)], {}),
+    "gru_sequence": lambda t: ([t.randn(5, 3, 6, seed=15), t.randn(3, 2, seed=16), t.randn(6, 2, seed=18),
+                                t.randn(6, seed=19)], {}),
+    "rnn_sequence": lambda t: ([t.randn(5, 3, 2, seed=15), t.randn(3, 2, seed=16), t.randn(2, 2, seed=18),
+                                t.randn(2, seed=19)], {"nonlinearity": "tanh"}),
+    "rnn_sequence/relu": lambda t: ([t.randn(5, 3, 2, seed=15), t.randn(3, 2, seed=16), t.randn(2, 2, seed=18),
+                                     t.randn(2, seed=19)], {"nonlinearity": "relu"}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),

@@ -52,14 +52,15 @@ LAYERS = [
     ("distributed", ["polygrad.distributed.*"]),
     ("primitives", ["polygrad.primitives", "polygrad.primitives_linalg", "polygrad.fused", "polygrad.primitives_complex"]),
     ("namespace", ["polygrad.ops", "polygrad.standard", "polygrad.random", "polygrad.array_api", "polygrad.linalg",
-                   "polygrad.fft"]),
+                   "polygrad.fft", "polygrad.fused_rnn"]),  # fused_rnn: rows of the table, and their pg.* faces
     ("methods", ["polygrad.inplace", "polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions",
                  "polygrad.torch_backends"]),
     ("autodiff", ["polygrad.batching", "polygrad.func",
                   "polygrad.transforms", "polygrad.custom", "polygrad.gradcheck", "polygrad.trace", "polygrad.seed"]),
     ("functional", ["polygrad.functional", "polygrad.activations", "polygrad.convolution", "polygrad.convolution_more",
                     "polygrad.attention"]),
-    ("optim", ["polygrad.optim", "polygrad.lr_scheduler", "polygrad.amp.*"]),  # GradScaler steps optimizers
+    ("optim", ["polygrad.optim", "polygrad.optim_kernels", "polygrad.lr_scheduler",
+               "polygrad.amp.*"]),  # GradScaler steps optimizers
     ("nn", ["polygrad.nn.*", "polygrad.models"]),  # nn.utils re-exports optim's clip_grad_norm_, as torch does
     ("data", ["polygrad.data.*", "polygrad.text", "polygrad.utils"]),
     ("compile", ["polygrad.compile", "polygrad.fusion", "polygrad.guards"]),
