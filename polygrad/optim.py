@@ -40,8 +40,8 @@ class Optimizer:
     updates through their arrays. No Tensor is made per parameter per step.
 
     PyTorch's implementation switches are accepted by every optimizer and change
-    nothing, since polygrad has one implementation whose results they would not
-    change: `foreach` and `fused` (a backend's fused update, optim_kernels.py, runs where it has one), `capturable`
+    nothing, since they would not change the results: `foreach` and `fused` (a backend's
+    fused update, optim_kernels.py, runs wherever it has one; `_update` is its reference), `capturable`
     (state lives on each parameter's device already). `differentiable=True`, a
     step that records on the tape, is refused.
     """

@@ -85,13 +85,13 @@ def _rule(optimizer):
     return _RULES.get(owner.__name__) if owner.__module__.startswith("polygrad.") else None
 
 
-def _writable(optimizer, t, kind):
-    """State tensor t's array, which the kernel writes in place: the optimizer's own (as a parameter's), and
-    an array of the parameters' type (a NumPy operation on 0-d arrays gives a scalar, which cannot be written)."""
-    array = optimizer._own(t)
-    if type(array) is not kind:
-        array = t.array = optimizer._owned[t] = t.xp.asarray(array, copy=True)
-    return array
+def _writable(t, kind):
+    """State tensor t's array, which the kernel writes in place. The optimizer made it (zeros, copies), so it
+    can be written, unless it is not an array of the parameters' type: NumPy's operations on 0-d arrays give
+    scalars (the portable update's first step may leave one), which are copied into an array once."""
+    if type(t.array) is not kind:
+        t.array = t.xp.asarray(t.array, copy=True)
+    return t.array
 
 
 def step_group(optimizer, group):
@@ -114,7 +114,7 @@ def step_group(optimizer, group):
     grads = [-p.grad.array if group.get("maximize") else p.grad.array for p in params]
     hyper = {k: v for k, v in group.items() if k != "params"}
     hyper.update(numbers(optimizer, group, states))
-    kernel(ws, grads, {n: [_writable(optimizer, state[n], type(ws[0])) for state in states] for n in names}, hyper)
+    kernel(ws, grads, {n: [_writable(state[n], type(ws[0])) for state in states] for n in names}, hyper)
     for p in params:
         p._vc[0] += 1  # as Optimizer.step: graphs whose rules read the old value refuse to run
     return True
