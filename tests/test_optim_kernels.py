@@ -11,6 +11,8 @@ import pytest
 import polygrad as pg
 from polygrad import optim
 
+from conftest import _usable
+
 torch = pytest.importorskip("torch")
 
 SHAPES = [(3, 4), (5,), ()]
@@ -44,7 +46,7 @@ CASES = {
     "ASGD": lambda o, p: o.ASGD(p, lr=0.05, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.1),
     "ASGD-maximize": lambda o, p: o.ASGD(p, lr=0.01, t0=2, maximize=True),
 }
-FUSED = [("numpy", "cpu"), ("torch", "cpu")]
+FUSED = [("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("torch", "cuda:0")]  # cupy: no kernels yet
 
 
 def _data():
@@ -56,13 +58,13 @@ def _data():
     return start, grads
 
 
-def _run_polygrad(make, backend, dtype):
+def _run_polygrad(make, backend, device, dtype):
     start, grads = _data()
-    params = [pg.tensor(w, backend=backend, dtype=dtype, requires_grad=True) for w in start]
+    params = [pg.tensor(w, backend=backend, device=device, dtype=dtype, requires_grad=True) for w in start]
     opt = make(optim, params)
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = pg.tensor(g, backend=backend, dtype=dtype)
+            p.grad = pg.tensor(g, backend=backend, device=device, dtype=dtype)
         opt.step()
     return [p.numpy() for p in params], opt
 
@@ -96,22 +98,27 @@ def _counting(monkeypatch, xp, name):
     return kernel_name, calls
 
 
-def _xp(backend):
-    return pg.tensor(0.0, backend=backend).xp
+def _xp(backend, device):
+    usable, why = _usable(backend, device)
+    if not usable:
+        pytest.skip(why)
+    xp = pg.tensor(0.0, backend=backend, device=device).xp
+    if not hasattr(xp, "kernel_sgd_update"):
+        pytest.skip(f"{backend} has no fused optimizer updates")
+    return xp
 
 
 @pytest.mark.parametrize("backend, device", FUSED)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", CASES)
 def test_fused_update_equals_the_portable_one(monkeypatch, backend, device, dtype, name):
-    pytest.importorskip(backend)
-    xp = _xp(backend)
+    xp = _xp(backend, device)
     kernel_name, calls = _counting(monkeypatch, xp, name)
-    fused, fused_opt = _run_polygrad(CASES[name], backend, dtype)
+    fused, fused_opt = _run_polygrad(CASES[name], backend, device, dtype)
     stateless = name == "SGD" or name.startswith("Adagrad")  # no state to make, or made by __init__
     assert len(calls) == STEPS - (0 if stateless else 1)  # else the group's first step makes it (portable)
     monkeypatch.delattr(xp, kernel_name)
-    portable, portable_opt = _run_polygrad(CASES[name], backend, dtype)
+    portable, portable_opt = _run_polygrad(CASES[name], backend, device, dtype)
     tol = 1e-12 if dtype == "float64" else 1e-5
     for f, p in zip(fused, portable):
         np.testing.assert_allclose(f, p, rtol=tol, atol=tol)
@@ -127,8 +134,8 @@ def test_fused_update_equals_the_portable_one(monkeypatch, backend, device, dtyp
 @pytest.mark.parametrize("backend, device", FUSED)
 @pytest.mark.parametrize("name", CASES)
 def test_fused_update_follows_torch_optim(backend, device, name):
-    pytest.importorskip(backend)
-    got, _ = _run_polygrad(CASES[name], backend, "float64")
+    _xp(backend, device)
+    got, _ = _run_polygrad(CASES[name], backend, device, "float64")
     for g, e in zip(got, _run_torch(CASES[name])):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
 
