@@ -5,18 +5,21 @@ the pass over the group is a Python loop. The formulas are optim.py's portable u
 """
 
 import math
+import threading
 
 import numpy as np
 
-_SCRATCH = {}  # dtype -> one flat buffer, grown to the largest request: every update's temporaries
+_LOCAL = threading.local()  # per thread, {dtype: one flat buffer grown to the largest request}: the temporaries
 
 
 def _scratch(w, count):
-    """`count` scratch arrays shaped like w, views of one buffer kept between steps (not thread safe)."""
+    """`count` scratch arrays shaped like w, views of one buffer kept between steps (one per thread, so
+    optimizers stepping in two threads never share one); it holds at most 3 times the largest parameter."""
     n = w.size
-    flat = _SCRATCH.get(w.dtype)
+    buffers = vars(_LOCAL).setdefault("buffers", {})
+    flat = buffers.get(w.dtype)
     if flat is None or flat.size < count * n:
-        flat = _SCRATCH[w.dtype] = np.empty(count * n, w.dtype)
+        flat = buffers[w.dtype] = np.empty(count * n, w.dtype)
     return [flat[i * n:(i + 1) * n].reshape(w.shape) for i in range(count)]
 
 

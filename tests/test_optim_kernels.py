@@ -158,3 +158,22 @@ def test_a_group_with_parameters_without_gradients_updates_the_others():
     opt.step()
     np.testing.assert_array_equal(a.numpy(), [0.0, 3.0])
     np.testing.assert_array_equal(b.numpy(), [3.0])
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if "maximize" not in n])  # maximize negates the gradient: a copy
+def test_numpy_fused_update_allocates_no_parameter_sized_array(name):
+    """After the first steps (state made, scratch buffers grown) a step allocates nothing of the parameter's size
+    (NumPy reports its buffers to tracemalloc); Rprop's two boolean masks are an eighth of it each."""
+    tracemalloc = pytest.importorskip("tracemalloc")
+    w = pg.tensor(np.linspace(-1.0, 1.0, 100_000), requires_grad=True)
+    w.grad = pg.tensor(np.cos(np.arange(100_000.0)))
+    opt = CASES[name](optim, [w])
+    for _ in range(2):
+        opt.step()
+    tracemalloc.start()
+    try:
+        opt.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.3 * w.numpy().nbytes
