@@ -12,7 +12,7 @@ with differentiable primitives, so they need no rules of their own.
 
 import math
 
-from . import backends, fused, ops
+from . import backends, fused, fused_rnn, ops  # noqa: F401 (fused_rnn: its rows get <name>_backward below)
 from .creation import asarray, zeros
 from .engine import no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
