@@ -165,8 +165,8 @@ def test_numpy_fused_update_allocates_no_parameter_sized_array(name):
     """After the first steps (state made, scratch buffers grown) a step allocates nothing of the parameter's size
     (NumPy reports its buffers to tracemalloc); Rprop's two boolean masks are an eighth of it each."""
     tracemalloc = pytest.importorskip("tracemalloc")
-    w = pg.tensor(np.linspace(-1.0, 1.0, 100_000), requires_grad=True)
-    w.grad = pg.tensor(np.cos(np.arange(100_000.0)))
+    w = pg.tensor(np.linspace(-1.0, 1.0, 100_000), backend="numpy", requires_grad=True)
+    w.grad = pg.tensor(np.cos(np.arange(100_000.0)), backend="numpy")
     opt = CASES[name](optim, [w])
     for _ in range(2):
         opt.step()
