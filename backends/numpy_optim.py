@@ -9,18 +9,24 @@ import threading
 
 import numpy as np
 
-_LOCAL = threading.local()  # per thread, {dtype: one flat buffer grown to the largest request}: the temporaries
+_LOCAL = threading.local()  # per thread: {dtype: one flat buffer grown to the largest request}, and views of it
 
 
 def _scratch(w, count):
     """`count` scratch arrays shaped like w, views of one buffer kept between steps (one per thread, so
-    optimizers stepping in two threads never share one); it holds at most 3 times the largest parameter."""
-    n = w.size
-    buffers = vars(_LOCAL).setdefault("buffers", {})
-    flat = buffers.get(w.dtype)
-    if flat is None or flat.size < count * n:
-        flat = buffers[w.dtype] = np.empty(count * n, w.dtype)
-    return [flat[i * n:(i + 1) * n].reshape(w.shape) for i in range(count)]
+    optimizers stepping in two threads never share one); it holds at most 3 times the largest parameter.
+    The views are kept too, per shape: a step makes no new array objects either."""
+    local = vars(_LOCAL)
+    views = local.setdefault("views", {})
+    key = (w.shape, w.dtype, count)
+    if key not in views:
+        n, buffers = w.size, local.setdefault("buffers", {})
+        flat = buffers.get(w.dtype)
+        if flat is None or flat.size < count * n:
+            flat = buffers[w.dtype] = np.empty(count * n, w.dtype)
+            views.clear()  # views of the smaller buffer would keep it alive
+        views[key] = [flat[i * n:(i + 1) * n].reshape(w.shape) for i in range(count)]
+    return views[key]
 
 
 def _decayed(w, grad, decay, out):
