@@ -12,11 +12,15 @@ on fixed random data.
            linear 9216-128, dropout, linear 128-10, log_softmax; nll_loss; B=64; Adadelta.
     lstm   the word_language_model LSTM LM: embedding 10000x200, 2-layer LSTM 200, dropout 0.2,
            decoder to 10000, log_softmax; bptt 35, B=20; nll_loss; clip_grad_norm 0.25; SGD by hand.
+    gru    the same LM with the word_language_model's GRU in the LSTM's place.
+    adamw-step, sgd-step, rmsprop-step   an optimizer step alone (no forward, no backward) over
+           the GPT's 53 parameter tensors (0.9M numbers) with fixed gradients: AdamW as the GPT's;
+           SGD with momentum 0.9, Nesterov and weight decay; RMSprop centered with momentum.
 """
 
 import numpy as np
 
-MODELS = ("gpt", "cnn", "lstm")
+MODELS = ("gpt", "cnn", "lstm", "gru", "adamw-step", "sgd-step", "rmsprop-step")
 
 
 def build(name, T, nn, F, optim, device):
@@ -25,7 +29,9 @@ def build(name, T, nn, F, optim, device):
     def ints(high, shape):
         return T.tensor(rng.integers(0, high, shape), dtype=T.int64, device=device)
 
-    return {"gpt": _gpt, "cnn": _cnn, "lstm": _lstm}[name](T, nn, F, optim, device, rng, ints)
+    if name.endswith("-step"):
+        return _optimizer_step(name[:-len("-step")], T, optim, device, rng)
+    return {"gpt": _gpt, "cnn": _cnn, "lstm": _lstm, "gru": _gru}[name](T, nn, F, optim, device, rng, ints)
 
 
 def _gpt(T, nn, F, optim, device, rng, ints, vocab=512, length=64, batch=8, width=128, heads=4, layers=4):
@@ -100,13 +106,13 @@ def _cnn(T, nn, F, optim, device, rng, ints, batch=64):
     return step
 
 
-def _lstm(T, nn, F, optim, device, rng, ints, tokens=10000, size=200, layers=2, bptt=35, batch=20):
+def _lstm(T, nn, F, optim, device, rng, ints, tokens=10000, size=200, layers=2, bptt=35, batch=20, kind="LSTM"):
     class LanguageModel(nn.Module):
         def __init__(self):
             super().__init__()
             self.drop = nn.Dropout(0.2)
             self.encoder = nn.Embedding(tokens, size)
-            self.rnn = nn.LSTM(size, size, layers, dropout=0.2)
+            self.rnn = getattr(nn, kind)(size, size, layers, dropout=0.2)
             self.decoder = nn.Linear(size, tokens)
 
         def forward(self, x, hidden):
@@ -115,11 +121,13 @@ def _lstm(T, nn, F, optim, device, rng, ints, tokens=10000, size=200, layers=2, 
 
     model = LanguageModel().to(device)
     x, y = ints(tokens, (bptt, batch)), ints(tokens, (bptt * batch,))
-    state = {"hidden": tuple(T.zeros(layers, batch, size, device=device) for _ in range(2))}
+    state = {"hidden": tuple(T.zeros(layers, batch, size, device=device) for _ in range(2 if kind == "LSTM" else 1))}
 
     def step():
         model.zero_grad()
-        out, hidden = model(x, tuple(h.detach() for h in state["hidden"]))
+        hidden = tuple(h.detach() for h in state["hidden"])
+        out, hidden = model(x, hidden if kind == "LSTM" else hidden[0])
+        hidden = hidden if kind == "LSTM" else (hidden,)
         state["hidden"] = hidden
         loss = F.nll_loss(out, y)
         loss.backward()
@@ -128,5 +136,38 @@ def _lstm(T, nn, F, optim, device, rng, ints, tokens=10000, size=200, layers=2, 
             for p in model.parameters():
                 p.add_(p.grad, alpha=-20.0)
         return loss
+
+    return step
+
+
+def _gru(T, nn, F, optim, device, rng, ints):
+    return _lstm(T, nn, F, optim, device, rng, ints, kind="GRU")
+
+
+def _gpt_shapes(vocab=512, length=64, width=128, layers=4):
+    """The shapes of _gpt's parameters: embeddings, per block two layer norms and four linears, norm, head."""
+    block = [(width,)] * 4 + [(3 * width, width), (3 * width,), (width, width), (width,),
+                              (4 * width, width), (4 * width,), (width, 4 * width), (width,)]
+    return [(vocab, width), (length, width)] + block * layers + [(width,), (width,), (vocab, width)]
+
+
+OPTIMIZERS = {
+    "adamw": lambda optim, params: optim.AdamW(params, lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1),
+    "sgd": lambda optim, params: optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    "rmsprop": lambda optim, params: optim.RMSprop(params, lr=1e-3, momentum=0.9, centered=True),
+}
+
+
+def _optimizer_step(name, T, optim, device, rng):
+    params = []
+    for shape in _gpt_shapes():
+        p = T.tensor(rng.standard_normal(shape).astype(np.float32), device=device, requires_grad=True)
+        p.grad = T.tensor(rng.standard_normal(shape).astype(np.float32) * 1e-2, device=device)
+        params.append(p)
+    opt = OPTIMIZERS[name](optim, params)
+
+    def step():
+        opt.step()
+        return params[0]
 
     return step

@@ -215,6 +215,35 @@ def _lstm_sequence_grads(g, gi, h0, c0, w, b):
     return [t.grad.numpy() for t in tensors]
 
 
+def _torch_grads(g, inputs, steps):
+    """PyTorch's autograd through `steps(*tensors)`, a recurrence written step by step in torch ops."""
+    torch = pytest.importorskip("torch")
+    tensors = [torch.tensor(a, requires_grad=True) for a in inputs]
+    (steps(torch, *tensors) * torch.tensor(g)).sum().backward()
+    return [t.grad.numpy() for t in tensors]
+
+
+def _gru_steps(torch, gi, h, w, b):
+    """Per step [h, r, z, n, hn], PyTorch's GRU cell."""
+    steps = []
+    for t in range(gi.shape[0]):
+        x_r, x_z, x_n = gi[t].chunk(3, dim=-1)
+        h_r, h_z, hn = (h @ w.T + b).chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * hn)
+        h = (1 - z) * n + z * h
+        steps.append(torch.cat([h, r, z, n, hn], dim=-1))
+    return torch.stack(steps)
+
+
+def _rnn_steps(torch, gi, h, w, b, nonlinearity):
+    steps = []
+    for t in range(gi.shape[0]):
+        h = getattr(torch, nonlinearity)(gi[t] + h @ w.T + b)
+        steps.append(h)
+    return torch.stack(steps)
+
+
 def _attention_grads(g, q, k, v, scale=0.6):
     """The textbook adjoint of softmax(q kᵀ scale + causal mask) v, in NumPy."""
     scores = q @ k.transpose(0, 2, 1) * scale + np.triu(np.full((q.shape[1], k.shape[1]), -np.inf), 1)
@@ -497,6 +526,14 @@ ROWS = [
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
     Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
                           grid(8, seed=54)], ops.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
+    Row("gru_sequence", [grid(3, 2, 6, seed=60), grid(2, 2, seed=61), grid(6, 2, seed=62), grid(6, seed=63)],
+        ops.gru_sequence, lambda g, *inputs: _torch_grads(g, inputs, _gru_steps)),
+    Row("rnn_sequence", [grid(3, 2, 2, seed=60), grid(2, 2, seed=61), grid(2, 2, seed=62), grid(2, seed=63)],
+        lambda gi, h, w, b: ops.rnn_sequence(gi, h, w, b, nonlinearity="tanh"),
+        lambda g, *inputs: _torch_grads(g, inputs, lambda torch, *t: _rnn_steps(torch, *t, "tanh"))),
+    Row("rnn_sequence/relu", [grid(3, 2, 2, seed=64), grid(2, 2, seed=65), grid(2, 2, seed=66), grid(2, seed=67)],
+        lambda gi, h, w, b: ops.rnn_sequence(gi, h, w, b, nonlinearity="relu"),
+        lambda g, *inputs: _torch_grads(g, inputs, lambda torch, *t: _rnn_steps(torch, *t, "relu"))),
     Row("attention", [grid(2, 4, 3, seed=55), grid(2, 5, 3, seed=56), grid(2, 5, 2, seed=57)],
         lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.6), lambda g, *qkv: _attention_grads(g, *qkv)),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],

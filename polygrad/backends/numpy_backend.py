@@ -98,9 +98,9 @@ class NumpyBackend(Backend):
         return out
 
     def kernels(self):
-        from . import numpy_kernels
+        from . import numpy_kernels, numpy_optim
 
-        return numpy_kernels.KERNELS
+        return {**numpy_kernels.KERNELS, **numpy_optim.KERNELS}
 
     def windows(self, x, *, kernel, stride, dilation):
         as_strided = functools.partial(self.np.lib.stride_tricks.as_strided, writeable=False)

@@ -124,45 +124,5 @@ def log_softmax_vjp(g, out, axis):
     return grad
 
 
-def adam_update(w, grad, m, v, beta1, beta2, lr, eps, step):
-    """Adam's step in place with one scratch buffer (the portable update makes about six); True: done."""
-    scratch = grad * (1 - beta1)
-    m *= beta1
-    m += scratch
-    np.multiply(grad, grad, out=scratch)
-    scratch *= 1 - beta2
-    v *= beta2
-    v += scratch
-    np.sqrt(v, out=scratch)
-    scratch *= 1 / math.sqrt(1 - beta2 ** step)
-    scratch += eps
-    np.divide(m, scratch, out=scratch)
-    scratch *= lr / (1 - beta1 ** step)
-    w -= scratch
-    return True
-
-
-def adadelta_update(w, grad, square, accumulated, rho, eps, lr):
-    """Adadelta's step in place with two scratch buffers; True: done."""
-    scratch = grad * grad
-    scratch *= 1 - rho
-    square *= rho
-    square += scratch
-    delta = accumulated + eps
-    np.sqrt(delta, out=delta)
-    np.add(square, eps, out=scratch)
-    np.sqrt(scratch, out=scratch)
-    delta /= scratch
-    delta *= grad
-    np.multiply(delta, delta, out=scratch)
-    scratch *= 1 - rho
-    accumulated *= rho
-    accumulated += scratch
-    delta *= lr
-    w -= delta
-    return True
-
-
-KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "adam_update": adam_update,
-           "adadelta_update": adadelta_update, "log_softmax_vjp": log_softmax_vjp,
+KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
            "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}

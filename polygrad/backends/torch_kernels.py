@@ -4,8 +4,6 @@ The backward ops are ATen's (torch.ops.aten.*_backward), the very ones torch's a
 called directly on plain tensors: no torch graph is built.
 """
 
-import math
-
 import torch
 
 _aten = torch.ops.aten
@@ -142,26 +140,9 @@ def lstm_sequence(gi, h0, c0, weight_hh, bias_hh):
     return out
 
 
-def adam_update(w, grad, m, v, beta1, beta2, lr, eps, step):
-    """Adam's step in place, as torch.optim.Adam's single-tensor path computes it; True: done."""
-    m.lerp_(grad, 1 - beta1)
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denominator = v.sqrt().div_(math.sqrt(1 - beta2 ** step)).add_(eps)
-    w.addcdiv_(m, denominator, value=-lr / (1 - beta1 ** step))
-    return True
-
-
-def adadelta_update(w, grad, square, accumulated, rho, eps, lr):
-    square.mul_(rho).addcmul_(grad, grad, value=1 - rho)
-    delta = accumulated.add(eps).sqrt_().div_(square.add(eps).sqrt_()).mul_(grad)
-    accumulated.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-    w.add_(delta, alpha=-lr)
-    return True
-
-
 KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp, "log_softmax": log_softmax,
            "log_softmax_vjp": log_softmax_vjp, "gelu": gelu, "gelu_vjp": gelu_vjp, "layer_norm": layer_norm,
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp_input": conv_vjp_input,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
-           "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
+           "max_pool_vjp": max_pool_vjp,
            "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence}

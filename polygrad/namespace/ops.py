@@ -20,7 +20,7 @@ from ..core.dtypes import result_type
 from ..core.engine import Operation, apply, state
 from ..core.errors import DtypeError, describe, unexpected_keyword
 # every row joins the table before the functions are made: pg.linalg's, the complex-only and the fused ones
-from ..primitives import complex as _complex_rows, fused, linalg as _linalg_rows  # noqa: F401
+from ..primitives import complex as _complex_rows, fused, fused_rnn as _rnn_rows, linalg as _linalg_rows  # noqa: F401
 from ..primitives.table import PRIMITIVES
 from ..core.tensor import Tensor
 
@@ -343,6 +343,8 @@ layer_norm = GENERATED["layer_norm"]
 conv = GENERATED["conv"]
 max_pool = GENERATED["max_pool"]
 lstm_sequence = GENERATED["lstm_sequence"]
+gru_sequence = GENERATED["gru_sequence"]
+rnn_sequence = GENERATED["rnn_sequence"]
 attention = GENERATED["attention"]
 
 _astype = GENERATED["astype"]
@@ -804,7 +806,7 @@ def tensor(data, dtype=None, device=None, backend=None, requires_grad=False):
 # pg.* is the table but scatter_slice and the fused rows (functional/ calls those: ops.gelu, ops.conv, ...)
 __all__ = sorted(
     [name for name, p in PRIMITIVES.items()
-     if name != "scatter_slice" and getattr(p.forward, "__module__", None) != fused.__name__]
+     if name != "scatter_slice" and not (getattr(p.forward, "__module__", None) or "").startswith(fused.__name__)]
     + ["asarray_like", "stack", "flatten", "moveaxis", "swapaxes", "square", "tensordot", "outer",
        "take_along_axis", "to_device"]
 )

@@ -131,6 +131,8 @@ class _RNNBase(Module):
         gi = F.linear(x, weight_ih, bias_ih)  # every time step's input projection in one matmul
         if self._mode == "LSTM" and lengths is None and weight_hr is None and x.shape[0]:
             return _lstm_layer(gi, state, weight_hh, bias_hh, direction)
+        if self._mode != "LSTM" and lengths is None and x.shape[0]:
+            return _gru_or_rnn_layer(self._mode, gi, state[0], weight_hh, bias_hh, direction, self.nonlinearity)
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outputs = [None] * x.shape[0]
         for t in steps:
@@ -204,10 +206,27 @@ class LSTMCell(_Cell):
 
 def _lstm_layer(gi, state, weight_hh, bias_hh, reverse):
     """An LSTM layer as one fused primitive (polygrad/primitives/fused.py): the outputs (L, N, H) and the final [h, c]."""
-    if bias_hh is None:
-        with no_grad():
-            bias_hh = ops.zeros_like(weight_hh[:, 0])
+    bias_hh = _bias_or_zeros(bias_hh, weight_hh)
     size = weight_hh.shape[1]
     out = ops.lstm_sequence(ops.flip(gi, axis=0) if reverse else gi, state[0], state[1], weight_hh, bias_hh)
     hs = out[..., :size]
     return ops.flip(hs, axis=0) if reverse else hs, [out[-1, ..., :size], out[-1, ..., size:2 * size]]
+
+
+def _gru_or_rnn_layer(mode, gi, h0, weight_hh, bias_hh, reverse, nonlinearity):
+    """A GRU or RNN layer as one fused primitive (polygrad/primitives/fused_rnn.py): the outputs (L, N, H) and the final [h]."""
+    bias_hh, gi = _bias_or_zeros(bias_hh, weight_hh), ops.flip(gi, axis=0) if reverse else gi
+    if mode == "GRU":
+        hs = ops.gru_sequence(gi, h0, weight_hh, bias_hh)[..., :weight_hh.shape[1]]
+    else:
+        hs = ops.rnn_sequence(gi, h0, weight_hh, bias_hh, nonlinearity=nonlinearity)
+    final = hs[-1]  # the last step run, in either direction
+    return ops.flip(hs, axis=0) if reverse else hs, [final]
+
+
+def _bias_or_zeros(bias_hh, weight_hh):
+    """The recurrent bias, or zeros (no gradient) for a layer built with bias=False."""
+    if bias_hh is None:
+        with no_grad():
+            bias_hh = ops.zeros_like(weight_hh[:, 0])
+    return bias_hh

@@ -14,10 +14,10 @@ import functools
 import math
 
 from ..namespace.ops import asarray
-
 from ..namespace.creation import zeros_like
 from ..core.engine import enable_grad
 from ..core.tensor import Tensor
+from . import kernels as optim_kernels
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "LBFGS",
@@ -37,8 +37,8 @@ class Optimizer:
     updates through their arrays. No Tensor is made per parameter per step.
 
     PyTorch's implementation switches are accepted by every optimizer and change
-    nothing, since polygrad has one implementation whose results they would not
-    change: `foreach` (one loop either way), `fused` (no fused kernels), `capturable`
+    nothing, since they would not change the results: `foreach` and `fused` (a backend's
+    fused update, optim/kernels.py, runs wherever it has one; `_update` is its reference), `capturable`
     (state lives on each parameter's device already). `differentiable=True`, a
     step that records on the tape, is refused.
     """
@@ -92,6 +92,8 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            if optim_kernels.step_group(self, group):  # the backend's fused update of the whole group
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -275,9 +277,6 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-        kernel = getattr(p.xp, "kernel_adam_update", None)  # the backend's in-place update (Backend.kernels)
-        if kernel is not None and not group["amsgrad"] and kernel(w, grad, m, v, beta1, beta2, lr, group["eps"], t):
-            return
         m *= beta1
         m += grad * (1 - beta1)
         v *= beta2
@@ -393,9 +392,6 @@ class Adadelta(Optimizer):
             state.update(step=0, **_zeros(p, "square_avg", "acc_delta"))
         state["step"] += 1
         square, accumulated = state["square_avg"].array, state["acc_delta"].array
-        kernel = getattr(xp, "kernel_adadelta_update", None)  # the backend's in-place update (Backend.kernels)
-        if kernel is not None and kernel(w, grad, square, accumulated, rho, eps, group["lr"]):
-            return
         square *= rho
         square += grad * grad * (1 - rho)
         delta = xp.sqrt(accumulated + eps) / xp.sqrt(square + eps) * grad

@@ -12,7 +12,7 @@ where xp is polygrad's namespace) and forward mode always run the portable rules
 tests/test_fused_kernels.py holds every kernel equal to its portable definition,
 forward and gradient, on every backend. The same mechanism serves a few existing
 rows of primitives.py (softmax, log_softmax, relu's vjp) and the optimizers'
-in-place updates (`kernel_adam_update`, `kernel_adadelta_update`, in optim.py).
+in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused_rnn.py holds the GRU and RNN rows.
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
 anyway) — the backward recomputes what it needs (Phi(x) for gelu, mean and spread
