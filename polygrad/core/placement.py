@@ -113,14 +113,10 @@ def sizes(given):
     return given[0] if len(given) == 1 else given
 
 
-
-
 def to_arguments(target, dtype, device, current_device):
     """PyTorch's `.to(...)` arguments as (device, dtype or None): `.to("cuda")`, `.to(pg.float64)`,
-    `.to("cuda", pg.float16)`, `.to(device=...)`, `.to(other)` (a tensor: its device and dtype)."""
-    if hasattr(target, "device") and hasattr(target, "dtype") and not isinstance(target, Device):
-        target, dtype = target.device, target.dtype
-    elif target is not None and dtypes.name_in(target) is not None:
+    `.to("cuda", pg.float16)`, `.to(device=...)` (`.to(other)` passes other's device and dtype)."""
+    if target is not None and dtypes.name_in(target) is not None:
         target, dtype = None, target
     target = device if target is None else target
     return (current_device if target is None else resolve_target(target, current_device)), dtype

@@ -9,6 +9,7 @@ in-place updates are installed by polygrad.methods.inplace.
 
 from ..core.errors import describe
 from ..core.placement import to_arguments
+from ..core.tensor import Tensor
 from ..namespace import ops, standard
 
 # operator name -> the namespace function it is; each also gets its reflected form (__radd__ ...)
@@ -47,6 +48,8 @@ def to(self, target=None, dtype=None, *, device=None, non_blocking=False, copy=F
     The result is a new leaf-like tensor connected to the graph: gradients
     flow back across the move, landing on the original device.
     """
+    if isinstance(target, Tensor):
+        target, dtype = target.device, target.dtype
     device, dtype = to_arguments(target, dtype, device, self.device)
     out = self
     if device is not self.device:
