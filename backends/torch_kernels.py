@@ -61,21 +61,37 @@ def _pooled(x, kernel):
     return _MAX_POOL.get(len(kernel)) if x.ndim == len(kernel) + 2 else None
 
 
-def max_pool(x, kernel, stride, dilation):
-    """torch's max pooling without indices (faster): the backward finds them again."""
-    if _pooled(x, kernel) is None:
+def max_pool(x, kernel, stride, dilation, saved):
+    """torch's max pooling; with a `saved` (polygrad.fused.Saved) it keeps the maxima's positions for the backward."""
+    ops = _pooled(x, kernel)
+    if ops is None:
         return None
-    pool = torch.nn.functional.max_pool2d if len(kernel) == 2 else torch.nn.functional.max_pool3d
-    return pool(x, list(kernel), list(stride), 0, list(dilation))
+    if saved is None:  # nobody to hand the positions to: the faster pooling without them
+        pool = torch.nn.functional.max_pool2d if len(kernel) == 2 else torch.nn.functional.max_pool3d
+        return pool(x, list(kernel), list(stride), 0, list(dilation))
+    out, indices = ops[0](x, list(kernel), list(stride), [0] * len(kernel), list(dilation))
+    saved.keep(out, indices)
+    return out
 
 
-def max_pool_vjp(g, out, x, kernel, stride, dilation):
+def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
     ops = _pooled(x, kernel)
     if ops is None:
         return None
     args = (list(kernel), list(stride), [0] * len(kernel), list(dilation))
-    indices = ops[0](x, *args)[1]  # recomputed: the forward kept only the maxima
+    indices = None if saved is None else saved.for_output(out)
+    if indices is None:  # not kept by this forward: found again
+        indices = ops[0](x, *args)[1]
     return ops[1](g, x, *args, False, indices)
+
+
+def dropout(x, keep, scale):
+    """(x * keep) * scale with the boolean mask read as is (no cast pass), scaled in place."""
+    return torch.mul(x, keep).mul_(scale) if x.is_floating_point() else None
+
+
+def dropout_vjp(g, keep, scale):
+    return torch.mul(g, keep).mul_(scale) if g.is_floating_point() else None
 
 
 def relu_vjp(g, x):
@@ -164,4 +180,5 @@ KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp,
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp_input": conv_vjp_input,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
-           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence}
+           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence,
+           "dropout": dropout, "dropout_vjp": dropout_vjp}

@@ -21,7 +21,7 @@ import math
 import threading
 from contextlib import contextmanager
 
-from . import engine, fused, ops  # noqa: F401 (fused: its primitives get rules below)
+from . import engine, fused, fused_layers, ops  # noqa: F401 (fused, fused_layers: their primitives get rules below)
 from .creation import arange
 from .errors import ShapeError
 from .primitives import PRIMITIVES
@@ -421,7 +421,7 @@ ELEMENTWISE = (
     "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "log2", "log10", "reciprocal", "positive",
     "atan2", "logaddexp", "hypot", "copysign", "remainder", "floor_divide", "bitwise_and", "bitwise_or",
     "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "logical_xor", "nextafter", "bitwise_invert",
-    "signbit", "angle", "complex_part", "gelu",
+    "signbit", "angle", "complex_part", "gelu", "dropout",
     # they act on the last axes only: leading batch axes are more of the same
     "matrix_transpose", "tril", "triu", "linalg_inv", "linalg_det", "linalg_logabsdet", "linalg_cholesky",
     "linalg_eigh", "linalg_eigvalsh", "linalg_svd", "linalg_svdvals", "linalg_qr", "linalg_pinv",

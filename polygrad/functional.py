@@ -12,9 +12,9 @@ with differentiable primitives, so they need no rules of their own.
 
 import math
 
-from . import backends, fused, ops
+from . import backends, fused, fused_layers, ops  # noqa: F401 (fused_layers: its rows, applied below)
 from .creation import asarray, zeros
-from .engine import no_grad, pullback, unbroadcast
+from .engine import apply, no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
 from .ops import signature
 from .primitives import PRIMITIVES
@@ -136,8 +136,9 @@ def log_softmax(x, axis=-1, *, dim=None):
 
 
 def _kept(x, p, training, generator, name, shape=None):
-    """The 0/1 mask (x's dtype, of `shape`, default x's) of what a dropout keeps, drawn from `generator`
-    (default: the seeded default generator of x's device); None when it keeps everything."""
+    """The boolean mask (of `shape`, default x's) of what a dropout keeps, drawn from `generator`
+    (default: the seeded default generator of x's device); None when it keeps everything; p = 1: zeros
+    in x's dtype."""
     if not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p}")
     if not training or p == 0:
@@ -146,14 +147,14 @@ def _kept(x, p, training, generator, name, shape=None):
     if p == 1:
         return zeros(shape, dtype=x.dtype, device=x.device)
     generator = generator or default_generator(x.device)
-    return ops.astype(generator.rand(shape, dtype=x.dtype) >= p, x.dtype)
+    return generator.rand(shape, dtype=x.dtype) >= p
 
 
 def _scaled(x, keep, p):
-    """x with the entries `keep` drops zeroed and the others scaled by 1/(1-p)."""
+    """x with the entries `keep` drops zeroed and the others scaled by 1/(1-p) (one fused primitive)."""
     if keep is None:
         return x
-    return x * keep if p == 1 else x * keep * (1 / (1 - p))
+    return x * keep if p == 1 else apply(PRIMITIVES["dropout"], [x, keep], {"scale": 1 / (1 - p)})
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -202,6 +203,7 @@ def alpha_dropout(x, p=0.5, training=True, generator=None):
     keep = _kept(x, p, training, generator, "alpha_dropout")
     if keep is None or p == 1:
         return _scaled(x, keep, p)
+    keep = ops.astype(keep, x.dtype)
     a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))
     return x * keep * a + (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
 

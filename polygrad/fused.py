@@ -16,9 +16,10 @@ in-place updates (`kernel_adam_update`, `kernel_adadelta_update`, in optim.py).
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
 anyway) — the backward recomputes what it needs (Phi(x) for gelu, mean and spread
-for layer_norm, the windows for conv, the maxima's positions for max_pool, the
-attention probabilities) — except lstm_sequence, whose output carries the gate
-activations (as torch's LSTM saves them).
+for layer_norm, the windows for conv, the attention probabilities) — except
+lstm_sequence, whose output carries the gate activations (as torch's LSTM saves
+them), and max_pool, whose torch kernel keeps the maxima's positions in a `Saved`
+(below) so that its forward runs once (the portable backward finds them again).
 """
 
 import math
@@ -32,6 +33,29 @@ _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TANH_SCALE = math.sqrt(2 / math.pi)
 _TANH_CUBIC = 0.044715
+
+
+class Saved:
+    """What a kernel's forward leaves for its backward beyond the output (max pooling's argmax
+    positions: PyTorch's saved tensors). A primitive has one output; this rides in the operation's
+    params, so it lives exactly as long as the recorded operation. `keep(out, value)` ties the value
+    to the output array it was made with; `for_output(out)` gives it back only for that same array,
+    else None, and the backward then recomputes (a forward by the portable rule, vmap's per-sample
+    calls, a recorded backward). Portable rules never read it."""
+
+    __slots__ = ("out", "value")
+
+    def __init__(self):
+        self.out = self.value = None
+
+    def keep(self, out, value):
+        self.out, self.value = out, value
+
+    def for_output(self, out):
+        return self.value if self.out is out else None
+
+    def __repr__(self):
+        return "Saved()"
 
 
 # ---------------------------------------------------------------- gelu
@@ -199,7 +223,7 @@ conv = ops._public(PRIMITIVES["conv"])
 # ---------------------------------------------------------------- max pooling
 # Over an input padded with -inf. The gradient goes to the FIRST maximum of each window in
 # row-major window order, as PyTorch's: the window's argmax as a one-hot, added back by col2im.
-def _max_pool(xp, x, kernel, stride, dilation):
+def _max_pool(xp, x, kernel, stride, dilation, saved=None):
     cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
     return xp.max(cols, axis=tuple(range(cols.ndim - len(kernel), cols.ndim)))
 
@@ -213,7 +237,7 @@ def _first_maximum(xp, x, kernel, stride, dilation, dtype):
     return hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype), lead
 
 
-def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation):
+def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation, saved=None):
     hit, lead = _first_maximum(xp, x, kernel, stride, dilation, g.dtype)
     grad_cols = xp.reshape(hit * xp.expand_dims(g, axis=-1), lead + tuple(kernel))
     return xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
@@ -226,13 +250,15 @@ def _max_pool_jvp(xp, t, x, kernel, stride, dilation):
     return xp.sum(t_cols * hit, axis=-1)
 
 
-defprim("max_pool", lambda xp, x, *, kernel, stride, dilation: _run(xp, "max_pool", _max_pool, x, kernel, stride, dilation),
-        vjp=[lambda xp, g, out, x, kernel, stride, dilation:
-             _run(xp, "max_pool_vjp", _max_pool_vjp_portable, g, out, x, kernel, stride, dilation)],
-        jvp=[lambda xp, t, out, x, kernel, stride, dilation:
+defprim("max_pool", lambda xp, x, *, kernel, stride, dilation, saved=None:
+        _run(xp, "max_pool", _max_pool, x, kernel, stride, dilation, saved),
+        vjp=[lambda xp, g, out, x, kernel, stride, dilation, saved=None:
+             _run(xp, "max_pool_vjp", _max_pool_vjp_portable, g, out, x, kernel, stride, dilation, saved)],
+        jvp=[lambda xp, t, out, x, kernel, stride, dilation, saved=None:
              _max_pool_jvp(xp, t, x, kernel, stride, dilation)],
         doc="Window maxima of a (-inf padded) x over its last len(kernel) axes; the gradient goes to each "
-            "window's first maximum, as PyTorch's.",
+            "window's first maximum, as PyTorch's. saved: a fresh Saved() per call lets a kernel keep the "
+            "maxima's positions for the backward.",
         fresh=True)
 
 

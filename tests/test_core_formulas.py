@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import polygrad as pg
+from polygrad.engine import apply
 from polygrad.primitives import PRIMITIVES
 
 # ---------------------------------------------------------------- inputs
@@ -494,6 +495,9 @@ ROWS = [
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
         lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
+    Row("dropout", [grid(2, 3, seed=58)],
+        lambda x: apply(PRIMITIVES["dropout"], [x, mask(x, [[True, False, True], [False, True, True]])], {"scale": 2.5}),
+        lambda g, x: [g * np.array([[1, 0, 1], [0, 1, 1]]) * 2.5]),
     Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
                           grid(8, seed=54)], pg.fused.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
     Row("attention", [grid(2, 4, 3, seed=55), grid(2, 5, 3, seed=56), grid(2, 5, 2, seed=57)],

@@ -145,6 +145,11 @@ CASES = {
               [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
     "max_pool": [(lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
                  (lambda x: pg.fused.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    # a fresh generator of one seed per call: the same mask at every finite-difference probe
+    "dropout": [(lambda a: pg.functional.dropout(a, 0.4, generator=pg.random.Generator(5, device=a.device)),
+                 [("n", (3, 4))]),
+                (lambda a: pg.functional.dropout2d(a, 0.5, generator=pg.random.Generator(6, device=a.device)),
+                 [("n", (2, 3, 2, 2))])],
     "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
     "attention": [(lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.7),
                    [("n", (2, 3, 4, 2)), ("n", (2, 3, 5, 2)), ("n", (2, 3, 5, 3))]),

@@ -8,7 +8,7 @@ import pytest
 
 import polygrad as pg
 import polygrad.functional as F
-from polygrad.fused import PORTABLE
+from polygrad.fused import PORTABLE, Saved
 from polygrad.primitives import PRIMITIVES
 
 from conftest import to_numpy
@@ -30,13 +30,18 @@ INPUTS = {
                                               {"stride": (2, 1), "dilation": (1, 2), "groups": 2}),
     "conv/1d": lambda t: ([t.randn(3, 2, 10, seed=5), t.randn(4, 2, 3, seed=6), t.randn(4, seed=8)],
                           {"stride": (2,), "dilation": (1,), "groups": 1}),
-    "max_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)], {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
+    "max_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)],
+                           {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": Saved()}),
+    # no Saved: the backward finds the maxima again
+    "max_pool/unsaved": lambda t: ([t.randn(2, 3, 8, 6, seed=7)],
+                                   {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": None}),
     "max_pool/overlapping": lambda t: ([t.randn(2, 3, 7, 6, seed=7)],
-                                       {"kernel": (3, 2), "stride": (1, 2), "dilation": (2, 1)}),
+                                       {"kernel": (3, 2), "stride": (1, 2), "dilation": (2, 1), "saved": Saved()}),
     # every window full of ties: the gradient goes to each window's first entry
     "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
-                                {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
-    "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)], {"kernel": (3,), "stride": (2,), "dilation": (1,)}),
+                                {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": Saved()}),
+    "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)],
+                              {"kernel": (3,), "stride": (2,), "dilation": (1,), "saved": Saved()}),
     "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
                             {"causal": False, "scale": 0.5}),
     "attention/causal": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 6, 4, seed=13),
@@ -46,6 +51,9 @@ INPUTS = {
                                          t.randn(1, 2, 3, 4, seed=14)], {"causal": True, "scale": 0.5}),
     "lstm_sequence": lambda t: ([t.randn(5, 3, 8, seed=15), t.randn(3, 2, seed=16), t.randn(3, 2, seed=17),
                                  t.randn(8, 2, seed=18), t.randn(8, seed=19)], {}),
+    "dropout": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 6, seed=21) > 0.3], {"scale": 1 / 0.7}),
+    # feature dropout: one draw per (N, C), broadcast over the rest
+    "dropout/channels": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 1, seed=21) > 0.3], {"scale": 2.0}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -75,6 +83,7 @@ def test_kernel_matches_portable_definition(target, case):
     portable, portable_vjp = PORTABLE[name]
     args = list(options.values())
     expected = (portable or PRIMITIVES[name].forward)(xp, *arrays, *args)
+    got = None
     if portable is not None:
         got = getattr(xp, "kernel_" + name)(*arrays, *args)
         if got is None:
@@ -87,7 +96,10 @@ def test_kernel_matches_portable_definition(target, case):
     g = _raw(target.randn(*expected.shape, seed=9))
     if name in ("softmax", "log_softmax"):  # their vjps read the result, not the input
         arrays = []
-    lead = (g, expected) if name in VJP_TAKES_OUT else (g,)
+    if name == "dropout":  # its vjp reads the mask only
+        arrays = arrays[1:]
+    # the kernel's own result where it made one: a kernel may have kept more of its forward for it (Saved)
+    lead = (g, expected if got is None else got) if name in VJP_TAKES_OUT else (g,)
     expected_grads = portable_vjp(xp, *lead, *arrays, *args)
     if name in KERNEL_VJP:
         got_grads = KERNEL_VJP[name](xp, *lead, *arrays, *args)
