@@ -94,6 +94,28 @@ def dropout_vjp(g, keep, scale):
     return torch.mul(g, keep).mul_(scale) if g.is_floating_point() else None
 
 
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}  # ATen's enum
+
+
+def _nll_takes(log_probs, target, weight):
+    return log_probs.ndim == 2 and target.dtype == torch.int64 and weight.dtype == log_probs.dtype \
+        and log_probs.is_floating_point()
+
+
+def nll_loss(log_probs, target, weight, ignore_index, reduction):
+    if not _nll_takes(log_probs, target, weight):
+        return None
+    return _aten.nll_loss_forward(log_probs, target, weight, _REDUCTIONS[reduction], ignore_index)[0]
+
+
+def nll_loss_vjp(g, log_probs, target, weight, ignore_index, reduction):
+    if not _nll_takes(log_probs, target, weight) or g.dtype != log_probs.dtype:
+        return None
+    code = _REDUCTIONS[reduction]
+    total = _aten.nll_loss_forward(log_probs, target, weight, code, ignore_index)[1]  # the summed weights, again
+    return _aten.nll_loss_backward(g, log_probs, target, weight, code, ignore_index, total)
+
+
 def relu_vjp(g, x):
     return _aten.threshold_backward(g, x, 0) if g.dtype == x.dtype else None
 
@@ -181,4 +203,4 @@ KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
            "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence,
-           "dropout": dropout, "dropout_vjp": dropout_vjp}
+           "dropout": dropout, "dropout_vjp": dropout_vjp, "nll_loss": nll_loss, "nll_loss_vjp": nll_loss_vjp}

@@ -13,7 +13,7 @@ with differentiable primitives, so they need no rules of their own.
 import math
 
 from . import backends, fused, fused_layers, ops  # noqa: F401 (fused_layers: its rows, applied below)
-from .creation import asarray, zeros
+from .creation import asarray, ones, zeros
 from .engine import apply, no_grad, pullback, unbroadcast
 from .errors import ShapeError, describe
 from .ops import signature
@@ -497,7 +497,11 @@ def nll_loss(log_probs, target, reduction="mean", weight=None, ignore_index=-100
     One sample: log_probs (C,) and a 0-d target."""
     if log_probs.ndim == 1:
         return _one_sample(nll_loss, log_probs, _on_device(target, log_probs), reduction, weight, ignore_index)
-    loss, weights, _ = _class_loss(log_probs, _on_device(target, log_probs), weight, ignore_index, "nll_loss")
+    target = _on_device(target, log_probs)
+    fused = _fused_nll(log_probs, target, weight, ignore_index, reduction, "nll_loss")
+    if fused is not None:
+        return fused
+    loss, weights, _ = _class_loss(log_probs, target, weight, ignore_index, "nll_loss")
     return _reduce_weighted(loss if weights is None else loss * weights, weights, reduction)
 
 
@@ -520,6 +524,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     classes = logits.shape[1]
     class_axis = (1, classes) + (1,) * (logits.ndim - 2)
     if target.xp.isdtype(target.array.dtype, "integral"):
+        fused = None if label_smoothing else _fused_nll(log_probs, target, weight, ignore_index, reduction,
+                                                         "cross_entropy")
+        if fused is not None:
+            return fused
         loss, weights, kept = _class_loss(log_probs, target, weight, ignore_index, "cross_entropy")
         if weights is not None:
             loss = loss * weights
@@ -538,6 +546,23 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     if weight is not None:
         target = target * ops.reshape(weight, class_axis)
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
+
+
+def _fused_nll(log_probs, target, weight, ignore_index, reduction, operation):
+    """(N, C) log-probabilities and class indices (N,) as one primitive (polygrad/fused_layers.py), with
+    the composite's checks; None for the rest (the composite: other shapes, a weight that requires
+    grad, vmap)."""
+    xp = target.xp
+    if (log_probs.ndim != 2 or reduction not in ("mean", "sum", "none") or target.shape != log_probs.shape[:1]
+            or hasattr(log_probs, "_levels") or hasattr(target, "_levels") or not xp.isdtype(target.array.dtype, "integral")
+            or (weight is not None and (weight.requires_grad or tuple(weight.shape) != (log_probs.shape[1],)))):
+        return None
+    ops.checked_indices(ops.where(target == ignore_index, 0, target), log_probs.shape[1], f"{operation}: class target",
+                        1, negative=False, like=log_probs)  # ignored entries are exempt, as in PyTorch
+    if weight is None:
+        weight = ones(log_probs.shape[1], dtype=log_probs.dtype, device=log_probs.device)
+    return apply(PRIMITIVES["nll_loss"], [log_probs, target, weight], {"ignore_index": ignore_index,
+                                                                         "reduction": reduction})
 
 
 def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):

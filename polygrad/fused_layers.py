@@ -8,6 +8,8 @@ mask in x's dtype and x * mask); nll_loss nothing beyond its inputs (the total w
 recomputed, one reduction over N); embedding nothing beyond its inputs (the row indices).
 """
 
+import math
+
 from .fused import PORTABLE
 from .primitives import PRIMITIVES, defprim
 from .primitives import kernel_or as _run
@@ -32,3 +34,52 @@ defprim("dropout", lambda xp, x, keep, *, scale: _run(xp, "dropout", _dropout, x
             "saves only the mask.",
         fresh=True)
 PORTABLE["dropout"] = (_dropout, _dropout_vjp)
+
+
+# ---------------------------------------------------------------- nll_loss
+# log_probs (N, C), class indices target (N,) (checked by the caller, entries equal to ignore_index
+# exempt), weight (C,): -weight[t] log_probs[n, t] per entry, ignored entries weighing 0; 'mean'
+# divides by the summed weights (NaN when all are ignored, as PyTorch, with a gradient of 0).
+def _nll_terms(xp, log_probs, target, weight, ignore_index):
+    """Each entry's flat index into log_probs (its row's first where ignored) and its weight (0 where ignored)."""
+    n, c = log_probs.shape
+    kept = target != ignore_index
+    safe = xp.where(kept, target, xp.zeros_like(target))
+    flat = xp.arange(n, dtype=safe.dtype, device=safe.device) * c + safe
+    return flat, xp.take(weight, safe, axis=0) * xp.astype(kept, weight.dtype)
+
+
+def _nll_reduce(xp, losses, w, reduction):
+    if reduction == "none":
+        return losses
+    return xp.sum(losses) / xp.sum(w) if reduction == "mean" else xp.sum(losses)
+
+
+def _nll_loss(xp, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    return _nll_reduce(xp, -(xp.take(xp.reshape(log_probs, (-1,)), flat, axis=0) * w), w, reduction)
+
+
+def _nll_loss_vjp(xp, g, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    if reduction == "mean":
+        total = xp.sum(w)
+        g = g / xp.where(total == 0, xp.ones_like(total), total)  # all ignored: 0, not 0 * inf
+    return xp.reshape(xp.scatter_add(-(w * g), flat, axis=0, size=math.prod(log_probs.shape)), log_probs.shape)
+
+
+def _nll_loss_jvp(xp, t, out, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    return _nll_reduce(xp, -(xp.take(xp.reshape(t, (-1,)), flat, axis=0) * w), w, reduction)
+
+
+defprim("nll_loss", lambda xp, log_probs, target, weight, *, ignore_index, reduction:
+        _run(xp, "nll_loss", _nll_loss, log_probs, target, weight, ignore_index, reduction),
+        vjp=[lambda xp, g, out, log_probs, target, weight, ignore_index, reduction:
+             _run(xp, "nll_loss_vjp", _nll_loss_vjp, g, log_probs, target, weight, ignore_index, reduction),
+             None, None],
+        jvp=[_nll_loss_jvp, None, None],
+        doc="Negative log-likelihood of class indices target (N,) under log_probs (N, C), weighted per class, "
+            "entries equal to ignore_index left out; reduced by 'mean' (over the summed weights), 'sum' or 'none'.",
+        fresh=True)
+PORTABLE["nll_loss"] = (_nll_loss, _nll_loss_vjp)

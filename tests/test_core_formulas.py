@@ -367,6 +367,14 @@ ROWS = [
     Row("softmax_cross_entropy/none", [grid(4, 3, seed=45)],
         lambda x: pg.functional.cross_entropy(x, index(x, [2, 0, 1, 2]), reduction="none"),
         lambda w, x: [w[:, None] * (softmax(x, 1) - np.eye(3)[[2, 0, 1, 2]])]),
+    # nll: -cw[t] at each kept entry's class, over the kept entries' summed class weights (entry 1 ignored)
+    Row("nll_loss", [grid(4, 3, seed=46)],
+        lambda x: pg.functional.nll_loss(x, index(x, [2, 0, 1, 2]), weight=pg.asarray([0.5, 1.5, 2.0], dtype=x.dtype,
+                                                                                        device=x.device), ignore_index=0),
+        lambda w, x: [w * -(np.array([[0, 0, 2.0], [0, 0, 0], [0, 1.5, 0], [0, 0, 2.0]]) / 5.5)]),
+    Row("nll_loss/none", [grid(4, 3, seed=47)],
+        lambda x: pg.functional.nll_loss(x, index(x, [2, 0, 1, 2]), reduction="none"),
+        lambda w, x: [-w[:, None] * np.eye(3)[[2, 0, 1, 2]]]),
     # ---- matmul: d(a @ b) = g @ b^T and a^T @ g, with 1-D operands promoted and broadcast batches summed
     Row("matmul/1d-1d", [V3, [0.5, 1.5, -0.3]], pg.matmul, lambda w, a, b: [w * b, w * a]),
     Row("matmul/2d-1d", [A, V3], pg.matmul, lambda w, a, b: [np.outer(w, b), a.T @ w]),

@@ -54,6 +54,17 @@ INPUTS = {
     "dropout": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 6, seed=21) > 0.3], {"scale": 1 / 0.7}),
     # feature dropout: one draw per (N, C), broadcast over the rest
     "dropout/channels": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 1, seed=21) > 0.3], {"scale": 2.0}),
+    "nll_loss": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, -100, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                           {"ignore_index": -100, "reduction": "mean"}),
+    "nll_loss/sum": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, 3, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                               {"ignore_index": 2, "reduction": "sum"}),
+    "nll_loss/none": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, 3, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                                {"ignore_index": -1, "reduction": "none"}),
+    # every entry ignored: the mean is NaN, its gradient 0; an empty batch: NaN too
+    "nll_loss/all-ignored": lambda t: ([t.randn(3, 4, seed=22), t.tensor([-100, -100, -100], dtype="int64"), t.tensor([1.0] * 4)],
+                                       {"ignore_index": -100, "reduction": "mean"}),
+    "nll_loss/empty": lambda t: ([t.randn(0, 4, seed=22), t.tensor([0, 1], dtype="int64")[:0], t.tensor([1.0] * 4)],
+                                 {"ignore_index": -100, "reduction": "mean"}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -224,3 +235,46 @@ def test_scaled_dot_product_attention_matches_torch(causal):
     assert out._op is None or out._op.primitive.name == "attention"
     same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                   lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_and_cross_entropy_match_torch(reduction, weighted):
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((6, 4)), rng.random(4) + 0.5
+    target = np.array([0, 3, -1, 2, 1, 3])  # one ignored entry
+    options = {"reduction": reduction, "ignore_index": -1}
+
+    def ours(v):
+        weight = pg.asarray(w, dtype=v.dtype, device=v.device) if weighted else None
+        return F.nll_loss(F.log_softmax(v, dim=1), pg.asarray(target, device=v.device), weight=weight, **options)
+
+    def theirs(v):
+        weight = torch.tensor(w, dtype=v.dtype) if weighted else None
+        return torch.nn.functional.nll_loss(v.log_softmax(1), torch.tensor(target), weight=weight, **options)
+
+    same_as_torch(ours, theirs, x)
+    same_as_torch(lambda v: F.cross_entropy(v, pg.asarray(target, device=v.device), **options),
+                  lambda v: torch.nn.functional.cross_entropy(v, torch.tensor(target), **options), x)
+
+
+def test_nll_loss_runs_fused_and_keeps_the_composite_errors(target):
+    log_probs = F.log_softmax(target.randn(3, 4, requires_grad=True), dim=1)
+    assert F.nll_loss(log_probs, target.tensor([0, 3, 1], dtype="int64"))._op.primitive.name == "nll_loss"
+    with pytest.raises(IndexError, match="nll_loss: class target"):
+        F.nll_loss(log_probs, target.tensor([0, 4, 1], dtype="int64"))
+    with pytest.raises(pg.ShapeError, match="nll_loss: weight"):
+        F.nll_loss(log_probs, target.tensor([0, 1, 1], dtype="int64"), weight=target.tensor([1.0] * 3))
+    with pytest.raises(pg.ShapeError, match="class indices of shape"):
+        F.nll_loss(log_probs, target.tensor([0, 1], dtype="int64"))
+
+
+def test_max_pool_keeps_the_positions_it_found(target):
+    """The torch kernel's forward keeps max_pool2d's indices for the backward (no second search)."""
+    x = target.randn(2, 3, 6, 6, requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    saved = out._op.params["saved"]
+    if not hasattr(x.device.backend.xp, "kernel_max_pool") or target.backend != "torch":
+        pytest.skip("only the torch kernel keeps the positions")
+    expected = torch.nn.functional.max_pool2d(torch.from_numpy(to_numpy(x)), 2, return_indices=True)[1]
+    np.testing.assert_array_equal(to_numpy(pg.asarray(saved.for_output(out.array))), expected.numpy())
