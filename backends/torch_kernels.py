@@ -116,6 +116,20 @@ def nll_loss_vjp(g, log_probs, target, weight, ignore_index, reduction):
     return _aten.nll_loss_backward(g, log_probs, target, weight, code, ignore_index, total)
 
 
+def _padding(padding_idx):
+    return -1 if padding_idx is None else padding_idx  # ATen's "no padding row"
+
+
+def embedding(weight, indices, padding_idx):
+    return torch.embedding(weight, indices, _padding(padding_idx)) if indices.dtype == torch.int64 else None
+
+
+def embedding_vjp(g, weight, indices, padding_idx):
+    if indices.dtype != torch.int64:
+        return None
+    return _aten.embedding_dense_backward(g, indices, weight.shape[0], _padding(padding_idx), False)
+
+
 def relu_vjp(g, x):
     return _aten.threshold_backward(g, x, 0) if g.dtype == x.dtype else None
 
@@ -203,4 +217,5 @@ KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp, "adam_update": adam_update, "adadelta_update": adadelta_update,
            "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence,
-           "dropout": dropout, "dropout_vjp": dropout_vjp, "nll_loss": nll_loss, "nll_loss_vjp": nll_loss_vjp}
+           "dropout": dropout, "dropout_vjp": dropout_vjp, "nll_loss": nll_loss, "nll_loss_vjp": nll_loss_vjp,
+           "embedding": embedding, "embedding_vjp": embedding_vjp}

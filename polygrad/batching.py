@@ -446,6 +446,6 @@ RULES.update({
 # under vmap: F.cross_entropy takes batching.cross_entropy there.)
 LOOP = ("scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
         "linalg_eig", "linalg_eigvals", "fft_fftn", "fft_ifftn", "lstm_sequence", "attention",
-        "nll_loss")  # (nll_loss: never met under vmap either: F.nll_loss takes the composite there)
+        "nll_loss", "embedding")  # (never met under vmap either: F.nll_loss and F.embedding take their composites)
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].batch = _rule

@@ -399,9 +399,13 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
     flat = Tensor._wrap(flat, weight.device)
     if max_norm is not None:
         _renormalize_rows(weight, flat, max_norm, norm_type)
-    rows = ops.take_unchecked(weight, flat, axis=0)
     if padding_idx is not None:
         padding_idx = padding_idx % weight.shape[0]
+    if not hasattr(weight, "_levels") and not hasattr(indices, "_levels"):  # one fused primitive (not under vmap)
+        rows = apply(PRIMITIVES["embedding"], [weight, flat], {"padding_idx": padding_idx})
+        return ops.reshape(rows, indices.shape + (weight.shape[1],))
+    rows = ops.take_unchecked(weight, flat, axis=0)
+    if padding_idx is not None:
         rows = ops.where(ops.expand_dims(flat != padding_idx, axis=1), rows, rows.detach())
     return ops.reshape(rows, indices.shape + (weight.shape[1],))
 

@@ -11,7 +11,7 @@ recomputed, one reduction over N); embedding nothing beyond its inputs (the row 
 import math
 
 from .fused import PORTABLE
-from .primitives import PRIMITIVES, defprim
+from .primitives import defprim
 from .primitives import kernel_or as _run
 
 
@@ -83,3 +83,33 @@ defprim("nll_loss", lambda xp, log_probs, target, weight, *, ignore_index, reduc
             "entries equal to ignore_index left out; reduced by 'mean' (over the summed weights), 'sum' or 'none'.",
         fresh=True)
 PORTABLE["nll_loss"] = (_nll_loss, _nll_loss_vjp)
+
+
+# ---------------------------------------------------------------- embedding
+# weight (V, D) rows at flat indices (N,) (checked by the caller to lie in [0, V)): (N, D). The
+# padding row's lookups pass no gradient (nor, in forward mode, a tangent), as PyTorch's padding_idx.
+def _embedding(xp, weight, indices, padding_idx):
+    return xp.take(weight, indices, axis=0)
+
+
+def _unpadded(xp, rows, indices, padding_idx):
+    """rows (N, D) with those looked up at padding_idx zeroed."""
+    if padding_idx is None:
+        return rows
+    return xp.where(xp.expand_dims(indices != padding_idx, axis=1), rows, xp.zeros_like(rows))
+
+
+def _embedding_vjp(xp, g, weight, indices, padding_idx):
+    return xp.scatter_add(_unpadded(xp, g, indices, padding_idx), indices, axis=0, size=weight.shape[0])
+
+
+defprim("embedding", lambda xp, weight, indices, *, padding_idx: _run(xp, "embedding", _embedding, weight, indices,
+                                                                        padding_idx),
+        vjp=[lambda xp, g, out, weight, indices, padding_idx:
+             _run(xp, "embedding_vjp", _embedding_vjp, g, weight, indices, padding_idx), None],
+        jvp=[lambda xp, t, out, weight, indices, padding_idx: _unpadded(xp, xp.take(t, indices, axis=0), indices,
+                                                                        padding_idx), None],
+        doc="Rows of weight (V, D) at flat indices (N,) in [0, V); lookups of padding_idx (None: none) pass no "
+            "gradient to that row.",
+        fresh=True)
+PORTABLE["embedding"] = (_embedding, _embedding_vjp)

@@ -375,6 +375,10 @@ ROWS = [
     Row("nll_loss/none", [grid(4, 3, seed=47)],
         lambda x: pg.functional.nll_loss(x, index(x, [2, 0, 1, 2]), reduction="none"),
         lambda w, x: [-w[:, None] * np.eye(3)[[2, 0, 1, 2]]]),
+    # embedding: each lookup's g added to its row (repeats accumulate), none to the padding row 2
+    Row("embedding", [grid(3, 2, seed=48)],
+        lambda w: pg.functional.embedding(index(w, [[2, 0], [2, 1]]), w, padding_idx=2),
+        lambda g, w: [np.stack([g[0, 1], g[1, 1], np.zeros(2)])]),
     # ---- matmul: d(a @ b) = g @ b^T and a^T @ g, with 1-D operands promoted and broadcast batches summed
     Row("matmul/1d-1d", [V3, [0.5, 1.5, -0.3]], pg.matmul, lambda w, a, b: [w * b, w * a]),
     Row("matmul/2d-1d", [A, V3], pg.matmul, lambda w, a, b: [np.outer(w, b), a.T @ w]),

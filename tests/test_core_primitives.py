@@ -153,6 +153,8 @@ CASES = {
     "nll_loss": [(lambda a, r=r: pg.functional.nll_loss(
         a, pg.asarray(IDX, device=a.device), reduction=r, ignore_index=0,
         weight=pg.asarray([0.5, 1.5, 2.0], dtype=a.dtype, device=a.device)), [("n", (4, 3))]) for r in ("mean", "sum", "none")],
+    # (padding_idx withholds a gradient the values do have: test_core_formulas checks it)
+    "embedding": [(lambda w: pg.functional.embedding(pg.asarray(IDX, device=w.device), w), [("n", (3, 2))])],
     "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
     "attention": [(lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.7),
                    [("n", (2, 3, 4, 2)), ("n", (2, 3, 5, 2)), ("n", (2, 3, 5, 3))]),

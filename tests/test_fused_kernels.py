@@ -65,6 +65,9 @@ INPUTS = {
                                        {"ignore_index": -100, "reduction": "mean"}),
     "nll_loss/empty": lambda t: ([t.randn(0, 4, seed=22), t.tensor([0, 1], dtype="int64")[:0], t.tensor([1.0] * 4)],
                                  {"ignore_index": -100, "reduction": "mean"}),
+    "embedding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")], {"padding_idx": None}),
+    "embedding/padding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")],
+                                    {"padding_idx": 4}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -278,3 +281,19 @@ def test_max_pool_keeps_the_positions_it_found(target):
         pytest.skip("only the torch kernel keeps the positions")
     expected = torch.nn.functional.max_pool2d(torch.from_numpy(to_numpy(x)), 2, return_indices=True)[1]
     np.testing.assert_array_equal(to_numpy(pg.asarray(saved.for_output(out.array))), expected.numpy())
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_matches_torch(padding_idx):
+    weight, indices = np.random.default_rng(7).standard_normal((5, 3)), np.array([[2, 0, 4], [2, 2, 1]])
+    same_as_torch(lambda w: F.embedding(pg.asarray(indices, device=w.device), w, padding_idx=padding_idx),
+                  lambda w: torch.nn.functional.embedding(torch.tensor(indices), w, padding_idx=padding_idx), weight)
+
+
+def test_embedding_keeps_its_errors(target):
+    weight = target.randn(4, 3, requires_grad=True)
+    assert F.embedding(target.tensor([1, 3], dtype="int64"), weight)._op.primitive.name == "reshape"
+    with pytest.raises(IndexError, match="embedding"):
+        F.embedding(target.tensor([1, 4], dtype="int64"), weight)
+    with pytest.raises(IndexError, match="embedding"):
+        F.embedding(target.tensor([-1], dtype="int64"), weight)
