@@ -42,10 +42,11 @@ PORTABLE["dropout"] = (_dropout, _dropout_vjp)
 # divides by the summed weights (NaN when all are ignored, as PyTorch, with a gradient of 0).
 def _nll_terms(xp, log_probs, target, weight, ignore_index):
     """Each entry's flat index into log_probs (its row's first where ignored) and its weight (0 where ignored)."""
-    n, c = log_probs.shape
+    c = log_probs.shape[1]
     kept = target != ignore_index
     safe = xp.where(kept, target, xp.zeros_like(target))
-    flat = xp.arange(n, dtype=safe.dtype, device=safe.device) * c + safe
+    rows = xp.cumulative_sum(xp.ones_like(safe)) - 1  # 0 .. n-1 (a recorded backward's namespace has no arange)
+    flat = rows * c + safe
     return flat, xp.take(weight, safe, axis=0) * xp.astype(kept, weight.dtype)
 
 
