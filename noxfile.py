@@ -74,7 +74,7 @@ def slow(session):
 @nox.session
 def lint(session):
     session.install("ruff")
-    session.run("ruff", "check", "polygrad", "backends", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "polygrad", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -27,7 +27,9 @@ import time
 import tracemalloc
 
 import polygrad as pg
-from polygrad import backends, bench, models
+from polygrad import backends
+from polygrad.cli import bench
+from polygrad.nn import models
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEVICES = (("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("torch", "cuda:0"))

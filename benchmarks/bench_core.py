@@ -26,7 +26,8 @@ import peers
 import torch_contender
 from workloads import ReadmeStep, SmallCNN
 
-from polygrad import backends, bench
+from polygrad import backends
+from polygrad.cli import bench
 
 HERE = pathlib.Path(__file__).resolve().parent
 

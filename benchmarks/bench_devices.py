@@ -19,7 +19,8 @@ import sys
 import peers
 import torch_contender
 
-from polygrad import backends, bench
+from polygrad import backends
+from polygrad.cli import bench
 
 HERE = pathlib.Path(__file__).resolve().parent
 

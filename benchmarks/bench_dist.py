@@ -71,7 +71,8 @@ def worker_allreduce(repeats):
 
 def worker_train(model_name, steps, repeats, communicate):
     import polygrad as pg
-    from polygrad import models, nn, optim
+    from polygrad.nn import models
+    from polygrad import nn, optim
 
     world = int(os.environ.get("PMI_SIZE", "1"))
     if world > 1:

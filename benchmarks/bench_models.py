@@ -39,7 +39,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import real_models  # noqa: E402
 
 import polygrad as pg  # noqa: E402
-from polygrad import bench  # noqa: E402
+from polygrad.cli import bench  # noqa: E402
 
 
 def _polygrad(backend, device, compiled=False):

@@ -1,4 +1,4 @@
-"""Contenders from outside polygrad/bench.py: polygrad compiled, HIPS autograd, MyGrad and JAX (jit).
+"""Contenders from outside polygrad/cli/bench.py: polygrad compiled, HIPS autograd, MyGrad and JAX (jit).
 
 Each `build(workload, device)` returns a step like the workloads' own: one
 training step, returning the loss and then the gradients in the workload's
@@ -14,7 +14,7 @@ from importlib import metadata
 import numpy as np
 
 import polygrad as pg
-from polygrad import bench
+from polygrad.cli import bench
 import torch_contender
 from workloads import ReadmeStep, SmallCNN
 

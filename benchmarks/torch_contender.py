@@ -1,7 +1,7 @@
 """PyTorch's own autograd as a benchmark contender, for bench_core.py and bench_devices.py.
 
-polygrad/bench.py times polygrad against hand-written code on the backend's
-arrays; it may not call torch itself (inside polygrad only backends/ names an
+polygrad/cli/bench.py times polygrad against hand-written code on the backend's
+arrays; it may not call torch itself (inside polygrad only polygrad/backends/ names an
 array library), so the PyTorch contender lives here, where torch is imported
 freely. The installed `polygrad bench` therefore runs without it.
 
@@ -11,10 +11,10 @@ freely. The installed `polygrad bench` therefore runs without it.
 
 Each step works on torch tensors of the torch backend's device, with the
 workload's own data, and returns the loss and the gradients in the workload's
-order, so polygrad.bench checks them against the hand-written ones before timing.
+order, so polygrad.cli.bench checks them against the hand-written ones before timing.
 """
 
-from polygrad import bench
+from polygrad.cli import bench
 
 LABEL = "torch autograd"
 

@@ -1,4 +1,4 @@
-"""Workloads beyond polygrad/bench.py's: the issue's small CNN step and the README's training step.
+"""Workloads beyond polygrad/cli/bench.py's: the issue's small CNN step and the README's training step.
 
 Like bench.Chain and bench.MLP, each has `polygrad(device)` (the Tensor API)
 and `by_hand(device)` (the forward and backward written out on raw arrays; on
@@ -10,7 +10,11 @@ parameters, so every later step works on new values, as training does.
 
 import math
 
-from polygrad import bench, engine, functional, models, nn, ops, optim, zeros
+from polygrad.cli import bench
+from polygrad.core import engine
+from polygrad import functional, nn, optim, zeros
+from polygrad.nn import models
+from polygrad.namespace import ops
 from polygrad.random import Generator
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import polygrad as pg
 from polygrad import checkpoint, nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
-from polygrad.models import cnn
+from polygrad.nn.models import cnn
 
 from _placement import placement  # examples/_placement.py: --backend/--device, checked
 

@@ -12,7 +12,7 @@ import argparse
 import polygrad as pg
 from polygrad import nn, optim
 from polygrad.data import DataLoader, TensorDataset, load_digits, train_val_split
-from polygrad.models import mlp
+from polygrad.nn.models import mlp
 
 from _placement import placement  # examples/_placement.py: --backend/--device, checked
 

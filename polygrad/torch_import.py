@@ -50,36 +50,36 @@ MODULES = {
     "torch.nn.modules.sparse": "polygrad.nn",
     "torch.nn.modules.flatten": "polygrad.nn",
     "torch.optim": "polygrad.optim",
-    "torch.optim.optimizer": "polygrad.optim",
-    "torch.optim.lr_scheduler": "polygrad.lr_scheduler",
+    "torch.optim.optimizer": "polygrad.optim.optimizers",
+    "torch.optim.lr_scheduler": "polygrad.optim.lr_scheduler",
     "torch.utils": "polygrad.utils",
     "torch.utils.data": "polygrad.data",
     "torch.utils.data.dataloader": "polygrad.data.loader",
     "torch.utils.data.dataset": "polygrad.data.datasets",
     "torch.utils.data.sampler": "polygrad.data.sampler",
     "torch.utils.data.distributed": "polygrad.data.distributed",
-    "torch.autograd": "polygrad.autodiff",
+    "torch.autograd": "polygrad.core.autograd",
     "torch.distributed": "polygrad.distributed",
-    "torch.serialization": "polygrad.serialization",
-    "torch.random": "polygrad.random",
-    "torch.linalg": "polygrad.linalg",
-    "torch.fft": "polygrad.fft",
+    "torch.serialization": "polygrad.io.serialization",
+    "torch.random": "polygrad.namespace.random",
+    "torch.linalg": "polygrad.namespace.linalg",
+    "torch.fft": "polygrad.namespace.fft",
     # PyTorch's meaning, kept apart from polygrad's own names
-    "torch.backends": "polygrad.torch_backends",
-    "torch.backends.cuda": "polygrad.torch_backends:cuda",
-    "torch.backends.cudnn": "polygrad.torch_backends:cudnn",
-    "torch.backends.mps": "polygrad.torch_backends:mps",
-    "torch.cuda": "polygrad.pytorch_face:cuda",
-    "torch.accelerator": "polygrad.torch_backends:accelerator",
+    "torch.backends": "polygrad.methods.torch_backends",
+    "torch.backends.cuda": "polygrad.methods.torch_backends:cuda",
+    "torch.backends.cudnn": "polygrad.methods.torch_backends:cudnn",
+    "torch.backends.mps": "polygrad.methods.torch_backends:mps",
+    "torch.cuda": "polygrad.methods.pytorch_face:cuda",
+    "torch.accelerator": "polygrad.methods.torch_backends:accelerator",
     "torch.amp": "polygrad.amp",
     "torch.cuda.amp": "polygrad.amp:cuda",
     "torch.cpu.amp": "polygrad.amp:cpu",
 }
 # objects (not modules) whose PyTorch name differs from polygrad's
 ATTRIBUTES = {
-    "torch.trace": "polygrad.torch_functions:trace",  # pg.trace prints a function's traces
-    "torch.tril": "polygrad.torch_functions:tril",  # the standard's tril takes k=, torch's diagonal
-    "torch.triu": "polygrad.torch_functions:triu",
+    "torch.trace": "polygrad.methods.torch_functions:trace",  # pg.trace prints a function's traces
+    "torch.tril": "polygrad.methods.torch_functions:tril",  # the standard's tril takes k=, torch's diagonal
+    "torch.triu": "polygrad.methods.torch_functions:triu",
 }
 
 

@@ -5,7 +5,7 @@
 #     bash scripts/gpu_check.sh OUT_DIR
 #
 # 1. installs .whl/*.whl into a scratch folder (pip --no-index --no-deps --target),
-#    puts the repository and that folder on PYTHONPATH (polygrad mounts backends/ itself);
+#    puts the repository and that folder on PYTHONPATH;
 # 2. runs the test suite with --backend cupy, then --backend torch;
 # 3. mixed precision: `polygrad train --amp fp16` on the GPU (cupy, else torch) and
 #    benchmarks/bench_amp.py (float32 vs bf16/fp16 step time and memory; the test sessions compare

@@ -8,8 +8,9 @@ case exercises, so a test can check that every primitive in the table has one.
 """
 
 import polygrad as pg
-from polygrad.engine import apply
-from polygrad.primitives import PRIMITIVES
+from polygrad.namespace import ops
+from polygrad.core.engine import apply
+from polygrad.primitives.table import PRIMITIVES
 
 # a symmetric positive-definite matrix, for the decompositions
 SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
@@ -82,17 +83,17 @@ CASES = {
     "softmax_cross_entropy": lambda t: (
         lambda x: pg.functional.cross_entropy(x, _index(t, [2, 0, 1, 2])), [t.randn(4, 3)]),
     "linear/3d": lambda t: (pg.linear, [t.randn(2, 4, 3, seed=1), t.randn(2, 3, seed=2), t.randn(2, seed=3)]),
-    "gelu": lambda t: (lambda x: pg.fused.gelu(x), [t.tensor(SPREAD)]),
-    "gelu/tanh": lambda t: (lambda x: pg.fused.gelu(x, approximate="tanh"), [t.tensor(SPREAD)]),
-    "layer_norm": lambda t: (lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5),
+    "gelu": lambda t: (lambda x: ops.gelu(x), [t.tensor(SPREAD)]),
+    "gelu/tanh": lambda t: (lambda x: ops.gelu(x, approximate="tanh"), [t.tensor(SPREAD)]),
+    "layer_norm": lambda t: (lambda x, w, b: ops.layer_norm(x, w, b, n=1, eps=1e-5),
                              [t.randn(2, 2, 3, seed=1), t.randn(3, seed=2), t.randn(3, seed=3)]),
-    "conv": lambda t: (lambda x, w, b: pg.fused.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
+    "conv": lambda t: (lambda x, w, b: ops.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
                        [t.randn(2, 2, 5, 6, seed=1), t.randn(3, 2, 2, 2, seed=2), t.randn(3, seed=3)]),
-    "max_pool": lambda t: (lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)),
+    "max_pool": lambda t: (lambda x: ops.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)),
                            [t.tensor([[[[0.1, 0.9, -1.0, 0.4], [0.6, -2.0, 0.5, 1.3], [1.1, 0.2, -0.7, 0.8]]]])]),
-    "attention": lambda t: (lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.5),
+    "attention": lambda t: (lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.5),
                             [t.randn(2, 3, 2, seed=1), t.randn(2, 3, 2, seed=2), t.randn(2, 3, 2, seed=3)]),
-    "lstm_sequence": lambda t: (pg.fused.lstm_sequence, [t.randn(3, 2, 8, seed=1) * 0.5, t.randn(2, 2, seed=2) * 0.5,
+    "lstm_sequence": lambda t: (ops.lstm_sequence, [t.randn(3, 2, 8, seed=1) * 0.5, t.randn(2, 2, seed=2) * 0.5,
                                                          t.randn(2, 2, seed=3) * 0.5, t.randn(8, 2, seed=4) * 0.5,
                                                          t.randn(8, seed=5) * 0.5]),
     # the mask given (a draw is refused under vmap's default randomness='error')
@@ -126,7 +127,7 @@ CASES = {
     "concat": lambda t: (lambda a, b: pg.concat([a, b], axis=1), [t.randn(2, 1, seed=1), t.randn(2, 2, seed=2)]),
     "getitem": lambda t: (lambda x: x[1:, ::2], [t.randn(3, 3)]),
     "scatter_slice": lambda t: (
-        lambda v: pg.ops.scatter_slice(v, key=(slice(1, 3), slice(None)), shape=(4, 2)), [t.randn(2, 2)]),
+        lambda v: ops.scatter_slice(v, key=(slice(1, 3), slice(None)), shape=(4, 2)), [t.randn(2, 2)]),
     "take": lambda t: (lambda x: pg.take(x, _index(t, [2, 0, 2]), axis=0), [t.randn(3, 2)]),
     "scatter_add": lambda t: (
         lambda v: pg.scatter_add(v, _index(t, [1, 3, 1]), axis=1, size=4), [t.randn(2, 3)]),
@@ -166,9 +167,9 @@ CASES = {
     "linalg_pinv": lambda t: (pg.linalg.pinv, [t.tensor(SPREAD)]),
     "erf": lambda t: (pg.erf, [t.randn(2, 3)]),
     "windows": lambda t: (
-        lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), [t.randn(1, 5, 4)]),
+        lambda x: ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), [t.randn(1, 5, 4)]),
     "col2im": lambda t: (
-        lambda c: pg.ops.col2im(c, shape=(1, 6, 5), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+        lambda c: ops.col2im(c, shape=(1, 6, 5), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
         [t.randn(1, 2, 2, 2, 2)]),
     # complex values in between: real in, real out (the real and imaginary parts side by side)
     "complex_part": lambda t: (lambda x: parts(pg.conj(x * (1 + 2j)) * x + pg.imag(x * 1j) * pg.real(x * 1j)),

@@ -14,6 +14,7 @@ import pytest
 import polygrad as pg
 from polygrad.amp import autocast_mode, policy
 from torch_oracle import needs_torch, torch
+from polygrad.nn import models
 
 F = pg.nn.functional
 LOW = ("bfloat16", "float16")
@@ -387,7 +388,7 @@ def test_train_with_amp_learns_and_keeps_float32_parameters(amp, tmp_path, capsy
     import json
 
     from polygrad.cli import main
-    from polygrad.commands import train as train_command
+    from polygrad.cli.commands import train as train_command
 
     scalers = []
     original = train_command.MixedPrecision.__init__
@@ -403,7 +404,7 @@ def test_train_with_amp_learns_and_keeps_float32_parameters(amp, tmp_path, capsy
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["amp"] == amp and metrics["history"][-1]["val_accuracy"] > 0.85
     assert scalers[0].is_enabled() == (amp == "fp16")  # bfloat16 has float32's range: no loss scaling
-    model = pg.models.mlp()
+    model = models.mlp()
     pg.checkpoint.load(out / "checkpoint.npz", model)
     assert all(p.dtype == pg.float32 for p in model.parameters())
 

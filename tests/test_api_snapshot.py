@@ -7,7 +7,7 @@ public class (pg.Tensor, pg.nn.Linear, pg.optim.Adam, ...) it holds the public b
 members with their parameters. Leaving out: names starting with "_" (but the dunders a polygrad
 class or module defines, such as Tensor.__add__ or pg.__version__, count), and imported modules and
 functions of other libraries (pg.linalg.math). Implementation modules that happen to be attributes
-(pg.engine, pg.ops) are not API and are not recorded.
+(polygrad.core.engine, polygrad.namespace.ops) are not API and are not recorded.
 
 The test fails when a recorded name disappears, a module path no longer imports, a class loses a
 public base, or a signature changes in a way that can break a caller (a parameter gone, renamed,

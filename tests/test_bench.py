@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 import polygrad as pg
-from polygrad import bench
+from polygrad.cli import bench
 from polygrad.cli import main
 
 
@@ -115,7 +115,7 @@ def test_a_second_run_never_overwrites_an_earlier_result(capsys, tmp_path):
 
 
 def test_unused_stem_skips_a_name_taken_by_either_file(tmp_path):
-    from polygrad.bench import unused_stem
+    from polygrad.cli.bench import unused_stem
 
     assert unused_stem(tmp_path, "r") == str(tmp_path / "r")
     (tmp_path / "r.json").write_text("{}")

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import polygrad as pg
-from polygrad import bench
+from polygrad.cli import bench
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
 import peers  # noqa: E402

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad import checkpoint, models, optim
+from polygrad import checkpoint, optim
+from polygrad.nn import models
 from polygrad.checkpoint import CheckpointError
 
 X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
@@ -566,7 +567,8 @@ def test_a_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
     killed = textwrap.dedent(f"""
         import os, signal
         import numpy as np
-        from polygrad import checkpoint, models
+        from polygrad import checkpoint
+        from polygrad.nn import models
 
         def die(file, **arrays):
             file.write(b"PK half an archive")

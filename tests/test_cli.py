@@ -42,7 +42,7 @@ def test_the_torch_line_shows_torch_s_own_version(capsys):
 
 def test_a_ctrl_c_outside_any_handler_exits_130_without_a_traceback():
     """A real SIGINT, not a monkeypatched exception: the process prints one line and exits 130."""
-    code = ("import os, signal\nfrom polygrad.commands import info\n"
+    code = ("import os, signal\nfrom polygrad.cli.commands import info\n"
             "info.run = lambda args: os.kill(os.getpid(), signal.SIGINT)\n"
             "from polygrad.cli import main\nraise SystemExit(main(['info']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad.compile import Scalar, Tracer
+from polygrad.compile.program import Scalar, Tracer
 
 CALLS = 3
 
@@ -497,7 +497,7 @@ def test_state_is_restored_after_a_failed_trace(target):
 
 # ---------------------------------------------------------------- fusion (the CuPy kernels' source, checked on the CPU)
 def test_fused_group_source_and_numbers():
-    from polygrad.fusion import Call, fusions
+    from polygrad.compile.fusion import Call, fusions
 
     calls = [Call("tanh", ["a1"], "v2", (3,), "float32"), Call("mul", ["v2", "0.5"], "v3", (3,), "float32"),
              Call("radd", ["v3", "a1"], "v4", (3,), "float32"), None,

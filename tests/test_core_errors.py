@@ -144,7 +144,7 @@ def test_gradcheck_on_a_device_without_float64():
 
 def test_gradcheck_catches_a_wrong_rule():
     """gradcheck can fail: a primitive with a deliberately wrong vjp is caught."""
-    from polygrad.engine import Primitive, apply
+    from polygrad.core.engine import Primitive, apply
 
     wrong = Primitive("wrong_sin", lambda xp, x: xp.sin(x), vjp=[lambda xp, g, out, x: g * xp.sin(x)])
     x = pg.tensor([0.3, 1.2], dtype="float64")

@@ -8,7 +8,7 @@ each input for a fixed weight w shaped like f's output. The expected values are
 computed from the inputs as the backend holds them (rounded to its dtype), in
 float64, by NumPy alone.
 
-Also here: the documented subgradients at ties (see polygrad.primitives),
+Also here: the documented subgradients at ties (see polygrad.primitives.table),
 checked exactly; forward mode (pg.jvp along basis directions) against the same
 hand formulas; and a check that every differentiable primitive has a row.
 """
@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad.engine import apply
-from polygrad.primitives import PRIMITIVES
+from polygrad.core.engine import apply
+from polygrad.primitives.table import PRIMITIVES
+from polygrad.namespace import ops
 
 # ---------------------------------------------------------------- inputs
 A = [[-1.5, 0.7, 2.0], [0.3, -0.4, 1.1]]
@@ -477,8 +478,8 @@ ROWS = [
         lambda w, x: [scatter_at(x.shape, (slice(0, 3, 2), slice(1, 3)), w)]),
     Row("getitem/scalar", [grid(3, 4, seed=25)], lambda x: x[-1, 0], lambda w, x: [scatter_at(x.shape, (2, 0), w)]),
     Row("scatter_slice", [grid(2, 2, seed=26)],
-        lambda v: pg.ops.scatter_slice(v, key=(slice(1, 3), Ellipsis), shape=(4, 2)), lambda w, v: [w[1:3]]),
-    Row("scatter_slice/column", [V3], lambda v: pg.ops.scatter_slice(v, key=(slice(None), 1), shape=(3, 2)),
+        lambda v: ops.scatter_slice(v, key=(slice(1, 3), Ellipsis), shape=(4, 2)), lambda w, v: [w[1:3]]),
+    Row("scatter_slice/column", [V3], lambda v: ops.scatter_slice(v, key=(slice(None), 1), shape=(3, 2)),
         lambda w, v: [w[:, 1]]),
     # take: every pick adds its weight back at the picked index (repeated indices accumulate)
     Row("take", [grid(3, 2, seed=27)], lambda x: pg.take(x, index(x, IDX), axis=0),
@@ -499,29 +500,29 @@ ROWS = [
         lambda w, v: [w[:, [1, 3, 1]]]),
     unary("erf", pg.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), A),
     # gelu: d/dx x Phi(x) = Phi(x) + x phi(x); the tanh form's derivative by hand
-    unary("gelu", pg.fused.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
-    unary("gelu/tanh", lambda x: pg.fused.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
+    unary("gelu", ops.gelu, lambda x: _normal_cdf(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), A),
+    unary("gelu/tanh", lambda x: ops.gelu(x, approximate="tanh"), _gelu_tanh_slope, A),
     Row("conv", [grid(2, 2, 5, 6, seed=47), grid(3, 2, 2, 3, seed=48), [0.5, -0.25, 1.0]],
-        lambda x, w, b: pg.fused.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
+        lambda x, w, b: ops.conv(x, w, b, stride=(2, 1), dilation=(1, 2), groups=1),
         lambda g, x, w, b: _conv_grads(g, x, w, (2, 1), (1, 2)) + [g.sum(axis=(0, 2, 3))]),
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
-        lambda x: pg.fused.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
+        lambda x: ops.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
     Row("dropout", [grid(2, 3, seed=58)],
         lambda x: apply(PRIMITIVES["dropout"], [x, mask(x, [[True, False, True], [False, True, True]])], {"scale": 2.5}),
         lambda g, x: [g * np.array([[1, 0, 1], [0, 1, 1]]) * 2.5]),
     Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
-                          grid(8, seed=54)], pg.fused.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
+                          grid(8, seed=54)], ops.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
     Row("attention", [grid(2, 4, 3, seed=55), grid(2, 5, 3, seed=56), grid(2, 5, 2, seed=57)],
-        lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.6), lambda g, *qkv: _attention_grads(g, *qkv)),
+        lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.6), lambda g, *qkv: _attention_grads(g, *qkv)),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
-        lambda x, w, b: pg.fused.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
+        lambda x, w, b: ops.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;
     # col2im is its adjoint, so its gradient reads the weight there (windows that col2im did not write drop out)
-    Row("windows", [grid(1, 4, 5, seed=34)], lambda x: pg.ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+    Row("windows", [grid(1, 4, 5, seed=34)], lambda x: ops.windows(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
         lambda w, x: [window_sums(w, x.shape)]),
     Row("col2im", [grid(1, 2, 3, 2, 2, seed=35)],
-        lambda c: pg.ops.col2im(c, shape=(1, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+        lambda c: ops.col2im(c, shape=(1, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
         lambda w, c: [np.array([[[[[w[0, 2 * i + a, j + 2 * b] for b in range(2)] for a in range(2)]
                                   for j in range(3)] for i in range(2)]])]),
     # ---- complex values in between (real leaves: the gradient is the real part, PyTorch's convention)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad.primitives import PRIMITIVES
+from polygrad.primitives.table import PRIMITIVES
 from primitive_cases import general_spectral, parts, singular, spectral
+from polygrad.namespace import ops
 
 # input kinds: "n" normal, "p" positive (log, sqrt, pow base), "u" distinct-ish uniform in (-1, 1)
 BROADCASTS = [((3, 1), (3, 3)), ((1,), (3, 3, 3)), ((), (3, 3, 3)), ((5, 4, 1), (5, 4, 3)), ((3, 3), (3, 3))]
@@ -25,7 +26,7 @@ def unary(fn, kind="n", shapes=((3, 4),)):
 
 
 def _layer_norm(n):
-    return lambda x, w, b: pg.fused.layer_norm(x, w, b, n=n, eps=1e-5)
+    return lambda x, w, b: ops.layer_norm(x, w, b, n=n, eps=1e-5)
 
 
 IDX = np.array([2, 0, 2, 1])  # a repeated index: scatter-add must accumulate
@@ -125,7 +126,7 @@ CASES = {
     "concat": [(lambda a, b: pg.concat([a, b], axis=1), [("n", (2, 3)), ("n", (2, 2))]),
                (lambda a, b: pg.stack([a, b], axis=0), [("n", (2, 3)), ("n", (2, 3))])],
     "getitem": unary(lambda a: a[1:, ::2]) + unary(lambda a: a[..., 1, None]) + unary(lambda a: a[-1]),
-    "scatter_slice": unary(lambda a: pg.ops.scatter_slice(a, key=(slice(1, 3), Ellipsis), shape=(4, 2)), shapes=((2, 2),)),
+    "scatter_slice": unary(lambda a: ops.scatter_slice(a, key=(slice(1, 3), Ellipsis), shape=(4, 2)), shapes=((2, 2),)),
     "take": unary(lambda a: pg.take(a, pg.asarray(IDX, device=a.device), axis=0), shapes=((3, 2),))
     + unary(lambda a: pg.take(a, pg.asarray(IDX, device=a.device), axis=1), shapes=((2, 3),))
     + unary(lambda a: a[pg.asarray(IDX, device=a.device)], shapes=((3, 2),))
@@ -138,13 +139,13 @@ CASES = {
     "linear": [(pg.linear, [("n", (4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (2, 4, 3)), ("n", (2, 3)), ("n", (2,))]),
                (pg.linear, [("n", (3,)), ("n", (2, 3)), ("n", (2,))])],
-    "gelu": unary(pg.fused.gelu, shapes=((3, 4), (2, 3, 4))) + unary(lambda x: pg.fused.gelu(x, approximate="tanh")),
-    "conv": [(lambda x, w, b: pg.fused.conv(x, w, b, stride=(1, 2), dilation=(2, 1), groups=1),
+    "gelu": unary(ops.gelu, shapes=((3, 4), (2, 3, 4))) + unary(lambda x: ops.gelu(x, approximate="tanh")),
+    "conv": [(lambda x, w, b: ops.conv(x, w, b, stride=(1, 2), dilation=(2, 1), groups=1),
               [("n", (2, 2, 6, 5)), ("n", (3, 2, 2, 2)), ("n", (3,))]),
-             (lambda x, w, b: pg.fused.conv(x, w, b, stride=(2,), dilation=(1,), groups=2),
+             (lambda x, w, b: ops.conv(x, w, b, stride=(2,), dilation=(1,), groups=2),
               [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
-    "max_pool": [(lambda x: pg.fused.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
-                 (lambda x: pg.fused.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    "max_pool": [(lambda x: ops.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
+                 (lambda x: ops.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
     # a fresh generator of one seed per call: the same mask at every finite-difference probe
     "dropout": [(lambda a: pg.functional.dropout(a, 0.4, generator=pg.random.Generator(5, device=a.device)),
                  [("n", (3, 4))]),
@@ -155,10 +156,10 @@ CASES = {
         weight=pg.asarray([0.5, 1.5, 2.0], dtype=a.dtype, device=a.device)), [("n", (4, 3))]) for r in ("mean", "sum", "none")],
     # (padding_idx withholds a gradient the values do have: test_core_formulas checks it)
     "embedding": [(lambda w: pg.functional.embedding(pg.asarray(IDX, device=w.device), w), [("n", (3, 2))])],
-    "lstm_sequence": [(pg.fused.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
-    "attention": [(lambda q, k, v: pg.fused.attention(q, k, v, causal=True, scale=0.7),
+    "lstm_sequence": [(ops.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
+    "attention": [(lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.7),
                    [("n", (2, 3, 4, 2)), ("n", (2, 3, 5, 2)), ("n", (2, 3, 5, 3))]),
-                  (lambda q, k, v: pg.fused.attention(q, k, v, causal=False, scale=0.5),
+                  (lambda q, k, v: ops.attention(q, k, v, causal=False, scale=0.5),
                    [("n", (3, 4, 2)), ("n", (3, 2, 2)), ("n", (3, 2, 3))])],
     "layer_norm": [(_layer_norm(1), [("n", (2, 3, 4)), ("n", (4,)), ("n", (4,))]),
                    (_layer_norm(2), [("n", (2, 3, 4)), ("n", (3, 4)), ("n", (3, 4))]),
@@ -182,8 +183,8 @@ CASES = {
     + unary(lambda a: parts(pg.fft.ihfft(a, norm="forward"))),
     "fft_irfft": [(lambda a, n=n: pg.fft.irfft(a * (1 + 0.5j), n=n), [("n", (3, 4))]) for n in (None, 5, 6, 9)]
     + unary(lambda a: pg.fft.hfft(a * (1 + 0.5j), norm="ortho")),
-    "windows": unary(lambda a: pg.ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
-    "col2im": unary(lambda a: pg.ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
+    "windows": unary(lambda a: ops.windows(a, kernel=(2, 2), stride=(2, 1), dilation=(1, 2)), shapes=((2, 5, 4),)),
+    "col2im": unary(lambda a: ops.col2im(a, shape=(2, 5, 6), kernel=(2, 2), stride=(2, 1), dilation=(1, 2)),
                     shapes=((2, 2, 3, 2, 2),)),
 }
 

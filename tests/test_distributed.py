@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad import models, nn, optim
+from polygrad.nn import models
+from polygrad import nn, optim
 
 pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'polygrad[dist]')")
 

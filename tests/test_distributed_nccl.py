@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad import models, nn, optim
+from polygrad.nn import models
+from polygrad import nn, optim
 
 
 @pytest.fixture

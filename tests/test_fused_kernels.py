@@ -1,4 +1,4 @@
-"""Every backend kernel of a fused primitive (polygrad/fused.py) gives what the primitive's portable
+"""Every backend kernel of a fused primitive (polygrad/primitives/fused.py) gives what the primitive's portable
 definition gives, forward and gradient, on every backend; the fused functions match PyTorch in float64."""
 
 import math
@@ -8,8 +8,8 @@ import pytest
 
 import polygrad as pg
 import polygrad.functional as F
-from polygrad.fused import PORTABLE, Saved
-from polygrad.primitives import PRIMITIVES
+from polygrad.primitives.fused import PORTABLE, Saved
+from polygrad.primitives.table import PRIMITIVES
 
 from conftest import to_numpy
 from torch_oracle import same_as_torch, torch

@@ -1,8 +1,9 @@
-"""The eager hot path does not grow: `a * b` on two recorded tensors makes at most 9 calls of
-polygrad's Python functions (the count the package had before its layers were moved into folders).
+"""The eager hot path does not grow: `a * b` on two recorded tensors makes at most 8 calls of
+polygrad's Python functions (9 before the layers moved into folders; since then the operator is the
+generated namespace function itself, installed on Tensor, not a method that calls it).
 
 Counted with sys.setprofile, every backend x device x dtype: a Python-level call whose code lives in
-the package (polygrad/ or backends/) counts once; calls into the array library and C builtins do not.
+the package (polygrad/, its backends/ included) counts once; calls into the array library and C builtins do not.
 A move that adds a forwarding function on the way (a re-export wrapper, a hook looked up per call)
 fails here. Speed itself is measured in benchmarks/bench_core.py, not tested.
 """
@@ -11,8 +12,9 @@ import os
 import sys
 
 import polygrad as pg
+from polygrad.core import engine
 
-LIMIT = 9
+LIMIT = 8
 PACKAGE_FOLDERS = tuple(os.path.dirname(m.__file__) + os.sep for m in (pg, pg.backends))
 
 
@@ -38,7 +40,7 @@ def test_multiply_two_recorded_tensors(target):
     a * b  # the first call may fill caches (dtype lookups); the steady state is what is counted
     calls, product = polygrad_calls(lambda: a * b)
     assert product.requires_grad and product.tolist() == [4.0, 10.0, 18.0]
-    assert calls[0].endswith(":__mul__"), calls  # the profile did see the operator
+    assert calls[0] == "ops.py:function", calls  # the profile did see the operator: ops.multiply itself
     assert len(calls) <= LIMIT, f"a * b made {len(calls)} polygrad calls (at most {LIMIT}): {calls}"
 
 
@@ -48,5 +50,5 @@ def test_counter_counts_polygrad_functions_only():
 
     calls, _ = polygrad_calls(outside)
     assert calls == []
-    calls, _ = polygrad_calls(lambda: pg.engine.is_grad_enabled())
+    calls, _ = polygrad_calls(lambda: engine.is_grad_enabled())
     assert calls == ["engine.py:is_grad_enabled"]

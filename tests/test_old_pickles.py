@@ -1,7 +1,7 @@
 """Tensors pickled before the package moved into folders still load.
 
-A pickle names the module path of what rebuilds it: `polygrad.tensor._unpickle`,
-`polygrad.tensor.Tensor`, `polygrad.nn.module.Parameter`, `polygrad.dtypes.get`. The bytes below
+A pickle names the module path of what rebuilds it: `polygrad.core.tensor._unpickle`,
+`polygrad.core.tensor.Tensor`, `polygrad.nn.module.Parameter`, `polygrad.dtypes.get`. The bytes below
 were written by polygrad 0.1.0 (numpy backend, protocol 4) before the move (issue 15), as
 
     pickle.dumps({"a": pg.tensor([[1.5, -2.0], [0.25, 4.0]], dtype="float32", requires_grad=True),

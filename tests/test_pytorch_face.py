@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import polygrad as pg
+from polygrad.methods import torch_keywords
+from polygrad.namespace import ops, standard
 
 try:
     import torch
@@ -593,8 +595,8 @@ def test_load_refuses_what_it_would_have_to_unpickle_and_other_files(tmp_path):
 
 def test_pytorch_functions_leave_the_standard_ones_in_place():
     """pg.* names from the rule table and the standard keep their own function (wrapped at most)."""
-    for name in pg.methods.FUNCTIONS:
-        own = getattr(pg.ops, name, None) or getattr(pg.standard, name, None)
+    for name in torch_keywords.FUNCTIONS:
+        own = getattr(ops, name, None) or getattr(standard, name, None)
         if own is not None:
             assert getattr(pg, name).__wrapped__ is own, name
 

@@ -1,4 +1,4 @@
-"""The torch backend's default CPU threads (backends/torch_backend.py): one on a small machine unless
+"""The torch backend's default CPU threads (polygrad/backends/torch_backend.py): one on a small machine unless
 OMP_NUM_THREADS says otherwise; a larger machine keeps torch's own default. Each case runs in a fresh
 interpreter, since torch's thread count is per process and fixed by whoever sets it first."""
 

@@ -1,4 +1,4 @@
-"""`polygrad.trace` and `polygrad trace`: the seed's three tables, the graph, hostile input."""
+"""`polygrad.autodiff.trace` and `polygrad trace`: the seed's three tables, the graph, hostile input."""
 
 import shutil
 import subprocess

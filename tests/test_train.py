@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad import checkpoint, data, models, nn, optim
+from polygrad import checkpoint, data, nn, optim
+from polygrad.nn import models
 from polygrad.cli import main
-from polygrad.commands import train as train_command
+from polygrad.cli.commands import train as train_command
 
 
 def train(*argv):

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from polygrad.cli import main
-from polygrad.commands import train as train_command
+from polygrad.cli.commands import train as train_command
 
 
 def train(*argv):

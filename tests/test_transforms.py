@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import polygrad as pg
-from polygrad import autodiff
-from polygrad.primitives import PRIMITIVES
+from polygrad.core import autograd as autodiff
+from polygrad.primitives.table import PRIMITIVES
 from primitive_cases import CASES, NO_DERIVATIVE, PRIMITIVE_OF
+from polygrad.namespace import ops
 
 
 def seed_f(x1, x2):
@@ -177,7 +178,7 @@ def softplus():
     )
     yield function
     del PRIMITIVES["softplus_under_test"]
-    delattr(pg.ops, "softplus_under_test")
+    delattr(ops, "softplus_under_test")
 
 
 def test_custom_primitive_joins_the_table(softplus, target):
@@ -225,7 +226,7 @@ def test_custom_primitive_names_and_missing_rules(softplus):
     finally:
         for name in ("double_without_jvp", "is_large"):
             del PRIMITIVES[name]
-            delattr(pg.ops, name)
+            delattr(ops, name)
 
 
 def test_nondifferentiable_results_carry_nothing(target):

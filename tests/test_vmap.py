@@ -157,8 +157,8 @@ def test_vmap_and_compile_compose(target64):
 
 # ---------------------------------------------------------------- every primitive: vmap equals the loop
 def test_every_primitive_has_a_rule_or_is_listed_as_a_loop():
-    from polygrad import batching
-    from polygrad.primitives import PRIMITIVES
+    from polygrad.autodiff import batching
+    from polygrad.primitives.table import PRIMITIVES
 
     assert not set(batching.RULES) & set(batching.LOOP)
     assert set(batching.RULES) | set(batching.LOOP) == set(PRIMITIVES)

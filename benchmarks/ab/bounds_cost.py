@@ -12,7 +12,7 @@ import numpy as np
 
 import polygrad as pg
 import polygrad.functional as F
-from polygrad import ops
+from polygrad.namespace import ops
 
 
 def per_call_us(f, calls, repeats=15):

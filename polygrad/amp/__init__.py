@@ -7,7 +7,8 @@ The op lists live in `policy.py`, the region machinery in `autocast_mode.py`, lo
 
 import functools
 
-from .. import functional, pytorch_face
+from .. import functional
+from ..methods import pytorch_face
 from .autocast_mode import autocast, custom_bwd, custom_fwd, get_autocast_dtype, install, is_autocast_enabled
 from .grad_scaler import GradScaler
 

@@ -14,8 +14,8 @@ import functools
 import threading
 import warnings
 
-from .. import dtypes, engine
-from ..tensor import Tensor
+from ..core import dtypes, engine
+from ..core.tensor import Tensor
 from . import policy
 
 DEVICE_TYPES = tuple(policy.TABLES)

@@ -19,10 +19,10 @@ import math
 import struct
 import warnings
 
-from .. import ops
-from ..creation import asarray
-from ..engine import no_grad
-from ..tensor import Tensor
+from ..namespace import ops
+from ..namespace.ops import asarray
+from ..core.engine import no_grad
+from ..core.tensor import Tensor
 
 
 class _Stage(enum.Enum):

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..creation import asarray
-from ..errors import PolygradError
-from ..tensor import Tensor
+from ..namespace.ops import asarray
+from ..core.errors import PolygradError
+from ..core.tensor import Tensor
 
 
 class DatasetError(PolygradError, RuntimeError):
@@ -202,7 +202,7 @@ def random_split(dataset, lengths, generator=None):
     floors, then one more for the first ones until every sample is placed).
     `generator` is a pg.random.Generator or an int seed (default 0).
     """
-    from ..random import Generator
+    from ..namespace.random import Generator
 
     n = len(dataset)
     lengths = list(lengths)

@@ -20,9 +20,10 @@ import traceback
 from dataclasses import dataclass
 
 from .. import backends
-from ..creation import asarray, resolve_device
-from ..random import manual_seed
-from ..tensor import Tensor
+from ..namespace.ops import asarray
+from ..core.placement import resolve_device
+from ..namespace.random import manual_seed
+from ..core.tensor import Tensor
 from .datasets import IterableDataset, collate, permutation, seed_host, worker_seed
 from .sampler import RandomSampler
 

@@ -10,7 +10,7 @@ import bisect
 import itertools
 import math
 
-from ..random import Generator
+from ..namespace.random import Generator
 
 
 _CHUNK = 1024  # draws a RandomSampler with replacement makes at once

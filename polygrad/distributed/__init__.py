@@ -27,7 +27,7 @@ import os
 import sys
 
 from .. import backends
-from ..errors import DtypeError, ShapeError, describe
+from ..core.errors import DtypeError, ShapeError, describe
 
 
 class ReduceOp(enum.Enum):

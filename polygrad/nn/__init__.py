@@ -8,7 +8,6 @@ The computations live in `polygrad.functional`; these modules hold the
 parameters and buffers, and move them between backends and devices.
 """
 
-import sys
 
 from . import init, parallel
 from .activation import (
@@ -42,8 +41,6 @@ from .transformer import (
 )
 from .. import functional  # noqa: E402  (pg.nn.functional is pg.functional, as torch.nn.functional)
 from . import utils  # noqa: E402
-
-sys.modules[f"{__name__}.functional"] = functional  # `import polygrad.nn.functional as F` too
 
 __all__ = [
     "init", "parallel", "functional", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "ParameterList",

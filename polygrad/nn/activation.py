@@ -5,7 +5,7 @@ the same, and the input stays intact for the backward pass.
 """
 
 from .. import functional as F
-from ..creation import full
+from ..namespace.creation import full
 from .module import Module, Parameter
 
 

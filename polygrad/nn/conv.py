@@ -1,7 +1,7 @@
 """Convolution, pooling, padding and resampling modules, with PyTorch's arguments, defaults and init."""
 
 from .. import functional as F
-from .. import ops
+from ..namespace import ops
 from .layers import _default_init, _parameter
 from .module import Module
 

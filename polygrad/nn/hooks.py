@@ -8,9 +8,9 @@ the positional Tensor arguments and of the output Tensors, caught by identity
 functions wrapped around them, and may return new grad_input.
 """
 
-from ..engine import state
-from ..function import Function
-from ..tensor import Tensor
+from ..core.engine import state
+from ..core.function import Function
+from ..core.tensor import Tensor
 
 
 class Hooks:

@@ -7,8 +7,8 @@ tensor's device, which `polygrad.manual_seed` reseeds.
 
 import math
 
-from ..engine import no_grad
-from ..random import default_generator
+from ..core.engine import no_grad
+from ..namespace.random import default_generator
 
 
 def calculate_gain(nonlinearity, param=None):

@@ -8,10 +8,10 @@ Constructor arguments use PyTorch's names (`dim`, `start_dim`).
 import math
 
 from .. import functional as F
-from .. import ops
-from ..creation import empty, ones, zeros
-from ..engine import no_grad
-from ..errors import ShapeError, describe
+from ..namespace import ops
+from ..namespace.creation import empty, ones, zeros
+from ..core.engine import no_grad
+from ..core.errors import ShapeError, describe
 from . import init
 from .module import Module, Parameter
 

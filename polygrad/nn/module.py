@@ -2,9 +2,12 @@
 
 from collections import namedtuple
 
-from ..creation import asarray, resolve_device, resolve_dtype, resolve_target
-from ..engine import no_grad
-from ..tensor import Tensor
+from ..namespace.ops import asarray
+
+from ..core import dtypes
+from ..core.placement import resolve_device, resolve_dtype, resolve_target
+from ..core.engine import no_grad
+from ..core.tensor import Tensor
 from . import hooks as _hooks
 
 
@@ -222,11 +225,9 @@ class Module:
         working; their gradients move with them. As in PyTorch, `to(pg.float64)`
         casts, `to(device, dtype)` does both and `to(tensor)` takes its device and dtype.
         """
-        from ..methods import dtype_name_of
-
         if isinstance(target, Tensor):
             target, dtype = target.device, target.dtype
-        elif target is not None and dtype_name_of(target) is not None:
+        elif target is not None and dtypes.name_in(target) is not None:
             target, dtype = None, target
         for tensor in {id(tensor): tensor for tensor in self._state().values()}.values():  # tied ones once
             _relocate(tensor, target, backend, dtype)

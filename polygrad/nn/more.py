@@ -1,8 +1,8 @@
 """3-d convolution and pooling, more adaptive and power-average pooling, and EmbeddingBag, with
-PyTorch's arguments, defaults and initialisation (the functions are in polygrad/convolution_more.py)."""
+PyTorch's arguments, defaults and initialisation (the functions are in polygrad/functional/convolution_more.py)."""
 
 from .. import functional as F
-from ..engine import no_grad
+from ..core.engine import no_grad
 from . import init
 from .conv import AdaptiveMaxPool2d, AvgPool2d, _Adaptive, _ConvNd, _ConvTransposeNd, _MaxPool
 from .layers import _parameter

@@ -21,8 +21,8 @@ How it works (PyTorch's design, smaller):
 from contextlib import contextmanager
 
 from .. import distributed
-from ..engine import is_grad_enabled, no_grad, toposort
-from ..tensor import Tensor
+from ..core.engine import is_grad_enabled, no_grad, toposort
+from ..core.tensor import Tensor
 from .module import Module
 
 

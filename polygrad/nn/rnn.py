@@ -10,10 +10,10 @@ its true last step's, and the reverse direction starts at its own last step), an
 import math
 
 from .. import functional as F
-from .. import fused, ops
-from ..engine import no_grad
-from ..creation import zeros
-from ..errors import ShapeError, describe
+from ..namespace import ops
+from ..core.engine import no_grad
+from ..namespace.creation import zeros
+from ..core.errors import ShapeError, describe
 from . import init
 from .layers import _Cell, _parameter
 from .module import Module
@@ -203,11 +203,11 @@ class LSTMCell(_Cell):
 
 
 def _lstm_layer(gi, state, weight_hh, bias_hh, reverse):
-    """An LSTM layer as one fused primitive (polygrad/fused.py): the outputs (L, N, H) and the final [h, c]."""
+    """An LSTM layer as one fused primitive (polygrad/primitives/fused.py): the outputs (L, N, H) and the final [h, c]."""
     if bias_hh is None:
         with no_grad():
             bias_hh = ops.zeros_like(weight_hh[:, 0])
     size = weight_hh.shape[1]
-    out = fused.lstm_sequence(ops.flip(gi, axis=0) if reverse else gi, state[0], state[1], weight_hh, bias_hh)
+    out = ops.lstm_sequence(ops.flip(gi, axis=0) if reverse else gi, state[0], state[1], weight_hh, bias_hh)
     hs = out[..., :size]
     return ops.flip(hs, axis=0) if reverse else hs, [out[-1, ..., :size], out[-1, ..., size:2 * size]]

@@ -3,8 +3,9 @@ padding, and packing as PackedSequence, which nn.RNN, GRU and LSTM take."""
 
 from collections import namedtuple
 
-from .. import ops
-from ..creation import full, tensor
+from ..namespace import ops
+from ..namespace.creation import full
+from ..namespace.ops import tensor
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):

@@ -4,8 +4,8 @@ names, init and arguments."""
 import copy
 
 from .. import functional as F
-from .. import ops
-from ..creation import full, ones
+from ..namespace import ops
+from ..namespace.creation import full, ones
 from . import init
 from .layers import Dropout, LayerNorm, Linear, _parameter
 from .module import Module, ModuleList

@@ -1,15 +1,12 @@
 """PyTorch's `torch.nn.utils` helpers: gradient clipping, flat parameter vectors and `rnn` (pad_sequence, packed sequences)."""
 
 import math
-import sys
 
-from .. import ops
-from ..engine import no_grad
-from ..optim import clip_grad_norm_  # noqa: F401 (torch.nn.utils.clip_grad_norm_)
-from ..tensor import Tensor
-from . import rnn_utils as rnn
-
-sys.modules[f"{__name__}.rnn"] = rnn  # `import polygrad.nn.utils.rnn` too, as torch.nn.utils.rnn
+from ..namespace import ops
+from ..core.engine import no_grad
+from ..optim.clip import clip_grad_norm_  # noqa: F401 (torch.nn.utils.clip_grad_norm_)
+from ..core.tensor import Tensor
+from . import rnn_utils as rnn  # noqa: F401  (pg.nn.utils.rnn, as torch.nn.utils.rnn)
 
 
 def clip_grad_value_(parameters, clip_value):

@@ -1,1 +1,0 @@
-"""Subcommands of the `polygrad` command line; see polygrad/cli.py."""

@@ -1,0 +1,6 @@
+"""The rule table: every built-in primitive's forward, vjp and jvp on raw arrays (`table`, `linalg`,
+`complex`, `fused`), and `defprim` to add one.
+
+May import: core, backends. Must never make a Tensor or import the namespace: the public functions for
+these rows are generated one layer up (polygrad.namespace.ops).
+"""
