@@ -9,6 +9,8 @@ case exercises, so a test can check that every primitive in the table has one.
 
 import polygrad as pg
 from polygrad.namespace import ops
+from polygrad.core.engine import apply
+from polygrad.primitives.table import PRIMITIVES
 
 # a symmetric positive-definite matrix, for the decompositions
 SPD = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]
@@ -99,6 +101,14 @@ CASES = {
     "rnn_sequence": lambda t: (lambda gi, h, w, b: ops.rnn_sequence(gi, h, w, b, nonlinearity="tanh"),
                                [t.randn(3, 2, 2, seed=1) * 0.5, t.randn(2, 2, seed=2) * 0.5, t.randn(2, 2, seed=4) * 0.5,
                                 t.randn(2, seed=5) * 0.5]),
+    # the mask given (a draw is refused under vmap's default randomness='error')
+    "dropout": lambda t: (lambda x: apply(PRIMITIVES["dropout"], [x, t.tensor([[True, False, True], [False, True, True]],
+                                                                           dtype="bool")], {"scale": 2.5}),
+                          [t.randn(2, 3)]),
+    "nll_loss": lambda t: (lambda x: pg.functional.nll_loss(x, _index(t, [2, 0, 1, 2]), ignore_index=0),
+                           [t.randn(4, 3)]),
+    "embedding": lambda t: (lambda w: pg.functional.embedding(_index(t, [[2, 0], [2, 1]]), w, padding_idx=0),
+                            [t.randn(3, 2)]),
     "matmul": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, 2, seed=2)]),
     "matmul/stack-matrix": lambda t: (pg.matmul, [t.randn(2, 4, 3, seed=1), t.randn(3, 2, seed=2)]),
     "matmul/matrix-vector": lambda t: (pg.matmul, [t.randn(2, 3, seed=1), t.randn(3, seed=2)]),

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import polygrad as pg
+from polygrad.core.engine import apply
 from polygrad.primitives.table import PRIMITIVES
 from polygrad.namespace import ops
 
@@ -396,6 +397,18 @@ ROWS = [
     Row("softmax_cross_entropy/none", [grid(4, 3, seed=45)],
         lambda x: pg.functional.cross_entropy(x, index(x, [2, 0, 1, 2]), reduction="none"),
         lambda w, x: [w[:, None] * (softmax(x, 1) - np.eye(3)[[2, 0, 1, 2]])]),
+    # nll: -cw[t] at each kept entry's class, over the kept entries' summed class weights (entry 1 ignored)
+    Row("nll_loss", [grid(4, 3, seed=46)],
+        lambda x: pg.functional.nll_loss(x, index(x, [2, 0, 1, 2]), weight=pg.asarray([0.5, 1.5, 2.0], dtype=x.dtype,
+                                                                                        device=x.device), ignore_index=0),
+        lambda w, x: [w * -(np.array([[0, 0, 2.0], [0, 0, 0], [0, 1.5, 0], [0, 0, 2.0]]) / 5.5)]),
+    Row("nll_loss/none", [grid(4, 3, seed=47)],
+        lambda x: pg.functional.nll_loss(x, index(x, [2, 0, 1, 2]), reduction="none"),
+        lambda w, x: [-w[:, None] * np.eye(3)[[2, 0, 1, 2]]]),
+    # embedding: each lookup's g added to its row (repeats accumulate), none to the padding row 2
+    Row("embedding", [grid(3, 2, seed=48)],
+        lambda w: pg.functional.embedding(index(w, [[2, 0], [2, 1]]), w, padding_idx=2),
+        lambda g, w: [np.stack([g[0, 1], g[1, 1], np.zeros(2)])]),
     # ---- matmul: d(a @ b) = g @ b^T and a^T @ g, with 1-D operands promoted and broadcast batches summed
     Row("matmul/1d-1d", [V3, [0.5, 1.5, -0.3]], pg.matmul, lambda w, a, b: [w * b, w * a]),
     Row("matmul/2d-1d", [A, V3], pg.matmul, lambda w, a, b: [np.outer(w, b), a.T @ w]),
@@ -524,6 +537,9 @@ ROWS = [
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
         lambda x: ops.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
+    Row("dropout", [grid(2, 3, seed=58)],
+        lambda x: apply(PRIMITIVES["dropout"], [x, mask(x, [[True, False, True], [False, True, True]])], {"scale": 2.5}),
+        lambda g, x: [g * np.array([[1, 0, 1], [0, 1, 1]]) * 2.5]),
     Row("lstm_sequence", [grid(3, 2, 8, seed=50), grid(2, 2, seed=51), grid(2, 2, seed=52), grid(8, 2, seed=53),
                           grid(8, seed=54)], ops.lstm_sequence, lambda g, *inputs: _lstm_sequence_grads(g, *inputs)),
     Row("gru_sequence", [grid(3, 2, 6, seed=60), grid(2, 2, seed=61), grid(6, 2, seed=62), grid(6, seed=63)],

@@ -146,6 +146,16 @@ CASES = {
               [("n", (2, 4, 7)), ("n", (2, 2, 3)), ("n", (2,))])],
     "max_pool": [(lambda x: ops.max_pool(x, kernel=(2, 2), stride=(2, 1), dilation=(1, 1)), [("u", (2, 2, 4, 5))]),
                  (lambda x: ops.max_pool(x, kernel=(3,), stride=(2,), dilation=(1,)), [("u", (2, 3, 7))])],
+    # a fresh generator of one seed per call: the same mask at every finite-difference probe
+    "dropout": [(lambda a: pg.functional.dropout(a, 0.4, generator=pg.random.Generator(5, device=a.device)),
+                 [("n", (3, 4))]),
+                (lambda a: pg.functional.dropout2d(a, 0.5, generator=pg.random.Generator(6, device=a.device)),
+                 [("n", (2, 3, 2, 2))])],
+    "nll_loss": [(lambda a, r=r: pg.functional.nll_loss(
+        a, pg.asarray(IDX, device=a.device), reduction=r, ignore_index=0,
+        weight=pg.asarray([0.5, 1.5, 2.0], dtype=a.dtype, device=a.device)), [("n", (4, 3))]) for r in ("mean", "sum", "none")],
+    # (padding_idx withholds a gradient the values do have: test_core_formulas checks it)
+    "embedding": [(lambda w: pg.functional.embedding(pg.asarray(IDX, device=w.device), w), [("n", (3, 2))])],
     "lstm_sequence": [(ops.lstm_sequence, [("u", (3, 2, 8)), ("u", (2, 2)), ("u", (2, 2)), ("u", (8, 2)), ("u", (8,))])],
     "gru_sequence": [(ops.gru_sequence, [("u", (3, 2, 6)), ("u", (2, 2)), ("u", (6, 2)), ("u", (6,))])],
     "rnn_sequence": [(lambda gi, h, w, b: ops.rnn_sequence(gi, h, w, b, nonlinearity=nonlinearity),

@@ -8,7 +8,7 @@ import pytest
 
 import polygrad as pg
 import polygrad.functional as F
-from polygrad.primitives.fused import PORTABLE
+from polygrad.primitives.fused import PORTABLE, Saved
 from polygrad.primitives.table import PRIMITIVES
 
 from conftest import to_numpy
@@ -30,13 +30,18 @@ INPUTS = {
                                               {"stride": (2, 1), "dilation": (1, 2), "groups": 2}),
     "conv/1d": lambda t: ([t.randn(3, 2, 10, seed=5), t.randn(4, 2, 3, seed=6), t.randn(4, seed=8)],
                           {"stride": (2,), "dilation": (1,), "groups": 1}),
-    "max_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)], {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
+    "max_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)],
+                           {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": Saved()}),
+    # no Saved: the backward finds the maxima again
+    "max_pool/unsaved": lambda t: ([t.randn(2, 3, 8, 6, seed=7)],
+                                   {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": None}),
     "max_pool/overlapping": lambda t: ([t.randn(2, 3, 7, 6, seed=7)],
-                                       {"kernel": (3, 2), "stride": (1, 2), "dilation": (2, 1)}),
+                                       {"kernel": (3, 2), "stride": (1, 2), "dilation": (2, 1), "saved": Saved()}),
     # every window full of ties: the gradient goes to each window's first entry
     "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
-                                {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1)}),
-    "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)], {"kernel": (3,), "stride": (2,), "dilation": (1,)}),
+                                {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": Saved()}),
+    "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)],
+                              {"kernel": (3,), "stride": (2,), "dilation": (1,), "saved": Saved()}),
     "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
                             {"causal": False, "scale": 0.5}),
     "attention/causal": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 6, 4, seed=13),
@@ -52,6 +57,23 @@ INPUTS = {
                                 t.randn(2, seed=19)], {"nonlinearity": "tanh"}),
     "rnn_sequence/relu": lambda t: ([t.randn(5, 3, 2, seed=15), t.randn(3, 2, seed=16), t.randn(2, 2, seed=18),
                                      t.randn(2, seed=19)], {"nonlinearity": "relu"}),
+    "dropout": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 6, seed=21) > 0.3], {"scale": 1 / 0.7}),
+    # feature dropout: one draw per (N, C), broadcast over the rest
+    "dropout/channels": lambda t: ([t.randn(4, 5, 6, seed=20), t.randn(4, 5, 1, seed=21) > 0.3], {"scale": 2.0}),
+    "nll_loss": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, -100, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                           {"ignore_index": -100, "reduction": "mean"}),
+    "nll_loss/sum": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, 3, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                               {"ignore_index": 2, "reduction": "sum"}),
+    "nll_loss/none": lambda t: ([t.randn(5, 4, seed=22), t.tensor([0, 3, 3, 2, 1], dtype="int64"), t.rand(4, seed=23) + 0.5],
+                                {"ignore_index": -1, "reduction": "none"}),
+    # every entry ignored: the mean is NaN, its gradient 0; an empty batch: NaN too
+    "nll_loss/all-ignored": lambda t: ([t.randn(3, 4, seed=22), t.tensor([-100, -100, -100], dtype="int64"), t.tensor([1.0] * 4)],
+                                       {"ignore_index": -100, "reduction": "mean"}),
+    "nll_loss/empty": lambda t: ([t.randn(0, 4, seed=22), t.tensor([0, 1], dtype="int64")[:0], t.tensor([1.0] * 4)],
+                                 {"ignore_index": -100, "reduction": "mean"}),
+    "embedding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")], {"padding_idx": None}),
+    "embedding/padding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")],
+                                    {"padding_idx": 4}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -81,6 +103,7 @@ def test_kernel_matches_portable_definition(target, case):
     portable, portable_vjp = PORTABLE[name]
     args = list(options.values())
     expected = (portable or PRIMITIVES[name].forward)(xp, *arrays, *args)
+    got = None
     if portable is not None:
         got = getattr(xp, "kernel_" + name)(*arrays, *args)
         if got is None:
@@ -93,7 +116,10 @@ def test_kernel_matches_portable_definition(target, case):
     g = _raw(target.randn(*expected.shape, seed=9))
     if name in ("softmax", "log_softmax"):  # their vjps read the result, not the input
         arrays = []
-    lead = (g, expected) if name in VJP_TAKES_OUT else (g,)
+    if name == "dropout":  # its vjp reads the mask only
+        arrays = arrays[1:]
+    # the kernel's own result where it made one: a kernel may have kept more of its forward for it (Saved)
+    lead = (g, expected if got is None else got) if name in VJP_TAKES_OUT else (g,)
     expected_grads = portable_vjp(xp, *lead, *arrays, *args)
     if name in KERNEL_VJP:
         got_grads = KERNEL_VJP[name](xp, *lead, *arrays, *args)
@@ -218,3 +244,62 @@ def test_scaled_dot_product_attention_matches_torch(causal):
     assert out._op is None or out._op.primitive.name == "attention"
     same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                   lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_and_cross_entropy_match_torch(reduction, weighted):
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((6, 4)), rng.random(4) + 0.5
+    target = np.array([0, 3, -1, 2, 1, 3])  # one ignored entry
+    options = {"reduction": reduction, "ignore_index": -1}
+
+    def ours(v):
+        weight = pg.asarray(w, dtype=v.dtype, device=v.device) if weighted else None
+        return F.nll_loss(F.log_softmax(v, dim=1), pg.asarray(target, device=v.device), weight=weight, **options)
+
+    def theirs(v):
+        weight = torch.tensor(w, dtype=v.dtype) if weighted else None
+        return torch.nn.functional.nll_loss(v.log_softmax(1), torch.tensor(target), weight=weight, **options)
+
+    same_as_torch(ours, theirs, x)
+    same_as_torch(lambda v: F.cross_entropy(v, pg.asarray(target, device=v.device), **options),
+                  lambda v: torch.nn.functional.cross_entropy(v, torch.tensor(target), **options), x)
+
+
+def test_nll_loss_runs_fused_and_keeps_the_composite_errors(target):
+    log_probs = F.log_softmax(target.randn(3, 4, requires_grad=True), dim=1)
+    assert F.nll_loss(log_probs, target.tensor([0, 3, 1], dtype="int64"))._op.primitive.name == "nll_loss"
+    with pytest.raises(IndexError, match="nll_loss: class target"):
+        F.nll_loss(log_probs, target.tensor([0, 4, 1], dtype="int64"))
+    with pytest.raises(pg.ShapeError, match="nll_loss: weight"):
+        F.nll_loss(log_probs, target.tensor([0, 1, 1], dtype="int64"), weight=target.tensor([1.0] * 3))
+    with pytest.raises(pg.ShapeError, match="class indices of shape"):
+        F.nll_loss(log_probs, target.tensor([0, 1], dtype="int64"))
+
+
+def test_max_pool_keeps_the_positions_it_found(target):
+    """The torch kernel's forward keeps max_pool2d's indices for the backward (no second search)."""
+    x = target.randn(2, 3, 6, 6, requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    saved = out._op.params["saved"]
+    if not hasattr(x.device.backend.xp, "kernel_max_pool") or target.backend != "torch":
+        pytest.skip("only the torch kernel keeps the positions")
+    expected = torch.nn.functional.max_pool2d(torch.from_numpy(to_numpy(x)), 2, return_indices=True)[1]
+    np.testing.assert_array_equal(to_numpy(pg.asarray(saved.for_output(out.array))), expected.numpy())
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_matches_torch(padding_idx):
+    weight, indices = np.random.default_rng(7).standard_normal((5, 3)), np.array([[2, 0, 4], [2, 2, 1]])
+    same_as_torch(lambda w: F.embedding(pg.asarray(indices, device=w.device), w, padding_idx=padding_idx),
+                  lambda w: torch.nn.functional.embedding(torch.tensor(indices), w, padding_idx=padding_idx), weight)
+
+
+def test_embedding_keeps_its_errors(target):
+    weight = target.randn(4, 3, requires_grad=True)
+    assert F.embedding(target.tensor([1, 3], dtype="int64"), weight)._op.primitive.name == "reshape"
+    with pytest.raises(IndexError, match="embedding"):
+        F.embedding(target.tensor([1, 4], dtype="int64"), weight)
+    with pytest.raises(IndexError, match="embedding"):
+        F.embedding(target.tensor([-1], dtype="int64"), weight)

@@ -423,7 +423,7 @@ ELEMENTWISE = (
     "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "log2", "log10", "reciprocal", "positive",
     "atan2", "logaddexp", "hypot", "copysign", "remainder", "floor_divide", "bitwise_and", "bitwise_or",
     "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "logical_xor", "nextafter", "bitwise_invert",
-    "signbit", "angle", "complex_part", "gelu",
+    "signbit", "angle", "complex_part", "gelu", "dropout",
     # they act on the last axes only: leading batch axes are more of the same
     "matrix_transpose", "tril", "triu", "linalg_inv", "linalg_det", "linalg_logabsdet", "linalg_cholesky",
     "linalg_eigh", "linalg_eigvalsh", "linalg_svd", "linalg_svdvals", "linalg_qr", "linalg_pinv",
@@ -448,6 +448,7 @@ RULES.update({
 # under vmap: F.cross_entropy takes batching.cross_entropy there.)
 LOOP = ("scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
         "linalg_eig", "linalg_eigvals", "fft_fftn", "fft_ifftn", "lstm_sequence", "attention",
-        "gru_sequence", "rnn_sequence")
+        "gru_sequence", "rnn_sequence",
+        "nll_loss", "embedding")  # never met under vmap: there F.nll_loss and F.embedding take their composites
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].batch = _rule

@@ -70,7 +70,7 @@ def _taps(x, kernel, stride, dilation):
         yield tap_key(offsets, counts, stride, dilation)
 
 
-def max_pool(x, kernel, stride, dilation):
+def max_pool(x, kernel, stride, dilation, saved):
     """A running np.maximum over the kernel's taps: a few passes over the output, where a reduction
     over the windows view's small trailing axes crawls."""
     keys = _taps(x, kernel, stride, dilation)
@@ -80,7 +80,7 @@ def max_pool(x, kernel, stride, dilation):
     return out
 
 
-def max_pool_vjp(g, out, x, kernel, stride, dilation):
+def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
     """Each window's gradient to its first maximum, tap by tap: the taps not yet taken that equal the maximum."""
     grad = np.zeros_like(x, dtype=g.dtype)
     open_ = np.ones(out.shape, dtype=bool)  # windows whose maximum has not been found yet
@@ -90,6 +90,19 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation):
         open_ &= ~hit
         grad[key] += g * hit
     return grad
+
+
+def dropout(x, keep, scale):
+    """(x * keep) * scale: the boolean mask multiplies directly (no cast pass), scaled in place."""
+    if x.dtype.kind != "f":
+        return None
+    out = np.multiply(x, keep)
+    out *= scale
+    return out
+
+
+def dropout_vjp(g, keep, scale):
+    return dropout(g, keep, scale)
 
 
 def relu_vjp(g, x):
@@ -125,4 +138,5 @@ def log_softmax_vjp(g, out, axis):
 
 
 KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
-           "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp}
+           "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp,
+           "dropout": dropout, "dropout_vjp": dropout_vjp}

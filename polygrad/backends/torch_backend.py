@@ -123,7 +123,7 @@ class TorchRNG:
 
     def uniform(self, shape, dtype, low=0.0, high=1.0):
         sample = self.torch.rand(shape, generator=self.generator, dtype=dtype, device=self.device)
-        return sample * (high - low) + low
+        return sample if (low, high) == (0, 1) else sample * (high - low) + low  # [0, 1): two passes saved
 
     def normal(self, shape, dtype, mean=0.0, std=1.0):
         sample = self.torch.randn(shape, generator=self.generator, dtype=dtype, device=self.device)

@@ -59,21 +59,73 @@ def _pooled(x, kernel):
     return _MAX_POOL.get(len(kernel)) if x.ndim == len(kernel) + 2 else None
 
 
-def max_pool(x, kernel, stride, dilation):
-    """torch's max pooling without indices (faster): the backward finds them again."""
-    if _pooled(x, kernel) is None:
+def max_pool(x, kernel, stride, dilation, saved):
+    """torch's max pooling; with a `saved` (polygrad.fused.Saved) it keeps the maxima's positions for the backward."""
+    ops = _pooled(x, kernel)
+    if ops is None:
         return None
-    pool = torch.nn.functional.max_pool2d if len(kernel) == 2 else torch.nn.functional.max_pool3d
-    return pool(x, list(kernel), list(stride), 0, list(dilation))
+    if saved is None:  # nobody to hand the positions to: the faster pooling without them
+        pool = torch.nn.functional.max_pool2d if len(kernel) == 2 else torch.nn.functional.max_pool3d
+        return pool(x, list(kernel), list(stride), 0, list(dilation))
+    out, indices = ops[0](x, list(kernel), list(stride), [0] * len(kernel), list(dilation))
+    saved.keep(out, indices)
+    return out
 
 
-def max_pool_vjp(g, out, x, kernel, stride, dilation):
+def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
     ops = _pooled(x, kernel)
     if ops is None:
         return None
     args = (list(kernel), list(stride), [0] * len(kernel), list(dilation))
-    indices = ops[0](x, *args)[1]  # recomputed: the forward kept only the maxima
+    indices = None if saved is None else saved.for_output(out)
+    if indices is None:  # not kept by this forward: found again
+        indices = ops[0](x, *args)[1]
     return ops[1](g, x, *args, False, indices)
+
+
+def dropout(x, keep, scale):
+    """(x * keep) * scale with the boolean mask read as is (no cast pass), scaled in place."""
+    return torch.mul(x, keep).mul_(scale) if x.is_floating_point() else None
+
+
+def dropout_vjp(g, keep, scale):
+    return torch.mul(g, keep).mul_(scale) if g.is_floating_point() else None
+
+
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}  # ATen's enum
+
+
+def _nll_takes(log_probs, target, weight):
+    return log_probs.ndim == 2 and target.dtype == torch.int64 and weight.dtype == log_probs.dtype \
+        and log_probs.is_floating_point()
+
+
+def nll_loss(log_probs, target, weight, ignore_index, reduction):
+    if not _nll_takes(log_probs, target, weight):
+        return None
+    return _aten.nll_loss_forward(log_probs, target, weight, _REDUCTIONS[reduction], ignore_index)[0]
+
+
+def nll_loss_vjp(g, log_probs, target, weight, ignore_index, reduction):
+    if not _nll_takes(log_probs, target, weight) or g.dtype != log_probs.dtype:
+        return None
+    code = _REDUCTIONS[reduction]
+    total = _aten.nll_loss_forward(log_probs, target, weight, code, ignore_index)[1]  # the summed weights, again
+    return _aten.nll_loss_backward(g, log_probs, target, weight, code, ignore_index, total)
+
+
+def _padding(padding_idx):
+    return -1 if padding_idx is None else padding_idx  # ATen's "no padding row"
+
+
+def embedding(weight, indices, padding_idx):
+    return torch.embedding(weight, indices, _padding(padding_idx)) if indices.dtype == torch.int64 else None
+
+
+def embedding_vjp(g, weight, indices, padding_idx):
+    if indices.dtype != torch.int64:
+        return None
+    return _aten.embedding_dense_backward(g, indices, weight.shape[0], _padding(padding_idx), False)
 
 
 def relu_vjp(g, x):
@@ -145,4 +197,6 @@ KERNELS = {"relu_vjp": relu_vjp, "softmax": softmax, "softmax_vjp": softmax_vjp,
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp_input": conv_vjp_input,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp,
-           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence}
+           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence,
+           "dropout": dropout, "dropout_vjp": dropout_vjp, "nll_loss": nll_loss, "nll_loss_vjp": nll_loss_vjp,
+           "embedding": embedding, "embedding_vjp": embedding_vjp}

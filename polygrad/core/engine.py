@@ -514,10 +514,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
 
     order = toposort(roots)
     anomaly = state.anomaly
+    # With on_leaf the caller reads no buffer: an intermediate's gradient, and the walk's hold on the
+    # intermediate itself (its value, which the tape kept for the rules), are let go once its rules have
+    # run, as PyTorch frees saved tensors during backward: the peak holds only what is still to be used.
+    release = on_leaf is not None
     # A recorded backward runs the rules through apply: check their results below,
     # as the backward of this op, rather than as forward ops of their own.
     with _set_grad_enabled(create_graph), detect_anomaly(anomaly and not create_graph):
-        for tensor in reversed(order):
+        for position in range(len(order) - 1, -1, -1):
+            tensor = order[position]
             g = buffer.get(id(tensor))
             if g is None:
                 continue
@@ -549,6 +554,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
                 accumulate(parent, grad, reduced or op.primitive.fresh)  # a reduction's sum is new too
             if not retain_graph:
                 op.free()
+            if release:
+                del buffer[id(tensor)]
+                order[position] = None
     return buffer, order
 
 

@@ -15,8 +15,8 @@ import math
 from .. import backends
 from ..namespace import ops
 from ..namespace.ops import asarray
-from ..namespace.creation import zeros
-from ..core.engine import no_grad, pullback, unbroadcast
+from ..namespace.creation import ones, zeros
+from ..core.engine import apply, no_grad, pullback, unbroadcast
 from ..core.errors import ShapeError, describe
 from ..namespace.ops import signature
 from ..primitives.table import PRIMITIVES
@@ -153,8 +153,9 @@ def log_softmax(x, axis=-1, *, dim=None):
 
 
 def _kept(x, p, training, generator, name, shape=None):
-    """The 0/1 mask (x's dtype, of `shape`, default x's) of what a dropout keeps, drawn from `generator`
-    (default: the seeded default generator of x's device); None when it keeps everything."""
+    """The boolean mask (of `shape`, default x's) of what a dropout keeps, drawn from `generator`
+    (default: the seeded default generator of x's device); None when it keeps everything; p = 1: zeros
+    in x's dtype."""
     if not 0 <= p <= 1:
         raise ValueError(f"{name}: p must be in [0, 1], got {p}")
     if not training or p == 0:
@@ -163,14 +164,14 @@ def _kept(x, p, training, generator, name, shape=None):
     if p == 1:
         return zeros(shape, dtype=x.dtype, device=x.device)
     generator = generator or default_generator(x.device)
-    return ops.astype(generator.rand(shape, dtype=x.dtype) >= p, x.dtype)
+    return generator.rand(shape, dtype=x.dtype) >= p
 
 
 def _scaled(x, keep, p):
-    """x with the entries `keep` drops zeroed and the others scaled by 1/(1-p)."""
+    """x with the entries `keep` drops zeroed and the others scaled by 1/(1-p) (one fused primitive)."""
     if keep is None:
         return x
-    return x * keep if p == 1 else x * keep * (1 / (1 - p))
+    return x * keep if p == 1 else apply(PRIMITIVES["dropout"], [x, keep], {"scale": 1 / (1 - p)})
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -219,6 +220,7 @@ def alpha_dropout(x, p=0.5, training=True, generator=None):
     keep = _kept(x, p, training, generator, "alpha_dropout")
     if keep is None or p == 1:
         return _scaled(x, keep, p)
+    keep = ops.astype(keep, x.dtype)
     a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))
     return x * keep * a + (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
 
@@ -414,9 +416,13 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0):
     flat = Tensor._wrap(flat, weight.device)
     if max_norm is not None:
         _renormalize_rows(weight, flat, max_norm, norm_type)
-    rows = ops.take_unchecked(weight, flat, axis=0)
     if padding_idx is not None:
         padding_idx = padding_idx % weight.shape[0]
+    if not hasattr(weight, "_levels") and not hasattr(indices, "_levels"):  # one fused primitive (not under vmap)
+        rows = apply(PRIMITIVES["embedding"], [weight, flat], {"padding_idx": padding_idx})
+        return ops.reshape(rows, indices.shape + (weight.shape[1],))
+    rows = ops.take_unchecked(weight, flat, axis=0)
+    if padding_idx is not None:
         rows = ops.where(ops.expand_dims(flat != padding_idx, axis=1), rows, rows.detach())
     return ops.reshape(rows, indices.shape + (weight.shape[1],))
 
@@ -512,7 +518,11 @@ def nll_loss(log_probs, target, reduction="mean", weight=None, ignore_index=-100
     One sample: log_probs (C,) and a 0-d target."""
     if log_probs.ndim == 1:
         return _one_sample(nll_loss, log_probs, _on_device(target, log_probs), reduction, weight, ignore_index)
-    loss, weights, _ = _class_loss(log_probs, _on_device(target, log_probs), weight, ignore_index, "nll_loss")
+    target = _on_device(target, log_probs)
+    fused = _fused_nll(log_probs, target, weight, ignore_index, reduction, "nll_loss")
+    if fused is not None:
+        return fused
+    loss, weights, _ = _class_loss(log_probs, target, weight, ignore_index, "nll_loss")
     return _reduce_weighted(loss if weights is None else loss * weights, weights, reduction)
 
 
@@ -535,6 +545,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     classes = logits.shape[1]
     class_axis = (1, classes) + (1,) * (logits.ndim - 2)
     if target.xp.isdtype(target.array.dtype, "integral"):
+        fused = None if label_smoothing else _fused_nll(log_probs, target, weight, ignore_index, reduction,
+                                                         "cross_entropy")
+        if fused is not None:
+            return fused
         loss, weights, kept = _class_loss(log_probs, target, weight, ignore_index, "cross_entropy")
         if weights is not None:
             loss = loss * weights
@@ -553,6 +567,23 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     if weight is not None:
         target = target * ops.reshape(weight, class_axis)
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
+
+
+def _fused_nll(log_probs, target, weight, ignore_index, reduction, operation):
+    """(N, C) log-probabilities and class indices (N,) as one primitive (polygrad/primitives/fused.py), with
+    the composite's checks; None for the rest (the composite: other shapes, a weight that requires
+    grad, vmap)."""
+    xp = target.xp
+    if (log_probs.ndim != 2 or reduction not in ("mean", "sum", "none") or target.shape != log_probs.shape[:1]
+            or hasattr(log_probs, "_levels") or hasattr(target, "_levels") or not xp.isdtype(target.array.dtype, "integral")
+            or (weight is not None and (weight.requires_grad or tuple(weight.shape) != (log_probs.shape[1],)))):
+        return None
+    ops.checked_indices(ops.where(target == ignore_index, 0, target), log_probs.shape[1], f"{operation}: class target",
+                        1, negative=False, like=log_probs)  # ignored entries are exempt, as in PyTorch
+    if weight is None:
+        weight = ones(log_probs.shape[1], dtype=log_probs.dtype, device=log_probs.device)
+    return apply(PRIMITIVES["nll_loss"], [log_probs, target, weight], {"ignore_index": ignore_index,
+                                                                         "reduction": reduction})
 
 
 def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):

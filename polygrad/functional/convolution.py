@@ -11,6 +11,7 @@ import math
 import operator
 
 from ..namespace import ops
+from ..primitives import fused
 from ..namespace.ops import asarray
 from ..namespace.creation import full
 from ..core.engine import no_grad
@@ -260,7 +261,8 @@ def _max_pool(name, x, kernel_size, stride, padding, dilation, ceil_mode, return
         name, x, kernel_size, stride, padding, dilation, ceil_mode, n, lambda k, d: d * (k - 1) + 1)
     padded = _pad(x, widths, value=-math.inf)
     _check_fit(name, padded, kernel, dilation)
-    y = _unbatched(ops.max_pool(padded, kernel=kernel, stride=stride, dilation=dilation), squeeze)
+    y = _unbatched(ops.max_pool(padded, kernel=kernel, stride=stride, dilation=dilation, saved=fused.Saved()),
+                   squeeze)
     if not return_indices:
         return y
     cols = _windows(name, padded, kernel, stride, dilation)

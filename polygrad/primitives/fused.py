@@ -16,9 +16,10 @@ in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
 anyway) — the backward recomputes what it needs (Phi(x) for gelu, mean and spread
-for layer_norm, the windows for conv, the maxima's positions for max_pool, the
-attention probabilities) — except lstm_sequence, whose output carries the gate
-activations (as torch's LSTM saves them).
+for layer_norm, the windows for conv, the attention probabilities) — except
+lstm_sequence, whose output carries the gate activations (as torch's LSTM saves
+them), and max_pool, whose torch kernel keeps the maxima's positions in a `Saved`
+(below) so that its forward runs once (the portable backward finds them again).
 """
 
 import math
@@ -31,6 +32,29 @@ _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TANH_SCALE = math.sqrt(2 / math.pi)
 _TANH_CUBIC = 0.044715
+
+
+class Saved:
+    """What a kernel's forward leaves for its backward beyond the output (max pooling's argmax
+    positions: PyTorch's saved tensors). A primitive has one output; this rides in the operation's
+    params, so it lives exactly as long as the recorded operation. `keep(out, value)` ties the value
+    to the output array it was made with; `for_output(out)` gives it back only for that same array,
+    else None, and the backward then recomputes (a forward by the portable rule, vmap's per-sample
+    calls, a recorded backward). Portable rules never read it."""
+
+    __slots__ = ("out", "value")
+
+    def __init__(self):
+        self.out = self.value = None
+
+    def keep(self, out, value):
+        self.out, self.value = out, value
+
+    def for_output(self, out):
+        return self.value if self.out is out else None
+
+    def __repr__(self):
+        return "Saved()"
 
 
 # ---------------------------------------------------------------- gelu
@@ -195,7 +219,7 @@ PORTABLE["conv"] = (_conv, _conv_vjp_portable)
 # ---------------------------------------------------------------- max pooling
 # Over an input padded with -inf. The gradient goes to the FIRST maximum of each window in
 # row-major window order, as PyTorch's: the window's argmax as a one-hot, added back by col2im.
-def _max_pool(xp, x, kernel, stride, dilation):
+def _max_pool(xp, x, kernel, stride, dilation, saved=None):
     cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
     return xp.max(cols, axis=tuple(range(cols.ndim - len(kernel), cols.ndim)))
 
@@ -209,7 +233,7 @@ def _first_maximum(xp, x, kernel, stride, dilation, dtype):
     return hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype), lead
 
 
-def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation):
+def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation, saved=None):
     hit, lead = _first_maximum(xp, x, kernel, stride, dilation, g.dtype)
     grad_cols = xp.reshape(hit * xp.expand_dims(g, axis=-1), lead + tuple(kernel))
     return xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
@@ -222,13 +246,15 @@ def _max_pool_jvp(xp, t, x, kernel, stride, dilation):
     return xp.sum(t_cols * hit, axis=-1)
 
 
-defprim("max_pool", lambda xp, x, *, kernel, stride, dilation: _run(xp, "max_pool", _max_pool, x, kernel, stride, dilation),
-        vjp=[lambda xp, g, out, x, kernel, stride, dilation:
-             _run(xp, "max_pool_vjp", _max_pool_vjp_portable, g, out, x, kernel, stride, dilation)],
-        jvp=[lambda xp, t, out, x, kernel, stride, dilation:
+defprim("max_pool", lambda xp, x, *, kernel, stride, dilation, saved=None:
+        _run(xp, "max_pool", _max_pool, x, kernel, stride, dilation, saved),
+        vjp=[lambda xp, g, out, x, kernel, stride, dilation, saved=None:
+             _run(xp, "max_pool_vjp", _max_pool_vjp_portable, g, out, x, kernel, stride, dilation, saved)],
+        jvp=[lambda xp, t, out, x, kernel, stride, dilation, saved=None:
              _max_pool_jvp(xp, t, x, kernel, stride, dilation)],
         doc="Window maxima of a (-inf padded) x over its last len(kernel) axes; the gradient goes to each "
-            "window's first maximum, as PyTorch's.",
+            "window's first maximum, as PyTorch's. saved: a fresh Saved() per call lets a kernel keep the "
+            "maxima's positions for the backward.",
         fresh=True)
 
 
@@ -348,3 +374,104 @@ defprim("attention", lambda xp, q, k, v, *, causal, scale: _run(xp, "attention",
         doc="softmax(q kᵀ scale) v over the last two axes, causal or not; saves nothing beyond q, k and v.",
         fresh=True)
 PORTABLE["attention"] = (_attention, _attention_vjp_portable)
+
+
+# ---------------------------------------------------------------- dropout
+# keep: the boolean mask drawn by the caller (uniform >= p, from polygrad's seeded generators, so the
+# random streams are the composite's); it may broadcast against x (feature dropout). One multiply by
+# the mask and the scale 1 / (1 - p) each way, in the composite's order (x * mask) * scale.
+def _dropout(xp, x, keep, scale):
+    return x * xp.astype(keep, x.dtype) * scale
+
+
+def _dropout_vjp(xp, g, keep, scale):
+    return g * xp.astype(keep, g.dtype) * scale
+
+
+defprim("dropout", lambda xp, x, keep, *, scale: _run(xp, "dropout", _dropout, x, keep, scale),
+        vjp=[lambda xp, g, out, x, keep, scale: _run(xp, "dropout_vjp", _dropout_vjp, g, keep, scale), None],
+        jvp=[lambda xp, t, out, x, keep, scale: _dropout_vjp(xp, t, keep, scale), None],
+        doc="x * keep * scale for a boolean mask `keep` (broadcasting against x): dropout with its mask drawn; "
+            "saves only the mask.",
+        fresh=True)
+PORTABLE["dropout"] = (_dropout, _dropout_vjp)
+
+
+# ---------------------------------------------------------------- nll_loss
+# log_probs (N, C), class indices target (N,) (checked by the caller, entries equal to ignore_index
+# exempt), weight (C,): -weight[t] log_probs[n, t] per entry, ignored entries weighing 0; 'mean'
+# divides by the summed weights (NaN when all are ignored, as PyTorch, with a gradient of 0).
+def _nll_terms(xp, log_probs, target, weight, ignore_index):
+    """Each entry's flat index into log_probs (its row's first where ignored) and its weight (0 where ignored)."""
+    c = log_probs.shape[1]
+    kept = target != ignore_index
+    safe = xp.where(kept, target, xp.zeros_like(target))
+    rows = xp.cumulative_sum(xp.ones_like(safe)) - 1  # 0 .. n-1 (a recorded backward's namespace has no arange)
+    flat = rows * c + safe
+    return flat, xp.take(weight, safe, axis=0) * xp.astype(kept, weight.dtype)
+
+
+def _nll_reduce(xp, losses, w, reduction):
+    if reduction == "none":
+        return losses
+    return xp.sum(losses) / xp.sum(w) if reduction == "mean" else xp.sum(losses)
+
+
+def _nll_loss(xp, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    return _nll_reduce(xp, -(xp.take(xp.reshape(log_probs, (-1,)), flat, axis=0) * w), w, reduction)
+
+
+def _nll_loss_vjp(xp, g, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    if reduction == "mean":
+        total = xp.sum(w)
+        g = g / xp.where(total == 0, xp.ones_like(total), total)  # all ignored: 0, not 0 * inf
+    return xp.reshape(xp.scatter_add(-(w * g), flat, axis=0, size=math.prod(log_probs.shape)), log_probs.shape)
+
+
+def _nll_loss_jvp(xp, t, out, log_probs, target, weight, ignore_index, reduction):
+    flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
+    return _nll_reduce(xp, -(xp.take(xp.reshape(t, (-1,)), flat, axis=0) * w), w, reduction)
+
+
+defprim("nll_loss", lambda xp, log_probs, target, weight, *, ignore_index, reduction:
+        _run(xp, "nll_loss", _nll_loss, log_probs, target, weight, ignore_index, reduction),
+        vjp=[lambda xp, g, out, log_probs, target, weight, ignore_index, reduction:
+             _run(xp, "nll_loss_vjp", _nll_loss_vjp, g, log_probs, target, weight, ignore_index, reduction),
+             None, None],
+        jvp=[_nll_loss_jvp, None, None],
+        doc="Negative log-likelihood of class indices target (N,) under log_probs (N, C), weighted per class, "
+            "entries equal to ignore_index left out; reduced by 'mean' (over the summed weights), 'sum' or 'none'.",
+        fresh=True)
+PORTABLE["nll_loss"] = (_nll_loss, _nll_loss_vjp)
+
+
+# ---------------------------------------------------------------- embedding
+# weight (V, D) rows at flat indices (N,) (checked by the caller to lie in [0, V)): (N, D). The
+# padding row's lookups pass no gradient (nor, in forward mode, a tangent), as PyTorch's padding_idx.
+def _embedding(xp, weight, indices, padding_idx):
+    return xp.take(weight, indices, axis=0)
+
+
+def _unpadded(xp, rows, indices, padding_idx):
+    """rows (N, D) with those looked up at padding_idx zeroed."""
+    if padding_idx is None:
+        return rows
+    return xp.where(xp.expand_dims(indices != padding_idx, axis=1), rows, xp.zeros_like(rows))
+
+
+def _embedding_vjp(xp, g, weight, indices, padding_idx):
+    return xp.scatter_add(_unpadded(xp, g, indices, padding_idx), indices, axis=0, size=weight.shape[0])
+
+
+defprim("embedding", lambda xp, weight, indices, *, padding_idx: _run(xp, "embedding", _embedding, weight, indices,
+                                                                        padding_idx),
+        vjp=[lambda xp, g, out, weight, indices, padding_idx:
+             _run(xp, "embedding_vjp", _embedding_vjp, g, weight, indices, padding_idx), None],
+        jvp=[lambda xp, t, out, weight, indices, padding_idx: _unpadded(xp, xp.take(t, indices, axis=0), indices,
+                                                                        padding_idx), None],
+        doc="Rows of weight (V, D) at flat indices (N,) in [0, V); lookups of padding_idx (None: none) pass no "
+            "gradient to that row.",
+        fresh=True)
+PORTABLE["embedding"] = (_embedding, _embedding_vjp)
