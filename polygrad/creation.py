@@ -197,9 +197,13 @@ def _is_size(d):
         return False
 
 
-def _sizes(sizes):
-    """`zeros(2, 3)` (PyTorch) and `zeros((2, 3))` (the standard) alike."""
-    return sizes[0] if len(sizes) == 1 else sizes
+def _sizes(sizes, shape, function):
+    """`zeros(2, 3)` (PyTorch), `zeros((2, 3))` and `zeros(shape=(2, 3))` (the standard) alike."""
+    if shape is None:
+        return sizes[0] if len(sizes) == 1 else sizes
+    if sizes:
+        raise TypeError(f"{function}: the shape is given both by position and as shape=")
+    return shape
 
 
 def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
@@ -209,16 +213,16 @@ def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
     return _finish(make(_shape(shape, function_name), *args, dtype=native, device=target.native), target, requires_grad)
 
 
-def zeros(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("zeros", _sizes(shape), dtype, device, backend, requires_grad)
+def zeros(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("zeros", _sizes(size, shape, "zeros"), dtype, device, backend, requires_grad)
 
 
-def ones(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("ones", _sizes(shape), dtype, device, backend, requires_grad)
+def ones(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("ones", _sizes(size, shape, "ones"), dtype, device, backend, requires_grad)
 
 
-def empty(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("empty", _sizes(shape), dtype, device, backend, requires_grad)
+def empty(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("empty", _sizes(size, shape, "empty"), dtype, device, backend, requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device=None, backend=None, requires_grad=False):

@@ -21,7 +21,7 @@ import inspect
 import math
 from collections import namedtuple
 
-from . import linalg, ops, standard
+from . import linalg, medians, ops, standard
 from .creation import asarray, empty, full, ones, resolve_dtype, tensor, zeros
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
@@ -942,9 +942,10 @@ def _function_of(name):
 # PyTorch functions the standard has no name for (pg.scatter_add is the primitive behind indexing's gradient)
 FUNCTIONS.update({name: _function_of(name) for name in (
     "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
-    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
+    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
     "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill", "diagonal",
 )})
+FUNCTIONS.update(median=torch_face(medians.median, Tensor.median))  # NumPy's median; PyTorch's by dim
 FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
                  stack=torch_face(ops.stack, stack, tensor_first=False))

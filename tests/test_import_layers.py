@@ -52,7 +52,7 @@ LAYERS = [
     ("distributed", ["polygrad.distributed.*"]),
     ("primitives", ["polygrad.primitives", "polygrad.primitives_linalg", "polygrad.fused", "polygrad.primitives_complex"]),
     ("namespace", ["polygrad.ops", "polygrad.standard", "polygrad.random", "polygrad.array_api", "polygrad.linalg",
-                   "polygrad.fft"]),
+                   "polygrad.fft", "polygrad.medians"]),
     ("methods", ["polygrad.inplace", "polygrad.methods", "polygrad.pytorch_face", "polygrad.torch_functions",
                  "polygrad.torch_backends"]),
     ("autodiff", ["polygrad.batching", "polygrad.func",
