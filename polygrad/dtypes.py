@@ -179,8 +179,8 @@ def result_type(*arrays_and_dtypes):
             scalars.append(item)
         else:
             dtypes.append(get(getattr(item, "dtype", item)))
-    if not dtypes:
-        raise DtypeError("result_type: needs at least one array or dtype, got only Python scalars" if scalars
+    if not dtypes:  # a ValueError, as NumPy's and array-api-strict's (scipy catches it to use its default dtype)
+        raise ValueError("result_type: needs at least one array or dtype, got only Python scalars" if scalars
                          else "result_type: needs at least one array or dtype")
     result = dtypes[0]
     for other in dtypes[1:]:
