@@ -41,7 +41,7 @@ from .tensor import Tensor  # noqa: E402,F401
 from .ops import *  # noqa: E402,F401,F403
 from .ops import astype, getitem, reshape, stack, sum, take_along_axis, to_device  # noqa: E402,F401
 from .creation import (  # noqa: E402,F401
-    arange, asarray, empty, empty_like, eye, full, full_like, get_default_dtype, linspace,
+    arange, asarray, empty, empty_like, eye, full, full_like, get_default_dtype, linspace, logspace,
     ones, ones_like, set_default_dtype, tensor, zeros, zeros_like,
 )
 from .dtypes import (  # noqa: E402,F401  (shadows the builtin bool only inside this module's namespace)

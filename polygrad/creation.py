@@ -113,6 +113,9 @@ def _kind(obj):
         return "real floating"
     if isinstance(obj, complex):
         return "complex floating"
+    if getattr(obj, "shape", None) == () and hasattr(obj, "dtype"):  # a NumPy scalar among the data
+        kind = dtypes.from_native(obj.dtype).kind
+        return "integral" if kind.endswith("integer") else kind
     if isinstance(obj, (list, tuple)):
         kinds = {_kind(item) for item in obj}
         for kind in ("complex floating", "real floating", "integral", "bool"):
@@ -120,6 +123,20 @@ def _kind(obj):
                 return kind
         return "real floating"  # empty list
     raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__}")
+
+
+def _held_dtype(obj, kind):
+    """The dtype that the library scalars of `kind` among nested lists promote to (torch.tensor keeps
+    theirs: [np.int32(1), 2] is int32), or None where there are none."""
+    held = []
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "dtype") and _kind(item) == kind:
+            held.append(item.dtype)
+    return dtypes.result_type(*held) if held else None
 
 
 def _holds_tensor(obj):
@@ -165,7 +182,10 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         return asarray(stack([asarray(item, dtype, device, backend) for item in obj]), requires_grad=requires_grad)
     _check_rectangular(obj)
     target = resolve_device(device, backend)
-    data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, _kind(obj)), device=target.native)
+    kind = _kind(obj)
+    if dtype is None and isinstance(obj, (list, tuple)):
+        dtype = _held_dtype(obj, kind)
+    data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, kind), device=target.native)
     return _finish(data, target, requires_grad)
 
 
@@ -260,6 +280,15 @@ def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=N
     target = resolve_device(device, backend)
     native = resolve_dtype(dtype, target)
     data = target.backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=native, device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, backend=None, requires_grad=False):
+    """PyTorch's (and NumPy's, by position): `steps` numbers from base**start to base**end, evenly
+    spaced in the exponent."""
+    exponents = linspace(start, end, steps, dtype=dtype, device=device, backend=backend)
+    xp, target = exponents.xp, exponents.device
+    data = xp.pow(xp.asarray(base, dtype=exponents.array.dtype, device=target.native), exponents.array)
     return _finish(data, target, requires_grad)
 
 
