@@ -99,7 +99,7 @@ def _broadcast_shape(shapes, name="broadcast_arrays"):
     for sizes in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
         wide = {n for n in sizes if n != 1}
         if len(wide) > 1:
-            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} do not broadcast")
+            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} cannot be broadcast to one shape")
         out.append(wide.pop() if wide else 1)
     return tuple(out)
 

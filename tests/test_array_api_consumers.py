@@ -58,3 +58,12 @@ def test_lists_of_numpy_scalars_keep_their_dtype_as_torch_tensor(target, data):
     ours = pg.asarray(data, backend=target.backend, device=target.device)
     assert ours.dtype == pg.dtypes.get(str(theirs.dtype).removeprefix("torch."))
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_broadcast_arrays_says_cannot_be_broadcast_as_numpy(target):
+    # scipy's input checks match NumPy's wording ("...be broadcast...")
+    with pytest.raises(ValueError, match="be broadcast") as numpys:
+        np.broadcast_arrays(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"broadcast_arrays: shapes \(2,\), \(3,\) cannot be broadcast") as ours:
+        pg.broadcast_arrays(target.tensor([0.0, 0.0]), target.tensor([0.0, 0.0, 0.0]))
+    assert "be broadcast" in str(numpys.value) and "be broadcast" in str(ours.value)
