@@ -167,7 +167,7 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
             target = resolve_device(device, backend or (None if isinstance(device, Device) else source))
         if target.backend is source:
             native = here.native
-            data = obj
+            data = source.array_of(obj)  # a NumPy scalar as a 0-d array: a buffer in-place updates can write
             if dtype is not None:
                 data = source.xp.astype(data, resolve_dtype(dtype, target))
             if native != target.native or copy:

@@ -67,3 +67,22 @@ def test_broadcast_arrays_says_cannot_be_broadcast_as_numpy(target):
     with pytest.raises(ValueError, match=r"broadcast_arrays: shapes \(2,\), \(3,\) cannot be broadcast") as ours:
         pg.broadcast_arrays(target.tensor([0.0, 0.0]), target.tensor([0.0, 0.0, 0.0]))
     assert "be broadcast" in str(numpys.value) and "be broadcast" in str(ours.value)
+
+
+def test_a_tensor_made_from_a_numpy_scalar_takes_in_place_writes_as_torch(target):
+    # array-api-extra's at(x)[mask].set(nan) on a 0-d result (scipy.stats' epps_singleton_2samp, mannwhitneyu)
+    if torch is None:
+        pytest.skip("torch is not installed")
+    results = []
+    for make in (torch.asarray, lambda a: pg.asarray(a, backend=target.backend, device=target.device)):
+        t, u = make(np.float32(0.5)), make(np.float32(1.5))
+        t[make(np.asarray(False))] = float("nan")
+        u += 1.0
+        u[()] = u * 2.0
+        results.append([float(t), float(u)])
+    assert results[0] == results[1] == [0.5, 5.0]
+    if target.backend == "numpy":
+        assert pg.asarray(np.float64(0.5)).array.shape == ()  # a 0-d array, not a NumPy scalar
+        scalar = pg.Tensor._wrap(np.float64(0.5), pg.device("cpu"))  # one made some other way is written too
+        scalar[()] = 2.0
+        assert float(scalar) == 2.0
