@@ -16,7 +16,7 @@ from . import dtypes, engine
 from .creation import asarray, full_like, ones_like, resolve_dtype, zeros_like  # noqa: F401 (namespace)
 from .dtypes import result_type
 from .engine import Operation, apply, state
-from .errors import DtypeError, describe, unexpected_keyword
+from .errors import AxisError, DtypeError, describe, unexpected_keyword
 from . import primitives_linalg  # noqa: F401  (pg.linalg's rows join the table before the functions are made)
 from .primitives import PRIMITIVES
 from .tensor import Tensor
@@ -319,14 +319,25 @@ def flatten(x, start_axis=0, end_axis=-1):
 @_standard(lambda x, source, destination, /: None)
 def moveaxis(x, source, destination):
     """Axes `source` (an int or a tuple) moved to positions `destination`, the rest keeping their order."""
-    source = [a % x.ndim for a in ((source,) if isinstance(source, int) else source)]
-    destination = [a % x.ndim for a in ((destination,) if isinstance(destination, int) else destination)]
+    source, destination = _moved_axes(x, source), _moved_axes(x, destination)
     if len(source) != len(destination):
         raise ValueError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
     order = [i for i in range(x.ndim) if i not in source]
     for at, axis in sorted(zip(destination, source)):
         order.insert(at, axis)
     return GENERATED["permute_dims"](x, tuple(order))
+
+
+def _moved_axes(x, axes):
+    """moveaxis's axes as non-negative ints; one out of range or repeated is an error (NumPy's words)."""
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise AxisError(f"moveaxis: axis {a} is out of bounds for array of dimension {x.ndim}")
+    axes = [a % x.ndim for a in axes]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"moveaxis: repeated axis in {axes}")
+    return axes
 
 
 def swapaxes(x, a, b):

@@ -86,3 +86,18 @@ def test_a_tensor_made_from_a_numpy_scalar_takes_in_place_writes_as_torch(target
         scalar = pg.Tensor._wrap(np.float64(0.5), pg.device("cpu"))  # one made some other way is written too
         scalar[()] = 2.0
         assert float(scalar) == 2.0
+
+
+@pytest.mark.parametrize("source, destination", [(10, -1), (-2, 0), (0, 1), ((0, 0), (0, 1))])
+def test_moveaxis_refuses_what_numpy_refuses(target, source, destination):
+    # scipy.stats' axis=10 checks went through moveaxis, which took 10 % ndim silently
+    data = np.zeros((2,))
+    try:
+        want = np.moveaxis(data, source, destination)
+    except (ValueError, IndexError) as error:  # NumPy's AxisError is both
+        with pytest.raises((ValueError, IndexError), match="out of bounds for array|repeated axis") as ours:
+            pg.moveaxis(target.tensor(data), source, destination)
+        assert [isinstance(ours.value, kind) for kind in (ValueError, IndexError)] == \
+               [isinstance(error, kind) for kind in (ValueError, IndexError)]
+    else:
+        assert pg.moveaxis(target.tensor(data), source, destination).shape == want.shape
