@@ -589,6 +589,10 @@ def _slices_around_array(x, parts):
             "use take/take_along_axis, or index in two steps"
         )
     dots = [i for i, p in enumerate(parts) if p is Ellipsis]  # by identity: `in` would compare a Tensor elementwise
+    position = is_array.index(True)
+    mask = parts[position] if isinstance(parts[position], Tensor) else asarray(parts[position], device=x.device)
+    if mask.dtype == x.xp.bool and mask.ndim != 1:
+        return _slices_around_mask(x, parts, position, mask, dots)
     if dots:
         at = dots[0]
         parts = parts[:at] + (slice(None),) * (x.ndim - len(parts) + 1) + parts[at + 1:]
@@ -609,6 +613,18 @@ def _slices_around_array(x, parts):
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
+
+
+def _slices_around_mask(x, parts, position, mask, dots):
+    """x[..., mask] with a mask of k != 1 axes (NumPy's and PyTorch's meaning): the k axes it covers
+    made one (k = 0 adds one of size 1), and the mask flattened over it."""
+    start = builtins.sum(1 if p is not Ellipsis else x.ndim - (len(parts) - len(dots) - 1 + mask.ndim)
+                         for p in parts[:position])
+    covered = x.shape[start:start + mask.ndim]
+    if tuple(covered) != tuple(mask.shape):
+        raise IndexError(f"getitem: boolean mask of shape {mask.shape} for axes {start}.. of {describe(x)}")
+    merged = reshape(x, x.shape[:start] + (math.prod(covered),) + x.shape[start + mask.ndim:])
+    return _slices_around_array(merged, parts[:position] + (reshape(mask, (-1,)),) + parts[position + 1:])
 
 
 @_standard(lambda x1, x2, /, *, side="left", sorter=None: None)

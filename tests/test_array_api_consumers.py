@@ -6,7 +6,7 @@ import pytest
 
 import polygrad as pg
 
-from torch_oracle import torch
+from torch_oracle import same_as_torch, torch
 
 
 def test_zero_d_tensor_is_not_iterable_as_torch(target):
@@ -101,3 +101,36 @@ def test_moveaxis_refuses_what_numpy_refuses(target, source, destination):
                [isinstance(error, kind) for kind in (ValueError, IndexError)]
     else:
         assert pg.moveaxis(target.tensor(data), source, destination).shape == want.shape
+
+
+MASK = np.random.default_rng(3).random((4, 5)) > 0.5
+MASK_KEYS = {"trailing": (Ellipsis, MASK), "after_a_slice": (slice(None), slice(1, 3), MASK),
+             "middle": (slice(None), MASK[:3, :4], Ellipsis), "0d_true": (Ellipsis, np.asarray(True)),
+             "0d_false": (Ellipsis, np.asarray(False))}
+
+
+@pytest.mark.parametrize("name", MASK_KEYS)
+def test_a_mask_over_several_axes_among_slices_indexes_as_torch(target, name):
+    # scipy.ndimage.vectorized_filter reads view[..., footprint]
+    if torch is None:
+        pytest.skip("torch is not installed")
+    key = MASK_KEYS[name]
+    data = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+
+    def index(x, make):
+        picked = x[tuple(make(k) if isinstance(k, np.ndarray) else k for k in key)]
+        x[tuple(make(k) if isinstance(k, np.ndarray) else k for k in key)] = -1.0
+        return picked, x
+
+    ours = index(target.tensor(data), lambda k: pg.asarray(k, backend=target.backend, device=target.device))
+    theirs = index(torch.as_tensor(data), torch.as_tensor)
+    for got, want in zip(ours, theirs):
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy().astype(target.dtype))
+
+
+def test_a_mask_over_several_axes_differentiates_as_torch():
+    def pick(lib):
+        return lambda x: x[(slice(None), Ellipsis, lib.as_tensor(MASK) if lib is torch else pg.asarray(MASK))] * 2.0
+
+    same_as_torch(pick(pg), pick(torch), np.random.default_rng(4).standard_normal((3, 4, 5)))
