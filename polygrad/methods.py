@@ -21,7 +21,7 @@ import inspect
 import math
 from collections import namedtuple
 
-from . import linalg, medians, ops, standard
+from . import dtype_views, linalg, medians, ops, standard
 from .creation import asarray, empty, full, ones, resolve_dtype, tensor, zeros
 from .errors import ShapeError, describe, unexpected_keyword
 from .tensor import Tensor
@@ -828,7 +828,7 @@ _METHODS = {
     "log_softmax": log_softmax, "all": all, "any": any, "norm": norm,
     "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "median": median, "mode": mode,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "expand_as": expand_as,
-    "reshape": reshape, "view": reshape, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
+    "reshape": reshape, "view": dtype_views.view, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
     "t": t, "transpose": transpose, "permute": permute, "movedim": movedim, "moveaxis": movedim,
     "chunk": chunk, "split": split, "unbind": unbind, "diagonal": diagonal, "repeat": repeat, "tile": tile, "flip": flip,
     "roll": roll, "cumsum": cumsum, "cumprod": cumprod,

@@ -134,3 +134,22 @@ def test_a_mask_over_several_axes_differentiates_as_torch():
         return lambda x: x[(slice(None), Ellipsis, lib.as_tensor(MASK) if lib is torch else pg.asarray(MASK))] * 2.0
 
     same_as_torch(pick(pg), pick(torch), np.random.default_rng(4).standard_normal((3, 4, 5)))
+
+
+def test_view_with_the_tensors_own_dtype_is_an_alias_as_torch(target64):
+    # scipy's RBFInterpolator: d.view(float) on float64 data
+    data = np.arange(6.0).reshape(3, 2)
+    x, want = target64.tensor(data), torch.as_tensor(data) if torch is not None else None
+    for spelling in (float, pg.float64, "float64"):
+        view = x.view(spelling)
+        assert view.shape == (3, 2) and view.dtype == pg.float64
+    x.view(float)[0, 0] = 7.0
+    if want is not None:
+        want.view(float)[0, 0] = 7.0
+        np.testing.assert_array_equal(x.numpy(), want.numpy())
+    w = target64.tensor([1.0, 2.0], requires_grad=True)
+    ((w * 3.0).view(float) * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [6.0, 12.0])  # d/dw of 3 w^2
+    with pytest.raises(TypeError, match=r"Tensor.view\(int32\): reading the bits .* \.to\(int32\) converts"):
+        x.view(pg.int32)  # PyTorch reinterprets the bits: refused rather than answered otherwise
+    assert x.view(2, 3).shape == x.view((6,)).view(-1, 3).shape == (2, 3)
