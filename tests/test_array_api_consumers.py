@@ -153,3 +153,26 @@ def test_view_with_the_tensors_own_dtype_is_an_alias_as_torch(target64):
     with pytest.raises(TypeError, match=r"Tensor.view\(int32\): reading the bits .* \.to\(int32\) converts"):
         x.view(pg.int32)  # PyTorch reinterprets the bits: refused rather than answered otherwise
     assert x.view(2, 3).shape == x.view((6,)).view(-1, 3).shape == (2, 3)
+
+
+@pytest.mark.parametrize("reps", [(2, 1), (1, 1), (3, 1, 2)])
+def test_tile_gives_an_array_of_its_own_as_torch(target, reps):
+    # scipy's rigid-transform tests: at(xp.tile(xp.eye(4), shape + (1, 1)))[..., :3, 3].set(t)
+    if torch is None:
+        pytest.skip("torch is not installed")
+    results = []
+    for x in (target.tensor(np.eye(2)), torch.eye(2, dtype=getattr(torch, target.dtype))):
+        tiled = x.tile(reps) if isinstance(x, torch.Tensor) else pg.tile(x, reps)
+        tiled[..., 0, 1] = 5.0
+        results.append((x.numpy(), tiled.numpy()))
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+    def write_then_sum(lib):
+        def f(x):
+            tiled = (x * 1.0).tile(reps)
+            tiled[..., 0, 1] = 5.0
+            return (tiled * tiled).sum()
+        return f
+
+    same_as_torch(write_then_sum(pg), write_then_sum(torch), np.eye(2))
