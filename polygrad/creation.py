@@ -10,7 +10,7 @@ import operator
 
 from . import backends, dtypes
 from .backends import Device
-from .errors import DtypeError, ShapeError
+from .errors import DtypeError, ShapeError, describe
 from .tensor import Tensor
 
 _default_float = "float32"
@@ -151,8 +151,11 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         if device is not None or backend is not None:
             target = resolve_device(device, backend) if backend is not None else resolve_target(device, obj.device)
             out = out.to(target)
-        if dtype is not None:
-            out = out.astype(resolve_dtype(dtype, out.device))
+        native = None if dtype is None else resolve_dtype(dtype, out.device)
+        if native is not None and out.array.dtype != native:  # the same dtype keeps the buffer, as the standard's asarray
+            if copy is False:
+                raise ValueError(f"asarray: copy=False, but {describe(out)} needs a copy to become {dtypes.get(native)}")
+            out = out.astype(native)
         if copy and out is obj:
             from .ops import astype
 

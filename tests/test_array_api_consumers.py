@@ -176,3 +176,21 @@ def test_tile_gives_an_array_of_its_own_as_torch(target, reps):
         return f
 
     same_as_torch(write_then_sum(pg), write_then_sum(torch), np.eye(2))
+
+
+def test_asarray_of_a_tensor_in_its_own_dtype_shares_it_as_torch(target):
+    # scipy's xp_promote calls xp.asarray(x, dtype=x.dtype): RigidTransform(m, copy=False) must share m
+    if torch is None:
+        pytest.skip("torch is not installed")
+    other = "float32" if target.dtype == "float64" else "int64"
+    results = []
+    for lib, m in ((pg, target.tensor(np.eye(2))), (torch, torch.eye(2, dtype=getattr(torch, target.dtype)))):
+        same = lib.asarray(m, dtype=getattr(lib, target.dtype))
+        same[0, 0] = 5.0
+        cast = lib.asarray(m, dtype=getattr(lib, other))
+        cast[1, 1] = 7
+        with pytest.raises(ValueError):
+            lib.asarray(m, dtype=getattr(lib, other), copy=False)
+        results.append(m.numpy())
+    np.testing.assert_array_equal(*results)
+    assert results[0][0, 0] == 5.0 and results[0][1, 1] == 1.0
