@@ -7,14 +7,11 @@ never answered with converted values.
 from . import dtypes, ops
 from .errors import DtypeError
 
-# PyTorch's reading of Python types given as dtypes
-_PYTHON_TYPES = {bool: "bool", int: "int64", float: "float64", complex: "complex128"}
-
 
 def view(self, *shape):
     """A view of another shape (`view(2, 3)`, `view((2, 3))`, `view(-1)`), or `view(dtype)`."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list)) and not hasattr(shape[0], "__index__"):
-        target = dtypes.get(_PYTHON_TYPES.get(shape[0], shape[0]))
+        target = dtypes.get(shape[0])
         if target != self.dtype:
             raise DtypeError(f"Tensor.view({target.name}): reading the bits of a {self.dtype.name} tensor as "
                              f"{target.name} is not supported; .to({target.name}) converts the values")

@@ -80,12 +80,15 @@ class DType:
 _BY_NAME = {name: DType(name, kind) for name, kind in _KINDS.items()}
 
 
+_PYTHON_TYPES = {bool: "bool", int: "int64", float: "float64", complex: "complex128"}
+
+
 def name_of(dtype):
     """'float32' for pg.float32, "float32", numpy.float32 and every library's float32 dtype."""
     if isinstance(dtype, (DType, str)):
         return str(dtype)
-    if isinstance(dtype, type):  # numpy's scalar types: numpy.float32
-        return dtype.__name__
+    if isinstance(dtype, type):  # numpy's scalar types (numpy.float32); Python's as NumPy and PyTorch read them
+        return _PYTHON_TYPES.get(dtype, dtype.__name__)
     name = getattr(dtype, "name", None)  # numpy and cupy dtypes
     return name if isinstance(name, str) else dtype_name(dtype)
 

@@ -194,3 +194,15 @@ def test_asarray_of_a_tensor_in_its_own_dtype_shares_it_as_torch(target):
         results.append(m.numpy())
     np.testing.assert_array_equal(*results)
     assert results[0][0, 0] == 5.0 and results[0][1, 1] == 1.0
+
+
+@pytest.mark.parametrize("python_type", [bool, int, float, complex])
+def test_python_types_are_dtypes_as_in_torch_and_numpy(target64, python_type):
+    # scipy's _asarray(smoothing, dtype=float) in RBFInterpolator
+    if torch is None:
+        pytest.skip("torch is not installed")
+    want = str(torch.zeros(2, dtype=python_type).dtype).removeprefix("torch.")
+    assert want == np.zeros(2, dtype=python_type).dtype.name
+    made = pg.zeros(2, dtype=python_type, backend=target64.backend, device=target64.device)
+    assert made.dtype == pg.dtypes.get(want) == pg.dtypes.get(python_type)
+    assert pg.asarray(target64.tensor([1.0, 0.0]), dtype=python_type).dtype == made.dtype
