@@ -15,7 +15,7 @@ from .core.tensor import Tensor  # noqa: E402,F401
 from .namespace.ops import *  # noqa: E402,F401,F403
 from .namespace.ops import asarray, astype, getitem, reshape, stack, sum, take_along_axis, tensor, to_device  # noqa: E402,F401
 from .namespace.creation import (  # noqa: E402,F401
-    arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like,
+    arange, empty, empty_like, eye, full, full_like, linspace, logspace, ones, ones_like, zeros, zeros_like,
 )
 from .core.placement import get_default_dtype, set_default_dtype  # noqa: E402,F401
 # what a Tensor does, installed by the layers that define it (see polygrad/core/tensor.py)

@@ -136,9 +136,22 @@ def svd_flip(lib, make):
     return [u, s, vh], []
 
 
+def view_taken_before_its_base_got_a_gradient(lib, make):
+    """Views (one of a view, too) taken while b had no gradient require grad once a recorded
+    update gives b one: PyTorch regenerates their grad_fn."""
+    w = make([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    b = make([0.0, 0.0, 0.0, 0.0])
+    head, tail, inner = b[:2], b[2:], b[1:3][1:]
+    b += w * 1.0
+    b[3:] *= 3.0
+    ((head * head).sum() + (inner * 5.0).sum() + b.sum() + (tail * tail).sum()).backward()
+    return [head, tail, inner, b], [w]
+
+
 SNIPPETS = [detach_add, data_mul, state_dict_ema, views_write_through, siblings_see_each_other,
             mul_after_add_that_saves_nothing, fill_slice_of_non_leaf, in_place_on_view_of_non_leaf,
-            view_used_after_its_base_changed, mask_assignment, index_assignment, svd_flip]
+            view_used_after_its_base_changed, mask_assignment, index_assignment, svd_flip,
+            view_taken_before_its_base_got_a_gradient]
 
 
 @needs_torch
@@ -160,6 +173,18 @@ def test_in_place_reaches_every_alias_as_in_torch(target, snippet):
         np.testing.assert_allclose(to_numpy(got), want.detach().numpy(), **tol)
     for got, want in zip(leaves, want_leaves, strict=True):
         np.testing.assert_allclose(to_numpy(got.grad), want.grad.numpy(), **tol)
+
+
+def test_in_place_through_a_view_taken_before_its_base_got_a_gradient_is_recorded(target):
+    # PyTorch refuses this (it counts the view as a leaf's); recorded, the hand formula holds:
+    # b = (w0, w1, 3 w2, 3 w3), loss = w0^2 + w1^2 + 5 (3 w2) + sum(b)
+    w = target.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    b = target.tensor([0.0, 0.0, 0.0, 0.0])
+    head, tail, inner = b[:2], b[2:], b[1:3][1:]
+    b += w * 1.0
+    tail.mul_(3.0)
+    ((head * head).sum() + (inner * 5.0).sum() + b.sum()).backward()
+    np.testing.assert_allclose(to_numpy(w.grad), [2 * 1.0 + 1, 2 * 2.0 + 1, 15 + 3, 3], rtol=target.tol)
 
 
 # ---------------------------------------------------------------- NumPy interop

@@ -177,8 +177,11 @@ def test_axis_may_be_a_list(target):
         assert reduce(x, axis=[0, 1]).item() == expected
 
 
-def test_a_mask_among_slices_must_be_one_dimensional(target):
-    x = target.tensor(np.zeros((2, 3, 4)))
-    mask = pg.tensor(np.ones((3, 4), dtype=bool), backend=target.backend, device=target.device)
-    with pytest.raises(IndexError, match="must be 1-D"):
-        x[:, mask]
+def test_a_mask_among_slices_covers_as_many_axes_as_it_has(target):
+    # as NumPy and PyTorch: x[:, mask] with a (3, 4) mask picks along axes 1 and 2 (tests/test_array_api_consumers.py)
+    x = target.tensor(np.arange(24.0).reshape(2, 3, 4))
+    mask = np.arange(12).reshape(3, 4) % 5 == 0
+    picked = x[:, pg.tensor(mask, backend=target.backend, device=target.device)]
+    np.testing.assert_array_equal(picked.numpy(), np.arange(24.0).reshape(2, 3, 4)[:, mask])
+    with pytest.raises(IndexError, match=r"boolean mask of shape \(2, 4\)"):
+        x[:, pg.tensor(np.ones((2, 4), dtype=bool), backend=target.backend, device=target.device)]

@@ -297,7 +297,7 @@ SNIPPETS = {
                                      T.index_select(x.a, 0, x.rows), T.masked_fill(x.a, x.mask, 1.0),
                                      T.norm(x.a), T.allclose(x.a, x.a), T.chunk(x.a, 2), T.split(x.a, 2),
                                      T.unbind(x.a), T.amax(x.a, dim=0), T.cumsum(x.a, dim=1), T.cumprod(x.a, 0),
-                                     T.clone(x.a), T.numel(x.a), T.mm(x.a, x.m), T.t(x.a), T.median(x.a),
+                                     T.clone(x.a), T.numel(x.a), T.mm(x.a, x.m), T.t(x.a), T.median(x.a, 1),
                                      T.kthvalue(x.a, 2), T.movedim(x.c, 0, 2), T.masked_select(x.a, x.mask)),
     "torch_keywords_on_standard_names": lambda T, x: (T.sort(x.a, dim=0), T.argsort(x.a, dim=1),
                                                       T.flip(x.a, dims=(0, 1)), T.roll(x.a, shifts=1, dims=0)),

@@ -90,6 +90,8 @@ class NumpyBackend(Backend):
         return not (isinstance(a, ndarray) and isinstance(b, ndarray)) or self.np.may_share_memory(a, b)
 
     def writable(self, array):
+        if isinstance(array, self.np.generic):
+            return False  # a NumPy scalar: the tensor takes a 0-d buffer of its own
         return not isinstance(array, self.np.ndarray) or array.flags.writeable
 
     def index_add(self, target, indices, values):

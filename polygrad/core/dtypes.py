@@ -80,12 +80,15 @@ class DType:
 _BY_NAME = {name: DType(name, kind) for name, kind in _KINDS.items()}
 
 
+_PYTHON_TYPES = {bool: "bool", int: "int64", float: "float64", complex: "complex128"}
+
+
 def name_of(dtype):
     """'float32' for pg.float32, "float32", numpy.float32 and every library's float32 dtype."""
     if isinstance(dtype, (DType, str)):
         return str(dtype)
-    if isinstance(dtype, type):  # numpy's scalar types: numpy.float32
-        return dtype.__name__
+    if isinstance(dtype, type):  # numpy's scalar types (numpy.float32); Python's as NumPy and PyTorch read them
+        return _PYTHON_TYPES.get(dtype, dtype.__name__)
     name = getattr(dtype, "name", None)  # numpy and cupy dtypes
     return name if isinstance(name, str) else dtype_name(dtype)
 
@@ -179,8 +182,8 @@ def result_type(*arrays_and_dtypes):
             scalars.append(item)
         else:
             dtypes.append(get(getattr(item, "dtype", item)))
-    if not dtypes:
-        raise DtypeError("result_type: needs at least one array or dtype, got only Python scalars" if scalars
+    if not dtypes:  # a ValueError, as NumPy's and array-api-strict's (scipy catches it to use its default dtype)
+        raise ValueError("result_type: needs at least one array or dtype, got only Python scalars" if scalars
                          else "result_type: needs at least one array or dtype")
     result = dtypes[0]
     for other in dtypes[1:]:

@@ -288,6 +288,27 @@ def retake_view(t):
     t._seq = next(creation_counter)
 
 
+def regain_view(t, out=None):
+    """Whether view t requires grad now because a recorded in-place update gave its base a
+    gradient after t was taken (`v = b[:2]; b += w`): then t stands for the view of the base's
+    present node from now on, as PyTorch regenerates such a view's grad_fn. A view taken while
+    its base had a gradient (under no_grad) stays without one. `out`, the result of the operation
+    using t, is numbered after t's new node (toposort)."""
+    base = t._view[0]
+    if not (base.requires_grad or base._view is not None and regain_view(base)):
+        return False
+    node = base
+    while node._seq > t._seq and getattr(node, "_prior", None) is not None:
+        node = node._prior[1]  # the base's node when t was taken
+    if node.requires_grad:
+        return False
+    retake_view(t)  # (its old node, for earlier users, keeps requires_grad False)
+    t.requires_grad = True
+    if out is not None:
+        out._seq = next(creation_counter)
+    return True
+
+
 def apply(primitive, inputs, params):
     """Run `primitive` on Tensor `inputs`, record it on the tape, push tangents."""
     if state.autocast is not None:
@@ -318,7 +339,7 @@ def apply(primitive, inputs, params):
         out._vc = first._vc
     if state.grad_enabled and primitive.vjp is not None:
         for t in inputs:
-            if t.requires_grad:
+            if t.requires_grad or t._view is not None and t._vc[1] and regain_view(t, out):
                 if primitive.complex is None and (_is_complex(data) or _is_complex(first.array)):
                     _refuse_complex(primitive, inputs)
                 out.requires_grad = True

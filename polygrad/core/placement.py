@@ -108,9 +108,13 @@ def is_size(d):
         return False
 
 
-def sizes(given):
-    """`zeros(2, 3)` (PyTorch) and `zeros((2, 3))` (the standard) alike."""
-    return given[0] if len(given) == 1 else given
+def sizes(given, shape, function):
+    """`zeros(2, 3)` (PyTorch), `zeros((2, 3))` and `zeros(shape=(2, 3))` (the standard) alike."""
+    if shape is None:
+        return given[0] if len(given) == 1 else given
+    if given:
+        raise TypeError(f"{function}: the shape is given both by position and as shape=")
+    return shape
 
 
 def to_arguments(target, dtype, device, current_device):
@@ -136,7 +140,7 @@ def as_native(obj, dtype=None, device=None, backend=None, copy=None):
         else:
             target = resolve_device(device, backend or (None if isinstance(device, Device) else source))
         if target.backend is source:
-            data = obj
+            data = source.array_of(obj)  # a NumPy scalar as a 0-d array: a buffer in-place updates can write
             if dtype is not None:
                 data = source.xp.astype(data, resolve_dtype(dtype, target))
             if here.native != target.native or copy:
@@ -147,7 +151,10 @@ def as_native(obj, dtype=None, device=None, backend=None, copy=None):
         return data, target
     check_rectangular(obj)
     target = resolve_device(device, backend)
-    data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, python_kind(obj)), device=target.native)
+    kind = python_kind(obj)
+    if dtype is None and isinstance(obj, (list, tuple)):
+        dtype = _held_dtype(obj, kind)
+    data = target.backend.xp.asarray(obj, dtype=resolve_dtype(dtype, target, kind), device=target.native)
     return data, target
 
 
@@ -161,6 +168,9 @@ def python_kind(obj):
         return "real floating"
     if isinstance(obj, complex):
         return "complex floating"
+    if getattr(obj, "shape", None) == () and hasattr(obj, "dtype"):  # a NumPy scalar among the data
+        kind = dtypes.from_native(obj.dtype).kind
+        return "integral" if kind.endswith("integer") else kind
     if isinstance(obj, (list, tuple)):
         kinds = {python_kind(item) for item in obj}
         for kind in ("complex floating", "real floating", "integral", "bool"):
@@ -168,3 +178,17 @@ def python_kind(obj):
                 return kind
         return "real floating"  # empty list
     raise TypeError(f"asarray: cannot make a tensor from {type(obj).__name__}")
+
+
+def _held_dtype(obj, kind):
+    """The dtype that the library scalars of `kind` among nested lists promote to (torch.tensor keeps
+    theirs: [np.int32(1), 2] is int32), or None where there are none."""
+    held = []
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "dtype") and python_kind(item) == kind:
+            held.append(item.dtype)
+    return dtypes.result_type(*held) if held else None

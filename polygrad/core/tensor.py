@@ -242,8 +242,9 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
+        if not self.array.shape:  # raised by iter() itself, as torch: np.iterable(x) is False
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
 
 
 def _unpickle(cls, host, backend, device, dtype, requires_grad):

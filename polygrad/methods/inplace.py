@@ -47,7 +47,7 @@ def records(t, operands):
     """Whether an update of t with `operands` goes on the tape."""
     if not engine.state.grad_enabled:
         return False
-    if t.requires_grad:
+    if t.requires_grad or t._view is not None and t._vc[1] and engine.regain_view(t):
         return True
     for o in operands:
         if isinstance(o, Tensor) and o.requires_grad:

@@ -6,7 +6,7 @@ import functools
 import inspect
 
 from ..core.tensor import Tensor
-from ..namespace import ops, standard
+from ..namespace import medians, ops, standard
 from ..namespace.ops import asarray
 from .torch_methods import _check_call  # (loading it installs the methods these functions call)
 
@@ -75,9 +75,10 @@ def _function_of(name):
 # PyTorch functions the standard has no name for (pg.scatter_add is the primitive behind indexing's gradient)
 FUNCTIONS.update({name: _function_of(name) for name in (
     "clamp", "unsqueeze", "transpose", "permute", "movedim", "gather", "scatter", "index_select",
-    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "median", "mode", "norm", "allclose",
+    "index_add", "masked_fill", "masked_select", "topk", "kthvalue", "mode", "norm", "allclose",
     "isclose", "chunk", "split", "unbind", "amax", "amin", "cumsum", "cumprod", "clone", "numel", "mm", "t",
     "div", "lerp", "narrow", "repeat_interleave", "argwhere", "index_fill", "diagonal",
 )})
+FUNCTIONS.update(median=torch_face(medians.median, Tensor.median))  # NumPy's median; PyTorch's by dim
 FUNCTIONS.update(cat=cat, concat=torch_face(ops.concat, cat, tensor_first=False),
                  stack=torch_face(ops.stack, stack, tensor_first=False))

@@ -27,6 +27,7 @@ from ..namespace.creation import empty, full, ones, zeros
 from ..core.placement import resolve_dtype
 from ..core.errors import ShapeError, describe, unexpected_keyword
 from ..core.tensor import Tensor
+from . import dtype_views
 
 # ================================================================ helpers
 def _dims(dim):
@@ -810,7 +811,7 @@ _METHODS = {
     "log_softmax": log_softmax, "all": all, "any": any, "norm": norm,
     "sort": sort, "argsort": argsort, "topk": topk, "kthvalue": kthvalue, "median": median, "mode": mode,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "expand_as": expand_as,
-    "reshape": reshape, "view": reshape, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
+    "reshape": reshape, "view": dtype_views.view, "view_as": view_as, "flatten": flatten, "unflatten": unflatten,
     "t": t, "transpose": transpose, "permute": permute, "movedim": movedim, "moveaxis": movedim,
     "chunk": chunk, "split": split, "unbind": unbind, "diagonal": diagonal, "repeat": repeat, "tile": tile, "flip": flip,
     "roll": roll, "cumsum": cumsum, "cumprod": cumprod,

@@ -26,16 +26,16 @@ def _filled(function_name, shape, dtype, device, backend, requires_grad, *args):
     return _finish(make(shape_of(shape, function_name), *args, dtype=native, device=target.native), target, requires_grad)
 
 
-def zeros(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("zeros", sizes(shape), dtype, device, backend, requires_grad)
+def zeros(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("zeros", sizes(size, shape, "zeros"), dtype, device, backend, requires_grad)
 
 
-def ones(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("ones", sizes(shape), dtype, device, backend, requires_grad)
+def ones(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("ones", sizes(size, shape, "ones"), dtype, device, backend, requires_grad)
 
 
-def empty(*shape, dtype=None, device=None, backend=None, requires_grad=False):
-    return _filled("empty", sizes(shape), dtype, device, backend, requires_grad)
+def empty(*size, shape=None, dtype=None, device=None, backend=None, requires_grad=False):
+    return _filled("empty", sizes(size, shape, "empty"), dtype, device, backend, requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device=None, backend=None, requires_grad=False):
@@ -73,6 +73,15 @@ def linspace(start, stop, num, endpoint=True, dtype=None, device=None, backend=N
     target = resolve_device(device, backend)
     native = resolve_dtype(dtype, target)
     data = target.backend.xp.linspace(start, stop, num, endpoint=endpoint, dtype=native, device=target.native)
+    return _finish(data, target, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, backend=None, requires_grad=False):
+    """PyTorch's (and NumPy's, by position): `steps` numbers from base**start to base**end, evenly
+    spaced in the exponent."""
+    exponents = linspace(start, end, steps, dtype=dtype, device=device, backend=backend)
+    xp, target = exponents.xp, exponents.device
+    data = xp.pow(xp.asarray(base, dtype=exponents.array.dtype, device=target.native), exponents.array)
     return _finish(data, target, requires_grad)
 
 

@@ -18,7 +18,7 @@ from ..core.placement import resolve_device, resolve_dtype, resolve_target
 from .creation import from_data, full_like, ones_like, zeros_like  # noqa: F401 (xp.zeros_like in rules under create_graph)
 from ..core.dtypes import result_type
 from ..core.engine import Operation, apply, state
-from ..core.errors import DtypeError, describe, unexpected_keyword
+from ..core.errors import AxisError, DtypeError, describe, unexpected_keyword
 # every row joins the table before the functions are made: pg.linalg's, the complex-only and the fused ones
 from ..primitives import complex as _complex_rows, fused, fused_rnn as _rnn_rows, linalg as _linalg_rows  # noqa: F401
 from ..primitives.table import PRIMITIVES
@@ -444,14 +444,25 @@ def flatten(x, start_axis=0, end_axis=-1):
 @_standard(lambda x, source, destination, /: None)
 def moveaxis(x, source, destination):
     """Axes `source` (an int or a tuple) moved to positions `destination`, the rest keeping their order."""
-    source = [a % x.ndim for a in ((source,) if isinstance(source, int) else source)]
-    destination = [a % x.ndim for a in ((destination,) if isinstance(destination, int) else destination)]
+    source, destination = _moved_axes(x, source), _moved_axes(x, destination)
     if len(source) != len(destination):
         raise ValueError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
     order = [i for i in range(x.ndim) if i not in source]
     for at, axis in sorted(zip(destination, source)):
         order.insert(at, axis)
     return permute_dims(x, tuple(order))
+
+
+def _moved_axes(x, axes):
+    """moveaxis's axes as non-negative ints; one out of range or repeated is an error (NumPy's words)."""
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise AxisError(f"moveaxis: axis {a} is out of bounds for array of dimension {x.ndim}")
+    axes = [a % x.ndim for a in axes]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"moveaxis: repeated axis in {axes}")
+    return axes
 
 
 def swapaxes(x, a, b):
@@ -703,6 +714,10 @@ def _slices_around_array(x, parts):
             "use take/take_along_axis, or index in two steps"
         )
     dots = [i for i, p in enumerate(parts) if p is Ellipsis]  # by identity: `in` would compare a Tensor elementwise
+    position = is_array.index(True)
+    mask = parts[position] if isinstance(parts[position], Tensor) else asarray(parts[position], device=x.device)
+    if mask.dtype == x.xp.bool and mask.ndim != 1:
+        return _slices_around_mask(x, parts, position, mask, dots)
     if dots:
         at = dots[0]
         parts = parts[:at] + (slice(None),) * (x.ndim - len(parts) + 1) + parts[at + 1:]
@@ -723,6 +738,18 @@ def _slices_around_array(x, parts):
     picked = _take(sliced, Tensor._wrap(flat, x.device), axis=axis)
     shape = tuple(flat.shape) if index.dtype == xp.bool else tuple(index.shape)
     return reshape(picked, sliced.shape[:axis] + shape + sliced.shape[axis + 1:])
+
+
+def _slices_around_mask(x, parts, position, mask, dots):
+    """x[..., mask] with a mask of k != 1 axes (NumPy's and PyTorch's meaning): the k axes it covers
+    made one (k = 0 adds one of size 1), and the mask flattened over it."""
+    start = builtins.sum(1 if p is not Ellipsis else x.ndim - (len(parts) - len(dots) - 1 + mask.ndim)
+                         for p in parts[:position])
+    covered = x.shape[start:start + mask.ndim]
+    if tuple(covered) != tuple(mask.shape):
+        raise IndexError(f"getitem: boolean mask of shape {mask.shape} for axes {start}.. of {describe(x)}")
+    merged = reshape(x, x.shape[:start] + (math.prod(covered),) + x.shape[start + mask.ndim:])
+    return _slices_around_array(merged, parts[:position] + (reshape(mask, (-1,)),) + parts[position + 1:])
 
 
 @_standard(lambda x1, x2, /, *, side="left", sorter=None: None)
@@ -784,8 +811,11 @@ def asarray(obj, dtype=None, device=None, backend=None, requires_grad=False, cop
         if device is not None or backend is not None:
             target = resolve_device(device, backend) if backend is not None else resolve_target(device, obj.device)
             out = out.to(target)
-        if dtype is not None:
-            out = out.astype(resolve_dtype(dtype, out.device))
+        native = None if dtype is None else resolve_dtype(dtype, out.device)
+        if native is not None and out.array.dtype != native:  # the same dtype keeps the buffer, as the standard's asarray
+            if copy is False:
+                raise ValueError(f"asarray: copy=False, but {describe(out)} needs a copy to become {dtypes.get(native)}")
+            out = out.astype(native)
         if copy and out is obj:
             out = astype(obj, obj.dtype, copy=True)  # a recorded copy: array-API code copies, then writes
         return out.requires_grad_() if requires_grad else out

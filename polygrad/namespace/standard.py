@@ -100,7 +100,7 @@ def _broadcast_shape(shapes, name="broadcast_arrays"):
     for sizes in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
         wide = {n for n in sizes if n != 1}
         if len(wide) > 1:
-            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} do not broadcast")
+            raise ShapeError(f"{name}: shapes {', '.join(map(str, shapes))} cannot be broadcast to one shape")
         out.append(wide.pop() if wide else 1)
     return tuple(out)
 
@@ -152,7 +152,8 @@ def tile(x, repetitions):
     # a new axis of length r before each axis, broadcast, then merged with it
     spread = ops.reshape(x, tuple(n for size in x.shape for n in (1, size)))
     spread = ops.broadcast_to(spread, tuple(n for r, size in zip(reps, x.shape) for n in (r, size)))
-    return ops.reshape(spread, tuple(r * size for r, size in zip(reps, x.shape)))
+    tiled = ops.reshape(spread, tuple(r * size for r, size in zip(reps, x.shape)))
+    return ops.astype(tiled, tiled.dtype, copy=True)  # an array of its own, as NumPy's and torch's tile: writable
 
 
 @_standard(lambda x, repeats, /, *, axis=None: None)
