@@ -563,11 +563,20 @@ def _run_grad_hooks(tensor, g, create_graph):
 def pullback(primitive, xp, g, out, args, params, inputs=None):
     """Each input's gradient by the vjp rules; None where not differentiable, or where
     the matching one of `inputs` (Tensors; None: all are needed) does not require grad."""
-    if primitive.complex == "holomorphic" and _is_complex(g.array if isinstance(g, Tensor) else g):
-        # the rules transpose; conjugated around they give conj(f'(z)) g
-        grads = _apply_rules(primitive.vjp, xp, xp.conj(g), out, args, params, inputs)
-        return [None if grad is None else xp.conj(grad) for grad in grads]
+    if primitive.complex == "holomorphic" and id(g.dtype) not in _real_dtypes:
+        if _is_complex(g.array if isinstance(g, Tensor) else g):
+            # the rules transpose; conjugated around they give conj(f'(z)) g
+            grads = _apply_rules(primitive.vjp, xp, xp.conj(g), out, args, params, inputs)
+            return [None if grad is None else xp.conj(grad) for grad in grads]
+        if len(_real_dtypes) < 64:
+            _real_dtypes[id(g.dtype)] = g.dtype
     return _apply_rules(primitive.vjp, xp, g, out, args, params, inputs)
+
+
+# id -> dtype (native, or polygrad's under create_graph) of the real gradients pullback has met: most
+# primitives are holomorphic, and one look-up here costs a tenth of the two calls of _is_complex.
+# The dtype is kept, so its id cannot be reused by another object.
+_real_dtypes = {}
 
 
 def _apply_rules(vjp, xp, g, out, args, params, inputs):
