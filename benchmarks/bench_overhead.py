@@ -6,7 +6,9 @@ Contenders, all in this one process and interleaved (bench.measure): hand-writte
 NumPy, polygrad eager on numpy, `pg.compile`d polygrad on numpy, PyTorch autograd
 on torch's CPU. Every contender's first step is checked against the hand-written
 one before timing. One thread each: torch.set_num_threads(1) here, and the BLAS
-thread variables below are set before NumPy loads. Results go to
+thread variables below are set before NumPy loads. Time is the process's CPU time
+(time.process_time), not the wall clock: on a shared machine the other load then
+lengthens a step far less (with one thread the two agree on a quiet one). Results go to
 benchmarks/results/<date>-overhead.md and .json, with the issue's targets.
 """
 
@@ -18,6 +20,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 
 import peers  # noqa: E402
 import torch_contender  # noqa: E402
@@ -32,11 +35,21 @@ TARGETS = [  # (workload name starts with, contender starts with, ratio column, 
 ]
 
 
+class CpuEntry(bench.Entry):
+    """bench.Entry timed in the process's CPU time."""
+
+    def timed(self, number):
+        start = time.process_time()
+        for _ in range(number):
+            self.step()
+        return (time.process_time() - start) / number
+
+
 def run(repeats, quick):
     import torch
 
     torch.set_num_threads(1)
-    report = bench.Report("overhead", "per-op overhead: tiny ops and MLP b256, one thread", repeats, quick)
+    report = bench.Report("overhead", "per-op overhead: tiny ops and MLP b256, one thread, CPU time", repeats, quick)
     cpu = backends.get("numpy").default_device()
     found = [("by_hand", cpu), ("polygrad", cpu), (peers.compiled(), cpu),
              (peers.torch("cpu"), backends.get("torch").device("cpu"))]
@@ -44,7 +57,7 @@ def run(repeats, quick):
         [bench.Chain(200, 16), bench.MLP(batch=256)]
     for workload in workloads:
         bench._log(f"bench: {workload.name}")
-        entries = bench._entries(workload, found, report)
+        entries = [CpuEntry(workload, impl, device) for impl, device in found]
         numbers = bench.measure(workload, entries, repeats, report.min_time, rtol=5e-3)
         torch_entry = next(e for e in entries if e.label.startswith(torch_contender.LABEL))
         report.add(workload, entries, numbers, {
