@@ -418,8 +418,9 @@ def toposort(roots, requiring_grad_only=True):
         if [t._vc[0] for t in op.inputs] != op.versions:
             _reroute(op)
         for parent in op.inputs:
-            if id(parent) not in seen and (parent.requires_grad or not requiring_grad_only):
-                seen[id(parent)] = parent
+            key = id(parent)
+            if key not in seen and (parent.requires_grad or not requiring_grad_only):
+                seen[key] = parent
                 stack.append(parent)
     return sorted(seen.values(), key=_creation_order)
 
