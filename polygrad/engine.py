@@ -204,14 +204,16 @@ class Operation:
 
     def __init__(self, primitive, inputs, params, out):
         # The output is not kept: the walk reaches an operation through its output tensor.
+        versions = []  # built in this loop: a list comprehension would be one more call per operation
         for t in inputs:
             if t._view is not None and t._op is not None and t._op.out_version < t._vc[1]:
                 retake_view(t)  # its base took a new value in place since: use the view of that
                 out._seq = next(creation_counter)  # made after the view taken again
+            versions.append(t._vc[0])
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
-        self.versions = [t._vc[0] for t in inputs]
+        self.versions = versions
         self.out_version = out._vc[0]  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
 
@@ -296,10 +298,11 @@ def apply(primitive, inputs, params):
     if len(inputs) == 1:
         arrays = None  # the common unary case builds no list
     else:
+        arrays = []  # built in the device check's loop: a list comprehension would be one more call
         for other in inputs:
             if other.device is not device and other.device != device:
                 raise_mismatch(primitive.name, first, other)
-        arrays = [t.array for t in inputs]
+            arrays.append(other.array)
     try:
         data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
     except Exception as error:
