@@ -418,8 +418,10 @@ def toposort(roots, requiring_grad_only=True):
         op = stack.pop()._op
         if op is None or op.inputs is None:
             continue
-        if [t._vc[0] for t in op.inputs] != op.versions:
-            _reroute(op)
+        for t, version in zip(op.inputs, op.versions):  # a loop, not a list comprehension: no call per operation
+            if t._vc[0] != version:
+                _reroute(op)
+                break
         for parent in op.inputs:
             key = id(parent)
             if key not in seen and (parent.requires_grad or not requiring_grad_only):
@@ -533,7 +535,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, on_l
                 xp, args, out = ops, op.inputs, tensor
             else:
                 xp, out = tensor.device.backend.xp, tensor.array
-                args = [t.array for t in op.inputs]
+                args = []  # a loop, not a list comprehension: no call per operation
+                for t in op.inputs:
+                    args.append(t.array)
             grads = pullback(op.primitive, xp, g, out, args, op.params, op.inputs)
             for parent, grad in zip(op.inputs, grads):
                 if grad is None or not parent.requires_grad:
@@ -588,5 +592,7 @@ def _apply_rules(vjp, xp, g, out, args, params, inputs):
         return vjp(xp, g, out, *args, **params)
     if inputs is None:
         return [rule(xp, g, out, *args, **params) if rule is not None else None for rule in vjp]
-    return [rule(xp, g, out, *args, **params) if rule is not None and t.requires_grad else None
-            for rule, t in zip(vjp, inputs)]
+    grads = []  # a loop, not a list comprehension: no call per operation
+    for rule, t in zip(vjp, inputs):
+        grads.append(rule(xp, g, out, *args, **params) if rule is not None and t.requires_grad else None)
+    return grads
