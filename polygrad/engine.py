@@ -304,7 +304,10 @@ def apply(primitive, inputs, params):
                 raise_mismatch(primitive.name, first, other)
             arrays.append(other.array)
     try:
-        data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
+        if params:
+            data = primitive.forward(xp, first.array, **params) if arrays is None else primitive.forward(xp, *arrays, **params)
+        else:  # no ** for the usual empty params: unpacking a dict makes a new one per call
+            data = primitive.forward(xp, first.array) if arrays is None else primitive.forward(xp, *arrays)
     except Exception as error:
         raise _explain(primitive, inputs, error) from error
     if not data.shape:
@@ -594,5 +597,8 @@ def _apply_rules(vjp, xp, g, out, args, params, inputs):
         return [rule(xp, g, out, *args, **params) if rule is not None else None for rule in vjp]
     grads = []  # a loop, not a list comprehension: no call per operation
     for rule, t in zip(vjp, inputs):
-        grads.append(rule(xp, g, out, *args, **params) if rule is not None and t.requires_grad else None)
+        if rule is None or not t.requires_grad:
+            grads.append(None)
+        else:  # no ** for the usual empty params: unpacking a dict makes a new one per call
+            grads.append(rule(xp, g, out, *args, **params) if params else rule(xp, g, out, *args))
     return grads
