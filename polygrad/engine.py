@@ -585,7 +585,7 @@ def pullback(primitive, xp, g, out, args, params, inputs=None):
 
 
 # id -> dtype (native, or polygrad's under create_graph) of the real gradients pullback has met: most
-# primitives are holomorphic, and one look-up here costs a tenth of the two calls of _is_complex.
+# primitives are holomorphic, and one look-up here replaces _is_complex's two calls (~0.2 us per operation).
 # The dtype is kept, so its id cannot be reused by another object.
 _real_dtypes = {}
 
