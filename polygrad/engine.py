@@ -213,7 +213,7 @@ class Operation:
         self.primitive = primitive
         self.inputs = inputs
         self.params = params
-        self.versions = versions
+        self.versions = tuple(versions)  # of ints: the cyclic GC stops tracking it, so it never reaches the old generation
         self.out_version = out._vc[0]  # rules may read the output: a later in-place change must be caught
         self.site = _user_site() if state.anomaly else None
 
@@ -449,6 +449,7 @@ def _reroute(op):
     for each then; if op's rules read its value, that value is gone: raise, as PyTorch does."""
     if not isinstance(op.inputs, list):
         op.inputs = list(op.inputs)
+    op.versions = list(op.versions)  # a tuple as recorded
     for position, t in enumerate(op.inputs):
         version = op.versions[position]
         if t._vc[0] == version:
