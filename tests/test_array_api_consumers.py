@@ -131,7 +131,8 @@ def test_a_mask_over_several_axes_among_slices_indexes_as_torch(target, name):
 
 def test_a_mask_over_several_axes_differentiates_as_torch():
     def pick(lib):
-        return lambda x: x[(slice(None), Ellipsis, lib.as_tensor(MASK) if lib is torch else pg.asarray(MASK))] * 2.0
+        return lambda x: x[(slice(None), Ellipsis, lib.as_tensor(MASK) if lib is torch
+                            else pg.asarray(MASK, device=x.device))] * 2.0  # the mask on x's backend
 
     same_as_torch(pick(pg), pick(torch), np.random.default_rng(4).standard_normal((3, 4, 5)))
 
