@@ -89,8 +89,7 @@ from ._version import __version__  # noqa: E402,F401
 
 # The dotted paths users type for modules that live in layer folders (`import polygrad.linalg`,
 # `import polygrad.nn.functional as F`, torch's `torch.utils.data`), and `polygrad.tensor`, the
-# module pickles written before the move name. Only this face may alias modules.
-
+# module pickles written before the move name (`pg.tensor` stays the function). Only this face may alias modules.
 _sys.modules.update({f"{__name__}.{path}": module for path, module in {
     "autograd": autograd, "checkpoint": checkpoint, "custom": custom, "dtypes": dtypes, "fft": fft,
     "linalg": linalg, "random": random, "text": text, "tensor": _sys.modules[Tensor.__module__],
