@@ -2,9 +2,10 @@
 
 This is the record: its slots, properties, printing, host conversion, pickling and
 DLPack. What a Tensor *does* is installed by the layers that define it, each from a
-table, once, when the package face loads them: operators, indexing, `.to`/`.astype` and
-the PyTorch methods (polygrad.methods.torch_methods), in-place updates (polygrad.methods.inplace),
-`backward` and the hooks (polygrad.core.autograd), `__array_namespace__` (the face).
+table, once, when the package face loads them: operators, indexing, `.to`/`.astype`
+(polygrad.methods.operators), the PyTorch methods (polygrad.methods.torch_methods and
+torch_functions), in-place updates (polygrad.methods.inplace), `backward` (polygrad.core.autograd),
+`__array_namespace__` (polygrad.namespace.info, for the face).
 `tests/test_import_layers.py` holds this module to importing nothing above it.
 """
 
