@@ -38,6 +38,14 @@ def _decayed(w, grad, decay, out):
     return out
 
 
+def _decay(w, grad, lr, decay, decoupled, out):
+    """Weight decay as Adam (into the gradient, in `out`) or AdamW (w shrinks in place): the gradient to use."""
+    if decoupled:
+        w *= 1 - lr * decay
+        return grad
+    return _decayed(w, grad, decay, out)
+
+
 def _add_scaled(target, x, scale, scratch):
     """target += scale * x, the product made in scratch (which may be x)."""
     np.multiply(x, scale, out=scratch)
@@ -84,10 +92,7 @@ def adam_update(ws, grads, state, h):
     peaks = state.get("max_exp_avg_sq", [None] * len(ws))
     for w, grad, m, v, peak, t in zip(ws, grads, state["exp_avg"], state["exp_avg_sq"], peaks, h["steps"]):
         s0, s1 = _scratch(w, 2)
-        if h["decoupled"]:
-            w *= 1 - lr * decay
-        else:
-            grad = _decayed(w, grad, decay, s0)
+        grad = _decay(w, grad, lr, decay, h["decoupled"], s0)
         _average(m, grad, beta1, s1)
         _square_average(v, grad, beta2, s1)
         if peak is not None:
@@ -169,10 +174,7 @@ def nadam_update(ws, grads, state, h):
     for w, grad, m, v, t, mu, mu_next, product in zip(ws, grads, state["exp_avg"], state["exp_avg_sq"], h["steps"],
                                                        h["mus"], h["mu_nexts"], h["mu_products"]):
         s0, s1, root = _scratch(w, 3)
-        if h["decoupled_weight_decay"]:
-            w *= 1 - lr * decay
-        else:
-            grad = _decayed(w, grad, decay, s0)
+        grad = _decay(w, grad, lr, decay, h["decoupled_weight_decay"], s0)
         _average(m, grad, beta1, s1)
         _square_average(v, grad, beta2, s1)
         np.divide(v, 1 - beta2 ** t, out=root)
@@ -188,10 +190,7 @@ def radam_update(ws, grads, state, h):
     rho_inf = 2 / (1 - beta2) - 1
     for w, grad, m, v, t in zip(ws, grads, state["exp_avg"], state["exp_avg_sq"], h["steps"]):
         s0, s1 = _scratch(w, 2)
-        if h["decoupled_weight_decay"]:
-            w *= 1 - lr * decay
-        else:
-            grad = _decayed(w, grad, decay, s0)
+        grad = _decay(w, grad, lr, decay, h["decoupled_weight_decay"], s0)
         _average(m, grad, beta1, s1)
         _square_average(v, grad, beta2, s1)
         correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
