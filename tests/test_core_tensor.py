@@ -185,3 +185,17 @@ def test_a_mask_among_slices_covers_as_many_axes_as_it_has(target):
     np.testing.assert_array_equal(picked.numpy(), np.arange(24.0).reshape(2, 3, 4)[:, mask])
     with pytest.raises(IndexError, match=r"boolean mask of shape \(2, 4\)"):
         x[:, pg.tensor(np.ones((2, 4), dtype=bool), backend=target.backend, device=target.device)]
+
+
+def test_the_constructor_stacks_tensors_in_nested_lists(target):
+    """`pg.Tensor([[t, t], [t, 3 * t]])` holds their values (a new leaf, no graph), in their dtype and device,
+    as pg.asarray stacks them; numbers beside a Tensor take its dtype."""
+    t = target.tensor([1.0, 2.0], requires_grad=True)
+    made = pg.Tensor([[t, t], [t, t * 3]])
+    assert made.shape == (2, 2, 2) and made.dtype == t.dtype and made.device == t.device
+    assert not made.requires_grad and made._op is None
+    np.testing.assert_array_equal(made.numpy(), [[[1, 2], [1, 2]], [[1, 2], [3, 6]]])
+    mixed = pg.Tensor([t.detach(), [5.0, 6.0]])
+    assert mixed.dtype == t.dtype
+    np.testing.assert_array_equal(mixed.numpy(), [[1, 2], [5, 6]])
+    assert pg.Tensor(t).array is t.array  # a Tensor alone: its buffer, shared

@@ -35,10 +35,9 @@ class Tensor:
     __array_priority__ = 1000  # NumPy defers reflected operators to us
 
     def __init__(self, data, device=None, requires_grad=False):
-        if isinstance(data, Tensor):
-            data = data.array
-        elif isinstance(data, (list, tuple)) and any(isinstance(item, Tensor) for item in data):
-            data = [item.tolist() if isinstance(item, Tensor) else item for item in data]
+        first = _first_tensor(data)
+        if first is not None:
+            data = _values(data, first)
         self.array, self.device = as_native(data, device=device)
         self.grad = self.tangent = self._op = self._hooks = self._view = None
         self._vc = [0, 0]
@@ -246,6 +245,25 @@ class Tensor:
         if not self.array.shape:  # raised by iter() itself, as torch: np.iterable(x) is False
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
+
+
+def _first_tensor(data):
+    """The first Tensor in data (data itself, or anywhere in nested lists), else None."""
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (list, tuple)):
+        return next((t for t in map(_first_tensor, data) if t is not None), None)
+    return None
+
+
+def _values(data, first):
+    """data's values as one raw array (no graph: `Tensor(...)` makes a leaf), nested lists stacked with
+    the first Tensor's namespace as pg.asarray stacks them; numbers beside Tensors take its dtype."""
+    if isinstance(data, Tensor):
+        return data.array
+    if isinstance(data, (list, tuple)):
+        return first.xp.stack([_values(item, first) for item in data])
+    return first.xp.asarray(data, dtype=first.array.dtype, device=first.device.native)
 
 
 def _unpickle(cls, host, backend, device, dtype, requires_grad):
