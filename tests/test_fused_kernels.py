@@ -20,6 +20,9 @@ INPUTS = {
     "gelu/tanh": lambda t: ([t.randn(4, 5, 6, seed=1) * 3], {"approximate": "tanh"}),
     "gelu/tails": lambda t: ([t.tensor([-30.0, -9.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 9.0, 30.0])],
                              {"approximate": "none"}),
+    # tiny and subnormal x (in float32): x Phi(x) underflows, the slope is still Phi(0) = 1/2
+    "gelu/tiny": lambda t: ([t.tensor([1e-39, -1e-39, 3e-38, -3e-38, 1e-30, -1e-30, -0.0, 1e-45])],
+                            {"approximate": "none"}),
     "layer_norm": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(8, seed=3), t.randn(8, seed=4)], {"n": 1, "eps": 1e-5}),
     "layer_norm/two-axes": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(4, 8, seed=3), t.randn(4, 8, seed=4)],
                                       {"n": 2, "eps": 1e-3}),
@@ -74,6 +77,22 @@ INPUTS = {
     "embedding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")], {"padding_idx": None}),
     "embedding/padding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")],
                                     {"padding_idx": 4}),
+    "attention/batch-broadcast": lambda t: ([t.randn(2, 3, 5, 4, seed=12), t.randn(1, 3, 5, 4, seed=13),
+                                             t.randn(2, 1, 5, 2, seed=14)], {"causal": True, "scale": 0.3}),
+    "linear": lambda t: ([t.randn(3, 4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
+    "linear/2d": lambda t: ([t.randn(4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
+    "linear/1d": lambda t: ([t.randn(5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
+    "linear/empty": lambda t: ([t.randn(0, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
+    # flat targets: row * C + class
+    "softmax_cross_entropy": lambda t: ([t.randn(5, 4, seed=28) * 3, t.tensor([1, 7, 8, 14, 19], dtype="int64")],
+                                        {"reduction": "mean"}),
+    "softmax_cross_entropy/sum": lambda t: ([t.randn(5, 4, seed=28) * 3, t.tensor([1, 7, 8, 14, 19], dtype="int64")],
+                                            {"reduction": "sum"}),
+    "softmax_cross_entropy/none": lambda t: ([t.randn(5, 4, seed=28), t.tensor([1, 7, 8, 14, 19], dtype="int64")],
+                                             {"reduction": "none"}),
+    # a -inf logit away from the target: probability 0 there
+    "softmax_cross_entropy/-inf": lambda t: ([t.tensor([[0.0, -math.inf, 1.0], [2.0, 0.5, -1.0]]),
+                                              t.tensor([0, 5], dtype="int64")], {"reduction": "mean"}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),
@@ -82,7 +101,7 @@ INPUTS = {
     "log_softmax/-inf": lambda t: ([t.tensor([[0.0, -math.inf, 1.0], [-math.inf, -math.inf, -math.inf]])],
                                    {"axis": -1}),
 }
-VJP_TAKES_OUT = {"max_pool", "softmax", "log_softmax"}  # their vjps read the forward's result
+VJP_TAKES_OUT = {"max_pool", "softmax", "log_softmax", "gelu"}  # their vjps read the forward's result
 # conv's kernels: one per gradient (a first layer's input gradient is never asked for)
 KERNEL_VJP = {"conv": lambda xp, g, x, w, b, *options: [xp.kernel_conv_vjp_input(g, x, w, *options),
                                                         xp.kernel_conv_vjp_weight(g, x, w, *options)]}

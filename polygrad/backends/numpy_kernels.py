@@ -16,6 +16,7 @@ _ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
          0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_TINY32 = np.float32(1e-37)  # twice float32's smallest normal number, and a margin
 
 
 def _normal_cdf32(x):
@@ -47,18 +48,28 @@ def _normal_cdf32(x):
 def gelu(x, approximate):
     if x.dtype != np.float32 or approximate != "none":
         return None
-    return x * _normal_cdf32(x)
+    out = _normal_cdf32(x)
+    out *= x  # in Phi's buffer: one fresh buffer fewer (each costs page faults at this size)
+    return out
 
 
-def gelu_vjp(g, x, approximate):
-    if x.dtype != np.float32 or approximate != "none":
+def gelu_vjp(g, out, x, approximate):
+    """g (Phi(x) + x phi(x)) with Phi(x) read off the forward's output as out / x: one division where
+    recomputing Phi takes ~30 passes. Where |x| < _TINY32, x Phi(x) is subnormal (or 0) and the division
+    loses Phi; there Phi(x) is 1/2 to float32 precision."""
+    if x.dtype != np.float32 or out.dtype != np.float32 or approximate != "none":
         return None
     slope = x * x
     slope *= np.float32(-0.5)
     np.exp(slope, out=slope)
     slope *= np.float32(_INV_SQRT_2PI)
     slope *= x
-    slope += _normal_cdf32(x)
+    cdf = np.abs(x)
+    tiny = cdf < _TINY32
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(out, x, out=cdf)
+    cdf[tiny] = 0.5
+    slope += cdf
     slope *= g
     return slope
 
@@ -137,6 +148,126 @@ def log_softmax_vjp(g, out, axis):
     return grad
 
 
+def _same_floats(*arrays):
+    """All of one real floating dtype: what these kernels are written for (the definition takes the rest)."""
+    return arrays[0].dtype.kind == "f" and all(a.dtype == arrays[0].dtype for a in arrays)
+
+
+def linear(x, weight, bias):
+    """x @ weight.T + bias with the bias added in the GEMM's output (the definition makes a second buffer)."""
+    if not _same_floats(x, weight, bias) or bias.ndim != 1:
+        return None  # a bias that broadcasts the output larger: the definition's answer
+    out = np.matmul(x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x, weight.T)
+    out += bias
+    return out.reshape(x.shape[:-1] + (weight.shape[0],))
+
+
+def layer_norm(x, weight, bias, n, eps):
+    """The definition's arithmetic, in two buffers instead of five."""
+    if not _same_floats(x, weight, bias) or x.size == 0:
+        return None  # an empty batch: the definition's answer (and its warnings)
+    out, _ = _normalized(x, n, eps)
+    out *= weight
+    out += bias
+    return out
+
+
+def _normalized(x, n, eps):
+    """(x - mean) / sqrt(var + eps) over x's last n axes, in a fresh buffer, and 1 / sqrt(var + eps)."""
+    axes = tuple(range(x.ndim - n, x.ndim))
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    square = centered * centered
+    inverse = np.mean(square, axis=axes, keepdims=True)
+    inverse += eps
+    inverse = 1 / np.sqrt(inverse)
+    centered *= inverse
+    return centered, inverse
+
+
+def layer_norm_vjp(g, x, weight, bias, n, eps):
+    if not _same_floats(g, x, weight, bias) or x.size == 0:
+        return None
+    axes, lead = tuple(range(x.ndim - n, x.ndim)), tuple(range(x.ndim - n))
+    xhat, inverse = _normalized(x, n, eps)
+    gy = g * weight
+    scratch = gy * xhat
+    mean_gy_xhat = np.mean(scratch, axis=axes, keepdims=True)
+    np.multiply(g, xhat, out=scratch)
+    grad_weight = np.sum(scratch, axis=lead) if lead else scratch
+    grad_bias = np.sum(g, axis=lead) if lead else g
+    gy -= np.mean(gy, axis=axes, keepdims=True)  # (gy - mean(gy) - xhat mean(gy xhat)) / sigma, in gy's buffer
+    xhat *= mean_gy_xhat
+    gy -= xhat
+    gy *= inverse
+    return [gy, grad_weight, grad_bias]
+
+
+def _attention_probabilities(q, k, causal, scale):
+    """softmax(q kᵀ scale [+ -inf above the diagonal]) in the scores' own buffer."""
+    p = np.matmul(q, np.swapaxes(k, -1, -2))
+    p *= scale
+    if causal:  # one (L, S) mask broadcast over the batch, not a full -inf array per call
+        p += np.triu(np.full(p.shape[-2:], -np.inf, dtype=p.dtype), k=1)
+    p -= np.max(p, axis=-1, keepdims=True)
+    np.exp(p, out=p)
+    p /= np.sum(p, axis=-1, keepdims=True)
+    return p
+
+
+def attention(q, k, v, causal, scale):
+    if not _same_floats(q, k, v) or 0 in q.shape[:-1] + k.shape[:-1]:
+        return None  # no keys or no queries: the definition's answer (a softmax over nothing)
+    return np.matmul(_attention_probabilities(q, k, causal, scale), v)
+
+
+def attention_vjp(g, q, k, v, causal, scale):
+    if not _same_floats(g, q, k, v) or 0 in q.shape[:-1] + k.shape[:-1]:
+        return None
+    p = _attention_probabilities(q, k, causal, scale)
+    d_scores = np.matmul(g, np.swapaxes(v, -1, -2))
+    row = np.sum(d_scores * p, axis=-1, keepdims=True)
+    d_scores -= row  # p (d_p - rowsum(d_p p)) scale, in d_p's buffer
+    d_scores *= p
+    d_scores *= scale
+    return [np.matmul(d_scores, k), np.matmul(np.swapaxes(d_scores, -1, -2), q), np.matmul(np.swapaxes(p, -1, -2), g)]
+
+
+def _exp_shifted(logits):
+    """(exp(logits - row maximum) in a fresh buffer, the maxima (N, 1)); None where a row's maximum is not
+    finite (rows of -inf, inf or nan: the definition's answers)."""
+    if logits.dtype.kind != "f" or logits.size == 0:
+        return None
+    peak = np.max(logits, axis=1, keepdims=True)
+    if not np.all(np.isfinite(peak)):
+        return None
+    e = logits - peak
+    np.exp(e, out=e)
+    return e, peak
+
+
+def softmax_cross_entropy(logits, flat_target, reduction):
+    shifted = _exp_shifted(logits)
+    if shifted is None:
+        return None
+    total = np.log(np.sum(shifted[0], axis=1)) + shifted[1].reshape(-1)
+    losses = total - np.take(logits.reshape(-1), flat_target)
+    return np.mean(losses) if reduction == "mean" else np.sum(losses) if reduction == "sum" else losses
+
+
+def softmax_cross_entropy_vjp(g, logits, flat_target, reduction):
+    """(softmax - onehot) times g per row, in one buffer: each row's target is one flat index, taken once."""
+    shifted = None if g.dtype != logits.dtype else _exp_shifted(logits)
+    if shifted is None:
+        return None
+    probs = shifted[0]
+    probs /= np.sum(probs, axis=1, keepdims=True)
+    probs.reshape(-1)[flat_target] -= 1
+    probs *= g / logits.shape[0] if reduction == "mean" else g if reduction == "sum" else g.reshape(-1, 1)
+    return probs
+
+
 KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
            "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp,
-           "dropout": dropout, "dropout_vjp": dropout_vjp}
+           "dropout": dropout, "dropout_vjp": dropout_vjp, "linear": linear, "layer_norm": layer_norm,
+           "layer_norm_vjp": layer_norm_vjp, "attention": attention, "attention_vjp": attention_vjp,
+           "softmax_cross_entropy": softmax_cross_entropy, "softmax_cross_entropy_vjp": softmax_cross_entropy_vjp}

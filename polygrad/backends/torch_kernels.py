@@ -13,7 +13,7 @@ def gelu(x, approximate):
     return torch.nn.functional.gelu(x, approximate=approximate)
 
 
-def gelu_vjp(g, x, approximate):
+def gelu_vjp(g, out, x, approximate):
     return _aten.gelu_backward(g, x, approximate=approximate)
 
 

@@ -11,7 +11,7 @@ None for inputs it has no fast path for. Recorded backward passes (`create_graph
 where xp is polygrad's namespace) and forward mode always run the portable rules.
 tests/test_fused_kernels.py holds every kernel equal to its portable definition,
 forward and gradient, on every backend. The same mechanism serves a few existing
-rows of primitives.py (softmax, log_softmax, relu's vjp) and the optimizers'
+rows of table.py (linear, softmax, log_softmax, softmax_cross_entropy, relu's vjp) and the optimizers'
 in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused_rnn.py holds the GRU and RNN rows.
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
@@ -24,8 +24,8 @@ them), and max_pool, whose torch kernel keeps the maxima's positions in a `Saved
 
 import math
 
-from .table import (_log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_of, _softmax_vjp,
-                         defprim)
+from .table import (_linear, _log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_cross_entropy,
+                    _softmax_cross_entropy_vjp, _softmax_of, _softmax_vjp, defprim)
 from .table import kernel_or as _run
 
 _SQRT_HALF = 1 / math.sqrt(2)
@@ -72,18 +72,21 @@ def _gelu_slope(xp, x, approximate):
     return (xp.erf(x * _SQRT_HALF) + 1) * 0.5 + x * xp.exp(x * x * -0.5) * _INV_SQRT_2PI
 
 
-def _gelu_vjp(xp, g, x, approximate):
+def _gelu_vjp(xp, g, out, x, approximate):
+    """out: the forward's output, for kernels that read Phi(x) off it (the row saves x and out anyway)."""
     return g * _gelu_slope(xp, x, approximate)
 
 
 defprim("gelu", lambda xp, x, *, approximate="none": _run(xp, "gelu", _gelu, x, approximate),
-        vjp=[lambda xp, g, out, x, approximate: _run(xp, "gelu_vjp", _gelu_vjp, g, x, approximate)],
+        vjp=[lambda xp, g, out, x, approximate: _run(xp, "gelu_vjp", _gelu_vjp, g, out, x, approximate)],
         jvp=[lambda xp, t, out, x, approximate: t * _gelu_slope(xp, x, approximate)],
         doc="x Phi(x), Phi the standard normal CDF (approximate='none', through erf), or PyTorch's tanh form.",
         fresh=True)
 PORTABLE = {"gelu": (_gelu, _gelu_vjp),  # name -> (forward, vjp) portable definitions, for the tests
             "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp),
-            "relu": (None, _relu_vjp)}  # relu's forward is one maximum everywhere: only its vjp has kernels
+            "relu": (None, _relu_vjp),  # relu's forward is one maximum everywhere: only its vjp has kernels
+            "linear": (_linear, None),  # its gradients are plain GEMMs: a forward kernel only
+            "softmax_cross_entropy": (_softmax_cross_entropy, _softmax_cross_entropy_vjp)}
 
 
 # ---------------------------------------------------------------- layer norm

@@ -496,7 +496,19 @@ defprim("log_softmax", lambda xp, x, *, axis=-1: kernel_or(xp, "log_softmax", _l
 # One primitive each for the two ops a training step spends its time in, so each is
 # one pass forward and one backward. Their composite definitions (matmul + add;
 # log_softmax + pick + mean) are the reference the tests hold them to.
-defprim("linear", lambda xp, x, weight, bias: _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias,
+def _linear(xp, x, weight, bias):
+    return _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias
+
+
+def _softmax_cross_entropy(xp, logits, flat_target, reduction):
+    return _reduce_rows(xp, _logsumexp(xp, logits, axis=1) - _pick_flat(xp, logits, flat_target), reduction)
+
+
+def _softmax_cross_entropy_vjp(xp, g, logits, flat_target, reduction):
+    return _softmax_minus_onehot(xp, logits, flat_target) * _row_scale(xp, g, logits.shape[0], reduction)
+
+
+defprim("linear", lambda xp, x, weight, bias: kernel_or(xp, "linear", _linear, x, weight, bias),
         vjp=[lambda xp, g, out, x, weight, bias: _flat_matmul(xp, g, weight),
              lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
              lambda xp, g, out, x, weight, bias: xp.sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g],
@@ -506,9 +518,9 @@ defprim("linear", lambda xp, x, weight, bias: _flat_matmul(xp, x, xp.matrix_tran
         doc="x @ weight.T + bias (weight: (out, in), as in PyTorch); the bias gradient sums g directly.",
         fresh=True)
 defprim("softmax_cross_entropy", lambda xp, logits, flat_target, *, reduction="mean":
-        _reduce_rows(xp, _logsumexp(xp, logits, axis=1) - _pick_flat(xp, logits, flat_target), reduction),
+        kernel_or(xp, "softmax_cross_entropy", _softmax_cross_entropy, logits, flat_target, reduction),
         vjp=[lambda xp, g, out, logits, flat_target, reduction:
-             _softmax_minus_onehot(xp, logits, flat_target) * _row_scale(xp, g, logits.shape[0], reduction),
+             kernel_or(xp, "softmax_cross_entropy_vjp", _softmax_cross_entropy_vjp, g, logits, flat_target, reduction),
              None],
         jvp=[lambda xp, t, out, logits, flat_target, reduction:
              _reduce_rows(xp, xp.sum(t * _softmax_minus_onehot(xp, logits, flat_target), axis=1), reduction),
