@@ -43,6 +43,9 @@ INPUTS = {
     # every window full of ties: the gradient goes to each window's first entry
     "max_pool/ties": lambda t: ([t.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])],
                                 {"kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "saved": Saved()}),
+    # more than 255 taps per window (wider tap numbers), overlapping
+    "max_pool/many-taps": lambda t: ([t.randn(1, 2, 17, 18, seed=7)],
+                                     {"kernel": (16, 16), "stride": (1, 2), "dilation": (1, 1), "saved": Saved()}),
     "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)],
                               {"kernel": (3,), "stride": (2,), "dilation": (1,), "saved": Saved()}),
     "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
@@ -322,3 +325,17 @@ def test_embedding_keeps_its_errors(target):
         F.embedding(target.tensor([1, 4], dtype="int64"), weight)
     with pytest.raises(IndexError, match="embedding"):
         F.embedding(target.tensor([-1], dtype="int64"), weight)
+
+
+def test_numpy_max_pool_kernel_follows_the_definition_on_nan_windows():
+    """A window holding NaN has no tap equal to its maximum: the kept taps are not used, and the kernel's
+    gradient is the definition's (none in that window; PyTorch's own kernel gives it to the window's last NaN)."""
+    xp = pg.backends.get("numpy").xp
+    x = np.array([[[[1.0, math.nan, 2.0, 0.5], [3.0, 1.0, 2.0, 4.0]]]], dtype=np.float32)
+    g = np.array([[[[0.5, 2.0]]]], dtype=np.float32)
+    options = ((2, 2), (2, 2), (1, 1))
+    saved = Saved()
+    out = xp.kernel_max_pool(x, *options, saved)
+    grad = xp.kernel_max_pool_vjp(g, out, x, *options, saved)
+    np.testing.assert_array_equal(grad, PORTABLE["max_pool"][1](xp, g, out, x, *options))
+    np.testing.assert_array_equal(grad, [[[[0, 0, 0, 0], [0, 0, 0, 2.0]]]])

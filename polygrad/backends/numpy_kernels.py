@@ -83,16 +83,43 @@ def _taps(x, kernel, stride, dilation):
 
 def max_pool(x, kernel, stride, dilation, saved):
     """A running np.maximum over the kernel's taps: a few passes over the output, where a reduction
-    over the windows view's small trailing axes crawls."""
+    over the windows view's small trailing axes crawls. With a Saved, also each window's first
+    maximum as its tap's number (PyTorch's indices, per window): a later tap takes over only where
+    it is strictly greater, and as the numbers grow that is a running maximum too (branch-free, where
+    a masked copy crawls on random masks)."""
     keys = _taps(x, kernel, stride, dilation)
     out = x[next(keys)].copy()
-    for key in keys:
+    if saved is not None:
+        kind = np.uint8 if math.prod(kernel) < 256 else np.int32
+        taps, number_here = np.zeros(out.shape, dtype=kind), np.empty(out.shape, dtype=kind)
+    for number, key in enumerate(keys, 1):
+        if saved is not None:
+            np.multiply(x[key] > out, kind(number), out=number_here)
+            np.maximum(taps, number_here, out=taps)
         np.maximum(out, x[key], out=out)
+    if saved is not None:
+        saved.keep(out, taps)
     return out
 
 
 def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
-    """Each window's gradient to its first maximum, tap by tap: the taps not yet taken that equal the maximum."""
+    """Each window's gradient to its first maximum: at the tap the forward kept, else found again."""
+    taps = None if saved is None else saved.for_output(out)
+    if taps is None or np.isnan(out).any():  # a NaN window: the definition's answer (no tap equals NaN)
+        return _max_pool_vjp_found(g, out, x, kernel, stride, dilation)
+    grad = np.zeros_like(x, dtype=g.dtype)
+    # windows that may share entries add up; others each write their own
+    overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+    for number, key in enumerate(_taps(x, kernel, stride, dilation)):
+        if overlap:
+            grad[key] += g * (taps == number)
+        else:
+            np.multiply(g, taps == number, out=grad[key])
+    return grad
+
+
+def _max_pool_vjp_found(g, out, x, kernel, stride, dilation):
+    """Tap by tap: the taps not yet taken that equal the maximum."""
     grad = np.zeros_like(x, dtype=g.dtype)
     open_ = np.ones(out.shape, dtype=bool)  # windows whose maximum has not been found yet
     for key in _taps(x, kernel, stride, dilation):
