@@ -15,8 +15,9 @@ rows of table.py (linear, softmax, log_softmax, softmax_cross_entropy, relu's vj
 in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused_rnn.py holds the GRU and RNN rows.
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
-anyway) — the backward recomputes what it needs (Phi(x) for gelu, which the numpy kernel reads off the output as out / x, mean and spread
-for layer_norm, the windows for conv, the attention probabilities) — except
+anyway) — the backward recomputes what it needs (Phi(x) for gelu, which the numpy
+kernel reads off the output as out / x, mean and spread for layer_norm, the windows
+for conv, the attention probabilities) — except
 lstm_sequence, whose output carries the gate activations (as torch's LSTM saves
 them), and max_pool, whose torch and numpy kernels keep the maxima's positions in a `Saved`
 (below) so that its forward runs once (the portable backward finds them again).
