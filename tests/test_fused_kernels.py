@@ -26,6 +26,9 @@ INPUTS = {
     "layer_norm": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(8, seed=3), t.randn(8, seed=4)], {"n": 1, "eps": 1e-5}),
     "layer_norm/two-axes": lambda t: ([t.randn(3, 4, 8, seed=2), t.randn(4, 8, seed=3), t.randn(4, 8, seed=4)],
                                       {"n": 2, "eps": 1e-3}),
+    # no leading axes: the weight's and bias's gradients are per entry
+    "layer_norm/no-lead": lambda t: ([t.randn(4, 8, seed=2), t.randn(4, 8, seed=3), t.randn(4, 8, seed=4)],
+                                     {"n": 2, "eps": 1e-5}),
     "conv": lambda t: ([t.randn(2, 3, 7, 6, seed=5), t.randn(4, 3, 3, 2, seed=6), t.randn(4, seed=8)],
                        {"stride": (1, 1), "dilation": (1, 1), "groups": 1}),
     "conv/groups-strided-dilated": lambda t: ([t.randn(2, 4, 9, 8, seed=5), t.randn(6, 2, 2, 3, seed=6),
