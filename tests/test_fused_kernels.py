@@ -85,6 +85,10 @@ INPUTS = {
                                     {"padding_idx": 4}),
     "attention/batch-broadcast": lambda t: ([t.randn(2, 3, 5, 4, seed=12), t.randn(1, 3, 5, 4, seed=13),
                                              t.randn(2, 1, 5, 2, seed=14)], {"causal": True, "scale": 0.3}),
+    # one row's scores ~190 below another's: its entries would underflow after the array's maximum
+    "attention/far-rows": lambda t: ([t.tensor([[[[10.0, 0.0], [-5.0, 0.0]]]]), t.tensor([[[[10.0, 0.0], [12.0, 0.0],
+                                                                                         [14.0, 1.0]]]]),
+                                      t.randn(1, 1, 3, 2, seed=14)], {"causal": False, "scale": 1.0}),
     "linear": lambda t: ([t.randn(3, 4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
     "linear/2d": lambda t: ([t.randn(4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
     "linear/1d": lambda t: ([t.randn(5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),

@@ -233,11 +233,31 @@ def layer_norm_vjp(g, x, weight, bias, n, eps):
 
 
 def _attention_probabilities(q, k, causal, scale):
-    """softmax(q kᵀ scale [+ -inf above the diagonal]) in the scores' own buffer."""
+    """softmax(q kᵀ scale [+ -inf above the diagonal]) over the last axis."""
     p = np.matmul(q, np.swapaxes(k, -1, -2))
     p *= scale
     if causal:  # one (L, S) mask broadcast over the batch, not a full -inf array per call
         p += np.triu(np.full(p.shape[-2:], -np.inf, dtype=p.dtype), k=1)
+    return _softmax_last_axis(p)
+
+
+_ROW_SUM_FLOOR = math.exp(-60)
+
+
+def _softmax_last_axis(p):
+    """softmax over the last axis of a contiguous p. It subtracts the whole array's maximum, not each
+    row's: the same softmax (any shift cancels), and NumPy's maxima or sums over a short last axis take
+    ~20x a whole-array maximum and a GEMV. A row whose maximum lies far below the array's would lose its
+    small entries to underflow: a row sum below e^-60 (its maximum more than ~60 + log S below) or a
+    maximum that is not finite sends the array to the per-row form, the definition's."""
+    peak = np.max(p)
+    if np.isfinite(peak):
+        e = np.subtract(p, peak)
+        np.exp(e, out=e)
+        sums = e.reshape(-1, e.shape[-1]) @ np.ones(e.shape[-1], dtype=e.dtype)
+        if np.min(sums) >= _ROW_SUM_FLOOR:
+            e /= sums.reshape(e.shape[:-1] + (1,))
+            return e
     p -= np.max(p, axis=-1, keepdims=True)
     np.exp(p, out=p)
     p /= np.sum(p, axis=-1, keepdims=True)
@@ -255,8 +275,7 @@ def attention_vjp(g, q, k, v, causal, scale):
         return None
     p = _attention_probabilities(q, k, causal, scale)
     d_scores = np.matmul(g, np.swapaxes(v, -1, -2))
-    row = np.sum(d_scores * p, axis=-1, keepdims=True)
-    d_scores -= row  # p (d_p - rowsum(d_p p)) scale, in d_p's buffer
+    d_scores -= np.einsum("...ij,...ij->...i", d_scores, p)[..., None]  # p (d_p - rowsum(d_p p)) scale, in d_p's buffer
     d_scores *= p
     d_scores *= scale
     return [np.matmul(d_scores, k), np.matmul(np.swapaxes(d_scores, -1, -2), q), np.matmul(np.swapaxes(p, -1, -2), g)]
