@@ -346,3 +346,23 @@ def test_numpy_max_pool_kernel_follows_the_definition_on_nan_windows():
     grad = xp.kernel_max_pool_vjp(g, out, x, *options, saved)
     np.testing.assert_array_equal(grad, PORTABLE["max_pool"][1](xp, g, out, x, *options))
     np.testing.assert_array_equal(grad, [[[[0, 0, 0, 0], [0, 0, 0, 2.0]]]])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("shapes", [((0, 2, 3, 4), (0, 2, 3, 4)), ((1, 2, 0, 4), (1, 2, 3, 4)),
+                                    ((1, 2, 3, 4), (1, 2, 0, 4))], ids=["no-batch", "no-queries", "no-keys"])
+def test_attention_at_its_edges_matches_torch(shapes, causal):
+    """Empty batches, no queries, and no keys (every row fully masked: zeros, as PyTorch)."""
+    rng = np.random.default_rng(8)
+    (q_shape, k_shape) = shapes
+    q, k, v = rng.standard_normal(q_shape), rng.standard_normal(k_shape), rng.standard_normal(k_shape[:-1] + (5,))
+    same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                  lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal), q, k, v)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_of_an_empty_batch_matches_torch(reduction):
+    target = np.zeros(0, dtype=np.int64)
+    same_as_torch(lambda v: F.cross_entropy(v, pg.asarray(target, device=v.device), reduction=reduction),
+                  lambda v: torch.nn.functional.cross_entropy(v, torch.tensor(target), reduction=reduction),
+                  np.zeros((0, 4)))
