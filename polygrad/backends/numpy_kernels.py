@@ -85,9 +85,11 @@ def max_pool(x, kernel, stride, dilation, saved):
     if saved is not None:
         kind = np.uint8 if math.prod(kernel) < 256 else np.int32
         taps, number_here = np.zeros(out.shape, dtype=kind), np.empty(out.shape, dtype=kind)
+        greater = np.empty(out.shape, dtype=bool)
     for number, key in enumerate(keys, 1):
         if saved is not None:
-            np.multiply(x[key] > out, kind(number), out=number_here)
+            np.greater(x[key], out, out=greater)
+            np.multiply(greater, kind(number), out=number_here)
             np.maximum(taps, number_here, out=taps)
         np.maximum(out, x[key], out=out)
     if saved is not None:
