@@ -74,6 +74,11 @@ INPUTS = {
     "embedding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")], {"padding_idx": None}),
     "embedding/padding": lambda t: ([t.randn(6, 3, seed=24), t.tensor([4, 0, 4, 5, 1], dtype="int64")],
                                     {"padding_idx": 4}),
+    "linear": lambda t: ([t.randn(5, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    # N-D input: one GEMM over the leading axes; a single sample
+    "linear/3d": lambda t: ([t.randn(2, 5, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    "linear/1d": lambda t: ([t.randn(4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    "linear/empty": lambda t: ([t.randn(0, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),

@@ -137,6 +137,16 @@ def log_softmax_vjp(g, out, axis):
     return grad
 
 
-KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
+def linear(x, weight, bias):
+    """x @ weight.T + bias with the bias added in place: no second output-sized buffer (N-D x as one GEMM).
+    BLAS's dtypes only (NumPy's matmul of bfloat16 answers in another dtype)."""
+    if not x.dtype == weight.dtype == bias.dtype or x.dtype not in (np.float32, np.float64) or x.ndim == 0:
+        return None
+    out = np.matmul(x.reshape(-1, x.shape[-1]), weight.T)
+    out += bias
+    return out.reshape(x.shape[:-1] + weight.shape[:1])
+
+
+KERNELS = {"relu_vjp": relu_vjp, "linear": linear, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
            "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp,
            "dropout": dropout, "dropout_vjp": dropout_vjp}

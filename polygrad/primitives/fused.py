@@ -24,8 +24,8 @@ them), and max_pool, whose torch kernel keeps the maxima's positions in a `Saved
 
 import math
 
-from .table import (_log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_of, _softmax_vjp,
-                         defprim)
+from .table import (_linear, _log_softmax, _log_softmax_vjp, _relu_vjp, _sigmoid, _softmax_of, _softmax_vjp,
+                    defprim)
 from .table import kernel_or as _run
 
 _SQRT_HALF = 1 / math.sqrt(2)
@@ -83,7 +83,8 @@ defprim("gelu", lambda xp, x, *, approximate="none": _run(xp, "gelu", _gelu, x, 
         fresh=True)
 PORTABLE = {"gelu": (_gelu, _gelu_vjp),  # name -> (forward, vjp) portable definitions, for the tests
             "softmax": (_softmax_of, _softmax_vjp), "log_softmax": (_log_softmax, _log_softmax_vjp),
-            "relu": (None, _relu_vjp)}  # relu's forward is one maximum everywhere: only its vjp has kernels
+            "relu": (None, _relu_vjp),  # relu's forward is one maximum everywhere: only its vjp has kernels
+            "linear": (_linear, None)}
 
 
 # ---------------------------------------------------------------- layer norm

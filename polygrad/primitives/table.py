@@ -496,7 +496,12 @@ defprim("log_softmax", lambda xp, x, *, axis=-1: kernel_or(xp, "log_softmax", _l
 # One primitive each for the two ops a training step spends its time in, so each is
 # one pass forward and one backward. Their composite definitions (matmul + add;
 # log_softmax + pick + mean) are the reference the tests hold them to.
-defprim("linear", lambda xp, x, weight, bias: _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias,
+def _linear(xp, x, weight, bias):
+    return _flat_matmul(xp, x, xp.matrix_transpose(weight)) + bias
+
+
+# a backend kernel may add the bias inside the GEMM or in place (one pass less over the output)
+defprim("linear", lambda xp, x, weight, bias: kernel_or(xp, "linear", _linear, x, weight, bias),
         vjp=[lambda xp, g, out, x, weight, bias: _flat_matmul(xp, g, weight),
              lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
              lambda xp, g, out, x, weight, bias: xp.sum(g, axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g],
