@@ -712,7 +712,9 @@ class LBFGS(Optimizer):
 
 
 def _dot(xp, a, b):
-    return float(xp.sum(a * b))
+    """a . b of two flat vectors, as a number: matmul of 1-D arrays is the library's dot (BLAS on NumPy, torch.dot),
+    without the product array that sum(a * b) makes."""
+    return float(xp.matmul(a, b))
 
 
 def _flat_state(value, convert):
