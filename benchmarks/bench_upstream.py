@@ -26,7 +26,8 @@ polygrad step on each (left out, with a note, where it does not trace; --no-comp
 One thread (torch.set_num_threads(1), the BLAS variables set before NumPy loads). Every round
 runs one step of every contender in turn (interleaved, after two warm-up steps each); time is the
 process's CPU time (time.process_time: on a shared machine other processes' load counts far less
-than in the wall clock). Prints a markdown table of medians and ratios to native PyTorch;
+than in the wall clock). Prints a markdown table of medians and ratios to native PyTorch, with issue 17's
+targets (polygrad on torch <= 1.25x on all three; on numpy <= 1.5x on the GPT and the LSTM, <= 2.5x on the CNN);
 --out also writes it, with the machine, versions, command and each file's git blob id, to FILE.
 """
 
@@ -50,6 +51,9 @@ import numpy as np  # noqa: E402
 
 FILES = {"nanogpt": "karpathy/nanoGPT model.py", "mnist": "pytorch/examples mnist/main.py",
          "wlm": "pytorch/examples word_language_model/model.py"}
+# issue 17's targets: ratio to native PyTorch, one thread, at most
+TARGETS = {"polygrad torch": {"nanogpt": 1.25, "mnist": 1.25, "wlm": 1.25},
+           "polygrad numpy": {"nanogpt": 1.5, "mnist": 2.5, "wlm": 1.5}}
 MODEL_NAMES = {"nanogpt": "nanoGPT GPT (4x128, T=64, B=8, AdamW)", "mnist": "mnist Net (B=64, Adadelta)",
                "wlm": "word_language_model LSTM (2x200, bptt 35, B=20, clip 0.25, SGD by hand)"}
 
@@ -216,13 +220,16 @@ def measure(steps, rounds):
 
 
 def table(results):
-    lines = ["| model | contender | median ms | min ms | ratio to native PyTorch |", "| --- | --- | ---: | ---: | ---: |"]
+    lines = ["| model | contender | median ms | min ms | ratio to native PyTorch | issue 17's target |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
     for key, samples in results.items():
         native = statistics.median(samples["PyTorch (native)"])
         for label, times in samples.items():
             median = statistics.median(times)
+            bound = TARGETS.get(label, {}).get(key)
+            target = "" if bound is None else f"<= {bound}: {'met' if median / native <= bound else 'missed'}"
             lines.append(f"| {MODEL_NAMES[key]} | {label} | {median * 1e3:.1f} | {min(times) * 1e3:.1f} | "
-                         f"{median / native:.2f} |")
+                         f"{median / native:.2f} | {target} |")
     return lines
 
 
