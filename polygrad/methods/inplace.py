@@ -240,6 +240,7 @@ _READS = {
     **{name: {} for name in _NOTHING},
     "multiply": {0: {1}, 1: {0}}, "matmul": {0: {1}, 1: {0}}, "linear": {0: {1}, 1: {0}},
     "where": {1: {0}, 2: {0}}, "take": {0: {1}}, "scatter_add": {0: {1}},
+    **{name: {0: {"out"}} for name in ("relu", "exp", "sqrt", "tanh", "sigmoid", "softmax", "log_softmax")},
 }
 _BROADCAST = ops.PRIMITIVES["broadcast_to"]
 for _name, _reads in _READS.items():
