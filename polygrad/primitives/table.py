@@ -398,7 +398,7 @@ def _sign(xp, out, x):
     return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
 
 
-defprim("relu", lambda xp, x: xp.maximum(x, 0.0),  # its vjp reads the result (x <= 0 where it is): torch's too
+defprim("relu", lambda xp, x: xp.maximum(x, 0.0),  # the vjp reads the result, <= 0 just where x is (as torch)
         vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, out)],
         jvp=[lambda xp, t, out, x: _relu_vjp(xp, t, x)])
 defprim("abs", lambda xp, x: xp.abs(x),
