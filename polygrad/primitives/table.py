@@ -398,8 +398,8 @@ def _sign(xp, out, x):
     return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
 
 
-defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
-        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, x)],
+defprim("relu", lambda xp, x: xp.maximum(x, 0.0),  # the vjp reads the result, <= 0 just where x is (as torch)
+        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, out)],
         jvp=[lambda xp, t, out, x: _relu_vjp(xp, t, x)])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
