@@ -24,7 +24,7 @@ import real_models  # noqa: E402
 import torch  # noqa: E402
 
 import polygrad as pg  # noqa: E402
-from polygrad import bench  # noqa: E402
+from polygrad.cli import bench  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 OPTIMIZERS = {

@@ -89,10 +89,6 @@ INPUTS = {
     "attention/far-rows": lambda t: ([t.tensor([[[[10.0, 0.0], [-5.0, 0.0]]]]), t.tensor([[[[10.0, 0.0], [12.0, 0.0],
                                                                                          [14.0, 1.0]]]]),
                                       t.randn(1, 1, 3, 2, seed=14)], {"causal": False, "scale": 1.0}),
-    "linear": lambda t: ([t.randn(3, 4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
-    "linear/2d": lambda t: ([t.randn(4, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
-    "linear/1d": lambda t: ([t.randn(5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
-    "linear/empty": lambda t: ([t.randn(0, 5, seed=25), t.randn(6, 5, seed=26), t.randn(6, seed=27)], {}),
     # flat targets: row * C + class
     "softmax_cross_entropy": lambda t: ([t.randn(5, 4, seed=28) * 3, t.tensor([1, 7, 8, 14, 19], dtype="int64")],
                                         {"reduction": "mean"}),
@@ -103,6 +99,11 @@ INPUTS = {
     # a -inf logit away from the target: probability 0 there
     "softmax_cross_entropy/-inf": lambda t: ([t.tensor([[0.0, -math.inf, 1.0], [2.0, 0.5, -1.0]]),
                                               t.tensor([0, 5], dtype="int64")], {"reduction": "mean"}),
+    "linear": lambda t: ([t.randn(5, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    # N-D input: one GEMM over the leading axes; a single sample
+    "linear/3d": lambda t: ([t.randn(2, 5, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    "linear/1d": lambda t: ([t.randn(4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
+    "linear/empty": lambda t: ([t.randn(0, 4, seed=25), t.randn(3, 4, seed=26), t.randn(3, seed=27)], {}),
     "relu": lambda t: ([t.tensor([[-1.0, 0.0, 2.0], [3.0, -0.0, -5.0]])], {}),
     "softmax": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": -1}),
     "softmax/axis": lambda t: ([t.randn(4, 5, 6, seed=10) * 3], {"axis": 1}),

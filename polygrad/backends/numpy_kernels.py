@@ -176,12 +176,13 @@ def _same_floats(*arrays):
 
 
 def linear(x, weight, bias):
-    """x @ weight.T + bias with the bias added in the GEMM's output (the definition makes a second buffer)."""
-    if not _same_floats(x, weight, bias) or bias.ndim != 1:
-        return None  # a bias that broadcasts the output larger: the definition's answer
-    out = np.matmul(x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x, weight.T)
+    """x @ weight.T + bias with the bias added in place: no second output-sized buffer (N-D x as one GEMM).
+    BLAS's dtypes only (NumPy's matmul of bfloat16 answers in another dtype)."""
+    if not x.dtype == weight.dtype == bias.dtype or x.dtype not in (np.float32, np.float64) or x.ndim == 0:
+        return None
+    out = np.matmul(x.reshape(-1, x.shape[-1]), weight.T)
     out += bias
-    return out.reshape(x.shape[:-1] + (weight.shape[0],))
+    return out.reshape(x.shape[:-1] + weight.shape[:1])
 
 
 def layer_norm(x, weight, bias, n, eps):
@@ -310,8 +311,8 @@ def softmax_cross_entropy_vjp(g, logits, flat_target, reduction):
     return probs
 
 
-KERNELS = {"relu_vjp": relu_vjp, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
+KERNELS = {"relu_vjp": relu_vjp, "linear": linear, "log_softmax": log_softmax, "log_softmax_vjp": log_softmax_vjp,
            "gelu": gelu, "gelu_vjp": gelu_vjp, "max_pool": max_pool, "max_pool_vjp": max_pool_vjp,
-           "dropout": dropout, "dropout_vjp": dropout_vjp, "linear": linear, "layer_norm": layer_norm,
+           "dropout": dropout, "dropout_vjp": dropout_vjp, "layer_norm": layer_norm,
            "layer_norm_vjp": layer_norm_vjp, "attention": attention, "attention_vjp": attention_vjp,
            "softmax_cross_entropy": softmax_cross_entropy, "softmax_cross_entropy_vjp": softmax_cross_entropy_vjp}

@@ -14,7 +14,8 @@ _LOCAL = threading.local()  # per thread: {dtype: one flat buffer grown to the l
 
 def _scratch(w, count):
     """`count` scratch arrays shaped like w, views of one buffer kept between steps (one per thread, so
-    optimizers stepping in two threads never share one); it holds at most 3 times the largest parameter.
+    optimizers stepping in two threads never share one); it holds at most 3 times the largest parameter, or
+    L-BFGS's flat vector of all of them.
     The views are kept too, per shape: a step makes no new array objects either."""
     local = vars(_LOCAL)
     views = local.setdefault("views", {})
@@ -235,7 +236,31 @@ def asgd_update(ws, grads, state, h):
             np.copyto(average, w)
 
 
+def lbfgs_direction(flat_grad, old_dirs, old_steps, ro, h_diag):
+    """-H g by the two-loop recursion: one new vector, updated in place (BLAS dots; each scaled history
+    vector made in a scratch buffer)."""
+    q, alphas = np.negative(flat_grad), []
+    (scratch,) = _scratch(q, 1)
+    for i in range(len(old_dirs) - 1, -1, -1):
+        alphas.append(float(np.dot(old_steps[i], q)) * ro[i])
+        _add_scaled(q, old_dirs[i], -alphas[-1], scratch)
+    q *= h_diag
+    for i, alpha in enumerate(reversed(alphas)):
+        _add_scaled(q, old_steps[i], alpha - float(np.dot(old_dirs[i], q)) * ro[i], scratch)
+    return q
+
+
+def lbfgs_update(ws, d, t):
+    """Every parameter += t * its slice of the flat d: t * d made once in a scratch buffer, then added slice by slice."""
+    (step,) = _scratch(d, 1)
+    np.multiply(d, t, out=step)
+    offset = 0
+    for w in ws:
+        w += step[offset:offset + w.size].reshape(w.shape)
+        offset += w.size
+
+
 KERNELS = {"sgd_update": sgd_update, "adam_update": adam_update, "rmsprop_update": rmsprop_update,
            "adagrad_update": adagrad_update, "adadelta_update": adadelta_update, "adamax_update": adamax_update,
            "nadam_update": nadam_update, "radam_update": radam_update, "rprop_update": rprop_update,
-           "asgd_update": asgd_update}
+           "asgd_update": asgd_update, "lbfgs_direction": lbfgs_direction, "lbfgs_update": lbfgs_update}

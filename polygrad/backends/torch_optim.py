@@ -182,7 +182,26 @@ def asgd_update(ws, grads, state, h):
             average.copy_(w)
 
 
+def lbfgs_direction(flat_grad, old_dirs, old_steps, ro, h_diag):
+    """-H g by the two-loop recursion, as torch.optim.LBFGS: one new vector, updated in place with torch.dot
+    and add_ (the coefficients are host numbers, as torch's own loop reads them)."""
+    q, alphas = flat_grad.neg(), []
+    for i in range(len(old_dirs) - 1, -1, -1):
+        alphas.append(float(old_steps[i].dot(q)) * ro[i])
+        q.add_(old_dirs[i], alpha=-alphas[-1])
+    q.mul_(h_diag)
+    for i, alpha in enumerate(reversed(alphas)):
+        q.add_(old_steps[i], alpha=alpha - float(old_dirs[i].dot(q)) * ro[i])
+    return q
+
+
+def lbfgs_update(ws, d, t):
+    """Every parameter += t * its slice of the flat d: one multi-tensor add over views of d."""
+    slices = torch.split(d, [w.numel() for w in ws])
+    torch._foreach_add_(ws, [part.view_as(w) for part, w in zip(slices, ws)], alpha=t)
+
+
 KERNELS = {"sgd_update": sgd_update, "adam_update": adam_update, "rmsprop_update": rmsprop_update,
            "adagrad_update": adagrad_update, "adadelta_update": adadelta_update, "adamax_update": adamax_update,
            "nadam_update": nadam_update, "radam_update": radam_update, "rprop_update": rprop_update,
-           "asgd_update": asgd_update}
+           "asgd_update": asgd_update, "lbfgs_direction": lbfgs_direction, "lbfgs_update": lbfgs_update}

@@ -19,8 +19,9 @@ Autograd stays correct as in PyTorch:
 """
 
 import builtins
+import operator
 
-from ..core import engine
+from ..core import dtypes, engine
 from ..namespace import ops
 from ..core.errors import DtypeError, ShapeError, describe
 from ..core.tensor import Tensor
@@ -239,6 +240,7 @@ _READS = {
     **{name: {} for name in _NOTHING},
     "multiply": {0: {1}, 1: {0}}, "matmul": {0: {1}, 1: {0}}, "linear": {0: {1}, 1: {0}},
     "where": {1: {0}, 2: {0}}, "take": {0: {1}}, "scatter_add": {0: {1}},
+    **{name: {0: {"out"}} for name in ("relu", "exp", "sqrt", "tanh", "sigmoid", "softmax", "log_softmax")},
 }
 _BROADCAST = ops.PRIMITIVES["broadcast_to"]
 for _name, _reads in _READS.items():
@@ -258,8 +260,54 @@ OPERATORS = {
 
 def _in_place(name, function):
     def method(self, other):
-        return update(self, name, lambda old: function(old, other), (other,))
+        return arithmetic(self, name, function, other)
     return method
+
+
+def arithmetic(t, name, function, other):
+    """t takes `function(t, other)` (add, subtract, multiply, divide) in its own buffer."""
+    if not _raw_in_place(t, name, other):
+        update(t, name, lambda old: function(old, other), (other,))
+    return t
+
+
+# The backend's own in-place operators, for an update off the tape (an optimizer's step under no_grad):
+# no result array is made and then copied in, as PyTorch's in-place methods make none. On the MLP step
+# that array was a parameter-sized allocation per update, each touching fresh pages (benchmarks/results/
+# 2026-12-07-s19node-mlp-memory.md).
+_RAW = {"+=": operator.iadd, "add_": operator.iadd, "-=": operator.isub, "sub_": operator.isub,
+        "*=": operator.imul, "mul_": operator.imul, "/=": operator.itruediv, "div_": operator.itruediv}
+_FLOATING = ("real floating", "complex floating")
+
+
+def _raw_in_place(t, name, other):
+    """Whether `t op= other` was done by the backend's in-place operator on t's buffer. Only where the
+    result is the out-of-place one's, nothing is recorded and no cast or broadcast of t is needed: an
+    update off the tape of a floating t with a same-dtype tensor of its shape (or 0-d) on its device and
+    not overlapping its buffer, or with a Python number into a real floating t. Otherwise nothing is done."""
+    state = engine.state
+    if state.forward_ad or state.autocast is not None or state.batch is not None or type(t) is not Tensor:
+        return False
+    if state.grad_enabled and (t.requires_grad or t._view is not None or getattr(other, "requires_grad", False)):
+        return False  # possibly recorded: update decides
+    kind = dtypes.from_native(t.array.dtype).kind
+    if type(other) is Tensor:
+        value = other.array
+        if (kind not in _FLOATING or value.dtype != t.array.dtype or value.shape not in (t.array.shape, ())
+                or other.device is not t.device and other.device != t.device
+                or value is not t.array and t.backend.shares_memory(value, t.array)):
+            return False
+    elif type(other) in (int, float) and kind == "real floating":
+        value = other
+    else:
+        return False
+    if not t.backend.writable(t.array):
+        return False
+    refuse_leaf(t, name)  # a broadcast view raises
+    _RAW[name](t.array, value)
+    t._vc[0] += 1
+    _write_up(t)
+    return True
 
 
 def _update(self, name, compute, operands=()):
@@ -286,19 +334,19 @@ def copy_(self, value):
 
 
 def add_(self, value, alpha=1):
-    return update(self, "add_", lambda old: ops.add(old, value if alpha == 1 else value * alpha), (value,))
+    return arithmetic(self, "add_", ops.add, value if alpha == 1 else value * alpha)
 
 
 def sub_(self, value, alpha=1):
-    return update(self, "sub_", lambda old: ops.subtract(old, value if alpha == 1 else value * alpha), (value,))
+    return arithmetic(self, "sub_", ops.subtract, value if alpha == 1 else value * alpha)
 
 
 def mul_(self, value):
-    return update(self, "mul_", lambda old: ops.multiply(old, value), (value,))
+    return arithmetic(self, "mul_", ops.multiply, value)
 
 
 def div_(self, value):
-    return update(self, "div_", lambda old: ops.divide(old, value), (value,))
+    return arithmetic(self, "div_", ops.divide, value)
 
 
 def zero_(self):

@@ -118,3 +118,19 @@ def step_group(optimizer, group):
     for p in params:
         p._vc[0] += 1  # as Optimizer.step: graphs whose rules read the old value refuse to run
     return True
+
+
+def lbfgs_kernels(params):
+    """The backend's L-BFGS kernels, (direction, update), for LBFGS.step over these parameters; None when it
+    has none, or when the parameters are of several libraries or not real floating (the portable loops run).
+
+    `kernel_lbfgs_direction(flat_grad, old_dirs, old_steps, ro, h_diag)` gives -H g, the two-loop recursion
+    over the (s, y) history (lists of flat arrays, ro the list of 1 / y.s), as a new flat array;
+    `kernel_lbfgs_update(ws, d, t)` adds t times each parameter's slice of the flat d to it, in place (the
+    name ends in `_update`: pg.compile keeps it as a statement). LBFGS._two_loop and LBFGS._move are their
+    portable definitions."""
+    xp = params[0].xp
+    direction, update = (getattr(xp, f"kernel_lbfgs_{name}", None) for name in ("direction", "update"))
+    if direction is None or update is None or any(p.xp is not xp or p.dtype.kind != "real floating" for p in params):
+        return None
+    return direction, update

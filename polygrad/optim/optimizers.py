@@ -601,13 +601,34 @@ class LBFGS(Optimizer):
         return xp.concat(parts)
 
     def _move(self, t, d):
-        """Every parameter += t * its slice of d, in place."""
-        offset = 0
-        for p in self._params():
-            w = self._own(p)
-            w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
+        """Every parameter += t * its slice of d, in place (the backend's kernel_lbfgs_update where it has one)."""
+        params = self._params()
+        ws = [self._own(p) for p in params]
+        kernels = optim_kernels.lbfgs_kernels(params)
+        if kernels is not None:
+            kernels[1](ws, d, t)
+        else:
+            offset = 0
+            for p, w in zip(params, ws):
+                w += p.xp.reshape(d[offset:offset + p.size], p.shape) * t
+                offset += p.size
+        for p in params:
             p._vc[0] += 1
-            offset += p.size
+
+    def _two_loop(self, xp, flat_grad, old_dirs, old_steps, ro, h_diag):
+        """-H g: the inverse-Hessian estimate of the (s, y) history applied to the gradient, by the two-loop
+        recursion (the backend's kernel_lbfgs_direction where it has one)."""
+        kernels = optim_kernels.lbfgs_kernels(self._params())
+        if kernels is not None:
+            return kernels[0](flat_grad, old_dirs, old_steps, ro, h_diag)
+        q, alphas = -flat_grad, []
+        for i in range(len(old_dirs) - 1, -1, -1):
+            alphas.append(_dot(xp, old_steps[i], q) * ro[i])
+            q = q - old_dirs[i] * alphas[-1]
+        d = q * h_diag
+        for i, alpha in enumerate(reversed(alphas)):
+            d = d + old_steps[i] * (alpha - _dot(xp, old_dirs[i], d) * ro[i])
+        return d
 
     def _evaluate_at(self, closure, start, t, d):
         """(loss, flat gradient) with the parameters at start + t d, then put back to start."""
@@ -628,7 +649,7 @@ class LBFGS(Optimizer):
         xp = self._params()[0].xp
 
         def dot(a, b):
-            return float(xp.sum(a * b))
+            return _dot(xp, a, b)
 
         def largest(a):
             return float(xp.max(xp.abs(a)))
@@ -657,13 +678,7 @@ class LBFGS(Optimizer):
                     old_steps.append(s)
                     ro.append(1.0 / ys)
                     h_diag = ys / dot(y, y)
-                q, alphas = -flat_grad, []
-                for i in range(len(old_dirs) - 1, -1, -1):
-                    alphas.append(dot(old_steps[i], q) * ro[i])
-                    q = q - old_dirs[i] * alphas[-1]
-                d = q * h_diag
-                for i, alpha in enumerate(reversed(alphas)):
-                    d = d + old_steps[i] * (alpha - dot(old_dirs[i], d) * ro[i])
+                d = self._two_loop(xp, flat_grad, old_dirs, old_steps, ro, h_diag)
             prev_grad, prev_loss = flat_grad, loss
             t = min(1.0, 1.0 / float(xp.sum(xp.abs(flat_grad)))) * lr if state["n_iter"] == 1 else lr
             if dot(flat_grad, d) > -tolerance_change:
@@ -694,6 +709,12 @@ class LBFGS(Optimizer):
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_steps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_grad, prev_loss=prev_loss)
         return first_loss
+
+
+def _dot(xp, a, b):
+    """a . b of two flat vectors, as a number: matmul of 1-D arrays is the library's dot (BLAS on NumPy, torch.dot),
+    without the product array that sum(a * b) makes."""
+    return float(xp.matmul(a, b))
 
 
 def _flat_state(value, convert):

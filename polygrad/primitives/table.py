@@ -398,8 +398,8 @@ def _sign(xp, out, x):
     return x / xp.astype(xp.where(out == 0, xp.ones_like(out), out), x.dtype)
 
 
-defprim("relu", lambda xp, x: xp.maximum(x, 0.0),
-        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, x)],
+defprim("relu", lambda xp, x: xp.maximum(x, 0.0),  # the vjp reads the result, <= 0 just where x is (as torch)
+        vjp=[lambda xp, g, out, x: kernel_or(xp, "relu_vjp", _relu_vjp, g, out)],
         jvp=[lambda xp, t, out, x: _relu_vjp(xp, t, x)])
 defprim("abs", lambda xp, x: xp.abs(x),
         vjp=[lambda xp, g, out, x: g * _sign(xp, out, x)],
@@ -508,6 +508,7 @@ def _softmax_cross_entropy_vjp(xp, g, logits, flat_target, reduction):
     return _softmax_minus_onehot(xp, logits, flat_target) * _row_scale(xp, g, logits.shape[0], reduction)
 
 
+# a backend kernel may add the bias inside the GEMM or in place (one pass less over the output)
 defprim("linear", lambda xp, x, weight, bias: kernel_or(xp, "linear", _linear, x, weight, bias),
         vjp=[lambda xp, g, out, x, weight, bias: _flat_matmul(xp, g, weight),
              lambda xp, g, out, x, weight, bias: _linear_grad_weight(xp, g, x),
