@@ -337,7 +337,7 @@ def test_embedding_keeps_its_errors(target):
 
 def test_numpy_max_pool_kernel_follows_the_definition_on_nan_windows():
     """A window holding NaN has no tap equal to its maximum: the kept taps are not used, and the kernel's
-    gradient is the definition's (none in that window; PyTorch's own kernel gives it to the window's last NaN)."""
+    gradient is the definition's: the window's last NaN gets it, as in PyTorch's own kernel."""
     xp = pg.backends.get("numpy").xp
     x = np.array([[[[1.0, math.nan, 2.0, 0.5], [3.0, 1.0, 2.0, 4.0]]]], dtype=np.float32)
     g = np.array([[[[0.5, 2.0]]]], dtype=np.float32)
@@ -346,7 +346,19 @@ def test_numpy_max_pool_kernel_follows_the_definition_on_nan_windows():
     out = xp.kernel_max_pool(x, *options, saved)
     grad = xp.kernel_max_pool_vjp(g, out, x, *options, saved)
     np.testing.assert_array_equal(grad, PORTABLE["max_pool"][1](xp, g, out, x, *options))
-    np.testing.assert_array_equal(grad, [[[[0, 0, 0, 0], [0, 0, 0, 2.0]]]])
+    np.testing.assert_array_equal(grad, [[[[0, 0.5, 0, 0], [0, 0, 0, 2.0]]]])
+
+
+def test_max_pool_gives_a_nan_window_gradient_to_its_last_nan_as_torch(target):
+    """PyTorch's CPU kernel takes a NaN as the window's maximum each time it meets one: the last NaN wins."""
+    nan = math.nan
+    x = [[[[1.0, nan, 3.0, nan], [5.0, nan, 0.0, 2.0], [nan, 1.0, nan, 7.0], [0.0, 1.0, 2.0, 3.0]]]]
+    mine = target.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    weights = [[[[1.0], [2.0], [3.0], [4.0]]]]
+    F.max_pool2d(mine, (1, 4)).backward(target.tensor(weights))
+    torch.nn.functional.max_pool2d(theirs, (1, 4)).backward(torch.tensor(weights, dtype=torch.float64))
+    np.testing.assert_array_equal(to_numpy(mine.grad), theirs.grad.numpy())
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -100,7 +100,7 @@ def max_pool(x, kernel, stride, dilation, saved):
 def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
     """Each window's gradient to its first maximum: at the tap the forward kept, else found again."""
     taps = None if saved is None else saved.for_output(out)
-    if taps is None or np.isnan(out).any():  # a NaN window: the definition's answer (no tap equals NaN)
+    if taps is None or np.isnan(out).any():  # a NaN window: found again (the kept tap is its first NaN's)
         return _max_pool_vjp_found(g, out, x, kernel, stride, dilation)
     grad = np.zeros_like(x, dtype=g.dtype)
     # windows that may share entries add up; others each write their own
@@ -114,14 +114,20 @@ def max_pool_vjp(g, out, x, kernel, stride, dilation, saved):
 
 
 def _max_pool_vjp_found(g, out, x, kernel, stride, dilation):
-    """Tap by tap: the taps not yet taken that equal the maximum."""
+    """Tap by tap, the first tap not yet taken that equals its window's maximum; where that maximum is NaN,
+    the window's last NaN (PyTorch's kernel takes each NaN it meets), found going back from the end."""
     grad = np.zeros_like(x, dtype=g.dtype)
     open_ = np.ones(out.shape, dtype=bool)  # windows whose maximum has not been found yet
-    for key in _taps(x, kernel, stride, dilation):
-        hit = x[key] == out
-        hit &= open_
-        open_ &= ~hit
-        grad[key] += g * hit
+    taps = list(_taps(x, kernel, stride, dilation))
+    passes = [(taps, lambda value: value == out)]
+    if np.isnan(out).any():
+        passes.append((taps[::-1], np.isnan))
+    for keys, is_maximum in passes:
+        for key in keys:
+            hit = is_maximum(x[key])
+            hit &= open_
+            open_ &= ~hit
+            grad[key] += g * hit
     return grad
 
 

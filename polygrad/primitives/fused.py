@@ -229,12 +229,17 @@ def _max_pool(xp, x, kernel, stride, dilation, saved=None):
 
 
 def _first_maximum(xp, x, kernel, stride, dilation, dtype):
-    """A one-hot (..., taps) in `dtype` at each window's first maximum, and the windows' leading shape."""
+    """A one-hot (..., taps) in `dtype` at each window's first maximum, and the windows' leading shape.
+    A window holding NaN (its maximum is NaN) picks its last NaN, as PyTorch's CPU kernel does."""
     cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
     lead = tuple(cols.shape[:cols.ndim - len(kernel)])
     flat = xp.reshape(cols, lead + (math.prod(kernel),))
     hit = xp.astype(flat == xp.max(flat, axis=-1, keepdims=True), dtype)
-    return hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype), lead
+    first = hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype)
+    nan = xp.astype(xp.isnan(flat), dtype)
+    nans_from_here = xp.flip(xp.cumulative_sum(xp.flip(nan, axis=-1), axis=-1), axis=-1)
+    last_nan = nan * xp.astype(nans_from_here == 1, dtype)
+    return xp.where(xp.any(xp.isnan(flat), axis=-1, keepdims=True), last_nan, first), lead
 
 
 def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation, saved=None):
