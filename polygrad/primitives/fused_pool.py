@@ -41,7 +41,7 @@ def _unit(n):
 def _divisor(xp, x, kernel, stride, widths, count_include_pad):
     """How many entries each window averages, shaped (1, 1, *out) (one plane of x stands for all)."""
     n = len(kernel)
-    plane = x[(slice(0, 1),) * (x.ndim - n) + (Ellipsis,)]
+    plane = x[tuple(slice(0, min(1, m)) for m in x.shape[:x.ndim - n]) + (Ellipsis,)]  # empty for an empty batch
     if count_include_pad:
         inside = xp.ones_like(_padded(xp, plane, [(b, b) for b, _ in widths]))
         counted = _padded(xp, inside, [(0, a - b) for b, a in widths])
