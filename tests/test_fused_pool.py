@@ -197,3 +197,75 @@ def test_conv_transpose_errors_name_the_operation_and_both_sides():
         F.conv_transpose2d(pg.zeros((1, 4, 2, 2)), pg.zeros((4, 1, 3, 3)), padding=4)
     with pytest.raises(pg.ShapeError, match=r"conv_transpose3d: expected weight \(in, out/groups, 3 kernel axes\)"):
         F.conv_transpose3d(pg.zeros((1, 4, 2, 2, 2)), pg.zeros((4, 1, 3, 3)))
+
+
+ADAPTIVE_CASES = [  # (n, input shape, output_size)
+    (1, (2, 3, 7), 3),
+    (1, (3, 5), 8),  # unbatched; more outputs than inputs: windows overlap
+    (2, (2, 3, 7, 5), (3, 2)),
+    (2, (2, 3, 6, 6), 1),  # global average pooling (ResNet's head)
+    (2, (2, 3, 5, 8), (None, 3)),
+    (3, (2, 2, 5, 4, 7), (2, 3, 3)),
+    (3, (2, 3, 4, 5), (3, None, 2)),  # unbatched
+]
+ADAPTIVE = {1: "adaptive_avg_pool1d", 2: "adaptive_avg_pool2d", 3: "adaptive_avg_pool3d"}
+
+
+@needs_torch
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=str)
+def test_adaptive_avg_pool_matches_torch(case):
+    n, shape, size = case
+    ours, theirs = getattr(F, ADAPTIVE[n]), getattr(tf(), ADAPTIVE[n])
+    same_as_torch(lambda x: ours(x, size), lambda x: theirs(x, size), host(*shape))
+
+
+@needs_torch
+@pytest.mark.parametrize("case", [c for c in ADAPTIVE_CASES if len(c[1]) == c[0] + 2], ids=str)
+def test_adaptive_avg_pool_on_every_backend_matches_torch(target, case):
+    n, shape, size = case
+    x = target.tensor(host(*shape), requires_grad=True)
+    out = getattr(F, ADAPTIVE[n])(x, size)
+    assert out._op.primitive.name == "adaptive_avg_pool"
+    expected_x = torch.tensor(to_numpy(x).astype(np.float64), requires_grad=True)
+    expected = getattr(tf(), ADAPTIVE[n])(expected_x, size)
+    weights = host(*expected.shape)
+    pg.sum(out * target.tensor(weights)).backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=target.tol, atol=target.tol)
+    np.testing.assert_allclose(to_numpy(x.grad), expected_x.grad.numpy(), rtol=target.tol, atol=target.tol)
+
+
+@needs_torch
+def test_adaptive_avg_pool_modules_match_torch():
+    for ours, theirs, x in [(nn.AdaptiveAvgPool1d(4), torch.nn.AdaptiveAvgPool1d(4), host(2, 3, 9)),
+                            (nn.AdaptiveAvgPool2d((2, None)), torch.nn.AdaptiveAvgPool2d((2, None)), host(2, 3, 5, 4)),
+                            (nn.AdaptiveAvgPool3d(2), torch.nn.AdaptiveAvgPool3d(2), host(1, 2, 3, 5, 4))]:
+        same_as_torch(ours, theirs, x)
+
+
+def test_adaptive_avg_pool_gradcheck_and_gradgradcheck(target64):
+    x = target64.tensor(host(1, 2, 5, 7))
+    f = lambda x: F.adaptive_avg_pool2d(x, (3, 4))  # noqa: E731
+    pg.gradcheck(f, [x], check_forward=True)
+    pg.gradgradcheck(f, [x])
+
+
+def test_adaptive_avg_pool_of_empty_sizes(target):
+    """An empty output (as PyTorch's forward gives; its own backward refuses it) has a zero gradient."""
+    x = target.randn(2, 3, 4, 4, requires_grad=True)
+    out = F.adaptive_avg_pool2d(x, (0, 2))
+    assert tuple(out.shape) == (2, 3, 0, 2)
+    pg.sum(out).backward()
+    assert np.all(to_numpy(x.grad) == 0)
+    empty = target.randn(0, 3, 4, 4, requires_grad=True)
+    pg.sum(F.adaptive_avg_pool2d(empty, 2)).backward()
+    assert tuple(empty.grad.shape) == (0, 3, 4, 4)
+
+
+def test_adaptive_avg_pool_errors_name_the_operation():
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output_size \(-1, 2\) must not be negative"):
+        F.adaptive_avg_pool2d(pg.zeros((1, 2, 4, 4)), (-1, 2))
+    with pytest.raises(ValueError, match="output_size: expected an int or 3 values"):
+        F.adaptive_avg_pool3d(pg.zeros((1, 2, 4, 4, 4)), (2, 2))
+    with pytest.raises(pg.ShapeError, match="adaptive_avg_pool1d: expected an input"):
+        F.adaptive_avg_pool1d(pg.zeros((1, 2, 4, 4)), 2)

@@ -1,4 +1,4 @@
-"""PyTorch kernels of average pooling and transposed convolution (polygrad/primitives/fused_pool.py): ATen's
+"""PyTorch kernels of average pooling (plain and adaptive) and transposed convolution (polygrad/primitives/fused_pool.py): ATen's
 own forward and backward ops on plain tensors, as torch_kernels.py does for the other fused rows."""
 
 import torch
@@ -69,5 +69,38 @@ def conv_transpose_vjp_weight(g, x, weight, *options):
     return _conv_transpose_backward(g, x, weight, *options, [False, True, False])[1]
 
 
-KERNELS = {"avg_pool": avg_pool, "avg_pool_vjp": avg_pool_vjp, "conv_transpose": conv_transpose,
+_ADAPTIVE = {2: (_aten._adaptive_avg_pool2d, _aten._adaptive_avg_pool2d_backward),
+             3: (_aten._adaptive_avg_pool3d, _aten._adaptive_avg_pool3d_backward)}
+
+
+def _adaptive_call(x, output_size):
+    """(ATen's forward and backward, x as they take it, the output size), 1-d as 2-d; None where they do not take x."""
+    n = len(output_size)
+    if x.ndim != n + 2 or n > 3 or not x.is_floating_point() or 0 in output_size:  # ATen's backward refuses empty
+        return None
+    if n == 1:
+        return _ADAPTIVE[2], x.unsqueeze(-2), [1, output_size[0]]
+    return _ADAPTIVE[n], x, list(output_size)
+
+
+def adaptive_avg_pool(x, output_size):
+    call = _adaptive_call(x, output_size)
+    if call is None:
+        return None
+    (forward, _), native, size = call
+    out = forward(native, size)
+    return out.squeeze(-2) if len(output_size) == 1 else out
+
+
+def adaptive_avg_pool_vjp(g, x, output_size):
+    call = _adaptive_call(x, output_size)
+    if call is None or g.dtype != x.dtype:
+        return None
+    (_, backward), native, _ = call
+    grad = backward(g.unsqueeze(-2) if len(output_size) == 1 else g, native)
+    return grad.squeeze(-2) if len(output_size) == 1 else grad
+
+
+KERNELS = {"adaptive_avg_pool": adaptive_avg_pool, "adaptive_avg_pool_vjp": adaptive_avg_pool_vjp,
+           "avg_pool": avg_pool, "avg_pool_vjp": avg_pool_vjp, "conv_transpose": conv_transpose,
            "conv_transpose_vjp_input": conv_transpose_vjp_input, "conv_transpose_vjp_weight": conv_transpose_vjp_weight}

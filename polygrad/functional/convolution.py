@@ -356,10 +356,10 @@ def _matrix(rows, size, like):
 def _adaptive_avg(name, x, output_size, n):
     x, squeeze = _batched(name, x, n)
     out = _output_size(output_size, x.shape[2:], n)
-    for axis, (size, count) in enumerate(zip(x.shape[2:], out), start=2):
-        rows = [{j: 1.0 / (b - a) for j in range(a, b)} for a, b in _adaptive_bounds(size, count)]
-        x = _along(x, _matrix(rows, size, x), axis)
-    return _unbatched(x, squeeze)
+    if any(size < 0 for size in out):
+        raise ValueError(f"{name}: output_size {out} must not be negative")
+    y = ops.adaptive_avg_pool(x, output_size=out)  # a matmul per axis
+    return _unbatched(y, squeeze)
 
 
 def _output_size(output_size, sizes, n):

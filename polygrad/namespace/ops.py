@@ -352,6 +352,7 @@ nll_loss = GENERATED["nll_loss"]
 embedding = GENERATED["embedding"]
 avg_pool = GENERATED["avg_pool"]
 conv_transpose = GENERATED["conv_transpose"]
+adaptive_avg_pool = GENERATED["adaptive_avg_pool"]
 
 _astype = GENERATED["astype"]
 _getitem = GENERATED["getitem"]

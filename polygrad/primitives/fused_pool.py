@@ -157,3 +157,44 @@ defprim("conv_transpose", lambda xp, x, weight, bias, *, stride, padding, output
             "added after; options stride, padding, output_padding, dilation, groups; saves nothing beyond its inputs.",
         fresh=True)
 PORTABLE["conv_transpose"] = (_conv_transpose, _conv_transpose_vjp_portable)
+
+
+# ---------------------------------------------------------------- adaptive average pooling
+# PyTorch's adaptive windows: output i of an axis of size m averages [floor(i m / out), ceil((i + 1) m / out)).
+# One averaging matmul per trailing axis (a window is a box, its mean the mean of its rows' means); the
+# backward is the same matrices transposed, in any order.
+def _adaptive_matrix(xp, size, count, like):
+    """The (count, size) averaging matrix of one axis, in like's dtype and device."""
+    values = [0.0] * (count * size)
+    for i in range(count):
+        start, stop = (i * size) // count, -(-((i + 1) * size) // count)
+        values[i * size + start:i * size + stop] = [1.0 / (stop - start)] * (stop - start)
+    return xp.reshape(xp.asarray(values, dtype=like.dtype, device=like.device), (count, size))  # (0, size) too
+
+
+def _along(xp, x, matrix, axis):
+    """x contracted with matrix (out, in) along `axis`: one matmul."""
+    return xp.moveaxis(xp.matmul(xp.moveaxis(x, axis, -1), xp.matrix_transpose(matrix)), -1, axis)
+
+
+def _adaptive_avg_pool(xp, x, output_size):
+    for axis, count in enumerate(output_size, start=x.ndim - len(output_size)):
+        x = _along(xp, x, _adaptive_matrix(xp, x.shape[axis], count, x), axis)
+    return x
+
+
+def _adaptive_avg_pool_vjp(xp, g, x, output_size):
+    for axis, count in enumerate(output_size, start=x.ndim - len(output_size)):
+        g = _along(xp, g, xp.matrix_transpose(_adaptive_matrix(xp, x.shape[axis], count, g)), axis)
+    return g
+
+
+defprim("adaptive_avg_pool", lambda xp, x, *, output_size:
+        _run(xp, "adaptive_avg_pool", _adaptive_avg_pool, x, output_size),
+        vjp=[lambda xp, g, out, x, output_size:
+             _run(xp, "adaptive_avg_pool_vjp", _adaptive_avg_pool_vjp, g, x, output_size)],
+        jvp=[lambda xp, t, out, x, output_size: _adaptive_avg_pool(xp, t, output_size)],  # linear
+        doc="Means over PyTorch's adaptive windows of x's last len(output_size) axes, output_size of them per "
+            "axis; saves nothing beyond x (its shape: the backward makes the averaging matrices again).",
+        fresh=True)
+PORTABLE["adaptive_avg_pool"] = (_adaptive_avg_pool, _adaptive_avg_pool_vjp)
