@@ -269,3 +269,19 @@ def test_adaptive_avg_pool_errors_name_the_operation():
         F.adaptive_avg_pool3d(pg.zeros((1, 2, 4, 4, 4)), (2, 2))
     with pytest.raises(pg.ShapeError, match="adaptive_avg_pool1d: expected an input"):
         F.adaptive_avg_pool1d(pg.zeros((1, 2, 4, 4)), 2)
+
+
+def test_vmap_folds_the_batch_into_the_rows(target64):
+    """Under vmap with shared weights the rows run once on the folded batch; the same as a loop, gradients too."""
+    w, b = target64.tensor(host(3, 2, 3, 2)), target64.tensor(host(2))
+
+    def f(x):
+        y = F.conv_transpose2d(x, w, b, stride=2, padding=(1, 0), output_padding=1)
+        return F.adaptive_avg_pool2d(F.avg_pool2d(y, 2, ceil_mode=True, count_include_pad=False), (2, 3))
+
+    xs = target64.tensor(host(4, 3, 3, 4))
+    want = pg.stack([f(xs[i]) for i in range(4)], axis=0)
+    np.testing.assert_allclose(pg.vmap(f)(xs).numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
+    grad = pg.func.grad(lambda x: pg.sum(f(x) ** 2))
+    want = pg.stack([grad(xs[i]) for i in range(4)], axis=0)
+    np.testing.assert_allclose(pg.vmap(grad)(xs).numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
