@@ -285,3 +285,13 @@ def test_vmap_folds_the_batch_into_the_rows(target64):
     grad = pg.func.grad(lambda x: pg.sum(f(x) ** 2))
     want = pg.stack([grad(xs[i]) for i in range(4)], axis=0)
     np.testing.assert_allclose(pg.vmap(grad)(xs).numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("pool", [lambda x: F.avg_pool2d(x, 2, padding=1), lambda x: F.adaptive_avg_pool2d(x, 3)])
+def test_integer_inputs_average_in_the_default_float_dtype(target, pool):
+    """Means of integers are fractions, in the default float dtype on every backend (PyTorch's avg_pool2d
+    truncates them to int64 instead; its adaptive_avg_pool2d refuses integers)."""
+    values = [[[[3, -4, 7], [1, 0, 2], [5, 5, -9]]]]
+    got = pool(target.tensor(values, dtype="int64"))
+    assert got.dtype == pg.get_default_dtype()
+    np.testing.assert_allclose(to_numpy(got), to_numpy(pool(target.tensor(values, dtype=pg.get_default_dtype()))))

@@ -15,6 +15,7 @@ from ..primitives import fused
 from ..namespace.ops import asarray
 from ..namespace.creation import full
 from ..core.engine import no_grad
+from ..core.placement import get_default_dtype
 from ..core.errors import ShapeError, describe
 from ..core.tensor import Tensor
 
@@ -288,8 +289,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 
 
+def _floating(x):
+    """x, integers and bools as the default float dtype: means are fractions (PyTorch's avg_pool truncates them
+    to int64 instead, and its adaptive_avg_pool refuses integers)."""
+    if x.dtype.kind in ("real floating", "complex floating"):
+        return x
+    return ops.astype(x, get_default_dtype())
+
+
 def _avg_pool(name, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, n):
-    x, squeeze = _batched(name, x, n)
+    x, squeeze = _batched(name, _floating(x), n)
     if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
         raise ValueError(f"{name}: divisor_override must be a nonzero int or None, got {divisor_override!r}")
     kernel, stride, _, widths, _ = _pool_geometry(
@@ -354,7 +363,7 @@ def _matrix(rows, size, like):
 
 
 def _adaptive_avg(name, x, output_size, n):
-    x, squeeze = _batched(name, x, n)
+    x, squeeze = _batched(name, _floating(x), n)
     out = _output_size(output_size, x.shape[2:], n)
     if any(size < 0 for size in out):
         raise ValueError(f"{name}: output_size {out} must not be negative")
