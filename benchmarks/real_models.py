@@ -13,6 +13,11 @@ on fixed random data.
     lstm   the word_language_model LSTM LM: embedding 10000x200, 2-layer LSTM 200, dropout 0.2,
            decoder to 10000, log_softmax; bptt 35, B=20; nll_loss; clip_grad_norm 0.25; SGD by hand.
     gru    the same LM with the word_language_model's GRU in the LSTM's place.
+    dcgan  the pytorch/examples DCGAN generator at 32x32: z (64) -> ConvTranspose2d 4x4 to 128 x 4x4, then
+           three stride-2 ConvTranspose2d (128-64-32-3) with BatchNorm and ReLU, tanh; mean squared error
+           to fixed images (the discriminator's place); B=64; Adam(2e-4, betas (0.5, 0.999)).
+    avgcnn LeNet-5 with average pooling: conv5x5 1-16 (padding 2), relu, AvgPool2d 2, conv5x5 16-32, relu,
+           AvgPool2d 2, linear 800-10; cross-entropy; B=64, 28x28; SGD with momentum 0.9.
     adamw-step, sgd-step, rmsprop-step   an optimizer step alone (no forward, no backward) over
            the GPT's 53 parameter tensors (0.9M numbers) with fixed gradients: AdamW as the GPT's;
            SGD with momentum 0.9, Nesterov and weight decay; RMSprop centered with momentum.
@@ -20,7 +25,7 @@ on fixed random data.
 
 import numpy as np
 
-MODELS = ("gpt", "cnn", "lstm", "gru", "adamw-step", "sgd-step", "rmsprop-step")
+MODELS = ("gpt", "cnn", "lstm", "gru", "dcgan", "avgcnn", "adamw-step", "sgd-step", "rmsprop-step")
 
 
 def build(name, T, nn, F, optim, device):
@@ -31,7 +36,8 @@ def build(name, T, nn, F, optim, device):
 
     if name.endswith("-step"):
         return _optimizer_step(name[:-len("-step")], T, optim, device, rng)
-    return {"gpt": _gpt, "cnn": _cnn, "lstm": _lstm, "gru": _gru}[name](T, nn, F, optim, device, rng, ints)
+    return {"gpt": _gpt, "cnn": _cnn, "lstm": _lstm, "gru": _gru, "dcgan": _dcgan,
+            "avgcnn": _avgcnn}[name](T, nn, F, optim, device, rng, ints)
 
 
 def _gpt(T, nn, F, optim, device, rng, ints, vocab=512, length=64, batch=8, width=128, heads=4, layers=4):
@@ -142,6 +148,43 @@ def _lstm(T, nn, F, optim, device, rng, ints, tokens=10000, size=200, layers=2, 
 
 def _gru(T, nn, F, optim, device, rng, ints):
     return _lstm(T, nn, F, optim, device, rng, ints, kind="GRU")
+
+
+def _dcgan(T, nn, F, optim, device, rng, ints, batch=64, latent=64, width=32):
+    def up(cin, cout, stride, padding):
+        return [nn.ConvTranspose2d(cin, cout, 4, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+    model = nn.Sequential(*up(latent, width * 4, 1, 0), *up(width * 4, width * 2, 2, 1), *up(width * 2, width, 2, 1),
+                          nn.ConvTranspose2d(width, 3, 4, 2, 1, bias=False), nn.Tanh()).to(device)
+    opt = optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    z = T.tensor(rng.standard_normal((batch, latent, 1, 1)).astype(np.float32), device=device)
+    images = T.tensor(np.tanh(rng.standard_normal((batch, 3, 32, 32))).astype(np.float32), device=device)
+
+    def step():
+        opt.zero_grad()
+        loss = F.mse_loss(model(z), images)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def _avgcnn(T, nn, F, optim, device, rng, ints, batch=64):
+    model = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(16, 32, 5), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(800, 10)).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = T.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), device=device)
+    y = ints(10, (batch,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
 
 
 def _gpt_shapes(vocab=512, length=64, width=128, layers=4):

@@ -200,6 +200,44 @@ def _max_pool_grad(g, x, kernel, stride):
     return grad
 
 
+def _avg_pool_grad(g, x, kernel, stride, before, divisor=None):
+    """Each window's weight shared by the entries of x it covers (divisor: how many of them, or the override)."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(g.shape):
+        n, c, i, j = index
+        inside = [(r, q) for r in range(i * stride[0] - before[0], i * stride[0] - before[0] + kernel[0])
+                  for q in range(j * stride[1] - before[1], j * stride[1] - before[1] + kernel[1])
+                  if 0 <= r < x.shape[2] and 0 <= q < x.shape[3]]
+        for r, q in inside:
+            grad[n, c, r, q] += g[index] / (divisor or len(inside))
+    return grad
+
+
+def _adaptive_avg_pool_grad(g, x):
+    """Output (i, j) averages rows [floor(i H / h), ceil((i + 1) H / h)) and the columns likewise."""
+    grad = np.zeros_like(x)
+    (rows, cols), (h, w) = x.shape[2:], g.shape[2:]
+    for i, j in np.ndindex(h, w):
+        r = slice(i * rows // h, -(-(i + 1) * rows // h))
+        q = slice(j * cols // w, -(-(j + 1) * cols // w))
+        grad[:, :, r, q] += g[:, :, i:i + 1, j:j + 1] / ((r.stop - r.start) * (q.stop - q.start))
+    return grad
+
+
+def _conv_transpose_grads(g, x, w, stride, padding, output_padding, dilation):
+    """out[n, o, i s0 + a d0 - p0, j s1 + b d1 - p1] += x[n, c, i, j] w[c, o, a, b] (outside out: dropped)."""
+    (s0, s1), (d0, d1), (rows, cols) = stride, dilation, x.shape[2:]
+    full = np.zeros(g.shape[:2] + tuple((m - 1) * s + d * (k - 1) + 1 + o for m, s, d, k, o in
+                                        zip(x.shape[2:], stride, dilation, w.shape[2:], output_padding)))
+    full[:, :, padding[0]:padding[0] + g.shape[2], padding[1]:padding[1] + g.shape[3]] = g
+    grad_x, grad_w = np.zeros_like(x), np.zeros_like(w)
+    for a, b in itertools.product(range(w.shape[2]), range(w.shape[3])):
+        patch = full[:, :, a * d0:a * d0 + s0 * (rows - 1) + 1:s0, b * d1:b * d1 + s1 * (cols - 1) + 1:s1]
+        grad_x += np.einsum("noij,co->ncij", patch, w[:, :, a, b])
+        grad_w[:, :, a, b] += np.einsum("noij,ncij->co", patch, x)
+    return [grad_x, grad_w, g.sum(axis=(0, 2, 3))]
+
+
 def _lstm_sequence_grads(g, gi, h0, c0, w, b):
     """PyTorch's autograd through the LSTM recurrence written step by step in torch ops."""
     torch = pytest.importorskip("torch")
@@ -537,6 +575,21 @@ ROWS = [
     Row("max_pool", [grid(2, 3, 4, 6, seed=49)],
         lambda x: ops.max_pool(x, kernel=(2, 3), stride=(2, 2), dilation=(1, 1)),
         lambda g, x: [_max_pool_grad(g, x, (2, 3), (2, 2))]),
+    # padding (1, 1) on both axes and ceil_mode's extra entry after on the first: x's entries alone divide
+    Row("avg_pool", [grid(2, 2, 4, 5, seed=68)],
+        lambda x: ops.avg_pool(x, kernel=(2, 3), stride=(2, 1), widths=((1, 2), (1, 1)), count_include_pad=False,
+                               divisor_override=None),
+        lambda g, x: [_avg_pool_grad(g, x, (2, 3), (2, 1), (1, 1))]),
+    Row("avg_pool/divisor", [grid(1, 2, 4, 5, seed=69)],
+        lambda x: ops.avg_pool(x, kernel=(2, 2), stride=(2, 2), widths=((0, 0), (1, 1)), count_include_pad=True,
+                               divisor_override=5),
+        lambda g, x: [_avg_pool_grad(g, x, (2, 2), (2, 2), (0, 1), divisor=5)]),
+    Row("adaptive_avg_pool", [grid(2, 2, 5, 4, seed=70)], lambda x: ops.adaptive_avg_pool(x, output_size=(3, 3)),
+        lambda g, x: [_adaptive_avg_pool_grad(g, x)]),
+    Row("conv_transpose", [grid(2, 2, 3, 4, seed=71), grid(2, 3, 3, 2, seed=72), [0.5, -0.25, 1.0]],
+        lambda x, w, b: ops.conv_transpose(x, w, b, stride=(2, 1), padding=(1, 0), output_padding=(1, 0),
+                                           dilation=(1, 2), groups=1),
+        lambda g, x, w, b: _conv_transpose_grads(g, x, w, (2, 1), (1, 0), (1, 0), (1, 2))),
     Row("dropout", [grid(2, 3, seed=58)],
         lambda x: apply(PRIMITIVES["dropout"], [x, mask(x, [[True, False, True], [False, True, True]])], {"scale": 2.5}),
         lambda g, x: [g * np.array([[1, 0, 1], [0, 1, 1]]) * 2.5]),

@@ -51,6 +51,39 @@ INPUTS = {
                                      {"kernel": (16, 16), "stride": (1, 2), "dilation": (1, 1), "saved": Saved()}),
     "max_pool/1d": lambda t: ([t.randn(2, 3, 9, seed=7)],
                               {"kernel": (3,), "stride": (2,), "dilation": (1,), "saved": Saved()}),
+    "avg_pool": lambda t: ([t.randn(2, 3, 8, 6, seed=7)],
+                           {"kernel": (2, 2), "stride": (2, 2), "widths": ((0, 0), (0, 0)), "count_include_pad": True,
+                            "divisor_override": None}),
+    # padding (1 each side) and ceil_mode's extra entry after, on the first axis: counted or not
+    "avg_pool/ceil-padded": lambda t: ([t.randn(2, 3, 8, 7, seed=7)],
+                                       {"kernel": (3, 3), "stride": (2, 2), "widths": ((1, 2), (1, 1)),
+                                        "count_include_pad": False, "divisor_override": None}),
+    "avg_pool/ceil-padded-counted": lambda t: ([t.randn(2, 3, 8, 7, seed=7)],
+                                               {"kernel": (3, 3), "stride": (2, 2), "widths": ((1, 2), (1, 1)),
+                                                "count_include_pad": True, "divisor_override": None}),
+    "avg_pool/divisor": lambda t: ([t.randn(2, 3, 9, 7, seed=7)],
+                                   {"kernel": (3, 2), "stride": (2, 3), "widths": ((1, 1), (1, 1)),
+                                    "count_include_pad": True, "divisor_override": 5}),
+    "avg_pool/1d": lambda t: ([t.randn(2, 3, 8, seed=7)], {"kernel": (3,), "stride": (2,), "widths": ((1, 2),),
+                                                           "count_include_pad": False, "divisor_override": None}),
+    "avg_pool/3d": lambda t: ([t.randn(1, 2, 5, 6, 4, seed=7)],
+                              {"kernel": (2, 3, 2), "stride": (2, 2, 1), "widths": ((1, 1), (1, 1), (0, 0)),
+                               "count_include_pad": False, "divisor_override": None}),
+    "conv_transpose": lambda t: ([t.randn(2, 4, 5, 4, seed=5), t.randn(4, 3, 3, 2, seed=6), t.randn(3, seed=8)],
+                                 {"stride": (2, 2), "padding": (1, 1), "output_padding": (1, 1), "dilation": (1, 1),
+                                  "groups": 1}),
+    "conv_transpose/groups-dilated": lambda t: ([t.randn(2, 4, 5, 4, seed=5), t.randn(4, 3, 3, 2, seed=6),
+                                                 t.randn(6, seed=8)],
+                                                {"stride": (2, 3), "padding": (0, 2), "output_padding": (1, 2),
+                                                 "dilation": (1, 2), "groups": 2}),
+    # output_padding past the padding: the last outputs are bias alone
+    "conv_transpose/1d": lambda t: ([t.randn(2, 4, 6, seed=5), t.randn(4, 2, 3, seed=6), t.randn(2, seed=8)],
+                                    {"stride": (3,), "padding": (1,), "output_padding": (2,), "dilation": (2,),
+                                     "groups": 1}),
+    "adaptive_avg_pool": lambda t: ([t.randn(2, 3, 7, 5, seed=7)], {"output_size": (3, 2)}),
+    "adaptive_avg_pool/global": lambda t: ([t.randn(2, 3, 6, 6, seed=7)], {"output_size": (1, 1)}),
+    "adaptive_avg_pool/1d-growing": lambda t: ([t.randn(2, 3, 5, seed=7)], {"output_size": (8,)}),
+    "adaptive_avg_pool/3d": lambda t: ([t.randn(1, 2, 5, 4, 7, seed=7)], {"output_size": (2, 3, 3)}),
     "attention": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 7, 4, seed=13), t.randn(2, 3, 7, 5, seed=14)],
                             {"causal": False, "scale": 0.5}),
     "attention/causal": lambda t: ([t.randn(2, 3, 6, 4, seed=12), t.randn(2, 3, 6, 4, seed=13),
@@ -115,7 +148,9 @@ INPUTS = {
 VJP_TAKES_OUT = {"max_pool", "softmax", "log_softmax", "gelu"}  # their vjps read the forward's result
 # conv's kernels: one per gradient (a first layer's input gradient is never asked for)
 KERNEL_VJP = {"conv": lambda xp, g, x, w, b, *options: [xp.kernel_conv_vjp_input(g, x, w, *options),
-                                                        xp.kernel_conv_vjp_weight(g, x, w, *options)]}
+                                                        xp.kernel_conv_vjp_weight(g, x, w, *options)],
+              "conv_transpose": lambda xp, g, x, w, b, *options: [xp.kernel_conv_transpose_vjp_input(g, x, w, *options),
+                                                                  xp.kernel_conv_transpose_vjp_weight(g, x, w, *options)]}
 
 
 def _raw(t):

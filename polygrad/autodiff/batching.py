@@ -272,8 +272,8 @@ _decomposed = {"linear": _linear, "layer_norm": _layer_norm}
 
 
 def _fold_into_n(primitive, inputs, params, levels):
-    """conv, max_pool: the batch axes folded into the primitive's own N axis when the other inputs (the
-    weights) are shared; else one call per sample."""
+    """conv, max_pool, the pools and conv_transpose: the batch axes folded into the primitive's own N axis
+    when the other inputs (the weights) are shared; else one call per sample (conv: grouped)."""
     x = inputs[0]
     if any(levels_of(t) for t in inputs[1:]):
         return _grouped_conv(inputs, params, levels) if primitive.name == "conv" else \
@@ -443,6 +443,7 @@ RULES.update({
     "scatter_slice": _with_axes(_key_and_shape),
     "broadcast_to": _broadcast_to, "matmul": _matmul, "linear": _unbatched_after_first,
     "layer_norm": _unbatched_after_first, "conv": _fold_into_n, "max_pool": _fold_into_n, "take": _take,
+    "avg_pool": _fold_into_n, "adaptive_avg_pool": _fold_into_n, "conv_transpose": _fold_into_n,
 })
 # No rule written yet: one call per sample (_loop), correct but slow. (softmax_cross_entropy is never met
 # under vmap: F.cross_entropy takes batching.cross_entropy there.)

@@ -100,9 +100,9 @@ class NumpyBackend(Backend):
         return out
 
     def kernels(self):
-        from . import numpy_kernels, numpy_optim
+        from . import numpy_kernels, numpy_optim, numpy_pool
 
-        return {**numpy_kernels.KERNELS, **numpy_optim.KERNELS}
+        return {**numpy_kernels.KERNELS, **numpy_optim.KERNELS, **numpy_pool.KERNELS}
 
     def windows(self, x, *, kernel, stride, dilation):
         as_strided = functools.partial(self.np.lib.stride_tricks.as_strided, writeable=False)

@@ -15,6 +15,7 @@ from ..primitives import fused
 from ..namespace.ops import asarray
 from ..namespace.creation import full
 from ..core.engine import no_grad
+from ..core.placement import get_default_dtype
 from ..core.errors import ShapeError, describe
 from ..core.tensor import Tensor
 
@@ -195,24 +196,14 @@ def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, grou
     if any(p >= max(s, d) for p, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"{name}: output_padding {output_padding} must be smaller than stride {stride} "
                          f"or dilation {dilation}")
-    batch, sizes = x.shape[0], tuple(x.shape[2:])
-    group_in, taps = in_channels // groups, per_group * math.prod(kernel)
-    # columns in (taps, positions) layout, as in _conv: col2im then adds whole rows
-    x = ops.permute_dims(ops.reshape(x, (batch, groups, group_in, math.prod(sizes))), (1, 2, 0, 3))
-    w = ops.matrix_transpose(ops.reshape(weight, (groups, group_in, taps)))
-    cols = ops.matmul(w, ops.reshape(x, (groups, group_in, -1)))  # (G, out/G * taps, N * positions)
-    cols = ops.reshape(cols, (groups, per_group) + kernel + (batch,) + sizes)
-    order = (2 + n, 0, 1) + tuple(range(3 + n, 3 + 2 * n)) + tuple(range(2, 2 + n))
-    cols = ops.reshape(ops.permute_dims(cols, order), (batch, groups * per_group) + sizes + kernel)
     full_sizes = tuple((m - 1) * s + d * (k - 1) + 1 + o
-                       for m, s, d, k, o in zip(sizes, stride, dilation, kernel, output_padding))
+                       for m, s, d, k, o in zip(x.shape[2:], stride, dilation, kernel, output_padding))
     if any(f - 2 * p < 1 for f, p in zip(full_sizes, padding)):
         raise ShapeError(f"{name}: padding {padding} leaves no output for input {describe(x)}")
-    y = ops.col2im(cols, shape=(batch, groups * per_group) + full_sizes, kernel=kernel, stride=stride,
-                   dilation=dilation)
-    y = y[(slice(None), slice(None)) + tuple(slice(p, f - p) for p, f in zip(padding, full_sizes))]
-    if bias is not None:
-        y = y + ops.reshape(bias, (-1,) + (1,) * n)
+    if bias is None:
+        bias = full((groups * per_group,), 0.0, dtype=weight.dtype, device=weight.device)
+    y = ops.conv_transpose(x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
+                           dilation=dilation, groups=groups)  # one GEMM per group, col2im, the padding cropped
     return _unbatched(y, squeeze)
 
 
@@ -298,21 +289,23 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 
 
+def _floating(x):
+    """x, integers and bools as the default float dtype: means are fractions (PyTorch's avg_pool truncates them
+    to int64 instead, and its adaptive_avg_pool refuses integers)."""
+    if x.dtype.kind in ("real floating", "complex floating"):
+        return x
+    return ops.astype(x, get_default_dtype())
+
+
 def _avg_pool(name, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, n):
-    x, squeeze = _batched(name, x, n)
-    kernel, stride, dilation, widths, _ = _pool_geometry(
+    x, squeeze = _batched(name, _floating(x), n)
+    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
+        raise ValueError(f"{name}: divisor_override must be a nonzero int or None, got {divisor_override!r}")
+    kernel, stride, _, widths, _ = _pool_geometry(
         name, x, kernel_size, stride, padding, 1, ceil_mode, n, lambda k, d: k)
-    axes = tuple(range(2 + n, 2 + 2 * n))
-    total = ops.sum(_windows(name, _pad(x, widths), kernel, stride, dilation), axis=axes)
-    if divisor_override:
-        return _unbatched(total / divisor_override, squeeze)
-    with no_grad():  # how many entries each window averages: padding counts only with count_include_pad
-        ones = full(tuple(x.shape[2:]), 1.0, dtype=x.dtype, device=x.device)
-        inside = _pad(ones, [(p, p) for p, _ in widths], value=1.0 if count_include_pad else 0.0)
-        counted = _pad(inside, [(0, after - p) for p, after in widths])
-        counts = ops.sum(ops.windows(counted, kernel=kernel, stride=stride, dilation=dilation),
-                         axis=tuple(range(n, 2 * n)))
-    return _unbatched(total / counts, squeeze)
+    y = ops.avg_pool(x, kernel=kernel, stride=stride, widths=tuple(widths), count_include_pad=bool(count_include_pad),
+                     divisor_override=None if divisor_override is None else int(divisor_override))
+    return _unbatched(y, squeeze)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -370,12 +363,12 @@ def _matrix(rows, size, like):
 
 
 def _adaptive_avg(name, x, output_size, n):
-    x, squeeze = _batched(name, x, n)
+    x, squeeze = _batched(name, _floating(x), n)
     out = _output_size(output_size, x.shape[2:], n)
-    for axis, (size, count) in enumerate(zip(x.shape[2:], out), start=2):
-        rows = [{j: 1.0 / (b - a) for j in range(a, b)} for a, b in _adaptive_bounds(size, count)]
-        x = _along(x, _matrix(rows, size, x), axis)
-    return _unbatched(x, squeeze)
+    if any(size < 0 for size in out):
+        raise ValueError(f"{name}: output_size {out} must not be negative")
+    y = ops.adaptive_avg_pool(x, output_size=out)  # a matmul per axis
+    return _unbatched(y, squeeze)
 
 
 def _output_size(output_size, sizes, n):

@@ -20,7 +20,8 @@ from ..core.dtypes import result_type
 from ..core.engine import Operation, apply, state
 from ..core.errors import AxisError, DtypeError, describe, unexpected_keyword
 # every row joins the table before the functions are made: pg.linalg's, the complex-only and the fused ones
-from ..primitives import complex as _complex_rows, fused, fused_rnn as _rnn_rows, linalg as _linalg_rows  # noqa: F401
+from ..primitives import complex as _complex_rows, fused, fused_pool as _pool_rows, fused_rnn as _rnn_rows  # noqa: F401
+from ..primitives import linalg as _linalg_rows  # noqa: F401
 from ..primitives.table import PRIMITIVES
 from ..core.tensor import Tensor
 
@@ -349,6 +350,9 @@ attention = GENERATED["attention"]
 dropout = GENERATED["dropout"]
 nll_loss = GENERATED["nll_loss"]
 embedding = GENERATED["embedding"]
+avg_pool = GENERATED["avg_pool"]
+conv_transpose = GENERATED["conv_transpose"]
+adaptive_avg_pool = GENERATED["adaptive_avg_pool"]
 
 _astype = GENERATED["astype"]
 _getitem = GENERATED["getitem"]

@@ -159,7 +159,8 @@ def _conv(xp, x, weight, bias, stride, dilation, groups):
     batch, groups, _, per_out, kernel, _ = _conv_layout(x, weight, groups)
     cols, out = _conv_columns(xp, x, weight, stride, dilation, groups)
     y = xp.matmul(xp.reshape(weight, (groups, per_out, -1)), cols)  # (groups, out/groups, batch * positions)
-    y = y + xp.reshape(bias, (groups, per_out, 1))
+    if bias is not None:  # None: the bias-free convolution transposed convolution's gradient needs
+        y = y + xp.reshape(bias, (groups, per_out, 1))
     n = len(kernel)
     y = xp.permute_dims(xp.reshape(y, (groups, per_out, batch) + out), (2, 0, 1) + tuple(range(3, 3 + n)))
     return xp.reshape(y, (batch, groups * per_out) + out)
@@ -173,7 +174,13 @@ def _conv_grad_matrix(xp, g, groups, per_out):
 
 
 def _conv_grad_input(xp, g, x, weight, stride, dilation, groups):
-    batch, groups, per_in, per_out, kernel, order = _conv_layout(x, weight, groups)
+    return _conv_adjoint(xp, g, tuple(x.shape), weight, stride, dilation, groups)
+
+
+def _conv_adjoint(xp, g, shape, weight, stride, dilation, groups):
+    """conv's adjoint in its input: g (N, O, *out) taken back onto an input of `shape` by one GEMM per
+    group and col2im (transposed convolution is this, cropped: fused_pool.py)."""
+    batch, groups, per_in, per_out, kernel, order = _conv_layout(g, weight, groups)
     out = tuple(g.shape[2:])
     w = xp.reshape(weight, (groups, per_out, -1))
     grad_cols = xp.matmul(xp.matrix_transpose(w), _conv_grad_matrix(xp, g, groups, per_out))
@@ -182,7 +189,7 @@ def _conv_grad_input(xp, g, x, weight, stride, dilation, groups):
     for i, axis in enumerate(order):
         inverse[axis] = i
     grad_cols = xp.reshape(xp.permute_dims(grad_cols, tuple(inverse)), (batch, groups * per_in) + out + kernel)
-    return xp.col2im(grad_cols, shape=tuple(x.shape), kernel=kernel, stride=stride, dilation=dilation)
+    return xp.col2im(grad_cols, shape=shape, kernel=kernel, stride=stride, dilation=dilation)
 
 
 def _conv_grad_weight(xp, g, x, weight, stride, dilation, groups):
