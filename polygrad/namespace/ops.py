@@ -21,6 +21,7 @@ from ..core.engine import Operation, apply, state
 from ..core.errors import AxisError, DtypeError, describe, unexpected_keyword
 # every row joins the table before the functions are made: pg.linalg's, the complex-only and the fused ones
 from ..primitives import complex as _complex_rows, fused, fused_rnn as _rnn_rows, linalg as _linalg_rows  # noqa: F401
+from ..primitives import fused_attention as _attention_rows, fused_loss as _loss_rows, fused_norm as _norm_rows  # noqa: F401
 from ..primitives.table import PRIMITIVES
 from ..core.tensor import Tensor
 
@@ -346,6 +347,7 @@ lstm_sequence = GENERATED["lstm_sequence"]
 gru_sequence = GENERATED["gru_sequence"]
 rnn_sequence = GENERATED["rnn_sequence"]
 attention = GENERATED["attention"]
+rms_norm = GENERATED["rms_norm"]
 dropout = GENERATED["dropout"]
 nll_loss = GENERATED["nll_loss"]
 embedding = GENERATED["embedding"]
