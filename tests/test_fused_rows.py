@@ -179,6 +179,14 @@ def test_float_mask_takes_a_gradient_as_torch():
                   q, k, v, mask)
 
 
+def test_float_mask_of_another_dtype_keeps_the_querys():
+    q, k, v = _qkv((2, 4, 5), (2, 6, 5), (2, 6, 5))
+    mask = np.random.default_rng(6).standard_normal((4, 6)).astype(np.float32)
+    same_as_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=pg.asarray(mask, device=q.device)),
+                  lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor(mask)),
+                  q, k, v)
+
+
 @pytest.mark.parametrize("shapes, options", [
     (((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 5)), {"is_causal": True, "scale": 0.7}),
     (((2, 6, 4, 5), (2, 2, 6, 5), (2, 2, 6, 3)), {"enable_gqa": True}),  # three query heads per key head

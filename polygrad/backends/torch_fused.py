@@ -10,18 +10,10 @@ _aten = torch.ops.aten
 
 
 # ---------------------------------------------------------------- RMS norm
+# A forward kernel only: torch 2.13 has no CPU kernel for aten._fused_rms_norm_backward (its CPU autograd
+# differentiates the composite, as the portable rule does), and none here could be tested on a GPU.
 def rms_norm(x, weight, n, eps):
     return _aten._fused_rms_norm(x, _shape(x, n), weight, eps)[0]
-
-
-def rms_norm_vjp(g, x, weight, n, eps):
-    """ATen's backward where it has one (CUDA: torch 2.13 has no CPU kernel for it; its CPU autograd runs the
-    composite, as the portable rule does)."""
-    if x.device.type != "cuda" or g.dtype != x.dtype:
-        return None
-    shape = _shape(x, n)
-    rstd = _aten._fused_rms_norm(x, shape, weight, eps)[1]  # recomputed, not saved
-    return list(_aten._fused_rms_norm_backward(g, x, shape, rstd, weight, [True, True]))
 
 
 # ---------------------------------------------------------------- attention
@@ -89,5 +81,5 @@ def cross_entropy_vjp(g, logits, target, weight, ignore_index, reduction, smooth
     return _aten._log_softmax_backward_data(d, log_probs, 1, log_probs.dtype)
 
 
-KERNELS = {"rms_norm": rms_norm, "rms_norm_vjp": rms_norm_vjp, "attention": attention, "attention_vjp": attention_vjp,
+KERNELS = {"rms_norm": rms_norm, "attention": attention, "attention_vjp": attention_vjp,
            "cross_entropy": cross_entropy, "cross_entropy_vjp": cross_entropy_vjp}

@@ -14,6 +14,7 @@ from ..namespace import ops
 from ..namespace.creation import arange, zeros
 from ..namespace.random import default_generator
 from ..namespace.standard import broadcast_shapes
+from ..primitives.fused import Saved
 from ..primitives.table import PRIMITIVES
 
 
@@ -69,13 +70,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     inputs, params = [query, key, value], {"causal": bool(is_causal), "scale": scale}
     scores = tuple(query.shape[:-1]) + (key.shape[-2],)
     if attn_mask is not None:
-        inputs.append(_checked_mask(attn_mask, scores, query, key))
-        params["masked"] = "bool" if _is_bool(attn_mask) else "float"
-        params["mask_grad"] = params["masked"] == "float" and attn_mask.requires_grad
+        mask = _checked_mask(attn_mask, scores, query, key)
+        params["masked"] = "bool" if _is_bool(mask) else "float"
+        if params["masked"] == "float" and mask.dtype != query.dtype:  # scores keep query's dtype, as torch's
+            mask = ops.astype(mask, query.dtype)
+        params["mask_grad"] = params["masked"] == "float" and mask.requires_grad
+        inputs.append(mask)
     if dropout_p:
         generator = default_generator(query.device)
         inputs.append(generator.rand(scores, dtype=query.dtype) >= dropout_p)  # the composite's draw, as before
         params["dropout"] = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
+        params["saved"] = Saved()  # the probabilities, for the backward: no kernel takes dropout
     return apply(PRIMITIVES["attention"], inputs, params)
 
 
@@ -94,6 +99,8 @@ def _shared_heads(query, x):
 
 def _same_leading(*tensors):
     """query, key and value broadcast to the same leading axes (the fused primitive takes them so)."""
+    if tensors[0].shape[:-2] == tensors[1].shape[:-2] == tensors[2].shape[:-2]:  # the usual case, at no cost
+        return tensors
     try:
         lead = broadcast_shapes(*(tuple(t.shape[:-2]) for t in tensors))
     except ValueError as error:
