@@ -243,6 +243,21 @@ def test_attention_dropout_is_reproducible_and_total_at_one(target):
     assert not np.any(to_numpy(q.grad))
 
 
+def test_attention_dropout_recorded_backward_equals_the_kept_one(target64):
+    """The backward that reads the probabilities the forward kept and the recorded one (create_graph, which
+    recomputes them) give the same gradients, and a second derivative exists."""
+    q, k, v = (target64.randn(2, 4, 3, seed=s, requires_grad=True) for s in (1, 2, 3))
+    grads = []
+    for create_graph in (False, True):
+        pg.manual_seed(5)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, is_causal=True)
+        grads.append(pg.autograd.grad(pg.sum(out * out), [q, v], create_graph=create_graph))
+    for kept, recorded in zip(*grads):
+        np.testing.assert_allclose(to_numpy(recorded), to_numpy(kept), rtol=1e-12, atol=1e-12)
+    pg.sum(grads[1][0] * grads[1][1][:, :, :3]).backward()
+    assert q.grad is not None and np.all(np.isfinite(to_numpy(q.grad)))
+
+
 def test_attention_errors_name_the_op_and_both_sides(target):
     q, k, v = target.randn(2, 3, 4, 5), target.randn(2, 3, 6, 5), target.randn(2, 3, 6, 5)
     with pytest.raises(pg.ShapeError, match=r"scaled_dot_product_attention: attn_mask .*\(5, 6\).* \(2, 3, 4, 6\) "

@@ -17,7 +17,7 @@ The rules are the portable definition; a backend may run its kernels for cross_e
 import math
 
 from .fused import PORTABLE, _nll_loss, _nll_loss_vjp, _nll_reduce, _nll_terms
-from .table import _log_softmax, defprim
+from .table import _log_softmax, _log_softmax_vjp, defprim
 from .table import kernel_or as _run
 
 
@@ -31,7 +31,7 @@ def _smoothed(xp, log_probs, target, weight, ignore_index):
 
 
 def _cross_entropy(xp, logits, target, weight, ignore_index, reduction, smoothing):
-    log_probs = _log_softmax(xp, logits, 1)
+    log_probs = _log_probs(xp, logits)
     if not smoothing:
         return _nll_loss(xp, log_probs, target, weight, ignore_index, reduction)
     flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
@@ -50,22 +50,23 @@ def _entry_grads(xp, g, w, reduction):
     return g / xp.where(total == 0, xp.ones_like(total), total)
 
 
-def _log_softmax_grad(xp, d_log_probs, log_probs):
-    return d_log_probs - xp.exp(log_probs) * xp.sum(d_log_probs, axis=1, keepdims=True)
+def _log_probs(xp, logits):
+    """log_softmax over the classes by the log_softmax row's rule, or its kernel."""
+    return _run(xp, "log_softmax", _log_softmax, logits, 1)
 
 
 def _cross_entropy_vjp(xp, g, logits, target, weight, ignore_index, reduction, smoothing):
-    log_probs = _log_softmax(xp, logits, 1)
+    log_probs = _log_probs(xp, logits)
     d = _nll_loss_vjp(xp, g * (1 - smoothing) if smoothing else g, log_probs, target, weight, ignore_index, reduction)
     if smoothing:
         _, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
         per_entry = _entry_grads(xp, g, w, reduction) * _kept(xp, target, ignore_index, logits.dtype)
         d = d - xp.expand_dims(per_entry * (smoothing / logits.shape[1]), axis=1) * weight
-    return _log_softmax_grad(xp, d, log_probs)
+    return _run(xp, "log_softmax_vjp", _log_softmax_vjp, d, log_probs, 1)
 
 
 def _cross_entropy_jvp(xp, t, out, logits, target, weight, ignore_index, reduction, smoothing):
-    log_probs = _log_softmax(xp, logits, 1)
+    log_probs = _log_probs(xp, logits)
     t_log_probs = t - xp.sum(xp.exp(log_probs) * t, axis=1, keepdims=True)
     flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
     losses = -(xp.take(xp.reshape(t_log_probs, (-1,)), flat, axis=0) * w) * (1 - smoothing)
@@ -98,7 +99,7 @@ def _soft_reduce(xp, losses, reduction):
 
 
 def _soft_cross_entropy(xp, logits, target, weight, reduction):
-    return _soft_reduce(xp, -xp.sum(_log_softmax(xp, logits, 1) * target * weight, axis=1), reduction)
+    return _soft_reduce(xp, -xp.sum(_log_probs(xp, logits) * target * weight, axis=1), reduction)
 
 
 def _row_grads(xp, g, rows, reduction):
@@ -110,17 +111,17 @@ def _row_grads(xp, g, rows, reduction):
 
 def _soft_grad_logits(xp, g, logits, target, weight, reduction):
     weighted = target * weight
-    probs = xp.exp(_log_softmax(xp, logits, 1))
+    probs = xp.exp(_log_probs(xp, logits))
     return (probs * xp.sum(weighted, axis=1, keepdims=True) - weighted) * _row_grads(xp, g, logits.shape[0], reduction)
 
 
 def _soft_grad_target(xp, g, logits, target, weight, reduction):
-    return -(_log_softmax(xp, logits, 1) * weight) * _row_grads(xp, g, logits.shape[0], reduction)
+    return -(_log_probs(xp, logits) * weight) * _row_grads(xp, g, logits.shape[0], reduction)
 
 
 def _soft_cross_entropy_jvp(xp, tangents, out, logits, target, weight, reduction):
     t_logits, t_target, _ = tangents
-    log_probs = _log_softmax(xp, logits, 1)
+    log_probs = _log_probs(xp, logits)
     t_log_probs = t_logits - xp.sum(xp.exp(log_probs) * t_logits, axis=1, keepdims=True)
     return _soft_reduce(xp, -xp.sum((t_log_probs * target + log_probs * t_target) * weight, axis=1), reduction)
 
