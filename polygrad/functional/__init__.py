@@ -16,7 +16,7 @@ from .. import backends
 from ..namespace import ops
 from ..namespace.creation import zeros
 from ..core.engine import apply, no_grad, pullback, unbroadcast
-from ..core.dtypes import finfo
+from ..core.dtypes import finfo as _finfo  # (not F.finfo: F is a public namespace)
 from ..core.errors import ShapeError, describe
 from ..namespace.ops import signature
 from ..primitives.table import PRIMITIVES
@@ -367,7 +367,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     elif tuple(weight.shape) != shape:
         raise ShapeError(f"rms_norm: weight {describe(weight)} does not match normalized_shape {shape} "
                          f"of input {describe(input)}")
-    eps = finfo(input.dtype).eps if eps is None else eps
+    eps = _finfo(input.dtype).eps if eps is None else eps
     return ops.rms_norm(input, weight, n=len(shape), eps=eps)
 
 

@@ -350,6 +350,8 @@ attention = GENERATED["attention"]
 rms_norm = GENERATED["rms_norm"]
 dropout = GENERATED["dropout"]
 nll_loss = GENERATED["nll_loss"]
+cross_entropy = GENERATED["cross_entropy"]
+soft_cross_entropy = GENERATED["soft_cross_entropy"]
 embedding = GENERATED["embedding"]
 
 _astype = GENERATED["astype"]
