@@ -179,7 +179,7 @@ def _fused_classes(name, x, target, weight, ignore_index, reduction, operation, 
     if weight is None:
         return None
     ops.checked_indices(ops.where(target == ignore_index, 0, target), x.shape[1], f"{operation}: class target",
-                        target.ndim, negative=False, like=x)  # ignored entries are exempt, as in PyTorch
+                        1, negative=False, like=x)  # ignored entries are exempt, as in PyTorch
     loss = apply(PRIMITIVES[name], [_rows(x), ops.reshape(target, (-1,)), weight],
                  {"ignore_index": ignore_index, "reduction": reduction, **params})
     return ops.reshape(loss, target.shape) if reduction == "none" and target.ndim != 1 else loss
