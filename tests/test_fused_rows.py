@@ -351,6 +351,19 @@ def test_cross_entropy_at_the_edges_as_torch(target, smoothing):
         assert not np.any(to_numpy(x.grad))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_recorded_backward_equals_the_kept_one(target64, reduction):
+    """The backward that reads the log-probabilities the forward kept (where no kernel runs) and the recorded
+    one (create_graph, which recomputes them) agree, and a second derivative exists."""
+    x = target64.randn(4, 3, 2, seed=1, requires_grad=True)
+    classes = _index(target64, [[2, 0], [1, -100], [0, 0], [2, 1]])
+    grads = [pg.autograd.grad(pg.sum(F.cross_entropy(x, classes, label_smoothing=0.2, reduction=reduction) ** 2), [x],
+                              create_graph=create_graph)[0] for create_graph in (False, True)]
+    np.testing.assert_allclose(to_numpy(grads[1]), to_numpy(grads[0]), rtol=1e-12, atol=1e-12)
+    pg.sum(grads[1] * grads[1]).backward()
+    assert np.all(np.isfinite(to_numpy(x.grad)))
+
+
 def test_cross_entropy_errors_name_the_op_and_both_sides(target):
     x = target.randn(3, 4, 2, requires_grad=True)
     with pytest.raises(pg.ShapeError, match=r"class indices of shape \(3, 2\) for input .*\(3, 4, 2\).*\(3, 3\)"):

@@ -11,6 +11,7 @@ from ..namespace import ops
 from ..namespace.creation import ones
 from ..namespace.ops import asarray
 from ..namespace.standard import broadcast_arrays
+from ..primitives.fused import Saved
 from ..primitives.table import PRIMITIVES
 from .convolution import _is_int
 
@@ -222,7 +223,7 @@ def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ign
             or target.shape != logits.shape[:1]
             or target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0)):  # some may be ignore_index
         return _fused_classes("cross_entropy", logits, target, weight, ignore_index, reduction, "cross_entropy",
-                              smoothing=label_smoothing)
+                              smoothing=label_smoothing, saved=Saved())
     classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False,
                                   like=logits)
     rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)

@@ -9,7 +9,9 @@ nothing else; the rows here hold the rest:
   soft_cross_entropy  class probabilities target (M, C) (any smoothing already applied), weights
                       (C,): -sum_c weight_c target_c log p_c per row, 'mean' dividing by M (NaN
                       for M = 0), as torch; differentiable in the target too.
-What each saves for backward: nothing beyond its inputs; the backward recomputes log_softmax.
+What each saves for backward: nothing beyond its inputs, the backward recomputes log_softmax; except
+cross_entropy given a fresh fused.Saved (param `saved`, as F.cross_entropy gives) where no kernel runs: it
+keeps log_softmax, as the composite did (recomputing it made the row 15-25% slower than the composite on NumPy).
 The rules are the portable definition; a backend may run its kernels for cross_entropy
 (`kernel_cross_entropy`, `kernel_cross_entropy_vjp`) instead; soft_cross_entropy has none yet.
 """
@@ -31,13 +33,16 @@ def _smoothed(xp, log_probs, target, weight, ignore_index):
 
 
 def _cross_entropy(xp, logits, target, weight, ignore_index, reduction, smoothing):
-    log_probs = _log_probs(xp, logits)
+    return _cross_entropy_of(xp, _log_probs(xp, logits), target, weight, ignore_index, reduction, smoothing)
+
+
+def _cross_entropy_of(xp, log_probs, target, weight, ignore_index, reduction, smoothing):
     if not smoothing:
         return _nll_loss(xp, log_probs, target, weight, ignore_index, reduction)
     flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
     picked = -(xp.take(xp.reshape(log_probs, (-1,)), flat, axis=0) * w)
     losses = picked * (1 - smoothing) + _smoothed(xp, log_probs, target, weight, ignore_index) * (
-        smoothing / logits.shape[1])
+        smoothing / log_probs.shape[1])
     return _nll_reduce(xp, losses, w, reduction)
 
 
@@ -55,8 +60,9 @@ def _log_probs(xp, logits):
     return _run(xp, "log_softmax", _log_softmax, logits, 1)
 
 
-def _cross_entropy_vjp(xp, g, logits, target, weight, ignore_index, reduction, smoothing):
-    log_probs = _log_probs(xp, logits)
+def _cross_entropy_vjp(xp, g, logits, target, weight, ignore_index, reduction, smoothing, log_probs=None):
+    """logits' gradient; log_probs: the forward's where kept, else recomputed."""
+    log_probs = _log_probs(xp, logits) if log_probs is None else log_probs
     d = _nll_loss_vjp(xp, g * (1 - smoothing) if smoothing else g, log_probs, target, weight, ignore_index, reduction)
     if smoothing:
         _, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
@@ -65,7 +71,7 @@ def _cross_entropy_vjp(xp, g, logits, target, weight, ignore_index, reduction, s
     return _run(xp, "log_softmax_vjp", _log_softmax_vjp, d, log_probs, 1)
 
 
-def _cross_entropy_jvp(xp, t, out, logits, target, weight, ignore_index, reduction, smoothing):
+def _cross_entropy_jvp(xp, t, out, logits, target, weight, ignore_index, reduction, smoothing, saved=None):
     log_probs = _log_probs(xp, logits)
     t_log_probs = t - xp.sum(xp.exp(log_probs) * t, axis=1, keepdims=True)
     flat, w = _nll_terms(xp, log_probs, target, weight, ignore_index)
@@ -75,11 +81,24 @@ def _cross_entropy_jvp(xp, t, out, logits, target, weight, ignore_index, reducti
     return _nll_reduce(xp, losses, w, reduction)
 
 
-defprim("cross_entropy", lambda xp, logits, target, weight, *, ignore_index, reduction, smoothing:
-        _run(xp, "cross_entropy", _cross_entropy, logits, target, weight, ignore_index, reduction, smoothing),
-        vjp=[lambda xp, g, out, logits, target, weight, ignore_index, reduction, smoothing:
-             _run(xp, "cross_entropy_vjp", _cross_entropy_vjp, g, logits, target, weight, ignore_index, reduction,
-                  smoothing), None, None],
+def _forward(xp, logits, target, weight, *, ignore_index, reduction, smoothing, saved=None):
+    if saved is None or hasattr(xp, "kernel_cross_entropy"):  # a kernel's backward recomputes faster than this keeps
+        return _run(xp, "cross_entropy", _cross_entropy, logits, target, weight, ignore_index, reduction, smoothing)
+    log_probs = _log_probs(xp, logits)
+    out = xp.asarray(_cross_entropy_of(xp, log_probs, target, weight, ignore_index, reduction, smoothing))  # NumPy:
+    saved.keep(out, log_probs)  # an array, not the scalar a reduction gives, so that the tape holds this very object
+    return out
+
+
+def _backward(xp, g, out, logits, target, weight, ignore_index, reduction, smoothing, saved=None):
+    log_probs = None if saved is None else saved.for_output(out)  # None: not kept, or a recorded backward
+    if log_probs is not None:
+        return _cross_entropy_vjp(xp, g, logits, target, weight, ignore_index, reduction, smoothing, log_probs)
+    return _run(xp, "cross_entropy_vjp", _cross_entropy_vjp, g, logits, target, weight, ignore_index, reduction,
+                smoothing)
+
+
+defprim("cross_entropy", _forward, vjp=[_backward, None, None],
         jvp=[_cross_entropy_jvp, None, None],
         doc="Softmax cross-entropy of logits (M, C) against class indices (M,), weighted per class, entries "
             "equal to ignore_index left out, label smoothing s; reduced by 'mean' (over the summed weights), "
