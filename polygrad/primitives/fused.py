@@ -40,8 +40,9 @@ class Saved:
     positions: PyTorch's saved tensors). A primitive has one output; this rides in the operation's
     params, so it lives exactly as long as the recorded operation. `keep(out, value)` ties the value
     to the output array it was made with; `for_output(out)` gives it back only for that same array,
-    else None, and the backward then recomputes (a forward by the portable rule, vmap's per-sample
-    calls, a recorded backward). Portable rules never read it."""
+    else None, and the backward then recomputes (a forward that kept nothing, vmap's per-sample
+    calls, a recorded backward). Portable rules read one only where their row says so (attention with
+    dropout, fused_attention.py; cross_entropy where no kernel runs, fused_loss.py)."""
 
     __slots__ = ("out", "value")
 
