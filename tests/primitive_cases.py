@@ -100,6 +100,26 @@ CASES = {
                                  [t.randn(2, 2, 3, 4, seed=1), t.randn(2, 3, 3, 2, seed=2), t.randn(3, seed=3)]),
     "attention": lambda t: (lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.5),
                             [t.randn(2, 3, 2, seed=1), t.randn(2, 3, 2, seed=2), t.randn(2, 3, 2, seed=3)]),
+    # a boolean mask with a row that sees no key (its weights are 0), and a dropout keep mask
+    "attention/bool-mask-dropout": lambda t: (
+        lambda q, k, v: apply(PRIMITIVES["attention"], [q, k, v, t.tensor([[True, False, True], [False] * 3],
+                                                                           dtype="bool"),
+                                                        t.tensor([[[True, True, False], [True] * 3]] * 2, dtype="bool")],
+                              {"causal": False, "scale": 0.5, "masked": "bool", "dropout": 2.0}),
+        [t.randn(2, 2, 2, seed=1), t.randn(2, 3, 2, seed=2), t.randn(2, 3, 2, seed=3)]),
+    # a float mask (broadcast over the batch) that takes a gradient
+    "attention/float-mask": lambda t: (
+        lambda q, k, v, m: apply(PRIMITIVES["attention"], [q, k, v, m],
+                                 {"causal": False, "scale": 0.5, "masked": "float", "mask_grad": True}),
+        [t.randn(2, 2, 2, seed=1), t.randn(2, 3, 2, seed=2), t.randn(2, 3, 2, seed=3), t.randn(1, 2, 3, seed=4)]),
+    "rms_norm": lambda t: (lambda x, w: ops.rms_norm(x, w, n=1, eps=1e-5), [t.randn(2, 3, 4, seed=1), t.randn(4, seed=2)]),
+    # the rows themselves (F.cross_entropy takes its own rule under vmap, for the unweighted, unsmoothed case only)
+    "cross_entropy": lambda t: (
+        lambda x: apply(PRIMITIVES["cross_entropy"], [x, _index(t, [2, 0, -100, 1]), t.tensor([0.5, 1.5, 2.0])],
+                        {"ignore_index": -100, "reduction": "mean", "smoothing": 0.2}), [t.randn(4, 3)]),
+    "soft_cross_entropy": lambda t: (
+        lambda x, p: apply(PRIMITIVES["soft_cross_entropy"], [x, p, t.tensor([0.5, 1.5, 2.0])], {"reduction": "mean"}),
+        [t.randn(4, 3, seed=1), t.rand(4, 3, seed=2)]),
     "lstm_sequence": lambda t: (ops.lstm_sequence, [t.randn(3, 2, 8, seed=1) * 0.5, t.randn(2, 2, seed=2) * 0.5,
                                                          t.randn(2, 2, seed=3) * 0.5, t.randn(8, 2, seed=4) * 0.5,
                                                          t.randn(8, seed=5) * 0.5]),

@@ -605,6 +605,24 @@ ROWS = [
         lambda g, *inputs: _torch_grads(g, inputs, lambda torch, *t: _rnn_steps(torch, *t, "relu"))),
     Row("attention", [grid(2, 4, 3, seed=55), grid(2, 5, 3, seed=56), grid(2, 5, 2, seed=57)],
         lambda q, k, v: ops.attention(q, k, v, causal=True, scale=0.6), lambda g, *qkv: _attention_grads(g, *qkv)),
+    # the fused rows below against PyTorch's autograd of its own functions
+    Row("attention/masks", [grid(2, 3, 2, seed=55), grid(2, 4, 2, seed=56), grid(2, 4, 3, seed=57), grid(1, 3, 4, seed=58)],
+        lambda q, k, v, m: pg.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.6),
+        lambda g, *qkvm: _torch_grads(g, qkvm, lambda torch, q, k, v, m: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=m, scale=0.6))),
+    Row("rms_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45)], lambda x, w: ops.rms_norm(x, w, n=1, eps=1e-5),
+        lambda g, *xw: _torch_grads(g, xw, lambda torch, x, w: torch.nn.functional.rms_norm(x, (4,), w, 1e-5))),
+    Row("cross_entropy", [grid(4, 3, 2, seed=46)],
+        lambda x: pg.functional.cross_entropy(x, index(x, [[2, 0], [1, -1], [0, 0], [2, 1]]), label_smoothing=0.2,
+                                              ignore_index=-1, weight=pg.asarray([0.5, 1.5, 2.0], dtype=x.dtype,
+                                                                                 device=x.device)),
+        lambda g, x: _torch_grads(g, [x], lambda torch, x: torch.nn.functional.cross_entropy(
+            x, torch.tensor([[2, 0], [1, -1], [0, 0], [2, 1]]), label_smoothing=0.2, ignore_index=-1,
+            weight=torch.tensor([0.5, 1.5, 2.0], dtype=x.dtype)))),
+    Row("soft_cross_entropy", [grid(4, 3, seed=47), np.abs(grid(4, 3, seed=48))],
+        lambda x, p: pg.functional.cross_entropy(x, p, reduction="none", label_smoothing=0.1),
+        lambda g, *xp: _torch_grads(g, xp, lambda torch, x, p: torch.nn.functional.cross_entropy(
+            x, p, reduction="none", label_smoothing=0.1))),
     Row("layer_norm", [grid(2, 3, 4, seed=44), grid(4, seed=45), grid(4, seed=46)],
         lambda x, w, b: ops.layer_norm(x, w, b, n=1, eps=1e-5), lambda g, x, w, b: _layer_norm_grads(g, x, w)),
     # windows: window (i, j) tap (a, b) reads x[i*2 + a, j + 2b], so each read adds its weight back there;

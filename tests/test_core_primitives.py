@@ -29,6 +29,11 @@ def _layer_norm(n):
     return lambda x, w, b: ops.layer_norm(x, w, b, n=n, eps=1e-5)
 
 
+def _seeded(seed, fn, *args, **kwargs):
+    pg.manual_seed(seed)
+    return fn(*args, **kwargs)
+
+
 IDX = np.array([2, 0, 2, 1])  # a repeated index: scatter-add must accumulate
 
 CASES = {
@@ -176,6 +181,24 @@ CASES = {
                    [("n", (2, 3, 4, 2)), ("n", (2, 3, 5, 2)), ("n", (2, 3, 5, 3))]),
                   (lambda q, k, v: ops.attention(q, k, v, causal=False, scale=0.5),
                    [("n", (3, 4, 2)), ("n", (3, 2, 2)), ("n", (3, 2, 3))])],
+    "attention/masked": [
+        # a boolean mask broadcast over the batch, one query seeing no key; a float mask that takes a gradient
+        (lambda q, k, v: pg.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=pg.asarray([[True, False, True], [False] * 3], device=q.device)),
+         [("n", (2, 2, 2)), ("n", (2, 3, 2)), ("n", (2, 3, 3))]),
+        (lambda q, k, v, m: pg.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
+         [("n", (2, 2, 2)), ("n", (2, 3, 2)), ("n", (2, 3, 3)), ("n", (2, 3))]),
+        # dropout: the default generator reseeded, so every finite-difference probe draws the same mask
+        (lambda q, k, v: _seeded(7, pg.functional.scaled_dot_product_attention, q, k, v, dropout_p=0.4, is_causal=True),
+         [("n", (2, 3, 2)), ("n", (2, 3, 2)), ("n", (2, 3, 3))])],
+    "rms_norm": [(lambda x, w: pg.functional.rms_norm(x, (3, 4), w), [("n", (2, 3, 4)), ("n", (3, 4))]),
+                 (lambda x: pg.functional.rms_norm(x, 4, eps=1e-3), [("n", (2, 4))])],
+    "cross_entropy": [(lambda a, r=r: pg.functional.cross_entropy(
+        a, pg.asarray([[2, 0], [1, 0], [0, 0], [2, 1]], device=a.device), reduction=r, ignore_index=0,
+        label_smoothing=0.3, weight=pg.asarray([0.5, 1.5, 2.0], dtype=a.dtype, device=a.device)), [("n", (4, 3, 2))])
+        for r in ("mean", "sum", "none")],
+    "soft_cross_entropy": [(lambda a, p, r=r: pg.functional.cross_entropy(a, p, reduction=r, label_smoothing=0.2),
+                            [("n", (2, 3, 2)), ("p", (2, 3, 2))]) for r in ("mean", "sum", "none")],
     "layer_norm": [(_layer_norm(1), [("n", (2, 3, 4)), ("n", (4,)), ("n", (4,))]),
                    (_layer_norm(2), [("n", (2, 3, 4)), ("n", (3, 4)), ("n", (3, 4))]),
                    (_layer_norm(1), [("n", (4,)), ("n", (4,)), ("n", (4,))])],

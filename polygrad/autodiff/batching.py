@@ -449,7 +449,8 @@ RULES.update({
 # under vmap: F.cross_entropy takes batching.cross_entropy there.)
 LOOP = ("scatter_add", "windows", "col2im", "softmax_cross_entropy", "searchsorted", "linalg_solve",
         "linalg_eig", "linalg_eigvals", "fft_fftn", "fft_ifftn", "lstm_sequence", "attention",
-        "gru_sequence", "rnn_sequence",
-        "nll_loss", "embedding")  # never met under vmap: there F.nll_loss and F.embedding take their composites
+        "gru_sequence", "rnn_sequence", "rms_norm",
+        # never met under vmap: there F.nll_loss and F.embedding take their composites, F.cross_entropy its rule
+        "nll_loss", "embedding", "cross_entropy", "soft_cross_entropy")
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].batch = _rule

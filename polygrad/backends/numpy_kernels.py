@@ -266,14 +266,19 @@ def _softmax_last_axis(p):
     return p
 
 
-def attention(q, k, v, causal, scale):
-    if not _same_floats(q, k, v) or 0 in q.shape[:-1] + k.shape[:-1]:
+def _plain(q, k, masked, dropout):
+    """No mask but the causal one, no dropout, and some keys and queries: the cases these kernels take."""
+    return masked is None and dropout is None and 0 not in q.shape[:-1] + k.shape[:-1]
+
+
+def attention(q, k, v, causal, scale, mask=None, masked=None, keep=None, dropout=None):
+    if not _same_floats(q, k, v) or not _plain(q, k, masked, dropout):
         return None  # no keys or no queries: the definition's answer (a softmax over nothing)
     return np.matmul(_attention_probabilities(q, k, causal, scale), v)
 
 
-def attention_vjp(g, q, k, v, causal, scale):
-    if not _same_floats(g, q, k, v) or 0 in q.shape[:-1] + k.shape[:-1]:
+def attention_vjp(g, q, k, v, causal, scale, mask=None, masked=None, keep=None, dropout=None, mask_grad=False):
+    if not _same_floats(g, q, k, v) or not _plain(q, k, masked, dropout):
         return None
     p = _attention_probabilities(q, k, causal, scale)
     d_scores = np.matmul(g, np.swapaxes(v, -1, -2))

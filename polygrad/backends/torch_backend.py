@@ -85,9 +85,10 @@ class TorchBackend(Backend):
         return self.torch.special.erf(x)
 
     def kernels(self):
-        from . import torch_kernels, torch_optim, torch_pool, torch_rnn
+        from . import torch_fused, torch_kernels, torch_optim, torch_pool, torch_rnn
 
-        return {**torch_kernels.KERNELS, **torch_optim.KERNELS, **torch_rnn.KERNELS, **torch_pool.KERNELS}
+        return {**torch_kernels.KERNELS, **torch_optim.KERNELS, **torch_rnn.KERNELS, **torch_pool.KERNELS,
+                **torch_fused.KERNELS}
 
     def windows(self, x, *, kernel, stride, dilation):
         """Tensor.unfold per axis (a view, the window axes appended in order), then every d-th tap."""

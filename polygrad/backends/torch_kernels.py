@@ -152,27 +152,6 @@ def log_softmax_vjp(g, out, axis):
     return _aten._log_softmax_backward_data(g, out, axis, out.dtype) if _one_axis(out, axis) and g.dtype == out.dtype else None
 
 
-def _flash(q, k, v):
-    """torch's CPU flash attention takes (N, heads, L, E) floating tensors on the CPU, one head size for q, k, v."""
-    return q.ndim == 4 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64) \
-        and q.dtype == k.dtype == v.dtype and q.shape[:2] == k.shape[:2] == v.shape[:2] \
-        and q.shape[-1] == k.shape[-1] == v.shape[-1]
-
-
-def attention(q, k, v, causal, scale):
-    if not _flash(q, k, v):
-        return None
-    return _aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)[0]
-
-
-def attention_vjp(g, q, k, v, causal, scale):
-    if not _flash(q, k, v) or g.dtype != q.dtype:
-        return None
-    out, logsumexp = _aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)  # again
-    return list(_aten._scaled_dot_product_flash_attention_for_cpu_backward(g, q, k, v, out, logsumexp, 0.0, causal,
-                                                                          scale=scale))
-
-
 def lstm_sequence(gi, h0, c0, weight_hh, bias_hh):
     """The LSTM layer's time loop with torch's own sigmoid/tanh and addmm, writing each step's
     [h, c, i, f, g, o] straight into the (L, N, 6H) output."""
@@ -204,6 +183,6 @@ KERNELS = {"relu_vjp": relu_vjp, "linear": linear, "softmax": softmax, "softmax_
            "layer_norm_vjp": layer_norm_vjp, "conv": conv, "conv_vjp_input": conv_vjp_input,
            "conv_vjp_weight": conv_vjp_weight, "max_pool": max_pool,
            "max_pool_vjp": max_pool_vjp,
-           "attention": attention, "attention_vjp": attention_vjp, "lstm_sequence": lstm_sequence,
+           "lstm_sequence": lstm_sequence,
            "dropout": dropout, "dropout_vjp": dropout_vjp, "nll_loss": nll_loss, "nll_loss_vjp": nll_loss_vjp,
            "embedding": embedding, "embedding_vjp": embedding_vjp}

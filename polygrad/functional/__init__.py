@@ -16,6 +16,7 @@ from .. import backends
 from ..namespace import ops
 from ..namespace.creation import zeros
 from ..core.engine import apply, no_grad, pullback, unbroadcast
+from ..core.dtypes import finfo as _finfo  # (not F.finfo: F is a public namespace)
 from ..core.errors import ShapeError, describe
 from ..namespace.ops import signature
 from ..primitives.table import PRIMITIVES
@@ -339,16 +340,35 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     return _channel_affine((x - mean) / ops.sqrt(var + eps), weight, bias)
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalize over the trailing axes `normalized_shape`, then scale and shift elementwise."""
+def _trailing_shape(x, normalized_shape, name):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(shape):] != shape:
-        raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the end of {describe(x)}")
+        raise ShapeError(f"{name}: normalized_shape {shape} does not match the end of {describe(x)}")
+    return shape
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing axes `normalized_shape`, then scale and shift elementwise."""
+    shape = _trailing_shape(x, normalized_shape, "layer_norm")
     if weight is None or bias is None:  # the fused primitive takes both: a missing one is the identity
         with no_grad():
             weight = ops.ones_like(x[(0,) * (x.ndim - len(shape))]) if weight is None else weight
             bias = ops.zeros_like(weight) if bias is None else bias
     return ops.layer_norm(x, weight, bias, n=len(shape), eps=eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """input / sqrt(mean(input²) + eps) * weight over the trailing axes `normalized_shape`, one fused primitive;
+    eps None: the machine epsilon of input's dtype, as PyTorch."""
+    shape = _trailing_shape(input, normalized_shape, "rms_norm")
+    if weight is None:  # the fused primitive takes one: a missing one is the identity
+        with no_grad():
+            weight = ops.ones_like(input[(0,) * (input.ndim - len(shape))])
+    elif tuple(weight.shape) != shape:
+        raise ShapeError(f"rms_norm: weight {describe(weight)} does not match normalized_shape {shape} "
+                         f"of input {describe(input)}")
+    eps = _finfo(input.dtype).eps if eps is None else eps
+    return ops.rms_norm(input, weight, n=len(shape), eps=eps)
 
 
 # ---------------------------------------------------------------- recurrent cells

@@ -8,10 +8,14 @@ added to the scores in both.
 
 import math
 
+from ..core.engine import apply
+from ..core.errors import DtypeError, ShapeError, describe
 from ..namespace import ops
 from ..namespace.creation import arange, zeros
-from ..core.errors import ShapeError, describe
 from ..namespace.random import default_generator
+from ..namespace.standard import broadcast_shapes
+from ..primitives.fused import Saved
+from ..primitives.table import PRIMITIVES
 
 
 def _is_bool(mask):
@@ -41,34 +45,84 @@ def _dropout_weights(weights, p, generator=None):
     return weights * keep * (1 / (1 - p))
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """softmax(Q K^T * scale + mask) V over the last two axes, scale 1/sqrt(E) by default.
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(Q K^T * scale + mask) V over the last two axes, scale 1/sqrt(E) by default, as one fused
+    primitive (polygrad/primitives/fused_attention.py).
 
-    A boolean attn_mask marks the positions that take part; is_causal adds the lower-triangular
-    mask; dropout_p drops attention weights (always, as PyTorch's function does: pass 0 in eval).
+    A boolean attn_mask marks the positions that take part, a float one is added to the scores; either
+    broadcasts against the scores (..., L, S). is_causal adds the lower-triangular mask; dropout_p drops
+    attention weights (always, as PyTorch's function does: pass 0 in eval), the mask drawn from the
+    seeded default generator. The leading axes broadcast; enable_gqa lets key and value have fewer heads
+    (axis -3) than query, each shared by a group of query heads, as PyTorch's.
     """
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ShapeError(f"scaled_dot_product_attention: query {describe(query)}, key {describe(key)} and "
                          f"value {describe(value)} do not fit (E of query and key, S of key and value)")
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    if attn_mask is None and not dropout_p and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:
-        return ops.attention(query, key, value, causal=bool(is_causal), scale=scale)  # one primitive
-    scores = ops.matmul(query, ops.matrix_transpose(key)) * scale
-    if is_causal:
-        attn_mask = _causal(query.shape[-2], key.shape[-2], query)
-    weights = _safe_softmax(_apply_mask(scores, attn_mask, allowed_when_true=True), masked=attn_mask is not None)
-    return ops.matmul(_dropout_weights(weights, dropout_p), value)
+    if enable_gqa:
+        key, value = _shared_heads(query, key), _shared_heads(query, value)
+    query, key, value = _same_leading(query, key, value)
+    inputs, params = [query, key, value], {"causal": bool(is_causal), "scale": scale}
+    scores = tuple(query.shape[:-1]) + (key.shape[-2],)
+    if attn_mask is not None:
+        mask = _checked_mask(attn_mask, scores, query, key)
+        params["masked"] = "bool" if _is_bool(mask) else "float"
+        if params["masked"] == "float" and mask.dtype != query.dtype:  # scores keep query's dtype, as torch's
+            mask = ops.astype(mask, query.dtype)
+        params["mask_grad"] = params["masked"] == "float" and mask.requires_grad
+        inputs.append(mask)
+    if dropout_p:
+        generator = default_generator(query.device)
+        inputs.append(generator.rand(scores, dtype=query.dtype) >= dropout_p)  # the composite's draw, as before
+        params["dropout"] = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
+        params["saved"] = Saved()  # the probabilities, for the backward: no kernel takes dropout
+    return apply(PRIMITIVES["attention"], inputs, params)
 
 
-def _safe_softmax(scores, masked):
-    """softmax over the last axis; a row every key of which is masked out (-inf) attends to
-    nothing: weights 0 (output 0, gradients 0), as PyTorch's, not 0/0 = NaN."""
-    if not masked:
-        return ops.softmax(scores, axis=-1)
-    dead = ops.all(scores == -math.inf, axis=-1, keepdims=True)
-    return ops.where(dead, 0.0, ops.softmax(ops.where(dead, 0.0, scores), axis=-1))
+def _shared_heads(query, x):
+    """key or value (..., H, S, E) with each of its H heads repeated for query's Hq / H heads (a multiple)."""
+    if x.ndim < 3 or query.ndim < 3 or x.shape[-3] == query.shape[-3]:
+        return x
+    heads, groups = x.shape[-3], query.shape[-3] // x.shape[-3]
+    if query.shape[-3] % heads:
+        raise ShapeError(f"scaled_dot_product_attention: the heads (axis -3) of key and value must divide query's; "
+                         f"query {describe(query)}, got {describe(x)}")
+    lead = tuple(x.shape[:-3])
+    grouped = ops.broadcast_to(ops.expand_dims(x, axis=-3), lead + (heads, groups) + tuple(x.shape[-2:]))
+    return ops.reshape(grouped, lead + (heads * groups,) + tuple(x.shape[-2:]))
+
+
+def _same_leading(*tensors):
+    """query, key and value broadcast to the same leading axes (the fused primitive takes them so)."""
+    if tensors[0].shape[:-2] == tensors[1].shape[:-2] == tensors[2].shape[:-2]:  # the usual case, at no cost
+        return tensors
+    try:
+        lead = broadcast_shapes(*(tuple(t.shape[:-2]) for t in tensors))
+    except ValueError as error:
+        raise ShapeError(f"scaled_dot_product_attention: the leading axes of query {describe(tensors[0])}, key "
+                         f"{describe(tensors[1])} and value {describe(tensors[2])} do not broadcast") from error
+    return [t if tuple(t.shape[:-2]) == lead else ops.broadcast_to(t, lead + tuple(t.shape[-2:])) for t in tensors]
+
+
+def _checked_mask(mask, scores, query, key):
+    """attn_mask, checked: boolean or floating, broadcasting against the scores' shape without widening it."""
+    xp = mask.xp
+    if not (_is_bool(mask) or xp.isdtype(mask.array.dtype, "real floating")):
+        raise DtypeError(f"scaled_dot_product_attention: attn_mask must be boolean or floating, got {describe(mask)} "
+                         f"(query {describe(query)})")
+    try:
+        fits = broadcast_shapes(tuple(mask.shape), scores) == scores
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"scaled_dot_product_attention: attn_mask {describe(mask)} does not broadcast to the "
+                         f"scores' shape {scores} of query {describe(query)} and key {describe(key)}")
+    return mask
 
 
 def _pad_keys(mask, extra):

@@ -11,6 +11,7 @@ from ..namespace import ops
 from ..namespace.creation import ones
 from ..namespace.ops import asarray
 from ..namespace.standard import broadcast_arrays
+from ..primitives.fused import Saved
 from ..primitives.table import PRIMITIVES
 from .convolution import _is_int
 
@@ -118,6 +119,8 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     target = _on_device(target, logits)
     if logits.ndim == 1:
         return _one_sample(cross_entropy, logits, target, reduction, label_smoothing, weight, ignore_index)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     fused = _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)
     if fused is not None:
         return fused
@@ -125,10 +128,6 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     classes = logits.shape[1]
     class_axis = (1, classes) + (1,) * (logits.ndim - 2)
     if target.xp.isdtype(target.array.dtype, "integral"):
-        fused = None if label_smoothing else _fused_nll(log_probs, target, weight, ignore_index, reduction,
-                                                         "cross_entropy")
-        if fused is not None:
-            return fused
         loss, weights, kept = _class_loss(log_probs, target, weight, ignore_index, "cross_entropy")
         if weights is not None:
             loss = loss * weights
@@ -149,36 +148,82 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=
     return _reduce(-ops.sum(target * log_probs, axis=1), reduction)
 
 
-def _fused_nll(log_probs, target, weight, ignore_index, reduction, operation):
-    """(N, C) log-probabilities and class indices (N,) as one primitive (polygrad/primitives/fused.py), with
-    the composite's checks; None for the rest (the composite: other shapes, a weight that requires
-    grad, vmap)."""
-    xp = target.xp
-    if (log_probs.ndim != 2 or reduction not in ("mean", "sum", "none") or target.shape != log_probs.shape[:1]
-            or hasattr(log_probs, "_levels") or hasattr(target, "_levels") or not xp.isdtype(target.array.dtype, "integral")
-            or (weight is not None and (weight.requires_grad or tuple(weight.shape) != (log_probs.shape[1],)))):
-        return None
-    ops.checked_indices(ops.where(target == ignore_index, 0, target), log_probs.shape[1], f"{operation}: class target",
-                        1, negative=False, like=log_probs)  # ignored entries are exempt, as in PyTorch
+def _rows(x):
+    """(N, C, d1, ...) as rows (N * d1 * ..., C): the class axis last, the rest flattened (fused rows take them so)."""
+    if x.ndim == 2:
+        return x
+    return ops.reshape(ops.permute_dims(x, (0,) + tuple(range(2, x.ndim)) + (1,)), (-1, x.shape[1]))
+
+
+def _fused_weight(x, weight, operation):
+    """weight checked to hold one number per class of x (N, C, ...), or ones; None where it requires grad
+    (the composite differentiates it)."""
     if weight is None:
-        weight = ones(log_probs.shape[1], dtype=log_probs.dtype, device=log_probs.device)
-    return apply(PRIMITIVES["nll_loss"], [log_probs, target, weight], {"ignore_index": ignore_index,
-                                                                         "reduction": reduction})
+        return ones(x.shape[1], dtype=x.dtype, device=x.device)
+    if tuple(weight.shape) != (x.shape[1],):
+        raise ShapeError(f"{operation}: weight must hold one number per class ({x.shape[1]}), got {describe(weight)}")
+    return None if weight.requires_grad else weight
+
+
+def _fused_classes(name, x, target, weight, ignore_index, reduction, operation, **params):
+    """A fused row on x (N, C, d1, ...) and class indices (N, d1, ...) with the composite's checks, as rows
+    (M, C) and (M,); the loss of each entry reshaped back for 'none'. None for what the rows do not
+    take (a weight that requires grad, vmap, non-integer targets): the composite."""
+    xp = target.xp
+    if (x.ndim < 2 or reduction not in ("mean", "sum", "none") or hasattr(x, "_levels") or hasattr(target, "_levels")
+            or not xp.isdtype(target.array.dtype, "integral")):
+        return None
+    if target.shape != x.shape[:1] + x.shape[2:]:
+        raise ShapeError(f"expected class indices of shape {x.shape[:1] + x.shape[2:]} for input {describe(x)}, "
+                         f"got {describe(target)}")
+    weight = _fused_weight(x, weight, operation)
+    if weight is None:
+        return None
+    ops.checked_indices(ops.where(target == ignore_index, 0, target), x.shape[1], f"{operation}: class target",
+                        1, negative=False, like=x)  # ignored entries are exempt, as in PyTorch
+    loss = apply(PRIMITIVES[name], [_rows(x), ops.reshape(target, (-1,)), weight],
+                 {"ignore_index": ignore_index, "reduction": reduction, **params})
+    return ops.reshape(loss, target.shape) if reduction == "none" and target.ndim != 1 else loss
+
+
+def _fused_nll(log_probs, target, weight, ignore_index, reduction, operation):
+    """nll_loss as one primitive (polygrad/primitives/fused.py), any (N, C, d1, ...); None: the composite."""
+    return _fused_classes("nll_loss", log_probs, target, weight, ignore_index, reduction, operation)
+
+
+def _fused_soft(logits, target, reduction, label_smoothing, weight):
+    """Probability targets as one primitive (polygrad/primitives/fused_loss.py); None: the composite."""
+    if reduction not in ("mean", "sum", "none") or hasattr(logits, "_levels") or hasattr(target, "_levels"):
+        return None
+    if target.shape != logits.shape:
+        raise ShapeError(f"cross_entropy: probability targets must match the logits {describe(logits)}, "
+                         f"got {describe(target)}")
+    weight = _fused_weight(logits, weight, "cross_entropy")
+    if weight is None:
+        return None
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+    loss = apply(PRIMITIVES["soft_cross_entropy"], [_rows(logits), _rows(target), weight], {"reduction": reduction})
+    return ops.reshape(loss, logits.shape[:1] + logits.shape[2:]) if reduction == "none" and logits.ndim != 2 else loss
 
 
 def _fused_cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
-    """The common case, (N, C) logits and class indices with nothing weighted, smoothed
-    or ignored, as one primitive; None for everything else (the composite above)."""
+    """cross_entropy as one primitive: softmax_cross_entropy for (N, C) logits and class indices with
+    nothing weighted, smoothed or ignored; the cross_entropy row (polygrad/primitives/fused_loss.py) for
+    other class indices, soft_cross_entropy for probabilities; None for the composite above (a weight
+    that requires grad)."""
     xp = target.xp
     if hasattr(logits, "_levels") or hasattr(target, "_levels"):  # batched under vmap (polygrad.autodiff.batching.Batched)
         from ..autodiff.batching import cross_entropy
 
         return cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index)
+    if not xp.isdtype(target.array.dtype, "integral"):
+        return _fused_soft(logits, target, reduction, label_smoothing, weight)
     if (logits.ndim != 2 or weight is not None or label_smoothing or reduction not in ("mean", "sum", "none")
-            or not xp.isdtype(target.array.dtype, "integral") or target.shape != logits.shape[:1]):
-        return None
-    if target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0):
-        return None  # some entries may be ignore_index: the composite leaves them out
+            or target.shape != logits.shape[:1]
+            or target.size and (ignore_index >= 0 or int(xp.min(target.array)) < 0)):  # some may be ignore_index
+        return _fused_classes("cross_entropy", logits, target, weight, ignore_index, reduction, "cross_entropy",
+                              smoothing=label_smoothing, saved=Saved())
     classes = ops.checked_indices(target, logits.shape[1], "cross_entropy: class target", 1, negative=False,
                                   like=logits)
     rows = xp.arange(logits.shape[0], dtype=classes.dtype, device=logits.device.native)

@@ -21,6 +21,7 @@ from ..core.engine import Operation, apply, state
 from ..core.errors import AxisError, DtypeError, describe, unexpected_keyword
 # every row joins the table before the functions are made: pg.linalg's, the complex-only and the fused ones
 from ..primitives import complex as _complex_rows, fused, fused_pool as _pool_rows, fused_rnn as _rnn_rows  # noqa: F401
+from ..primitives import fused_attention as _attention_rows, fused_loss as _loss_rows, fused_norm as _norm_rows  # noqa: F401
 from ..primitives import linalg as _linalg_rows  # noqa: F401
 from ..primitives.table import PRIMITIVES
 from ..core.tensor import Tensor
@@ -347,8 +348,11 @@ lstm_sequence = GENERATED["lstm_sequence"]
 gru_sequence = GENERATED["gru_sequence"]
 rnn_sequence = GENERATED["rnn_sequence"]
 attention = GENERATED["attention"]
+rms_norm = GENERATED["rms_norm"]
 dropout = GENERATED["dropout"]
 nll_loss = GENERATED["nll_loss"]
+cross_entropy = GENERATED["cross_entropy"]
+soft_cross_entropy = GENERATED["soft_cross_entropy"]
 embedding = GENERATED["embedding"]
 avg_pool = GENERATED["avg_pool"]
 conv_transpose = GENERATED["conv_transpose"]

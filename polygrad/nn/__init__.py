@@ -22,7 +22,7 @@ from .conv import (
 from .layers import (
     AlphaDropout, BatchNorm1d, BatchNorm2d, BatchNorm3d, Bilinear, CosineSimilarity, Dropout, Dropout1d, Dropout2d,
     Dropout3d, Embedding, Flatten, GroupNorm, GRUCell, InstanceNorm1d, InstanceNorm2d, LayerNorm, LeakyReLU, Linear,
-    LogSoftmax, PairwiseDistance, PixelShuffle, PixelUnshuffle, ReLU, RNNCell, Sigmoid, Softmax, Tanh,
+    LogSoftmax, PairwiseDistance, PixelShuffle, PixelUnshuffle, ReLU, RMSNorm, RNNCell, Sigmoid, Softmax, Tanh,
 )
 from .losses import (
     BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, CTCLoss, GaussianNLLLoss, HuberLoss, KLDivLoss,
@@ -45,7 +45,7 @@ from . import utils  # noqa: E402
 __all__ = [
     "init", "parallel", "functional", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "ParameterList",
     "ParameterDict", "Sequential",
-    "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
+    "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm", "Dropout",
     "Embedding", "Flatten", "RNNCell", "GRUCell",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax",
     "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "AvgPool1d", "MaxUnpool2d", "AdaptiveAvgPool1d",

@@ -198,6 +198,24 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
 
 
+class RMSNorm(Module):
+    """x / sqrt(mean(x²) + eps) * weight over the trailing `normalized_shape` (F.rms_norm); eps None: the
+    machine epsilon of the input's dtype, as PyTorch."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, *, device=None, backend=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        factory = {"device": device, "backend": backend, "dtype": dtype}
+        self.weight = Parameter(ones(shape, **factory)) if elementwise_affine else None
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
 class Dropout(Module):
     """Zeroes entries with probability p while training (the rest scaled by 1/(1-p)); identity in eval."""
 

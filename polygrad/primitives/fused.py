@@ -12,7 +12,9 @@ where xp is polygrad's namespace) and forward mode always run the portable rules
 tests/test_fused_kernels.py holds every kernel equal to its portable definition,
 forward and gradient, on every backend. The same mechanism serves a few existing
 rows of table.py (linear, softmax, log_softmax, softmax_cross_entropy, relu's vjp) and the optimizers'
-in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused_rnn.py holds the GRU and RNN rows.
+in-place updates (`kernel_<optimizer>_update`, polygrad/optim/kernels.py); fused_rnn.py holds the GRU and RNN rows,
+fused_pool.py average pooling and transposed convolution, fused_attention.py scaled dot-product attention,
+fused_norm.py RMS norm, fused_loss.py cross-entropy.
 
 What each saves for backward: nothing beyond its inputs (the tape keeps those
 anyway) — the backward recomputes what it needs (Phi(x) for gelu, which the numpy
@@ -40,8 +42,9 @@ class Saved:
     positions: PyTorch's saved tensors). A primitive has one output; this rides in the operation's
     params, so it lives exactly as long as the recorded operation. `keep(out, value)` ties the value
     to the output array it was made with; `for_output(out)` gives it back only for that same array,
-    else None, and the backward then recomputes (a forward by the portable rule, vmap's per-sample
-    calls, a recorded backward). Portable rules never read it."""
+    else None, and the backward then recomputes (a forward that kept nothing, vmap's per-sample
+    calls, a recorded backward). Portable rules read one only where their row says so (attention with
+    dropout, fused_attention.py; cross_entropy where no kernel runs, fused_loss.py)."""
 
     __slots__ = ("out", "value")
 
@@ -351,45 +354,6 @@ defprim("lstm_sequence", lambda xp, gi, h0, c0, weight_hh, bias_hh:
         doc="An LSTM layer over a sequence from its input projections gi (L, N, 4H), gates i, f, g, o: "
             "(L, N, 6H) holding per step [h, c, i, f, g, o].")
 PORTABLE["lstm_sequence"] = (_lstm_sequence, None)  # a forward kernel only, for now
-
-
-# ---------------------------------------------------------------- attention (no mask but the causal one, no dropout)
-# softmax(q kᵀ scale [+ causal -inf above the diagonal]) v as one primitive: the backward recomputes the
-# probabilities from q and k instead of keeping the (L, S) matrix alive. Masks and dropout take the
-# composite path (polygrad/functional/attention.py).
-def _attention_probabilities(xp, q, k, causal, scale):
-    scores = xp.matmul(q, xp.matrix_transpose(k)) * scale
-    if causal:  # key j is hidden from query i where j > i (PyTorch's is_causal: the top-left triangle)
-        scores = scores + xp.triu(xp.full_like(scores, -math.inf), k=1)
-    return _softmax_of(xp, scores, -1)
-
-
-def _attention(xp, q, k, v, causal, scale):
-    return xp.matmul(_attention_probabilities(xp, q, k, causal, scale), v)
-
-
-def _attention_vjp_portable(xp, g, q, k, v, causal, scale):
-    p = _attention_probabilities(xp, q, k, causal, scale)
-    d_p = xp.matmul(g, xp.matrix_transpose(v))
-    d_scores = p * (d_p - xp.sum(d_p * p, axis=-1, keepdims=True)) * scale
-    return [xp.matmul(d_scores, k), xp.matmul(xp.matrix_transpose(d_scores), q), xp.matmul(xp.matrix_transpose(p), g)]
-
-
-def _attention_jvp(xp, tangents, out, q, k, v, causal, scale):
-    t_q, t_k, t_v = tangents
-    p = _attention_probabilities(xp, q, k, causal, scale)
-    d_scores = (xp.matmul(t_q, xp.matrix_transpose(k)) + xp.matmul(q, xp.matrix_transpose(t_k))) * scale
-    d_p = p * (d_scores - xp.sum(d_scores * p, axis=-1, keepdims=True))
-    return xp.matmul(d_p, v) + xp.matmul(p, t_v)
-
-
-defprim("attention", lambda xp, q, k, v, *, causal, scale: _run(xp, "attention", _attention, q, k, v, causal, scale),
-        vjp=lambda xp, g, out, q, k, v, causal, scale:
-        _run(xp, "attention_vjp", _attention_vjp_portable, g, q, k, v, causal, scale),
-        jvp=_attention_jvp,
-        doc="softmax(q kᵀ scale) v over the last two axes, causal or not; saves nothing beyond q, k and v.",
-        fresh=True)
-PORTABLE["attention"] = (_attention, _attention_vjp_portable)
 
 
 # ---------------------------------------------------------------- dropout
