@@ -131,6 +131,9 @@ MODULES = [  # (ours, torch's)
     (lambda: nn.SiLU(), lambda: torch.nn.SiLU()), (lambda: nn.Mish(), lambda: torch.nn.Mish()),
     (lambda: nn.Hardtanh(-2.0, 2.0), lambda: torch.nn.Hardtanh(-2.0, 2.0)),
     (lambda: nn.ReLU6(inplace=True), lambda: torch.nn.ReLU6()),
+    # PyTorch programs build nn.ReLU(True) / nn.LeakyReLU(0.2, inplace=True) (DCGAN): accepted, computed out of place
+    (lambda: nn.ReLU(True), lambda: torch.nn.ReLU()),
+    (lambda: nn.LeakyReLU(0.2, inplace=True), lambda: torch.nn.LeakyReLU(0.2)),
     (lambda: nn.Softsign(), lambda: torch.nn.Softsign()), (lambda: nn.LogSigmoid(), lambda: torch.nn.LogSigmoid()),
     (lambda: nn.Hardswish(), lambda: torch.nn.Hardswish()), (lambda: nn.Hardsigmoid(), lambda: torch.nn.Hardsigmoid()),
     (lambda: nn.Softmin(dim=2), lambda: torch.nn.Softmin(dim=2)), (lambda: nn.GLU(dim=1), lambda: torch.nn.GLU(dim=1)),
@@ -176,3 +179,11 @@ def test_activation_modules_refuse_unknown_arguments():
         nn.ELU(1.0, 2.0)
     with pytest.raises(ValueError, match="glu: dimension -1 of input shape"):
         F.glu(pg.zeros((2, 3)))
+
+
+@needs_torch
+def test_functional_relu_and_leaky_relu_take_pytorchs_inplace_keyword():
+    """F.relu(x, inplace=True) in PyTorch programs: the same values and gradients, computed out of place."""
+    same_as_torch(lambda v: F.relu(v, inplace=True), lambda v: torch.nn.functional.relu(v), inputs(2))
+    same_as_torch(lambda v: F.leaky_relu(v, 0.2, inplace=True), lambda v: torch.nn.functional.leaky_relu(v, 0.2),
+                  inputs(2))

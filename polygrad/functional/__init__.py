@@ -119,11 +119,12 @@ def bilinear(x1, x2, weight, bias=None):
     return y if bias is None else y + bias
 
 
-def relu(x):
+def relu(x, inplace=False):
+    """`inplace` is accepted for PyTorch's signature; the result is the same, computed out of place."""
     return ops.relu(x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     return ops.where(x > 0, x, x * negative_slope)
 
 

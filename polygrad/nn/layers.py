@@ -392,14 +392,22 @@ class GRUCell(_Cell):
 
 # ---------------------------------------------------------------- activations
 class ReLU(Module):
+    """`inplace=True` is accepted, as by every activation module (polygrad.nn.activation): the result is the
+    same, computed out of place."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
