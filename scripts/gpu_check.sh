@@ -12,8 +12,8 @@
 #    autocast on the GPU with torch's CUDA autocast in tests/test_amp.py);
 # 4. runs benchmarks/bench_devices.py (numpy CPU vs cupy vs torch CPU/CUDA, eager and pg.compile'd,
 #    fused into CuPy kernels on cupy); the test sessions run tests/test_compile.py on the GPU too;
-#    then benchmarks/bench_models.py --gpu (GPT, MNIST CNN, LSTM LM: PyTorch CUDA vs polygrad on torch
-#    cuda:0 and cupy, eager and compiled).
+#    then benchmarks/bench_models.py --gpu (GPT, MNIST CNN, LSTM and GRU LMs, DCGAN generator, LeNet with
+#    average pooling: PyTorch CUDA vs polygrad on torch cuda:0 and cupy, eager and compiled).
 # .whl/ is git-ignored: a runner that copies the working tree must carry it along.
 # Every log and result lands in OUT_DIR, with a summary.txt. Something missing is
 # recorded and the script goes on; it exits nonzero only when a test session fails
@@ -113,7 +113,7 @@ step bench-devices "${GPU_CHECK_BENCH_TIMEOUT:-150}" \
     || note "bench-devices: failed (recorded; not a test failure)"
 
 step bench-models "${GPU_CHECK_BENCH_TIMEOUT:-150}" \
-    "$PY" benchmarks/bench_models.py --gpu --rounds "${GPU_CHECK_BENCH_REPEATS:-5}" --out "$OUT/bench" \
+    "$PY" benchmarks/bench_models.py --gpu --models gpt,cnn,lstm,gru,dcgan,avgcnn --rounds "${GPU_CHECK_BENCH_REPEATS:-5}" --out "$OUT/bench" \
     || note "bench-models: failed (recorded; not a test failure)"
 
 rm -rf "$SITE"
