@@ -22,6 +22,7 @@ import time
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
+import bench_optim  # noqa: E402
 import numpy as np  # noqa: E402
 import real_models  # noqa: E402
 import torch  # noqa: E402
@@ -113,27 +114,11 @@ def run(rounds):
 
 
 def write(rows, folder, rounds, command):
-    import json
-
-    os.makedirs(folder, exist_ok=True)
-    stem = bench.unused_stem(folder, f"{time.strftime('%Y-%m-%d')}-lbfgs")
-    info = {"title": "One L-BFGS step (max_iter 20, history 10) over the GPT's parameters, CPU time",
-            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": bench.machine(), "versions": bench.versions(),
-            "settings": {"rounds": rounds, "threads": 1, "load_average": os.getloadavg(), "command": command},
-            "results": rows}
-    lines = [f"# {info['title']}", ""] + [f"- {k}: {v}" for k, v in
-                                          {"date": info["date"], **info["machine"], **info["versions"],
-                                           **info["settings"]}.items()]
-    lines += ["", "Median CPU time of one step (time.thread_time), closure included, over interleaved rounds; "
-              "ratio = median / torch.optim.LBFGS's. 'portable': the backend's L-BFGS kernels taken away.", "",
-              "| variant | contender | median ms | ratio to native |", "| --- | --- | ---: | ---: |"]
-    lines += [f"| {r['variant']} | {r['contender']} | {r['median_cpu_s'] * 1e3:.1f} | {r['ratio_to_native']:.2f} |"
-              for r in rows]
-    with open(stem + ".md", "x") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(stem + ".json", "x") as f:
-        json.dump(info, f, indent=1)
-    return stem
+    return bench_optim.write(
+        rows, folder, rounds, command, name="lbfgs", key="variant",
+        title="One L-BFGS step (max_iter 20, history 10) over the GPT's parameters, CPU time",
+        explain="Median CPU time of one step (time.thread_time), closure included, over interleaved rounds; "
+                "ratio = median / torch.optim.LBFGS's. 'portable': the backend's L-BFGS kernels taken away.")
 
 
 def main(argv=None):

@@ -1,6 +1,7 @@
 """Real models, one training step each: native PyTorch vs polygrad on numpy, torch and (with --gpu) CUDA.
 
-    python benchmarks/bench_models.py [--rounds N] [--threads N] [--models gpt,cnn,lstm] [--gpu] [--memory] [--out DIR]
+    python benchmarks/bench_models.py [--rounds N] [--threads N] [--models gpt,cnn,lstm] [--contenders torch] [--gpu]
+                                      [--memory] [--out DIR]
 
 The models (real_models.py) are one source in PyTorch's dialect, built on torch and on
 polygrad. Contenders on the CPU: native PyTorch, polygrad on numpy, polygrad on torch,
@@ -9,7 +10,9 @@ also PyTorch CUDA, polygrad on torch cuda:0 and on cupy (bench_devices.py and
 scripts/gpu_check.sh run this). Every round runs one step of every contender in turn
 (interleaved, after two warm-up steps each); the table gives medians and the ratio to
 native PyTorch on the same kind of device. --threads (default 1) sets torch's threads and,
-before NumPy loads, the BLAS thread variables. Results: <date>-models.md/.json in --out.
+before NumPy loads, the BLAS thread variables. Above one thread, time the numpy and the torch
+contenders in separate runs (--contenders numpy, --contenders torch): in one process each library's
+thread pool busy-waits after its calls and takes the cores from the other's. Results: <date>-models.md/.json in --out.
 """
 
 import argparse
@@ -65,7 +68,15 @@ def _torch(device):
     return make
 
 
-def contenders(gpu):
+def contenders(gpu, only=None):
+    """(label, kind, make) of every contender; with `only` (substrings), those whose label holds one, and the natives."""
+    every = _every_contender(gpu)
+    if not only:
+        return every
+    return [c for c in every if "native" in c[0] or any(part in c[0] for part in only)]
+
+
+def _every_contender(gpu):
     cpu = [("PyTorch (native) cpu", "cpu", _torch("cpu")), ("polygrad numpy cpu", "cpu", _polygrad("numpy", "cpu")),
            ("polygrad torch cpu", "cpu", _polygrad("torch", "cpu")),
            ("polygrad compiled numpy cpu", "cpu", _polygrad("numpy", "cpu", compiled=True)),
@@ -78,7 +89,7 @@ def contenders(gpu):
                   ("polygrad compiled cupy cuda:0", "cuda", _polygrad("cupy", "cuda:0", compiled=True))]
 
 
-def run(models, rounds, gpu):
+def run(models, rounds, gpu, only=None):
     rows, notes = [], []
     try:
         import torch
@@ -88,7 +99,7 @@ def run(models, rounds, gpu):
         torch.set_num_threads(int(THREADS))
     for model in models:
         entries = []
-        for label, kind, make in contenders(gpu):
+        for label, kind, make in contenders(gpu, only):
             try:
                 step, sync = make(model)
                 for _ in range(2):
@@ -191,11 +202,15 @@ def main(argv=None):
     parser.add_argument("--gpu", action="store_true", help="also PyTorch CUDA, polygrad torch cuda:0 and cupy")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--memory", action="store_true", help="also each CPU contender's step memory (fresh processes)")
+    parser.add_argument("--contenders", default="", help="only the contenders whose label holds one of these "
+                        "comma-separated words (and the native ones): with --threads above 1, time the numpy and the "
+                        "torch contenders in separate runs, as BLAS's and torch's thread pools busy-wait after their "
+                        "calls and take the cores from each other in one process")
     parser.add_argument("--peak-of", nargs=2, metavar=("MODEL", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.peak_of:
         return _peak_of(*args.peak_of)
-    rows, notes = run(args.models.split(","), args.rounds, args.gpu)
+    rows, notes = run(args.models.split(","), args.rounds, args.gpu, [w for w in args.contenders.split(",") if w])
     if args.memory:
         peaks = peak_memory(args.models.split(","), args.gpu)
         for row in rows:

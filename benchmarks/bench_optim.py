@@ -89,22 +89,23 @@ def run(rounds):
     return rows
 
 
-def write(rows, folder, rounds, command):
+def write(rows, folder, rounds, command, name="optim", title="One optimizer step over the GPT's parameters, CPU time",
+          explain="Median CPU time of one step (time.thread_time) over interleaved rounds; ratio = median / native "
+                  "PyTorch's default (the single-tensor loop on the CPU).", key="optimizer"):
+    """<date>-<name>.md and .json in folder: the settings, then a row per (rows[i][key], contender); bench_lbfgs's too."""
     import json
 
     os.makedirs(folder, exist_ok=True)
-    stem = bench.unused_stem(folder, f"{time.strftime('%Y-%m-%d')}-optim")
-    info = {"title": "One optimizer step over the GPT's parameters, CPU time", "date": time.strftime("%Y-%m-%d %H:%M"),
+    stem = bench.unused_stem(folder, f"{time.strftime('%Y-%m-%d')}-{name}")
+    info = {"title": title, "date": time.strftime("%Y-%m-%d %H:%M"),
             "machine": bench.machine(), "versions": bench.versions(),
             "settings": {"rounds": rounds, "threads": 1, "load_average": os.getloadavg(), "command": command},
             "results": rows}
     lines = [f"# {info['title']}", ""] + [f"- {k}: {v}" for k, v in
                                           {"date": info["date"], **info["machine"], **info["versions"],
                                            **info["settings"]}.items()]
-    lines += ["", "Median CPU time of one step (time.thread_time) over interleaved rounds; ratio = median / native "
-              "PyTorch's default (the single-tensor loop on the CPU).", "",
-              "| optimizer | contender | median ms | ratio to native |", "| --- | --- | ---: | ---: |"]
-    lines += [f"| {r['optimizer']} | {r['contender']} | {r['median_cpu_s'] * 1e3:.2f} | {r['ratio_to_native']:.2f} |"
+    lines += ["", explain, "", f"| {key} | contender | median ms | ratio to native |", "| --- | --- | ---: | ---: |"]
+    lines += [f"| {r[key]} | {r['contender']} | {r['median_cpu_s'] * 1e3:.2f} | {r['ratio_to_native']:.2f} |"
               for r in rows]
     with open(stem + ".md", "x") as f:
         f.write("\n".join(lines) + "\n")

@@ -38,6 +38,16 @@ AVG_POOL_CASES = [  # (n, input shape, options)
 AVG_POOL = {1: "avg_pool1d", 2: "avg_pool2d", 3: "avg_pool3d"}
 
 
+def _same_value_and_gradients(target, out, expected, inputs, expected_inputs, tol):
+    """out and torch's float64 `expected` agree, and so do the inputs' gradients under one random cotangent."""
+    weights = host(*expected.shape)
+    pg.sum(out * target.tensor(weights)).backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=tol, atol=tol)
+    for mine, other in zip(inputs, expected_inputs, strict=True):
+        np.testing.assert_allclose(to_numpy(mine.grad), other.grad.numpy(), rtol=tol, atol=tol)
+
+
 @needs_torch
 @pytest.mark.parametrize("case", AVG_POOL_CASES, ids=str)
 def test_avg_pool_matches_torch(case):
@@ -57,11 +67,7 @@ def test_avg_pool_on_every_backend_matches_torch(target, case):
     assert out._op.primitive.name == "avg_pool"
     expected_x = torch.tensor(to_numpy(x).astype(np.float64), requires_grad=True)
     expected = getattr(tf(), AVG_POOL[n])(expected_x, **options)
-    weights = host(*expected.shape)
-    pg.sum(out * target.tensor(weights)).backward()
-    (expected * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=target.tol, atol=target.tol)
-    np.testing.assert_allclose(to_numpy(x.grad), expected_x.grad.numpy(), rtol=target.tol, atol=target.tol)
+    _same_value_and_gradients(target, out, expected, [x], [expected_x], target.tol)
 
 
 @needs_torch
@@ -147,13 +153,7 @@ def test_conv_transpose_on_every_backend_matches_torch(target, case):
     assert out._op.primitive.name == "conv_transpose"
     theirs = [torch.tensor(to_numpy(t).astype(np.float64), requires_grad=True) for t in (x, w, b)]
     expected = getattr(tf(), name)(*theirs, **options)
-    weights = host(*expected.shape)
-    pg.sum(out * target.tensor(weights)).backward()
-    (expected * torch.tensor(weights)).sum().backward()
-    tol = target.tol * 10  # float32: sums of a few dozen products
-    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=tol, atol=tol)
-    for mine, other in zip((x, w, b), theirs):
-        np.testing.assert_allclose(to_numpy(mine.grad), other.grad.numpy(), rtol=tol, atol=tol)
+    _same_value_and_gradients(target, out, expected, [x, w, b], theirs, target.tol * 10)  # sums of dozens of products
 
 
 @needs_torch
@@ -228,11 +228,7 @@ def test_adaptive_avg_pool_on_every_backend_matches_torch(target, case):
     assert out._op.primitive.name == "adaptive_avg_pool"
     expected_x = torch.tensor(to_numpy(x).astype(np.float64), requires_grad=True)
     expected = getattr(tf(), ADAPTIVE[n])(expected_x, size)
-    weights = host(*expected.shape)
-    pg.sum(out * target.tensor(weights)).backward()
-    (expected * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(to_numpy(out), expected.detach().numpy(), rtol=target.tol, atol=target.tol)
-    np.testing.assert_allclose(to_numpy(x.grad), expected_x.grad.numpy(), rtol=target.tol, atol=target.tol)
+    _same_value_and_gradients(target, out, expected, [x], [expected_x], target.tol)
 
 
 @needs_torch
