@@ -12,7 +12,7 @@ from polygrad.primitives.fused import PORTABLE, Saved
 from polygrad.primitives.table import PRIMITIVES
 
 from conftest import to_numpy
-from torch_oracle import same_as_torch, torch
+from torch_oracle import needs_torch, same_as_torch, torch
 
 # name -> build(target) -> (inputs as Tensors, options); a gradient of the output's shape is made below
 INPUTS = {
@@ -384,6 +384,7 @@ def test_numpy_max_pool_kernel_follows_the_definition_on_nan_windows():
     np.testing.assert_array_equal(grad, [[[[0, 0.5, 0, 0], [0, 0, 0, 2.0]]]])
 
 
+@needs_torch
 def test_max_pool_gives_a_nan_window_gradient_to_its_last_nan_as_torch(target):
     """PyTorch's CPU kernel takes a NaN as the window's maximum each time it meets one: the last NaN wins."""
     nan = math.nan

@@ -5,11 +5,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import torch
 
 import polygrad as pg
 
 from conftest import to_numpy
+from torch_oracle import needs_torch, torch
 
 UPDATES = {  # name -> (polygrad's update, torch's)
     "+=": (lambda p, v: p.__iadd__(v), lambda p, v: p.__iadd__(v)),
@@ -27,6 +27,7 @@ OPERANDS = {  # name -> the operand from a (2, 3) array of values: same shape, 0
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("operand", OPERANDS)
 @pytest.mark.parametrize("name", UPDATES)
 def test_update_under_no_grad_equals_torch_and_reaches_aliases(target, name, operand):

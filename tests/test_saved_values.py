@@ -4,11 +4,12 @@ change of their result outside the tape is refused."""
 
 import numpy as np
 import pytest
-import torch
 
 import polygrad as pg
 
 from conftest import to_numpy
+
+torch = pytest.importorskip("torch")  # every case here is held to torch's answer
 
 FUNCTIONS = {  # name -> (polygrad's, torch's)
     "relu": (pg.relu, torch.relu), "exp": (pg.exp, torch.exp), "sqrt": (pg.sqrt, torch.sqrt),
