@@ -240,16 +240,17 @@ def _max_pool(xp, x, kernel, stride, dilation, saved=None):
 
 def _first_maximum(xp, x, kernel, stride, dilation, dtype):
     """A one-hot (..., taps) in `dtype` at each window's first maximum, and the windows' leading shape.
-    A window holding NaN (its maximum is NaN) picks its last NaN, as PyTorch's CPU kernel does."""
+    A window holding NaN (its maximum is NaN) picks its last NaN, as PyTorch's CPU kernel does: the
+    candidates are the taps equal to the maximum, or NaN (in a NaN window, only the NaNs), numbered by
+    one running count; the first is the one counted 1, the last the one counted the window's total."""
     cols = xp.windows(x, kernel=kernel, stride=stride, dilation=dilation)
     lead = tuple(cols.shape[:cols.ndim - len(kernel)])
     flat = xp.reshape(cols, lead + (math.prod(kernel),))
-    hit = xp.astype(flat == xp.max(flat, axis=-1, keepdims=True), dtype)
-    first = hit * xp.astype(xp.cumulative_sum(hit, axis=-1) == 1, dtype)
-    nan = xp.astype(xp.isnan(flat), dtype)
-    nans_from_here = xp.flip(xp.cumulative_sum(xp.flip(nan, axis=-1), axis=-1), axis=-1)
-    last_nan = nan * xp.astype(nans_from_here == 1, dtype)
-    return xp.where(xp.any(xp.isnan(flat), axis=-1, keepdims=True), last_nan, first), lead
+    peak = xp.max(flat, axis=-1, keepdims=True)
+    hit = xp.astype((flat == peak) | xp.isnan(flat), dtype)
+    count = xp.cumulative_sum(hit, axis=-1)
+    chosen = xp.where(xp.isnan(peak), count[..., -1:], xp.ones_like(peak, dtype=dtype))
+    return hit * xp.astype(count == chosen, dtype), lead
 
 
 def _max_pool_vjp_portable(xp, g, out, x, kernel, stride, dilation, saved=None):
