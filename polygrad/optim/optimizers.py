@@ -208,6 +208,16 @@ def _weight_decay(w, grad, lr, decay, decoupled):
     return grad
 
 
+def _moments(state, grad, beta1, beta2):
+    """Adam's running moments (exp_avg, exp_avg_sq) moved toward grad and grad² in place; their arrays."""
+    m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+    m *= beta1
+    m += grad * (1 - beta1)
+    v *= beta2
+    v += grad * grad * (1 - beta2)
+    return m, v
+
+
 def _check(name, **values):
     """Hyperparameters that must be >= 0, refused with their names."""
     bad = {k: v for k, v in values.items() if not v >= 0}
@@ -276,11 +286,7 @@ class Adam(Optimizer):
                 state.update(_zeros(p, "max_exp_avg_sq"))
         state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-        m *= beta1
-        m += grad * (1 - beta1)
-        v *= beta2
-        v += grad * grad * (1 - beta2)
+        m, v = _moments(state, grad, beta1, beta2)
         if group["amsgrad"]:
             peak = state["max_exp_avg_sq"]
             v = peak.array = p.xp.maximum(peak.array, v)
@@ -449,11 +455,7 @@ class NAdam(Optimizer):
         mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
         state["mu_product"] *= mu
         product = state["mu_product"]
-        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-        m *= beta1
-        m += grad * (1 - beta1)
-        v *= beta2
-        v += grad * grad * (1 - beta2)
+        m, v = _moments(state, grad, beta1, beta2)
         denominator = p.xp.sqrt(v / (1 - beta2 ** t))
         denominator += group["eps"]
         w -= grad / denominator * (lr * (1 - mu) / (1 - product))
@@ -480,11 +482,7 @@ class RAdam(Optimizer):
             state.update(step=0, **_zeros(p, "exp_avg", "exp_avg_sq"))
         state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-        m *= beta1
-        m += grad * (1 - beta1)
-        v *= beta2
-        v += grad * grad * (1 - beta2)
+        m, v = _moments(state, grad, beta1, beta2)
         correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * beta2 ** t / correction2
