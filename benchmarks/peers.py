@@ -56,13 +56,7 @@ def _torch_cnn(workload, device):
         h = torch.relu(torch.nn.functional.conv2d(x, w1, b1, padding=1))
         h = torch.relu(torch.nn.functional.conv2d(h, w2, b2, padding=1))
         loss = torch.nn.functional.cross_entropy(h.reshape(workload.batch, -1) @ w3 + b3, labels)
-        loss.backward()
-        outputs = [loss] + [p.grad for p in params]
-        with torch.no_grad():
-            for p in params:
-                p.sub_(p.grad, alpha=workload.lr)
-                p.grad = None
-        return outputs
+        return bench.backward_and_sgd(loss, params, workload.lr, torch.no_grad)
 
     return step
 

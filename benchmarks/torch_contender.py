@@ -60,13 +60,7 @@ def _mlp(workload, device):
             h = torch.relu(h @ params[i] + params[i + 1])
         logits = h @ params[-2] + params[-1]
         loss = -torch.log_softmax(logits, dim=-1).gather(-1, labels).mean()
-        loss.backward()
-        outputs = [loss] + [p.grad for p in params]
-        with torch.no_grad():
-            for p in params:
-                p.sub_(p.grad, alpha=workload.lr)
-                p.grad = None
-        return outputs
+        return bench.backward_and_sgd(loss, params, workload.lr, torch.no_grad)
 
     return step
 

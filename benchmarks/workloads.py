@@ -48,13 +48,7 @@ class SmallCNN:
             h = ops.relu(functional.conv2d(h, w2, b2, padding=1))
             logits = ops.reshape(h, (self.batch, -1)) @ w3 + b3
             loss = functional.cross_entropy(logits, labels)
-            loss.backward()
-            outputs = [loss] + [p.grad for p in params]
-            with engine.no_grad():
-                for p in params:
-                    p.sub_(p.grad, alpha=self.lr)
-                    p.grad = None
-            return outputs
+            return bench.backward_and_sgd(loss, params, self.lr, engine.no_grad)
 
         return step
 

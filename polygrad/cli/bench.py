@@ -54,6 +54,18 @@ class BenchError(RuntimeError):
     """A contender computed different gradients: its timings would mean nothing."""
 
 
+def backward_and_sgd(loss, params, lr, no_grad):
+    """loss.backward(), then plain SGD on params under the library's `no_grad`: [loss, *gradients] (for the check
+    against hand-written NumPy), each gradient cleared after its step."""
+    loss.backward()
+    outputs = [loss] + [p.grad for p in params]
+    with no_grad():
+        for p in params:
+            p.sub_(p.grad, alpha=lr)
+            p.grad = None
+    return outputs
+
+
 def raw_copy(tensor, device):
     """A fresh raw array of `tensor` on `device`, shared with no other contender."""
     return device.backend.xp.asarray(tensor.to(device).array, copy=True)
@@ -164,13 +176,7 @@ class MLP:
                 h = ops.relu(h @ params[i] + params[i + 1])
             logits = h @ params[-2] + params[-1]
             loss = -ops.mean(ops.take_along_axis(ops.log_softmax(logits, axis=-1), labels, axis=-1))
-            loss.backward()
-            outputs = [loss] + [p.grad for p in params]
-            with engine.no_grad():
-                for p in params:
-                    p.sub_(p.grad, alpha=self.lr)
-                    p.grad = None
-            return outputs
+            return backward_and_sgd(loss, params, self.lr, engine.no_grad)
 
         return step
 
